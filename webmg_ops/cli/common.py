@@ -1,0 +1,41 @@
+"""Helpers shared by every command: settings, output and the ``--json`` flag.
+
+Machine output (JSON) goes to stdout; human output (rich) and logs go to
+stderr, so ``--json`` output can always be piped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from webmg_ops.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Passes the resolved :class:`Settings` to a command.
+pass_settings = click.make_pass_decorator(Settings)
+
+#: Human output: tables, progress and messages.
+console = Console(stderr=True, highlight=False)
+#: Plain output meant for stdout (for example ``ledger head``).
+stdout_console = Console(highlight=False, soft_wrap=True)
+
+
+def json_option(function: F) -> F:
+    """Add the shared ``--json`` flag to a command."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print one JSON document on stdout instead of tables.",
+    )(function)
+
+
+def emit_json(document: Any) -> None:
+    """Given a JSON-serialisable document, print it on stdout, indented."""
+    click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))

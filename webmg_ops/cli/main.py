@@ -1,0 +1,100 @@
+"""Entry point of ``webmg-ops``: global options, command groups, exit codes.
+
+This is the one place where exceptions become exit statuses: a
+:class:`~webmg_ops.errors.WebmgError` prints ``Error: <message>`` on stderr
+(or a JSON error document when ``--json`` was given) and exits with its
+class's status; anything else is an internal error, shown with a traceback
+only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+import click
+
+from webmg_ops import __version__
+from webmg_ops.cli import clients, lab, ledger
+from webmg_ops.errors import ExitCode, WebmgError
+from webmg_ops.settings import resolve_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--inventories",
+    metavar="DIR",
+    help="Folder of client inventories (env WEBMG_INVENTORIES; default ./inventories).",
+)
+@click.option(
+    "--ledger",
+    "ledger_url",
+    metavar="URL",
+    help="SQLAlchemy URL of the ledger (env WEBMG_LEDGER_URL; default sqlite:///var/ledger.db).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.version_option(__version__, prog_name="webmg-ops")
+@click.pass_context
+def cli(ctx: click.Context, inventories: str | None, ledger_url: str | None, debug: bool) -> None:
+    """Governed maintenance of client servers: updates, hardening, backups and
+    restore drills, each run recorded in a tamper-evident ledger."""
+    ctx.obj = resolve_settings(inventories=inventories, ledger_url=ledger_url)
+
+
+for command in (*clients.COMMANDS, ledger.ledger_group, lab.lab_group):
+    cli.add_command(command)
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    return "--json" in argv
+
+
+def _report_error(message: str, code: ExitCode, argv: Sequence[str]) -> None:
+    if _wants_json(argv):
+        click.echo(json.dumps({"error": message, "exit_code": int(code)}), err=True)
+    else:
+        click.echo(f"Error: {message}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``) and exit.
+
+    Exits with the command's :class:`ExitCode`.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("WEBMG_DEBUG") == "1"
+    try:
+        result = cli.main(args=args, prog_name="webmg-ops", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(ExitCode.REFUSED)
+    except click.ClickException as usage:
+        usage.show()
+        sys.exit(ExitCode.BAD_INPUT)
+    except WebmgError as error:
+        if debug:
+            traceback.print_exc()
+        _report_error(error.message, error.exit_code, args)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as error:  # the one place where unexpected errors end
+        if debug:
+            traceback.print_exc()
+        _report_error(
+            f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
+            ExitCode.FAILED,
+            args,
+        )
+        sys.exit(ExitCode.FAILED)
+    sys.exit(int(result) if isinstance(result, int) else ExitCode.OK)
+
+
+if __name__ == "__main__":
+    main()
