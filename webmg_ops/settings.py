@@ -33,9 +33,7 @@ def default_ledger_url(var_dir: Path) -> str:
     return f"sqlite:///{(var_dir / 'ledger.db').as_posix()}"
 
 
-def resolve_settings(
-    inventories: str | None = None, ledger_url: str | None = None
-) -> Settings:
+def resolve_settings(inventories: str | None = None, ledger_url: str | None = None) -> Settings:
     """Given the command-line values (or None), return the settings in force.
 
     Options win over ``WEBMG_INVENTORIES``, ``WEBMG_LEDGER_URL`` and

@@ -1,7 +1,240 @@
-"""Client commands: clients, validate, schema, policy, due, note."""
+"""Client commands: ``clients``, ``validate``, ``schema``, ``policy``, ``due``, ``note``."""
 
 from __future__ import annotations
 
-import click
+import json
+from datetime import UTC, datetime
+from typing import Any
 
-COMMANDS: tuple[click.Command, ...] = ()
+import click
+from rich.table import Table
+
+from webmg_ops.clients import Client, ContractInvalid, list_client_names, load_client
+from webmg_ops.contract import contract_json_schema
+from webmg_ops.due import client_due, due_document, last_successes
+from webmg_ops.errors import BadInput, WebmgError
+from webmg_ops.ledger import open_ledger
+from webmg_ops.policy import describe_value, policy_document
+from webmg_ops.reference import contract_reference_markdown
+from webmg_ops.settings import Settings
+
+from .common import console, emit_json, json_option, pass_settings
+
+
+def _load_all(settings: Settings, names: tuple[str, ...]) -> list[Client]:
+    """Load the named clients (all when none named); raise one error listing every problem."""
+    chosen = list(names) or list_client_names(settings.inventories)
+    clients, problems = [], []
+    for name in chosen:
+        try:
+            clients.append(load_client(settings.inventories, name))
+        except ContractInvalid as error:
+            problems.extend(error.problems)
+    if problems:
+        raise ContractInvalid(problems)
+    return clients
+
+
+@click.command("clients")
+@json_option
+@pass_settings
+def clients_command(settings: Settings, as_json: bool) -> None:
+    """List the clients, their sector, level and hosts."""
+    rows: list[dict[str, Any]] = []
+    for name in list_client_names(settings.inventories):
+        try:
+            client = load_client(settings.inventories, name)
+        except WebmgError as error:
+            rows.append({"client": name, "valid": False, "error": error.message})
+            continue
+        rows.append(
+            {
+                "client": name,
+                "valid": True,
+                "display_name": client.contract.display_name,
+                "sector": client.contract.sector.value,
+                "level": client.contract.level.value,
+                "hosts": [host.name for host in client.hosts],
+            }
+        )
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("client", "name", "sector", "level", "hosts")
+    for row in rows:
+        if row["valid"]:
+            table.add_row(
+                row["client"],
+                row["display_name"],
+                row["sector"],
+                row["level"],
+                str(len(row["hosts"])),
+            )
+        else:
+            table.add_row(row["client"], "[red]invalid: run validate[/red]", "", "", "")
+    console.print(table)
+
+
+@click.command("validate")
+@click.argument("names", nargs=-1, metavar="[CLIENT]...")
+@json_option
+@pass_settings
+def validate_command(settings: Settings, names: tuple[str, ...], as_json: bool) -> None:
+    """Validate client contracts and inventories (all clients when none named).
+
+    Every problem is listed with its file, line and field; exit 2 if any.
+    """
+    chosen = list(names) or list_client_names(settings.inventories)
+    report: list[dict[str, Any]] = []
+    problems = []
+    for name in chosen:
+        try:
+            load_client(settings.inventories, name)
+        except ContractInvalid as error:
+            problems.extend(error.problems)
+            report.append(
+                {
+                    "client": name,
+                    "valid": False,
+                    "problems": [
+                        {
+                            "file": str(p.file),
+                            "line": p.line,
+                            "field": p.field,
+                            "message": p.message,
+                        }
+                        for p in error.problems
+                    ],
+                }
+            )
+            continue
+        report.append({"client": name, "valid": True, "problems": []})
+        if not as_json:
+            console.print(f"[green]ok[/green] {name}")
+    if as_json:
+        emit_json(report)
+    if problems:
+        raise ContractInvalid(problems)
+
+
+@click.command("schema")
+@click.option("--markdown", is_flag=True, help="Print the contract reference in Markdown instead.")
+def schema_command(markdown: bool) -> None:
+    """Print the JSON Schema of client.yml (every field with a description and an example)."""
+    if markdown:
+        click.echo(contract_reference_markdown(), nl=False)
+        return
+    click.echo(json.dumps(contract_json_schema(), indent=2))
+
+
+@click.command("policy")
+@click.argument("name", metavar="CLIENT")
+@json_option
+@pass_settings
+def policy_command(settings: Settings, name: str, as_json: bool) -> None:
+    """Print a client's effective policy and where each value came from."""
+    client = load_client(settings.inventories, name)
+    if as_json:
+        emit_json(policy_document(client.policy))
+        return
+    policy = client.policy
+    table = Table(
+        "setting",
+        "value",
+        "source",
+        "meaning",
+        title=f"{client.contract.display_name}: {policy.level.value}, sector {policy.sector.value}",
+    )
+    document = policy_document(policy)
+    for setting, value in policy.values.items():
+        table.add_row(
+            setting,
+            describe_value(value.value),
+            value.source,
+            document["settings"][setting]["description"],
+        )
+    console.print(table)
+    freezes = Table("freeze", "from", "to", "yearly", "source", "reason")
+    for item in document["freezes"]:
+        freezes.add_row(
+            item["name"],
+            item["start"],
+            item["end"],
+            "yes" if item["yearly"] else "no",
+            item["source"],
+            item["reason"],
+        )
+    console.print(freezes)
+
+
+def _parse_instant(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise BadInput(f"--at {text!r} is not an ISO 8601 time") from error
+    if instant.tzinfo is None:
+        raise BadInput(f"--at {text!r} needs a UTC offset (for example 2026-07-01T09:00+02:00)")
+    return instant
+
+
+@click.command("due")
+@click.argument("names", nargs=-1, metavar="[CLIENT]...")
+@click.option(
+    "--at", "at_text", metavar="ISO-TIME", help="Evaluate at this instant (default: now)."
+)
+@json_option
+@pass_settings
+def due_command(
+    settings: Settings, names: tuple[str, ...], at_text: str | None, as_json: bool
+) -> None:
+    """Show each client's next window, window/freeze state and the actions due."""
+    at = _parse_instant(at_text)
+    clients = _load_all(settings, names)
+    ledger = open_ledger(settings.ledger_url, create=False)
+    documents = []
+    for client in clients:
+        finished = (
+            {**entry.payload, "at": entry.at}
+            for entry in ledger.entries(client=client.name, kinds=("run-finished",))
+        )
+        documents.append(due_document(client_due(client, at, last_successes(finished))))
+    if as_json:
+        emit_json(documents)
+        return
+    table = Table("client", "now", "next window (client time)", "due")
+    for document in documents:
+        if document["in_freeze"]:
+            now = f"[yellow]frozen: {document['freeze']['name']}[/yellow]"
+        elif document["in_window"]:
+            now = f"[green]in window {document['window']}[/green]"
+        else:
+            now = "outside windows"
+        upcoming = document["next_window"]
+        when = f"{upcoming['start']} -> {upcoming['end']}" if upcoming else "none within a year"
+        table.add_row(document["client"], now, when, ", ".join(document["due"]) or "-")
+    console.print(table)
+
+
+@click.command("note")
+@click.argument("name", metavar="CLIENT")
+@click.option("--text", required=True, help="The decision or observation to record.")
+@pass_settings
+def note_command(settings: Settings, name: str, text: str) -> None:
+    """Record a note (a decision or observation) for a client in the ledger."""
+    if not text.strip():
+        raise BadInput("--text is empty")
+    client = load_client(settings.inventories, name)
+    entry = open_ledger(settings.ledger_url).append("note", client.name, {"text": text})
+    console.print(f"recorded note as ledger entry {entry.seq}")
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    clients_command,
+    validate_command,
+    schema_command,
+    policy_command,
+    due_command,
+    note_command,
+)

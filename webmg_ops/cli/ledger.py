@@ -1,10 +1,134 @@
-"""``webmg-ops ledger ...``: verify, head and export the ledger."""
+"""``webmg-ops ledger ...``: verify, head and export the ledger.
+
+Every command here only reads: a ledger that does not exist yet is an
+empty ledger, and nothing is created.
+"""
 
 from __future__ import annotations
 
+from typing import TextIO, cast
+
 import click
+from rich.markup import escape
+
+from webmg_ops.cli.common import console, emit_json, json_option, pass_settings
+from webmg_ops.errors import BadInput, ExitCode
+from webmg_ops.ledger import (
+    EXPORT_FORMATS,
+    ExportFormat,
+    export_entries,
+    open_ledger,
+    parse_checkpoint,
+    parse_utc,
+    verify_ledger,
+)
+from webmg_ops.settings import Settings
 
 
 @click.group("ledger")
 def ledger_group() -> None:
     """Verify, checkpoint and export the tamper-evident ledger."""
+
+
+@ledger_group.command("verify")
+@click.option(
+    "--checkpoint",
+    metavar="SEQ:HASH",
+    help="A head printed earlier (e.g. in a client report): also prove that the "
+    "history up to it was neither rewritten nor truncated.",
+)
+@json_option
+@pass_settings
+def verify_command(settings: Settings, checkpoint: str | None, as_json: bool) -> int:
+    """Recompute the hash chain and name the first broken entry.
+
+    Exits 0 if the ledger is intact (an empty or missing ledger is intact),
+    1 if an entry was altered, removed, reordered or, with --checkpoint,
+    history was rewritten or cut.
+    """
+    expected = parse_checkpoint(checkpoint) if checkpoint is not None else None
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        report = verify_ledger(ledger, expected)
+    if as_json:
+        emit_json(report.to_document())
+    elif report.ok:
+        head = f"head {report.head}" if report.head else "empty ledger"
+        console.print(
+            f"Ledger intact: {report.entries_checked} entries checked, {head}.", soft_wrap=True
+        )
+    else:
+        reason = escape(report.reason or "")
+        console.print(
+            f"[bold red]Ledger broken at entry {report.first_bad_seq}[/]: {reason} "
+            f"({report.entries_checked} entries intact before it).",
+            soft_wrap=True,
+        )
+    return ExitCode.OK if report.ok else ExitCode.FAILED
+
+
+@ledger_group.command("head")
+@json_option
+@pass_settings
+def head_command(settings: Settings, as_json: bool) -> None:
+    """Print the ledger's head as SEQ:HASH on stdout, to keep as a checkpoint.
+
+    An empty ledger has no head: stdout stays empty (with --json, "checkpoint"
+    is null and "seq" 0), a note goes to stderr, and the exit status is 0.
+    """
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        head = ledger.head()
+    if as_json:
+        emit_json(
+            {
+                "checkpoint": None if head is None else str(head),
+                "seq": 0 if head is None else head.seq,
+                "hash": None if head is None else head.hash,
+            }
+        )
+    elif head is None:
+        console.print("The ledger is empty: no head yet.")
+    else:
+        click.echo(str(head))
+
+
+@ledger_group.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(EXPORT_FORMATS),
+    required=True,
+    help="jsonl: one canonical JSON entry per line, with its hashes; "
+    "csv: a header row, then one row per entry.",
+)
+@click.option("--client", metavar="CLIENT", help="Only this client's entries.")
+@click.option(
+    "--since",
+    metavar="ISO-TIME",
+    help="Only entries at or after this time (e.g. 2024-05-01 or 2024-05-01T08:00:00+02:00; "
+    "no offset means UTC).",
+)
+@click.option(
+    "--output",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Write to FILE (replaced whole once complete) instead of stdout.",
+)
+@pass_settings
+def export_command(
+    settings: Settings, fmt: ExportFormat, client: str | None, since: str | None, output: str
+) -> None:
+    """Export entries, oldest first, for a client or an auditor."""
+    try:
+        since_time = parse_utc(since) if since is not None else None
+    except BadInput as error:
+        raise BadInput(f"--since: {error.message}") from None
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        try:
+            out_file = click.open_file(output, "w", encoding="utf-8", atomic=output != "-")
+        except OSError as error:
+            raise BadInput(f"--output: cannot write {output}: {error.strerror or error}") from None
+        with out_file as out:
+            count = export_entries(ledger, fmt, cast(TextIO, out), client=client, since=since_time)
+    if output != "-":
+        console.print(f"Exported {count} entries to {escape(output)}.", soft_wrap=True)

@@ -1,0 +1,100 @@
+# webmg-ops: thin targets; the logic lives in the Python package.
+#   make demo    set everything up, start the lab, run a maintenance cycle
+#   make test    set everything up and run the whole suite
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WEBMG := $(BIN)/webmg-ops
+STAMP := $(VENV)/.installed
+DEMO_CLIENT ?= atelier-nord
+
+# Debian packages: Python, and what the rehearsal lab and the backups need.
+APT_PACKAGES := python3 python3-venv python3-pip git make \
+	mmdebstrap systemd-container iproute2 nftables \
+	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
+	postgresql util-linux
+
+.PHONY: help setup apt-packages test lint demo bench clients validate due policy reference \
+	ledger-verify lab-up lab-down lab-status
+
+help:
+	@grep -E '^## ' Makefile | sed 's/^## //'
+
+## setup          install Debian packages (when missing) and the virtual environment
+setup: apt-packages $(STAMP)
+
+apt-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages (install as root): $$missing" >&2; exit 4; fi; \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+## test           lint, type-check and run the whole test suite (needs root for the lab)
+test: setup lint
+	$(BIN)/pytest -q
+
+## lint           ruff, mypy and yamllint
+lint: setup
+	$(BIN)/ruff check webmg_ops tests bench
+	$(BIN)/ruff format --check webmg_ops tests bench
+	$(BIN)/mypy webmg_ops
+	$(BIN)/yamllint -s inventories
+
+## demo           validate the demo clients and show their policy and what is due
+demo: setup
+	$(WEBMG) validate
+	$(WEBMG) policy $(DEMO_CLIENT)
+	$(WEBMG) due
+
+## bench          benchmarks (ratios measured side by side; not part of the tests)
+bench: setup
+	$(BIN)/python bench/ledger.py
+
+## clients        list the clients
+clients: setup
+	$(WEBMG) clients
+
+## validate       validate every client contract and inventory
+validate: setup
+	$(WEBMG) validate
+
+## due            next windows and the actions due, per client
+due: setup
+	$(WEBMG) due
+
+## policy         effective policy of CLIENT=x
+policy: setup
+	@test -n "$(CLIENT)" || { echo "usage: make policy CLIENT=name" >&2; exit 2; }
+	$(WEBMG) policy $(CLIENT)
+
+## ledger-verify  recompute the ledger's hash chain
+ledger-verify: setup
+	$(WEBMG) ledger verify
+
+## lab-up         start the rehearsal lab (builds its base on first use)
+lab-up: setup
+	$(WEBMG) lab up
+
+## lab-status     show the rehearsal lab's hosts
+lab-status: setup
+	$(WEBMG) lab status
+
+## lab-down       stop the rehearsal lab and remove what it made
+lab-down: setup
+	$(WEBMG) lab down
+
+## reference      regenerate the contract reference in README.md from the schema
+reference: setup
+	$(BIN)/python -c 'from pathlib import Path; from webmg_ops.reference import replace_reference as r; p = Path("README.md"); p.write_text(r(p.read_text()))'

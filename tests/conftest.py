@@ -1,0 +1,80 @@
+"""Shared fixtures: a private copy of the demo inventories and a private ledger."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_INVENTORIES = REPO / "inventories"
+
+
+@pytest.fixture
+def inventories(tmp_path: Path) -> Path:
+    """Return a copy of the demo inventories that a test may change."""
+    target = tmp_path / "inventories"
+    shutil.copytree(DEMO_INVENTORIES, target, ignore=shutil.ignore_patterns("ssh", "known_hosts"))
+    return target
+
+
+@pytest.fixture
+def ledger_url(tmp_path: Path) -> str:
+    """Return the URL of a private SQLite ledger (not created yet)."""
+    return f"sqlite:///{tmp_path / 'var' / 'ledger.db'}"
+
+
+@pytest.fixture
+def edit_contract(inventories: Path) -> Callable[[str, Callable[[dict], None]], Path]:
+    """Return a function that edits a client's contract as data and writes it back."""
+
+    def edit(client: str, change: Callable[[dict], None]) -> Path:
+        file = inventories / client / "client.yml"
+        data = yaml.safe_load(file.read_text())
+        change(data)
+        file.write_text(yaml.safe_dump(data, sort_keys=False))
+        return file
+
+    return edit
+
+
+class CliResult:
+    """What one command printed and how it exited."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code = code
+        self.out = out
+        self.err = err
+
+    def __repr__(self) -> str:
+        return f"CliResult(code={self.code}, out={self.out[-400:]!r}, err={self.err[-800:]!r})"
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    inventories: Path,
+    ledger_url: str,
+) -> Callable[..., CliResult]:
+    """Return a function running ``webmg-ops`` in-process on the private inventories and ledger."""
+    from webmg_ops.cli.main import main
+
+    # Wide enough that tables do not wrap the words tests look for.
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(["--inventories", str(inventories), "--ledger", ledger_url, *args])
+        except SystemExit as done:
+            code = int(done.code or 0)
+        else:  # pragma: no cover - main always exits
+            code = 0
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

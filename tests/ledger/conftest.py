@@ -1,0 +1,31 @@
+"""Ledger tests run on SQLite and on a PostgreSQL server started for the session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from ledger_testing import POSTGRES_VARIABLE
+from postgres_server import postgres_server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgres_url() -> Iterator[str | None]:
+    """Point the PostgreSQL tests at a server: the one given, or one started here.
+
+    In CI a missing PostgreSQL is a failure, not a skip.
+    """
+    given = os.environ.get(POSTGRES_VARIABLE)
+    if given:
+        yield given
+        return
+    with postgres_server() as url:
+        if url is None and os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL binaries not found: run `make setup`")
+        if url is not None:
+            os.environ[POSTGRES_VARIABLE] = url
+        try:
+            yield url
+        finally:
+            os.environ.pop(POSTGRES_VARIABLE, None)

@@ -1,0 +1,115 @@
+"""Helpers for the ledger's tests: private ledgers, raw tampering, JSON strategies.
+
+Tests run on SQLite; set WEBMG_TEST_POSTGRES_URL (a server URL whose user may
+create databases) to run the backend-neutral ones on PostgreSQL as well.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+POSTGRES_VARIABLE = "WEBMG_TEST_POSTGRES_URL"
+BACKENDS = ["sqlite", "postgresql"]
+
+TRIGGERS_SQL = (
+    "CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries "
+    "BEGIN SELECT RAISE(ABORT, 'ledger is append-only: UPDATE refused'); END",
+    "CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries "
+    "BEGIN SELECT RAISE(ABORT, 'ledger is append-only: DELETE refused'); END",
+)
+
+
+def sqlite_url(path: Path) -> str:
+    """Given a file path, return its SQLite URL."""
+    return f"sqlite:///{path}"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """Yield the URL of a new, empty PostgreSQL database, dropped afterwards.
+
+    Skip the test if WEBMG_TEST_POSTGRES_URL is not set.
+    """
+    base = os.environ.get(POSTGRES_VARIABLE)
+    if not base:
+        pytest.skip(f"set {POSTGRES_VARIABLE} to run against PostgreSQL")
+    name = f"webmg_ledger_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def backend_url(backend: str, folder: Path) -> Iterator[str]:
+    """Given a backend name and a private folder, yield the URL of an empty ledger there."""
+    if backend == "postgresql":
+        with postgres_database() as url:
+            yield url
+    else:
+        yield sqlite_url(folder / "var" / "ledger.db")
+
+
+def tamper(db_file: Path, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    """Given a SQLite ledger file and SQL statements, run them with the guard triggers off.
+
+    This is what an attacker with write access to the file can do: drop the
+    triggers, change rows, put the triggers back.
+    """
+    with closing(sqlite3.connect(db_file)) as connection, connection:
+        connection.execute("DROP TRIGGER ledger_entries_no_update")
+        connection.execute("DROP TRIGGER ledger_entries_no_delete")
+        for sql, parameters in statements:
+            connection.execute(sql, parameters)
+        for sql in TRIGGERS_SQL:
+            connection.execute(sql)
+
+
+def read_row(db_file: Path, seq: int) -> dict[str, Any]:
+    """Given a SQLite ledger file and a seq, return that stored row as a dict."""
+    with closing(sqlite3.connect(db_file)) as connection:
+        connection.row_factory = sqlite3.Row
+        row = connection.execute("SELECT * FROM ledger_entries WHERE seq = ?", (seq,)).fetchone()
+    return dict(row)
+
+
+def flip_one_char(text_value: str, index: int) -> str:
+    """Given a text and a position, return it with that one character replaced."""
+    position = index % len(text_value)
+    replacement = "x" if text_value[position] != "x" else "y"
+    return text_value[:position] + replacement + text_value[position + 1 :]
+
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+payloads = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
+kinds = st.sampled_from(["run-started", "run-finished", "note", "incident", "approval-given"])
+clients = st.none() | st.sampled_from(["alpenhof", "riverton", "terre-solidaire"])

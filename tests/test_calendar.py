@@ -1,0 +1,182 @@
+"""Calendar: windows in the client's time zone, DST, midnight, freezes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from webmg_ops.calendar import calendar_state, is_due, window_openings
+from webmg_ops.contract import Freeze, Window
+from webmg_ops.errors import ExitCode
+from webmg_ops.policy import PolicyFreeze
+
+PARIS = ZoneInfo("Europe/Paris")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def window(days: list[str], start: str, duration: str, tz: str) -> Window:
+    return Window.model_validate(
+        {"weekdays": days, "start": start, "duration": duration, "timezone": tz}
+    )
+
+
+def freeze(start: date, end: date, yearly: bool = False) -> PolicyFreeze:
+    return PolicyFreeze(
+        Freeze(name="frozen", start=start, end=end, yearly=yearly, reason="test"), "contract"
+    )
+
+
+def openings(w: Window, start: datetime, days: int) -> list[tuple[datetime, datetime]]:
+    return [
+        (o.interval.start, o.interval.end)
+        for o in window_openings(w, start, start + timedelta(days=days))
+    ]
+
+
+def test_paris_spring_forward_night() -> None:
+    # 29 March 2026: clocks jump from 02:00 to 03:00 in Paris.
+    w = window(["sun"], "01:30", "2h", "Europe/Paris")
+    ((start, end),) = openings(w, datetime(2026, 3, 28, tzinfo=UTC), 2)
+    assert start == datetime(2026, 3, 29, 1, 30, tzinfo=PARIS)
+    assert start.astimezone(UTC) == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    # Two hours of elapsed time: 01:30 CET -> 04:30 CEST on the wall clock.
+    assert end.astimezone(PARIS).time() == time(4, 30)
+
+
+def test_paris_skipped_opening_time_opens_after_the_jump() -> None:
+    w = window(["sun"], "02:30", "1h", "Europe/Paris")
+    ((start, _end),) = openings(w, datetime(2026, 3, 28, tzinfo=UTC), 2)
+    assert start.astimezone(UTC) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    assert start.astimezone(PARIS).time() == time(3, 0)
+
+
+def test_paris_fall_back_ambiguous_time_is_first_occurrence() -> None:
+    # 25 October 2026: 02:00-03:00 happens twice in Paris.
+    w = window(["sun"], "02:30", "1h", "Europe/Paris")
+    ((start, end),) = openings(w, datetime(2026, 10, 24, tzinfo=UTC), 2)
+    assert start.astimezone(UTC) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert end - start == timedelta(hours=1)
+
+
+def test_new_york_window_same_local_time_across_dst() -> None:
+    # DST starts 8 March 2026 in New York: a Sunday 02:00 window on the
+    # Sundays before and after opens at 02:00 local both times.
+    w = window(["sun"], "04:00", "4h", "America/New_York")
+    found = openings(w, datetime(2026, 3, 1, tzinfo=UTC), 14)
+    local_starts = [start.astimezone(NEW_YORK).time() for start, _ in found]
+    assert local_starts == [time(4, 0)] * 2
+    utc_starts = [start.astimezone(UTC).hour for start, _ in found]
+    assert utc_starts == [9, 8]
+
+
+def test_new_york_fall_back_inside_window() -> None:
+    # 1 November 2026: 01:00-02:00 repeats. A 4 h window from 00:00 ends at 03:00 local.
+    w = window(["sun"], "00:00", "4h", "America/New_York")
+    ((start, end),) = openings(w, datetime(2026, 10, 31, tzinfo=UTC), 2)
+    assert end - start == timedelta(hours=4)
+    assert end.astimezone(NEW_YORK).time() == time(3, 0)
+
+
+def test_window_across_midnight() -> None:
+    w = window(["sat"], "23:00", "3h", "Europe/Paris")
+    sunday_1am = datetime(2026, 11, 29, 1, 0, tzinfo=PARIS)
+    state = calendar_state([w], [], sunday_1am)
+    assert state.window is not None
+    assert state.changes_allowed
+    state = calendar_state([w], [], datetime(2026, 11, 29, 2, 0, tzinfo=PARIS))
+    assert state.window is None
+    assert state.next_opening is not None
+    assert state.next_opening.start == datetime(2026, 12, 5, 23, 0, tzinfo=PARIS)
+
+
+def test_freeze_beats_window_and_next_window_skips_it() -> None:
+    w = window(["mon"], "10:00", "2h", "Europe/Paris")
+    frozen = freeze(date(2026, 11, 30), date(2026, 12, 6))
+    state = calendar_state([w], [frozen], datetime(2026, 11, 30, 10, 30, tzinfo=PARIS))
+    assert state.window is not None
+    assert state.freeze is not None
+    assert not state.changes_allowed
+    assert state.next_opening is not None
+    assert state.next_opening.start == datetime(2026, 12, 7, 10, 0, tzinfo=PARIS)
+
+
+def test_freeze_starting_inside_a_window_cuts_it() -> None:
+    w = window(["sun"], "22:00", "4h", "Europe/Paris")
+    frozen = freeze(date(2026, 11, 30), date(2026, 11, 30))
+    state = calendar_state([w], [frozen], datetime(2026, 11, 29, 21, 0, tzinfo=PARIS))
+    assert state.next_opening is not None
+    assert state.next_opening.start == datetime(2026, 11, 29, 22, 0, tzinfo=PARIS)
+    assert state.next_opening.end == datetime(2026, 11, 30, 0, 0, tzinfo=PARIS)
+
+
+@pytest.mark.parametrize(
+    ("instant", "frozen"),
+    [
+        (datetime(2026, 12, 31, 12, tzinfo=PARIS), True),
+        (datetime(2027, 1, 6, 23, 59, tzinfo=PARIS), True),
+        (datetime(2027, 1, 7, 0, 0, tzinfo=PARIS), False),
+        (datetime(2026, 12, 19, 23, 59, tzinfo=PARIS), False),
+        (datetime(2031, 1, 2, 9, tzinfo=PARIS), True),
+    ],
+)
+def test_yearly_freeze_across_new_year(instant: datetime, frozen: bool) -> None:
+    w = Window.model_validate({"always": True, "timezone": "Europe/Paris"})
+    christmas = freeze(date(2000, 12, 20), date(2001, 1, 6), yearly=True)
+    assert (calendar_state([w], [christmas], instant).freeze is not None) is frozen
+
+
+def test_yearly_freeze_on_29_february() -> None:
+    w = Window.model_validate({"always": True, "timezone": "UTC"})
+    leap = freeze(date(2000, 2, 29), date(2000, 3, 1), yearly=True)
+    assert calendar_state([w], [leap], datetime(2027, 2, 28, 12, tzinfo=UTC)).freeze
+    assert calendar_state([w], [leap], datetime(2028, 2, 29, 12, tzinfo=UTC)).freeze
+    assert not calendar_state([w], [leap], datetime(2028, 2, 28, 12, tzinfo=UTC)).freeze
+
+
+def test_naive_instant_is_refused() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        calendar_state([], [], datetime(2026, 1, 1))
+
+
+def test_is_due() -> None:
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    assert is_due(None, timedelta(days=7), now)
+    assert is_due(now - timedelta(days=7), timedelta(days=7), now)
+    assert not is_due(now - timedelta(days=6), timedelta(days=7), now)
+    assert not is_due(None, None, now)
+
+
+def test_due_command_gives_next_window_in_client_time_zone(cli) -> None:
+    result = cli("due", "--at", "2026-11-28T12:00:00+00:00", "--json")
+    assert result.code == ExitCode.OK, result
+    by_client = {item["client"]: item for item in json.loads(result.out)}
+    riverton = by_client["riverton"]
+    assert riverton["timezone"] == "America/New_York"
+    assert riverton["next_window"]["start"] == "2026-11-29T02:00:00-05:00"
+    assert riverton["in_window"] is False
+    alpenhof = by_client["alpenhof"]
+    assert alpenhof["next_window"]["start"] == "2026-12-01T23:00:00+01:00"
+    terre = by_client["terre-solidaire"]
+    # December is frozen for the giving campaign: the next usable window is in January.
+    assert terre["next_window"]["start"] == "2027-01-02T08:00:00+01:00"
+    assert by_client["atelier-nord"]["changes_allowed"] is True
+    # Nothing has ever run: every recurring action of the level is due.
+    assert "drill" in riverton["due"]
+    assert "drift" not in by_client["alpenhof"]["due"]  # not part of stability-security
+
+
+def test_due_reports_freeze(cli) -> None:
+    result = cli("due", "alpenhof", "--at", "2026-07-15T10:00:00+02:00", "--json")
+    (alpenhof,) = json.loads(result.out)
+    assert alpenhof["in_freeze"] is True
+    assert alpenhof["freeze"]["name"] == "summer season"
+    assert alpenhof["next_window"]["start"] == "2026-09-01T23:00:00+02:00"
+
+
+def test_due_bad_time_is_bad_input(cli) -> None:
+    result = cli("due", "--at", "yesterday")
+    assert result.code == ExitCode.BAD_INPUT
+    assert "Error: --at 'yesterday' is not an ISO 8601 time" in result.err

@@ -1,0 +1,181 @@
+"""Finding and loading clients: ``inventories/<client>/`` and what it holds.
+
+A client folder holds ``client.yml`` (the contract), an Ansible inventory
+(``hosts.yml`` or INI) and ``group_vars/``. Loading validates all of it at
+once and reports every problem with its file, line and field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from webmg_ops.contract import Contract, is_client_name
+from webmg_ops.errors import BadInput
+from webmg_ops.inventory import InventoryHost, is_lab_address, read_inventory_hosts
+from webmg_ops.policy import Policy, effective_policy, find_loosenings
+from webmg_ops.yamlsource import (
+    SourceProblem,
+    YamlSource,
+    YamlSourceError,
+    format_field_path,
+    parse_yaml_source,
+)
+
+CONTRACT_FILE = "client.yml"
+
+
+class ContractInvalid(BadInput):
+    """A client's files are invalid; carries every problem found."""
+
+    def __init__(self, problems: list[SourceProblem]) -> None:
+        count = len(problems)
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} found:\n{lines}")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Client:
+    """A loaded, validated client: its contract, policy and hosts."""
+
+    name: str
+    folder: Path
+    contract: Contract
+    policy: Policy
+    hosts: tuple[InventoryHost, ...]
+
+    @property
+    def is_lab_only(self) -> bool:
+        """Return whether every host of the client is a rehearsal-lab host."""
+        return bool(self.hosts) and all(is_lab_address(host.address) for host in self.hosts)
+
+
+def list_client_names(inventories: Path) -> list[str]:
+    """Given the inventories folder, return the names of the clients in it, sorted.
+
+    Raise BadInput if the folder does not exist.
+    """
+    if not inventories.is_dir():
+        raise BadInput(f"inventories folder {inventories} does not exist")
+    return sorted(
+        entry.name
+        for entry in inventories.iterdir()
+        if entry.is_dir() and (entry / CONTRACT_FILE).is_file()
+    )
+
+
+def client_folder(inventories: Path, name: str) -> Path:
+    """Given the inventories folder and a client name, return the client's folder.
+
+    Raise BadInput if the name is not a safe client name (no ``../``, no
+    shell characters) or no such client exists.
+    """
+    if not is_client_name(name):
+        raise BadInput(f"invalid client name {name!r}: use lowercase letters, digits and hyphens")
+    folder = inventories / name
+    if not (folder / CONTRACT_FILE).is_file():
+        known = ", ".join(list_client_names(inventories)) or "none"
+        raise BadInput(f"unknown client {name!r} in {inventories} (known: {known})")
+    return folder
+
+
+def _validation_problems(error: ValidationError, source: YamlSource) -> list[SourceProblem]:
+    problems = []
+    for detail in error.errors():
+        path = tuple(part for part in detail["loc"] if isinstance(part, str | int))
+        message = detail["msg"]
+        if detail["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(source.problem(path, message))
+    return problems
+
+
+def _read_contract(folder: Path) -> tuple[Contract | None, YamlSource | None, list[SourceProblem]]:
+    file = folder / CONTRACT_FILE
+    try:
+        source = parse_yaml_source(file.read_text(encoding="utf-8"), file)
+    except YamlSourceError as error:
+        return None, None, error.problems
+    except (OSError, UnicodeDecodeError) as error:
+        return None, None, [SourceProblem(file, 1, "", f"cannot read: {error}")]
+    if not isinstance(source.data, dict):
+        return None, source, [SourceProblem(file, 1, "", "a contract is a YAML mapping")]
+    try:
+        contract = Contract.model_validate(source.data)
+    except ValidationError as error:
+        return None, source, _validation_problems(error, source)
+    return contract, source, []
+
+
+def _contract_problems(
+    contract: Contract, source: YamlSource, folder: Path, hosts: tuple[InventoryHost, ...]
+) -> list[SourceProblem]:
+    problems = [
+        source.problem(loosening.field_path, loosening.message)
+        for loosening in find_loosenings(contract)
+    ]
+    if contract.name != folder.name:
+        problems.append(
+            source.problem(
+                ("name",), f"{contract.name!r} differs from the folder name {folder.name!r}"
+            )
+        )
+    lab_only = bool(hosts) and all(is_lab_address(host.address) for host in hosts)
+    for index, window in enumerate(contract.windows):
+        if window.always and not lab_only:
+            problems.append(
+                source.problem(
+                    ("windows", index, "always"),
+                    "an always-open window is allowed only when every host is a lab host "
+                    "(198.18.0.0/24)",
+                )
+            )
+    approved = contract.updates.approved_versions_file
+    if approved is not None and not (folder / approved).is_file():
+        problems.append(
+            source.problem(
+                ("updates", "approved_versions_file"), f"file {folder / approved} not found"
+            )
+        )
+    return problems
+
+
+def load_client(inventories: Path, name: str) -> Client:
+    """Given the inventories folder and a client name, return the validated client.
+
+    Raise BadInput for an unsafe or unknown name, and :class:`ContractInvalid`
+    listing every problem (file:line: field: message) of the contract and
+    the inventory.
+    """
+    folder = client_folder(inventories, name)
+    contract, source, problems = _read_contract(folder)
+    hosts: tuple[InventoryHost, ...] = ()
+    try:
+        hosts = tuple(read_inventory_hosts(folder))
+    except BadInput as error:
+        problems.append(SourceProblem(folder, 1, "", error.message))
+    if contract is not None and source is not None:
+        problems.extend(_contract_problems(contract, source, folder, hosts))
+    if problems or contract is None:
+        raise ContractInvalid(problems)
+    return Client(
+        name=name,
+        folder=folder,
+        contract=contract,
+        policy=effective_policy(contract),
+        hosts=hosts,
+    )
+
+
+__all__ = [
+    "CONTRACT_FILE",
+    "Client",
+    "ContractInvalid",
+    "client_folder",
+    "format_field_path",
+    "list_client_names",
+    "load_client",
+]

@@ -1,0 +1,463 @@
+"""The client contract: the model of ``inventories/<client>/client.yml``.
+
+The contract says who the client is, which service level it bought, when
+changes may run (windows, freezes), what is in scope, how its services are
+checked, and where it tightens its level's defaults. It is validated once,
+here, against a schema in which every field has a description and an
+example (``webmg-ops schema``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from webmg_ops.durations import Duration
+
+#: A client name is also a folder name and appears in file paths and
+#: commands, so it is kept to a safe slug.
+CLIENT_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+_CLIENT_NAME = re.compile(CLIENT_NAME_PATTERN)
+
+
+class Sector(StrEnum):
+    """The client's sector; each adds its preset to the policy."""
+
+    HOTEL = "hotel"
+    NGO = "ngo"
+    EDUCATION = "education"
+    GOVERNMENT = "government"
+    SME = "sme"
+
+
+class Level(StrEnum):
+    """The service level bought in the contract."""
+
+    STABILITY_SECURITY = "stability-security"
+    CONTINUOUS_EVOLUTION = "continuous-evolution"
+    INSTITUTIONAL_SLA = "institutional-sla"
+
+
+class Weekday(StrEnum):
+    """A day of the week, as written in windows."""
+
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+    @property
+    def number(self) -> int:
+        """Return the day's number as :meth:`datetime.date.weekday` counts it."""
+        return list(Weekday).index(self)
+
+
+UpdateMode = Literal["security", "all", "approved"]
+
+
+def is_client_name(name: str) -> bool:
+    """Given a candidate client name, return whether it is a safe slug."""
+    return bool(_CLIENT_NAME.match(name))
+
+
+def _check_time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"unknown IANA time zone {name!r}") from error
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_time_zone)]
+
+
+class StrictModel(BaseModel):
+    """Base of every contract section: unknown keys are errors, values frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Person(StrictModel):
+    """Someone the agency deals with on the client's side."""
+
+    name: str = Field(min_length=1, description="Full name.", examples=["Anna Gruber"])
+    email: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="E-mail address.",
+        examples=["anna.gruber@alpenhof.example"],
+    )
+    phone: str | None = Field(
+        default=None,
+        pattern=r"^\+?[0-9 ()./-]{6,20}$",
+        description="Phone number, international form.",
+        examples=["+43 512 555 0100"],
+    )
+
+
+class Contact(Person):
+    """A contact person with their role in the relationship."""
+
+    role: str = Field(
+        min_length=1,
+        description="What this person does for the client.",
+        examples=["IT manager"],
+    )
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        if not self.email and not self.phone:
+            raise ValueError("a contact needs an email or a phone")
+        return self
+
+
+class EscalationStep(Contact):
+    """One step of the escalation path, taken when the previous one is silent."""
+
+    after: Duration = Field(
+        description="How long after the incident opens this step is contacted.",
+        examples=["30m"],
+    )
+
+
+class Window(StrictModel):
+    """A recurring time slot in which changes may run, in the client's time zone."""
+
+    name: str = Field(
+        default="maintenance",
+        description="Short name shown in plans and run logs.",
+        examples=["weekly"],
+    )
+    weekdays: list[Weekday] = Field(
+        default_factory=list,
+        description="Days on which the window opens.",
+        examples=[["tue", "thu"]],
+    )
+    start: time | None = Field(
+        default=None,
+        description="Local opening time, HH:MM.",
+        examples=["22:00"],
+    )
+    duration: Duration | None = Field(
+        default=None,
+        description="How long the window stays open (elapsed time; may cross midnight).",
+        examples=["3h"],
+    )
+    timezone: TimeZoneName = Field(
+        description="IANA time zone in which weekdays and start are read.",
+        examples=["Europe/Vienna"],
+    )
+    always: bool = Field(
+        default=False,
+        description=(
+            "Always open. Allowed only when every host of the client is a rehearsal-lab "
+            "host, so demos and rehearsals never need an emergency override."
+        ),
+        examples=[False],
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> Window:
+        if self.always:
+            return self
+        missing = [
+            field
+            for field, value in (
+                ("weekdays", self.weekdays),
+                ("start", self.start),
+                ("duration", self.duration),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(
+                f"a window needs {', '.join(missing)} (or always: true on a lab-only client)"
+            )
+        return self
+
+
+class Freeze(StrictModel):
+    """A period in which no non-emergency change runs; it beats any window."""
+
+    name: str = Field(min_length=1, description="Name of the period.", examples=["summer season"])
+    start: date = Field(description="First frozen day (inclusive).", examples=["2026-07-01"])
+    end: date = Field(description="Last frozen day (inclusive).", examples=["2026-08-31"])
+    yearly: bool = Field(
+        default=False,
+        description=(
+            "Repeat every year on the same days (the year of start and end is then ignored; "
+            "a range may cross New Year)."
+        ),
+        examples=[True],
+    )
+    reason: str = Field(
+        min_length=1,
+        description="Why changes stop, shown when a run is refused.",
+        examples=["peak season: bookings must not be disturbed"],
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Freeze:
+        if not self.yearly and self.end < self.start:
+            raise ValueError("a freeze must end on or after its start (or be yearly)")
+        return self
+
+
+class Scope(StrictModel):
+    """What the agency covers, and what stays on the client's side."""
+
+    included: list[str] = Field(
+        default_factory=list,
+        description="Systems and services the agency maintains.",
+        examples=[["booking site", "database"]],
+    )
+    excluded: list[str] = Field(
+        default_factory=list,
+        description="What is explicitly out of scope (unscoped changes, third-party systems).",
+        examples=[["channel manager", "e-mail"]],
+    )
+
+
+class HealthCheck(StrictModel):
+    """An HTTP check of one of the client's services."""
+
+    name: str = Field(min_length=1, description="Name of the check.", examples=["booking site"])
+    url: str = Field(
+        pattern=r"^https?://[^\s/]+",
+        description="URL probed with GET.",
+        examples=["http://198.18.0.11:8080/health"],
+    )
+    expect_status: int = Field(
+        default=200, ge=100, le=599, description="Expected HTTP status.", examples=[200]
+    )
+    max_latency_ms: int = Field(
+        default=2000,
+        gt=0,
+        description="Slowest acceptable answer, in milliseconds.",
+        examples=[800],
+    )
+
+
+class Retention(StrictModel):
+    """How many backup snapshots to keep, per period."""
+
+    daily: int = Field(default=0, ge=0, description="Daily snapshots kept.", examples=[14])
+    weekly: int = Field(default=0, ge=0, description="Weekly snapshots kept.", examples=[8])
+    monthly: int = Field(default=0, ge=0, description="Monthly snapshots kept.", examples=[6])
+    yearly: int = Field(default=0, ge=0, description="Yearly snapshots kept.", examples=[0])
+
+
+class Database(StrictModel):
+    """A database dumped just before each backup."""
+
+    name: str = Field(min_length=1, description="Database name.", examples=["bookings"])
+    engine: Literal["postgresql", "sqlite"] = Field(
+        default="postgresql", description="Database engine.", examples=["postgresql"]
+    )
+    host_group: str = Field(
+        default="db",
+        description="Inventory group whose hosts hold this database.",
+        examples=["db"],
+    )
+    path: str | None = Field(
+        default=None,
+        description="File of an SQLite database.",
+        examples=["/var/lib/webmg-demo/app.db"],
+    )
+
+
+class BackupOverrides(StrictModel):
+    """Where the contract adds to or tightens the level's backup defaults."""
+
+    paths: list[str] = Field(
+        default_factory=list,
+        description="Absolute paths backed up on every host.",
+        examples=[["/etc", "/var/lib/webmg-demo"]],
+    )
+    databases: list[Database] = Field(
+        default_factory=list,
+        description="Databases dumped before each backup.",
+        examples=[[{"name": "bookings", "engine": "postgresql"}]],
+    )
+    repository: str | None = Field(
+        default=None,
+        description="restic repository (sftp:, s3: or a local path).",
+        examples=["sftp:restic@198.18.0.5:/srv/restic/alpenhof"],
+    )
+    retention: Retention | None = Field(
+        default=None,
+        description="Snapshots kept; may only keep more than the level.",
+        examples=[{"daily": 14, "weekly": 8}],
+    )
+
+    @field_validator("paths")
+    @classmethod
+    def _absolute(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not path.startswith("/"):
+                raise ValueError(f"backup path {path!r} must be absolute")
+        return paths
+
+
+class UpdateOverrides(StrictModel):
+    """Where the contract restricts updates."""
+
+    holds: list[str] = Field(
+        default_factory=list,
+        description="Packages never upgraded by the tool.",
+        examples=[["postgresql-15"]],
+    )
+    approved_versions_file: str | None = Field(
+        default=None,
+        description="File (relative to the client folder) listing approved package versions.",
+        examples=["approved-versions.yml"],
+    )
+    mode: UpdateMode | None = Field(
+        default=None,
+        description=(
+            "Update scope; may only be stricter than the level's (all < security < approved)."
+        ),
+        examples=["security"],
+    )
+
+
+class ResponseTimes(StrictModel):
+    """Contracted response times by priority; may only be faster than the level's."""
+
+    p1: Duration | None = Field(default=None, description="Priority 1.", examples=["30m"])
+    p2: Duration | None = Field(default=None, description="Priority 2.", examples=["4h"])
+    p3: Duration | None = Field(default=None, description="Priority 3.", examples=["1d"])
+
+
+class Cadences(StrictModel):
+    """How often recurring actions run; may only be more frequent than the level's."""
+
+    update: Duration | None = Field(default=None, description="Updates.", examples=["14d"])
+    harden: Duration | None = Field(
+        default=None, description="Hardening enforcement.", examples=["30d"]
+    )
+    drift: Duration | None = Field(
+        default=None, description="Hardening drift check.", examples=["7d"]
+    )
+    backup: Duration | None = Field(default=None, description="Backups.", examples=["1d"])
+    drill: Duration | None = Field(default=None, description="Restore drills.", examples=["30d"])
+    report: Duration | None = Field(default=None, description="Client reports.", examples=["30d"])
+
+
+class Targets(StrictModel):
+    """Recovery targets checked by restore drills; may only be tighter than the level's."""
+
+    rpo: Duration | None = Field(
+        default=None, description="Recovery point objective.", examples=["6h"]
+    )
+    rto: Duration | None = Field(
+        default=None, description="Recovery time objective.", examples=["4h"]
+    )
+
+
+class Contract(StrictModel):
+    """The contract of one client, as written in ``client.yml``."""
+
+    name: str = Field(
+        pattern=CLIENT_NAME_PATTERN,
+        description="Client identifier; must equal the folder name.",
+        examples=["alpenhof"],
+    )
+    display_name: str = Field(
+        min_length=1, description="Name shown in run logs and reports.", examples=["Hotel Alpenhof"]
+    )
+    sector: Sector = Field(description="The client's sector.", examples=["hotel"])
+    level: Level = Field(description="Service level bought.", examples=["stability-security"])
+    business_owner: Person = Field(
+        description="Who arbitrates business priorities and accepts changes.",
+        examples=[{"name": "Anna Gruber", "email": "anna.gruber@alpenhof.example"}],
+    )
+    contacts: list[Contact] = Field(
+        default_factory=list,
+        description="People to inform about maintenance.",
+        examples=[[{"role": "front desk", "name": "Jonas Maier", "phone": "+43 512 555 0101"}]],
+    )
+    escalation: list[EscalationStep] = Field(
+        default_factory=list,
+        description="Ordered escalation path for incidents.",
+        examples=[
+            [{"role": "owner", "name": "Anna Gruber", "phone": "+43 512 555 0100", "after": "1h"}]
+        ],
+    )
+    windows: list[Window] = Field(
+        min_length=1,
+        description="Maintenance windows in which changes may run.",
+        examples=[[{"weekdays": ["tue"], "start": "22:00", "duration": "3h", "timezone": "UTC"}]],
+    )
+    freezes: list[Freeze] = Field(
+        default_factory=list,
+        description="Periods without non-emergency changes (added to the sector's).",
+        examples=[
+            [
+                {
+                    "name": "christmas",
+                    "start": "2026-12-20",
+                    "end": "2027-01-06",
+                    "yearly": True,
+                    "reason": "holiday season",
+                }
+            ]
+        ],
+    )
+    scope: Scope = Field(
+        default_factory=Scope,
+        description="What is in and out of scope.",
+        examples=[{"included": ["website"], "excluded": ["e-mail"]}],
+    )
+    health_checks: list[HealthCheck] = Field(
+        default_factory=list,
+        description="HTTP checks of the client's services.",
+        examples=[[{"name": "site", "url": "http://198.18.0.11:8080/health"}]],
+    )
+    backup: BackupOverrides = Field(
+        default_factory=BackupOverrides,
+        description="Backup paths, databases, repository and retention.",
+        examples=[{"paths": ["/etc"]}],
+    )
+    updates: UpdateOverrides = Field(
+        default_factory=UpdateOverrides,
+        description="Package holds, approved versions and update scope.",
+        examples=[{"holds": ["postgresql-15"]}],
+    )
+    response_times: ResponseTimes = Field(
+        default_factory=ResponseTimes,
+        description="Response times by priority.",
+        examples=[{"p1": "30m"}],
+    )
+    cadences: Cadences = Field(
+        default_factory=Cadences,
+        description="Cadences of recurring actions.",
+        examples=[{"drill": "7d"}],
+    )
+    targets: Targets = Field(
+        default_factory=Targets,
+        description="RPO and RTO targets.",
+        examples=[{"rpo": "6h"}],
+    )
+
+
+def contract_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of ``client.yml``."""
+    schema = Contract.model_json_schema()
+    schema["title"] = "webmg-ops client contract (client.yml)"
+    return schema

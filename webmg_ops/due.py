@@ -1,0 +1,133 @@
+"""What is due for each client: calendar state plus actions whose cadence elapsed.
+
+The last successful run of each action comes from the ledger's
+``run-finished`` entries; an action that never succeeded is due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from webmg_ops.calendar import CalendarState, calendar_state, is_due
+from webmg_ops.clients import Client
+from webmg_ops.durations import format_duration
+from webmg_ops.policy import RECURRING_ACTIONS
+
+#: Which recorded action satisfies each recurring action, and whether a dry
+#: run counts: a drift check is a hardening run in check mode, and a real
+#: hardening run verifies the baseline too.
+SATISFIED_BY: dict[str, tuple[str, bool]] = {
+    "update": ("update", False),
+    "harden": ("harden", False),
+    "drift": ("harden", True),
+    "backup": ("backup", False),
+    "drill": ("drill", False),
+    "report": ("report", False),
+}
+
+
+@dataclass(frozen=True)
+class ActionDue:
+    """One recurring action of one client."""
+
+    action: str
+    cadence: timedelta | None
+    last_success: datetime | None
+    due: bool
+
+
+@dataclass(frozen=True)
+class ClientDue:
+    """The calendar state and recurring actions of one client at one instant."""
+
+    client: Client
+    state: CalendarState
+    actions: tuple[ActionDue, ...]
+
+    @property
+    def due_actions(self) -> list[str]:
+        """Return the names of the actions that are due."""
+        return [item.action for item in self.actions if item.due]
+
+
+def last_successes(finished_runs: Iterable[Mapping[str, Any]]) -> dict[str, datetime]:
+    """Given ``run-finished`` records (``action``, ``outcome``, ``check``, ``at``), return
+    the last success of each recurring action.
+    """
+    latest: dict[str, datetime] = {}
+    for record in finished_runs:
+        if record.get("outcome") != "succeeded":
+            continue
+        for recurring, (action, check_counts) in SATISFIED_BY.items():
+            if record.get("action") != action:
+                continue
+            if record.get("check") and not check_counts:
+                continue
+            at: datetime = record["at"]
+            if recurring not in latest or at > latest[recurring]:
+                latest[recurring] = at
+    return latest
+
+
+def client_due(client: Client, at: datetime, successes: Mapping[str, datetime]) -> ClientDue:
+    """Given a client, an aware instant and its last successes, return what is due."""
+    state = calendar_state(client.contract.windows, client.policy.freezes, at)
+    actions = tuple(
+        ActionDue(
+            action=action,
+            cadence=client.policy.cadence(action),
+            last_success=successes.get(action),
+            due=is_due(successes.get(action), client.policy.cadence(action), at),
+        )
+        for action in RECURRING_ACTIONS
+    )
+    return ClientDue(client=client, state=state, actions=actions)
+
+
+def _local(instant: datetime | None, zone: ZoneInfo) -> str | None:
+    return instant.astimezone(zone).isoformat() if instant else None
+
+
+def due_document(item: ClientDue) -> dict[str, Any]:
+    """Given a client's due state, return it as a JSON-ready document (client's time zone)."""
+    windows = item.client.contract.windows
+    zone = ZoneInfo(windows[0].timezone)
+    state = item.state
+    return {
+        "client": item.client.name,
+        "level": item.client.contract.level.value,
+        "timezone": windows[0].timezone,
+        "at": _local(state.at, zone),
+        "in_window": state.window is not None,
+        "window": state.window.window.name if state.window else None,
+        "in_freeze": state.freeze is not None,
+        "freeze": (
+            {"name": state.freeze.freeze.name, "reason": state.freeze.freeze.reason}
+            if state.freeze
+            else None
+        ),
+        "changes_allowed": state.changes_allowed,
+        "next_window": (
+            {
+                "name": state.next_window.name if state.next_window else None,
+                "start": _local(state.next_opening.start, zone),
+                "end": _local(state.next_opening.end, zone),
+            }
+            if state.next_opening
+            else None
+        ),
+        "due": item.due_actions,
+        "actions": [
+            {
+                "action": action.action,
+                "cadence": format_duration(action.cadence) if action.cadence else None,
+                "last_success": _local(action.last_success, zone),
+                "due": action.due,
+            }
+            for action in item.actions
+        ],
+    }

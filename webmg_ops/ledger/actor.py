@@ -1,0 +1,57 @@
+"""Who is acting: the operator named in each ledger entry."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from collections.abc import Mapping
+
+from webmg_ops.ledger.records import MAX_ACTOR_LENGTH
+
+OPERATOR_VARIABLE = "WEBMG_OPERATOR"
+UNKNOWN_ACTOR = "unknown"
+_GIT_TIMEOUT_S = 5
+
+
+def _read_git_user() -> str | None:
+    try:
+        completed = subprocess.run(
+            ("git", "config", "user.name"),
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    name = completed.stdout.strip()
+    return name if completed.returncode == 0 and name else None
+
+
+def _read_login_name() -> str | None:
+    try:
+        return getpass.getuser() or None
+    except (OSError, KeyError):
+        return None
+
+
+def resolve_actor(environ: Mapping[str, str] | None = None) -> str:
+    """Given the environment (default ``os.environ``), return who is acting.
+
+    ``WEBMG_OPERATOR`` wins, then git's ``user.name``, then the login name;
+    ``unknown`` if none can be found (a record with an honest gap beats no record).
+    """
+    env = os.environ if environ is None else environ
+    name = _tidy(env.get(OPERATOR_VARIABLE, ""))
+    if not name:
+        name = _tidy(_read_git_user() or "")
+    if not name:
+        name = _tidy(_read_login_name() or "")
+    return name or UNKNOWN_ACTOR
+
+
+def _tidy(name: str) -> str:
+    # An entry's actor must be one printable line of bounded length.
+    printable = "".join(char for char in name if char.isprintable())
+    return " ".join(printable.split())[:MAX_ACTOR_LENGTH].strip()

@@ -1,0 +1,100 @@
+"""Verify the ledger: recompute the hash chain from the stored columns.
+
+Verification proves that the stored history is the one that was hashed:
+an edited, deleted, reordered or relinked entry breaks the chain. Someone
+able to write the database could rewrite history and recompute every later
+hash; only a checkpoint (``seq:hash``) kept elsewhere earlier, for example
+printed in a client's report, reveals that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from webmg_ops.ledger.canonical import GENESIS_HASH, canonical_entry, chain_hash
+from webmg_ops.ledger.records import Checkpoint
+from webmg_ops.ledger.store import Ledger
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The result of verifying a ledger.
+
+    ``entries_checked`` counts the entries found intact, in order, before the
+    first problem (all of them when ``ok``); ``head`` is the checkpoint of the
+    last intact entry (None when there is none); ``first_bad_seq`` and
+    ``reason`` name the first problem.
+    """
+
+    ok: bool
+    entries_checked: int
+    head: Checkpoint | None
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        """Return the report as a JSON-ready dictionary (``head`` as ``seq:hash``)."""
+        document = asdict(self)
+        document["head"] = None if self.head is None else str(self.head)
+        return document
+
+
+def verify_ledger(ledger: Ledger, checkpoint: Checkpoint | None = None) -> VerifyReport:
+    """Given a ledger and optionally an earlier checkpoint, return the verification report.
+
+    Every stored entry is re-hashed in seq order; the first entry whose seq
+    is not the next one, whose ``prev_hash`` is not its predecessor's hash,
+    or whose hash differs from the recomputed one is named. With a
+    checkpoint, the entry at its seq must still have its hash, and the
+    ledger must reach its seq. Raise EnvironmentProblem if the database fails.
+    """
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+
+    def intact_head() -> Checkpoint | None:
+        return Checkpoint(expected_seq - 1, prev_hash) if expected_seq > 1 else None
+
+    def broken(seq: int, reason: str) -> VerifyReport:
+        return VerifyReport(False, expected_seq - 1, intact_head(), seq, reason)
+
+    for row in ledger.stored_rows():
+        seq, kind, client, at, actor, payload_json, stored_prev, stored_hash = row
+        if seq != expected_seq:
+            if isinstance(seq, int) and seq > expected_seq:
+                return broken(
+                    expected_seq,
+                    f"entry {expected_seq} is missing (the next stored entry is {seq})",
+                )
+            return broken(expected_seq, f"expected entry {expected_seq}, found seq {seq!r}")
+        if stored_prev != prev_hash:
+            return broken(
+                seq,
+                "prev_hash does not match the hash of "
+                + ("the genesis" if seq == 1 else f"entry {seq - 1}")
+                + " (entries reordered, replaced or relinked)",
+            )
+        try:
+            recomputed = chain_hash(
+                prev_hash, canonical_entry(seq, kind, client, at, actor, payload_json)
+            )
+        except (TypeError, ValueError):
+            return broken(seq, "stored columns have the wrong types (altered outside the ledger)")
+        if recomputed != stored_hash:
+            return broken(seq, "stored hash does not match the entry's content (entry altered)")
+        if checkpoint is not None and seq == checkpoint.seq and stored_hash != checkpoint.hash:
+            return broken(
+                seq,
+                f"hash of entry {seq} differs from checkpoint {checkpoint}: "
+                f"history up to entry {seq} was rewritten",
+            )
+        prev_hash = stored_hash
+        expected_seq += 1
+
+    if checkpoint is not None and checkpoint.seq >= expected_seq:
+        return broken(
+            expected_seq,
+            f"the ledger ends at entry {expected_seq - 1} but checkpoint {checkpoint} "
+            f"names entry {checkpoint.seq}: entries from {expected_seq} on were removed",
+        )
+    return VerifyReport(True, expected_seq - 1, intact_head())

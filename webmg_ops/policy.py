@@ -1,0 +1,432 @@
+"""Service levels as data, sector presets, and the effective policy of a client.
+
+A policy is what a level implies: update scope, cadences, retention,
+response times, approval gates, monitoring, reporting and recovery
+targets. The effective policy of a client starts from its level's
+defaults, adds its sector's preset, then applies the contract's overrides;
+each value remembers where it came from. Presets and contracts may only
+tighten a level, never loosen it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from webmg_ops.contract import Contract, Freeze, Level, Retention, Sector, UpdateMode
+from webmg_ops.durations import format_duration
+
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+
+#: Actions that recur on a cadence, in the order ``due`` lists them.
+RECURRING_ACTIONS: tuple[str, ...] = ("update", "harden", "drift", "backup", "drill", "report")
+
+#: Update scopes from the loosest to the strictest.
+UPDATE_MODE_ORDER: tuple[UpdateMode, ...] = ("all", "security", "approved")
+
+#: The level table of the product design, as data. ``None`` for a response
+#: time means "next business day"; for a cadence, "not part of the level".
+LEVEL_DEFAULTS: dict[Level, dict[str, Any]] = {
+    Level.STABILITY_SECURITY: {
+        "runs.partial_hosts": True,
+        "updates.mode": "security",
+        "updates.rolling": False,
+        "updates.approval_required": False,
+        "hardening.evidence_per_control": False,
+        "cadence.update": 30 * DAY,
+        "cadence.harden": 30 * DAY,
+        "cadence.drift": None,
+        "cadence.backup": DAY,
+        "cadence.drill": 91 * DAY,
+        "cadence.report": 91 * DAY,
+        "backup.retention": Retention(daily=7, weekly=4),
+        "availability.check_every": None,
+        "availability.auto_incidents": False,
+        "response.p1": None,
+        "response.p2": None,
+        "response.p3": None,
+        "reporting.audit_export": False,
+        "targets.rpo": 24 * HOUR,
+        "targets.rto": 24 * HOUR,
+        "checks.mobile_page_weight": False,
+        "checks.donor_export": False,
+        "budget.marker": "from $150 / month",
+    },
+    Level.CONTINUOUS_EVOLUTION: {
+        "runs.partial_hosts": True,
+        "updates.mode": "all",
+        "updates.rolling": True,
+        "updates.approval_required": False,
+        "hardening.evidence_per_control": False,
+        "cadence.update": 14 * DAY,
+        "cadence.harden": 30 * DAY,
+        "cadence.drift": 7 * DAY,
+        "cadence.backup": DAY,
+        "cadence.drill": 30 * DAY,
+        "cadence.report": 30 * DAY,
+        "backup.retention": Retention(daily=14, weekly=8, monthly=6),
+        "availability.check_every": 5 * MINUTE,
+        "availability.auto_incidents": False,
+        "response.p1": 8 * HOUR,
+        "response.p2": 2 * DAY,
+        "response.p3": 5 * DAY,
+        "reporting.audit_export": False,
+        "targets.rpo": 24 * HOUR,
+        "targets.rto": 8 * HOUR,
+        "checks.mobile_page_weight": False,
+        "checks.donor_export": False,
+        "budget.marker": "from $500 / month",
+    },
+    Level.INSTITUTIONAL_SLA: {
+        "runs.partial_hosts": False,
+        "updates.mode": "approved",
+        "updates.rolling": True,
+        "updates.approval_required": True,
+        "hardening.evidence_per_control": True,
+        "cadence.update": 30 * DAY,
+        "cadence.harden": 30 * DAY,
+        "cadence.drift": DAY,
+        "cadence.backup": 6 * HOUR,
+        "cadence.drill": 7 * DAY,
+        "cadence.report": 30 * DAY,
+        "backup.retention": Retention(daily=14, weekly=8, monthly=12, yearly=2),
+        "availability.check_every": MINUTE,
+        "availability.auto_incidents": True,
+        "response.p1": 30 * MINUTE,
+        "response.p2": 4 * HOUR,
+        "response.p3": DAY,
+        "reporting.audit_export": True,
+        "targets.rpo": 6 * HOUR,
+        "targets.rto": 4 * HOUR,
+        "checks.mobile_page_weight": False,
+        "checks.donor_export": False,
+        "budget.marker": "from $1,500 / month",
+    },
+}
+
+#: What each setting means, shown by ``webmg-ops policy``.
+DESCRIPTIONS: dict[str, str] = {
+    "runs.partial_hosts": "a run goes on with the hosts that pass preflight when others fail it",
+    "updates.mode": "update scope (security, all, or approved versions only)",
+    "updates.rolling": "hosts updated in health-gated batches, canary first",
+    "updates.approval_required": "a recorded approval is needed before each change",
+    "hardening.evidence_per_control": "compliance evidence kept for every control",
+    "cadence.update": "controlled updates every",
+    "cadence.harden": "hardening baseline enforced every",
+    "cadence.drift": "hardening drift check every",
+    "cadence.backup": "verified backup every",
+    "cadence.drill": "restore drill every",
+    "cadence.report": "client report every",
+    "backup.retention": "snapshots kept",
+    "availability.check_every": "availability probe every",
+    "availability.auto_incidents": "incidents opened automatically",
+    "response.p1": "response time, priority 1",
+    "response.p2": "response time, priority 2",
+    "response.p3": "response time, priority 3",
+    "reporting.audit_export": "audit export with each report",
+    "targets.rpo": "recovery point objective (checked by drills)",
+    "targets.rto": "recovery time objective (checked by drills)",
+    "checks.mobile_page_weight": "mobile page-weight check of offer pages",
+    "checks.donor_export": "donor-export check in backups",
+    "budget.marker": "indicative budget",
+}
+
+
+@dataclass(frozen=True)
+class SectorPreset:
+    """What a sector adds to every level: tighter settings and yearly freezes."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    freezes: tuple[Freeze, ...] = ()
+
+
+def _yearly(name: str, start: tuple[int, int], end: tuple[int, int], reason: str) -> Freeze:
+    # The year is ignored for yearly freezes; 2000 is a leap year, so 29 February is valid.
+    return Freeze(
+        name=name,
+        start=date(2000, *start),
+        end=date(2000, *end),
+        yearly=True,
+        reason=reason,
+    )
+
+
+SECTOR_PRESETS: dict[Sector, SectorPreset] = {
+    Sector.HOTEL: SectorPreset(
+        settings={"checks.mobile_page_weight": True},
+        freezes=(
+            _yearly(
+                "summer season",
+                (7, 1),
+                (8, 31),
+                "peak season: bookings and offer pages must not be disturbed",
+            ),
+        ),
+    ),
+    Sector.EDUCATION: SectorPreset(
+        settings={"availability.check_every": 5 * MINUTE},
+        freezes=(
+            _yearly("winter exams", (1, 12), (1, 23), "exam period: availability first"),
+            _yearly("summer exams", (6, 1), (6, 30), "exam and admissions period"),
+        ),
+    ),
+    Sector.GOVERNMENT: SectorPreset(
+        settings={
+            "updates.approval_required": True,
+            "reporting.audit_export": True,
+            "hardening.evidence_per_control": True,
+            "cadence.drift": DAY,
+        },
+    ),
+    Sector.NGO: SectorPreset(settings={"checks.donor_export": True}),
+    Sector.SME: SectorPreset(settings={"cadence.update": 30 * DAY, "cadence.report": 30 * DAY}),
+}
+
+
+# --- strictness: how a tighter value compares with a looser one ---------
+
+
+def _duration_is_looser(candidate: Any, baseline: Any) -> bool:
+    # None is "not part of the level" for cadences and "next business day"
+    # for response times: any duration is tighter than None.
+    if baseline is None:
+        return False
+    return candidate is None or candidate > baseline
+
+
+def _flag_is_looser(candidate: Any, baseline: Any) -> bool:
+    return bool(baseline) and not bool(candidate)
+
+
+def _mode_is_looser(candidate: Any, baseline: Any) -> bool:
+    return UPDATE_MODE_ORDER.index(candidate) < UPDATE_MODE_ORDER.index(baseline)
+
+
+def _retention_is_looser(candidate: Any, baseline: Any) -> bool:
+    return any(
+        getattr(candidate, period) < getattr(baseline, period)
+        for period in ("daily", "weekly", "monthly", "yearly")
+    )
+
+
+def _never_looser(candidate: Any, baseline: Any) -> bool:
+    return False
+
+
+def _permission_is_looser(candidate: Any, baseline: Any) -> bool:
+    return bool(candidate) and not bool(baseline)
+
+
+_LOOSER_THAN: dict[str, Callable[[Any, Any], bool]] = {
+    "runs.partial_hosts": _permission_is_looser,
+    "updates.mode": _mode_is_looser,
+    "backup.retention": _retention_is_looser,
+    "budget.marker": _never_looser,
+}
+
+
+def is_looser(setting: str, candidate: Any, baseline: Any) -> bool:
+    """Given a setting name and two values, return whether ``candidate`` loosens ``baseline``."""
+    compare = _LOOSER_THAN.get(setting)
+    if compare is None:
+        compare = _flag_is_looser if isinstance(baseline, bool) else _duration_is_looser
+    return compare(candidate, baseline)
+
+
+def stricter(setting: str, first: Any, second: Any) -> Any:
+    """Given two values of one setting, return the stricter of them."""
+    return first if is_looser(setting, second, first) else second
+
+
+# --- the effective policy -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyValue:
+    """One setting of the effective policy and where it came from."""
+
+    value: Any
+    source: str
+
+
+@dataclass(frozen=True)
+class PolicyFreeze:
+    """A freeze in force for a client and where it came from."""
+
+    freeze: Freeze
+    source: str
+
+
+@dataclass(frozen=True)
+class Loosening:
+    """A contract value that would loosen the level: the reason it is refused."""
+
+    field_path: tuple[str | int, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The effective policy of one client."""
+
+    client: str
+    level: Level
+    sector: Sector
+    values: Mapping[str, PolicyValue]
+    freezes: tuple[PolicyFreeze, ...]
+
+    def get(self, setting: str) -> Any:
+        """Given a setting name, return its effective value. Raise KeyError if unknown."""
+        return self.values[setting].value
+
+    def cadence(self, action: str) -> timedelta | None:
+        """Given a recurring action, return how often it must run (None: not required)."""
+        value: timedelta | None = self.get(f"cadence.{action}")
+        return value
+
+    @property
+    def update_mode(self) -> UpdateMode:
+        """Return the update scope in force."""
+        mode: UpdateMode = self.get("updates.mode")
+        return mode
+
+    @property
+    def approval_required(self) -> bool:
+        """Return whether each change needs a recorded approval."""
+        return bool(self.get("updates.approval_required"))
+
+    @property
+    def retention(self) -> Retention:
+        """Return the backup retention in force."""
+        retention: Retention = self.get("backup.retention")
+        return retention
+
+
+#: Contract field path -> policy setting that it overrides.
+CONTRACT_OVERRIDES: dict[tuple[str, ...], str] = {
+    ("updates", "mode"): "updates.mode",
+    ("backup", "retention"): "backup.retention",
+    **{("cadences", action): f"cadence.{action}" for action in RECURRING_ACTIONS},
+    **{("response_times", p): f"response.{p}" for p in ("p1", "p2", "p3")},
+    ("targets", "rpo"): "targets.rpo",
+    ("targets", "rto"): "targets.rto",
+}
+
+
+def _contract_value(contract: Contract, path: tuple[str, ...]) -> Any:
+    value: Any = contract
+    for part in path:
+        value = getattr(value, part)
+    return value
+
+
+def describe_value(value: Any) -> str:
+    """Given a policy value, return it as a person reads it."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, Retention):
+        kept = [f"{count} {period}" for period, count in value.model_dump().items() if count]
+        return ", ".join(kept) or "none"
+    return str(value)
+
+
+def find_loosenings(contract: Contract) -> list[Loosening]:
+    """Given a contract, return every override that would loosen its level and sector."""
+    baseline = _level_and_sector_values(contract.level, contract.sector)
+    problems: list[Loosening] = []
+    for path, setting in CONTRACT_OVERRIDES.items():
+        value = _contract_value(contract, path)
+        if value is None:
+            continue
+        current = baseline[setting]
+        if is_looser(setting, value, current.value):
+            problems.append(
+                Loosening(
+                    field_path=path,
+                    message=(
+                        f"{describe_value(value)} is looser than the "
+                        f"{current.source} default of {describe_value(current.value)} "
+                        f"({DESCRIPTIONS[setting]}); a contract may only tighten its level"
+                    ),
+                )
+            )
+    return problems
+
+
+def _level_and_sector_values(level: Level, sector: Sector) -> dict[str, PolicyValue]:
+    values = {
+        setting: PolicyValue(value, f"level {level.value}")
+        for setting, value in LEVEL_DEFAULTS[level].items()
+    }
+    for setting, value in SECTOR_PRESETS[sector].settings.items():
+        if is_looser(setting, values[setting].value, value):
+            values[setting] = PolicyValue(value, f"sector {sector.value}")
+    return values
+
+
+def effective_policy(contract: Contract) -> Policy:
+    """Given a valid contract, return its effective policy.
+
+    Contract overrides that would loosen the level are ignored here; the
+    loader refuses such contracts first (:func:`find_loosenings`).
+    """
+    values = _level_and_sector_values(contract.level, contract.sector)
+    for path, setting in CONTRACT_OVERRIDES.items():
+        value = _contract_value(contract, path)
+        if value is not None and not is_looser(setting, value, values[setting].value):
+            values[setting] = PolicyValue(value, "contract")
+    freezes = tuple(
+        PolicyFreeze(freeze, f"sector {contract.sector.value}")
+        for freeze in SECTOR_PRESETS[contract.sector].freezes
+    ) + tuple(PolicyFreeze(freeze, "contract") for freeze in contract.freezes)
+    return Policy(
+        client=contract.name,
+        level=contract.level,
+        sector=contract.sector,
+        values=values,
+        freezes=freezes,
+    )
+
+
+def policy_document(policy: Policy) -> dict[str, Any]:
+    """Given a policy, return it as a JSON-ready document with each value's source."""
+    return {
+        "client": policy.client,
+        "level": policy.level.value,
+        "sector": policy.sector.value,
+        "settings": {
+            setting: {
+                "value": _json_value(value.value),
+                "source": value.source,
+                "description": DESCRIPTIONS[setting],
+            }
+            for setting, value in policy.values.items()
+        },
+        "freezes": [
+            {
+                "name": item.freeze.name,
+                "start": item.freeze.start.isoformat(),
+                "end": item.freeze.end.isoformat(),
+                "yearly": item.freeze.yearly,
+                "reason": item.freeze.reason,
+                "source": item.source,
+            }
+            for item in policy.freezes
+        ],
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, Retention):
+        return value.model_dump()
+    return value
