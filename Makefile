@@ -52,11 +52,13 @@ lint: setup
 	$(BIN)/mypy webmg_ops
 	$(BIN)/yamllint -s inventories
 
-## demo           validate the demo clients and show their policy and what is due
+## demo           start the lab, validate the demo clients and show what is due
 demo: setup
+	$(WEBMG) lab up
 	$(WEBMG) validate
 	$(WEBMG) policy $(DEMO_CLIENT)
 	$(WEBMG) due
+	$(WEBMG) lab status
 
 ## bench          benchmarks (ratios measured side by side; not part of the tests)
 bench: setup

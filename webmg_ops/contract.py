@@ -240,7 +240,7 @@ class HealthCheck(StrictModel):
     url: str = Field(
         pattern=r"^https?://[^\s/]+",
         description="URL probed with GET.",
-        examples=["http://198.18.0.11:8080/health"],
+        examples=["http://198.18.0.11/health"],
     )
     expect_status: int = Field(
         default=200, ge=100, le=599, description="Expected HTTP status.", examples=[200]
@@ -427,7 +427,7 @@ class Contract(StrictModel):
     health_checks: list[HealthCheck] = Field(
         default_factory=list,
         description="HTTP checks of the client's services.",
-        examples=[[{"name": "site", "url": "http://198.18.0.11:8080/health"}]],
+        examples=[[{"name": "site", "url": "http://198.18.0.11/health"}]],
     )
     backup: BackupOverrides = Field(
         default_factory=BackupOverrides,

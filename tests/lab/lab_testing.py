@@ -1,0 +1,122 @@
+"""Helpers of the lab tests: the running lab and the ways tests reach it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from webmg_ops.lab import environment
+
+COMMAND_TIMEOUT_SECONDS = 180
+
+
+def require_lab_capabilities() -> None:
+    """Skip (or fail under ``CI=true``) unless this process can run the lab."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("the rehearsal lab needs root")
+    missing = environment.missing_tools()
+    if missing:
+        problems.append(f"missing tools: {', '.join(sorted(missing))} (make setup)")
+    if problems:
+        message = "; ".join(problems)
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+
+
+class Lab:
+    """A running lab and the ways tests reach it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.inventories = root / "inventories"
+        self.lab_dir = root / "lab"
+        self.control_dir = root / "ssh-control"
+        self.env = {
+            **os.environ,
+            "WEBMG_INVENTORIES": str(self.inventories),
+            "WEBMG_LAB_DIR": str(self.lab_dir),
+            "WEBMG_VAR": str(root / "var"),
+            "COLUMNS": "200",
+        }
+
+    def cli(
+        self, *args: str, timeout: float = COMMAND_TIMEOUT_SECONDS
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``webmg-ops ARGS`` on the test lab and return how it went."""
+        return subprocess.run(
+            [sys.executable, "-m", "webmg_ops.cli.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Return ``lab status --json``."""
+        done = self.cli("lab", "status", "--json")
+        assert done.returncode == 0, done.stderr
+        document: dict[str, Any] = json.loads(done.stdout)
+        return document
+
+    def host(self, name: str) -> dict[str, Any]:
+        """Return one host's entry of ``lab status --json``."""
+        return next(host for host in self.status()["hosts"] if host["name"] == name)
+
+    def ssh(
+        self, address: str, command: str, user: str = "webmg"
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command on a host with the real ssh, checking host keys strictly."""
+        return subprocess.run(
+            [
+                "ssh",
+                "-i",
+                str(self.lab_dir / "identity" / "id_ed25519"),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                f"UserKnownHostsFile={self.lab_dir / 'known_hosts'}",
+                "-o",
+                "ConnectTimeout=10",
+                f"{user}@{address}",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_SECONDS,
+            check=False,
+        )
+
+    def reset(self, name: str) -> None:
+        """Reset a host a test changed: bare again, same identity."""
+        done = self.cli("lab", "reset", name)
+        assert done.returncode == 0, done.stderr
+
+    def ansible_env(self) -> dict[str, str]:
+        """Return the environment for Ansible, with its SSH masters under the test's folder."""
+        self.control_dir.mkdir(exist_ok=True)
+        return {**self.env, "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.control_dir)}
+
+    def end_ssh_masters(self) -> None:
+        """End the ControlPersist ssh masters that Ansible left (they outlive its run)."""
+        if not self.control_dir.is_dir():
+            return
+        for socket in self.control_dir.iterdir():
+            subprocess.run(
+                ["ssh", "-O", "exit", "-o", f"ControlPath={socket}", "lab-host"],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
