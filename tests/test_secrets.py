@@ -1,0 +1,284 @@
+"""Secrets never leak: canary secrets are masked in every form, text and data."""
+
+from __future__ import annotations
+
+import base64
+import json
+import string
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from webmg_ops.secrets import (
+    MASK,
+    MIN_SECRET_LENGTH,
+    SecretSet,
+    collect_secrets,
+    is_secret_name,
+    secrets_from_environment,
+)
+
+# The mask is made of '*': a canary made of it would be "masked" into itself.
+CANARY_ALPHABET = (
+    string.ascii_letters + string.digits + "!\"#$%&'()+,-./:;<=>?@[\\]^_`{|}~ \n\té日ü"
+)
+canaries = st.text(alphabet=CANARY_ALPHABET, min_size=24, max_size=40)
+
+
+def forms_of(secret: str) -> dict[str, str]:
+    """Given a secret, return the forms in which a tool may print it, by name."""
+    raw = secret.encode()
+    standard = base64.b64encode(raw).decode()
+    urlsafe = base64.urlsafe_b64encode(raw).decode()
+    return {
+        "plain": secret,
+        "json": json.dumps(secret)[1:-1],
+        "base64": standard,
+        "base64-unpadded": standard.rstrip("="),
+        "base64-urlsafe": urlsafe,
+        "base64-urlsafe-unpadded": urlsafe.rstrip("="),
+        "url-quoted": quote(secret, safe=""),
+        "repr": repr(secret)[1:-1],
+    }
+
+
+def leaked_forms(text: str, secret: str) -> list[str]:
+    """Given output text and a secret, return the names of the secret's forms found in it."""
+    return [name for name, form in forms_of(secret).items() if form in text]
+
+
+@settings(max_examples=200)
+@given(canary=canaries, before=st.text(max_size=20), after=st.text(max_size=20))
+def test_every_form_of_a_canary_is_masked_in_text(canary: str, before: str, after: str) -> None:
+    secrets = SecretSet.of([canary])
+    for name, form in forms_of(canary).items():
+        masked = secrets.mask_text(f"{before} {form} {after}")
+        assert MASK in masked, name
+        assert leaked_forms(masked, canary) == [], name
+
+
+@given(canary=canaries)
+def test_canary_is_masked_in_nested_data(canary: str) -> None:
+    secrets = SecretSet.of([canary])
+    data: dict[str, Any] = {
+        "hosts": [
+            {"name": "web-1", "stdout": f"login with {canary} ok"},
+            ("tuple", json.dumps({"token": canary})),
+        ],
+        canary: "a key can hold it too",
+        "encoded": base64.b64encode(canary.encode()).decode(),
+    }
+    masked = secrets.mask_data(data)
+    assert leaked_forms(json.dumps(masked), canary) == []
+    assert leaked_forms(repr(masked), canary) == []
+    assert masked["hosts"][0] == {"name": "web-1", "stdout": f"login with {MASK} ok"}
+    assert isinstance(masked["hosts"][1], tuple)
+    assert data["hosts"][0]["stdout"] == f"login with {canary} ok", "the input is not changed"
+
+
+def test_secret_named_keys_are_masked_whatever_their_value() -> None:
+    masked = SecretSet().mask_data(
+        {
+            "db_password": "not-declared-anywhere",
+            "vault_restic": {"repository": "sftp:x", "password": "p"},
+            "api_token": 123456789,
+            "ansible_ssh_private_key_file": "/home/ops/.ssh/id_ed25519",
+            "count": 3,
+            "enabled": True,
+            "missing": None,
+        }
+    )
+    assert masked == {
+        "db_password": MASK,
+        "vault_restic": MASK,
+        "api_token": MASK,
+        "ansible_ssh_private_key_file": "/home/ops/.ssh/id_ed25519",
+        "count": 3,
+        "enabled": True,
+        "missing": None,
+    }
+
+
+def test_numbers_equal_to_a_secret_are_masked() -> None:
+    secrets = SecretSet.of([31415926535, "other-secret"])
+    assert secrets.mask_data({"pin": 31415926535, "port": 8080}) == {"pin": MASK, "port": 8080}
+    assert secrets.mask_text("pin=31415926535") == f"pin={MASK}"
+
+
+@given(canary=canaries)
+def test_base64_blob_of_only_the_secret_inside_larger_text(canary: str) -> None:
+    blob = base64.b64encode(canary.encode()).decode()
+    text = f'{{"content": "{blob}", "encoding": "base64"}}'
+    masked = SecretSet.of([canary]).mask_text(text)
+    assert masked == f'{{"content": "{MASK}", "encoding": "base64"}}'
+
+
+def _decodes_to_secret(text: str, secret: bytes) -> bool:
+    for fragment in text.split(MASK):
+        for skip in range(4):
+            piece = fragment[skip:]
+            piece = piece[: len(piece) - len(piece) % 4]
+            try:
+                if secret in base64.b64decode(piece):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+@given(
+    canary=canaries,
+    prefix=st.text(alphabet=string.ascii_letters, max_size=7),
+    suffix=st.text(alphabet=string.ascii_letters, max_size=7),
+)
+def test_secret_inside_a_larger_base64_blob_cannot_be_decoded(
+    canary: str, prefix: str, suffix: str
+) -> None:
+    # As in an HTTP basic authorization header: base64("user:password").
+    blob = base64.b64encode(f"{prefix}:{canary}:{suffix}".encode()).decode()
+    masked = SecretSet.of([canary]).mask_text(f"Authorization: Basic {blob}")
+    assert MASK in masked
+    assert not _decodes_to_secret(masked.removeprefix("Authorization: Basic "), canary.encode())
+
+
+def test_a_secret_containing_another_is_masked_whole() -> None:
+    secrets = SecretSet.of(["horse-batt", "correct-horse-battery-staple"])
+    assert secrets.mask_text("pw=correct-horse-battery-staple;") == f"pw={MASK};"
+    assert secrets.mask_text("pw=horse-batt;") == f"pw={MASK};"
+
+
+def test_overlapping_secrets_are_masked_as_one_span() -> None:
+    secrets = SecretSet.of(["abcdefghij", "ghijklmnop"])
+    assert secrets.mask_text("x abcdefghijklmnop y") == f"x {MASK} y"
+    assert SecretSet.of(["ghijklmnop", "abcdefghij"]).mask_text("abcdefghijklmnop") == MASK
+
+
+def test_short_values_are_not_masked() -> None:
+    # Masking a 5-character value would blank every "admin" or "12345" in unrelated
+    # log text while protecting nothing: a value that short is guessed, not leaked.
+    short = "a" * (MIN_SECRET_LENGTH - 1)
+    secrets = SecretSet.of([short, "admin", 12345, True, None])
+    assert len(secrets) == 0
+    assert not secrets
+    assert secrets.mask_text(f"user admin, code 12345, {short}") == (
+        f"user admin, code 12345, {short}"
+    )
+    assert len(SecretSet.of(["a" * MIN_SECRET_LENGTH])) == 1
+
+
+@given(canaries=st.lists(canaries, max_size=4), text=st.text(alphabet=CANARY_ALPHABET))
+def test_masking_is_idempotent(canaries: list[str], text: str) -> None:
+    secrets = SecretSet.of(canaries)
+    once = secrets.mask_text(text + "".join(canaries))
+    assert secrets.mask_text(once) == once
+    data = {"a": [text, *canaries], "password": "x"}
+    assert secrets.mask_data(secrets.mask_data(data)) == secrets.mask_data(data)
+
+
+def test_union_and_repr_do_not_leak() -> None:
+    first = SecretSet.of(["first-canary-0123456789abcdef"])
+    both = first.union(SecretSet.of(["second-canary-0123456789abcdef"]))
+    assert len(both) == 2
+    assert both.mask_text("first-canary-0123456789abcdef second-canary-0123456789abcdef") == (
+        f"{MASK} {MASK}"
+    )
+    assert "canary" not in repr(both)
+    assert SecretSet().mask_text("nothing to hide") == "nothing to hide"
+
+
+def test_large_text_is_masked() -> None:
+    canaries = [f"canary-{index:02d}-{'x' * 20}" for index in range(30)]
+    line = "ok: [web-1] => {'changed': false, 'msg': 'All items completed'}\n"
+    text = line * 20_000 + canaries[17] + line * 20_000
+    masked = SecretSet.of(canaries).mask_text(text)
+    assert masked == line * 20_000 + MASK + line * 20_000
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("password", True),
+        ("PASSWORD", True),
+        ("passwd", True),
+        ("db_password", True),
+        ("ansible_become_pass", True),
+        ("ansible_ssh_pass", True),
+        ("secret", True),
+        ("client_secret", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("token", True),
+        ("WEBMG_API_TOKEN", True),
+        ("api_key", True),
+        ("api-key", True),
+        ("private_key", True),
+        ("ssh_private_key", True),
+        ("access_key", True),
+        ("s3_access_key", True),
+        ("secret_key", True),
+        ("vault_db_password", True),
+        ("vault_anything", True),
+        ("aws_credentials", True),
+        ("Credential", True),
+        ("RESTIC_PASSWORD", True),
+        ("ansible_ssh_private_key_file", False),
+        ("restic_password_file", False),
+        ("RESTIC_PASSWORD_FILE", False),
+        ("private_key_path", False),
+        ("host_key", False),
+        ("ssh_public_key", False),
+        ("keyboard", False),
+        ("passenger", False),
+        ("tokenizer", False),
+        ("user", False),
+        ("hostname", False),
+    ],
+)
+def test_is_secret_name(name: str, secret: bool) -> None:
+    assert is_secret_name(name) is secret
+
+
+def test_collect_secrets_walks_nested_variables() -> None:
+    variables: dict[str, Any] = {
+        "vault_db_password": "vault-value-0123456789",
+        "apps": [
+            {"name": "booking", "db": {"password": "nested-value-0123456789"}},
+            {"name": "shop", "credentials": {"user": "shop-service", "key": "cred-0123456789"}},
+        ],
+        "restic": {"repository": "sftp:restic@198.18.0.5:/srv/restic", "password": 987654321},
+        "ansible_ssh_private_key_file": "/home/ops/.ssh/id_ed25519",
+        "greeting": "hello world, not a secret",
+        "token": "short",
+    }
+    secrets = collect_secrets(variables)
+    assert secrets.values == {
+        "vault-value-0123456789",
+        "nested-value-0123456789",
+        "shop-service",
+        "cred-0123456789",
+        "987654321",
+    }
+
+
+def test_secrets_from_environment() -> None:
+    environ = {
+        "RESTIC_PASSWORD": "restic-canary-0123456789",
+        "RESTIC_PASSWORD_FILE": "/etc/restic/password",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret-canary-0123456789",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE0123456789",
+        "WEBMG_API_TOKEN": "token-canary-0123456789",
+        "WEBMG_LEDGER_URL": "postgresql://webmg:url%2Fcanary-0123@db.example/ledger",
+        "HOME": "/home/operator",
+        "PATH": "/usr/local/bin:/usr/bin",
+    }
+    secrets = secrets_from_environment(environ)
+    assert secrets.values == {
+        "restic-canary-0123456789",
+        "aws-secret-canary-0123456789",
+        "AKIAEXAMPLE0123456789",
+        "token-canary-0123456789",
+        "url%2Fcanary-0123",
+        "url/canary-0123",
+    }
