@@ -16,7 +16,7 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
 	postgresql util-linux
 
-.PHONY: help setup apt-packages test lint demo bench clients validate due policy reference \
+.PHONY: help setup apt-packages test lint demo bench run check clients validate due policy reference \
 	ledger-verify lab-up lab-down lab-status
 
 help:
@@ -45,24 +45,37 @@ $(STAMP): pyproject.toml
 test: setup lint
 	$(BIN)/pytest -q
 
-## lint           ruff, mypy and yamllint
+## lint           ruff, mypy, yamllint and ansible-lint
 lint: setup
 	$(BIN)/ruff check webmg_ops tests bench
 	$(BIN)/ruff format --check webmg_ops tests bench
 	$(BIN)/mypy webmg_ops
-	$(BIN)/yamllint -s inventories
+	$(BIN)/yamllint -s inventories playbooks roles
+	$(BIN)/ansible-lint -q playbooks roles
 
-## demo           start the lab, validate the demo clients and show what is due
+## demo           start the lab and run a maintenance cycle for the demo client
 demo: setup
 	$(WEBMG) lab up
 	$(WEBMG) validate
-	$(WEBMG) policy $(DEMO_CLIENT)
-	$(WEBMG) due
-	$(WEBMG) lab status
+	$(WEBMG) due $(DEMO_CLIENT)
+	$(WEBMG) run $(DEMO_CLIENT) check --reason "demo: first look at the client's servers"
+	$(WEBMG) ledger verify
+	@echo "The client's run logs (Markdown and HTML) are under var/runs/; list them with: $(WEBMG) runs $(DEMO_CLIENT)"
 
-## bench          benchmarks (ratios measured side by side; not part of the tests)
+## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/overhead.py
+
+## run            run ACTION=y for CLIENT=x (CHECK=1 for a dry run; REASON="..." recorded)
+run: setup
+	@test -n "$(CLIENT)" -a -n "$(ACTION)" || { echo "usage: make run CLIENT=name ACTION=action" >&2; exit 2; }
+	$(WEBMG) run $(CLIENT) $(ACTION) $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
+
+## check          read-only check of CLIENT=x's hosts, recorded with a run log
+check: setup
+	@test -n "$(CLIENT)" || { echo "usage: make check CLIENT=name" >&2; exit 2; }
+	$(WEBMG) run $(CLIENT) check $(if $(REASON),--reason "$(REASON)")
 
 ## clients        list the clients
 clients: setup

@@ -1,16 +1,28 @@
-"""Shared fixtures: a private copy of the demo inventories and a private ledger."""
+"""Shared fixtures: private inventories and ledgers, and the rehearsal lab.
+
+Tests marked ``lab`` share one lab for the whole session (real hosts, real
+SSH): a test that changes a host resets it. The lab runs on a private copy
+of the demo inventories and a private lab directory; the base root file
+system is cached across sessions. Without root (or a tool the lab needs),
+lab tests are skipped, except under ``CI=true``, where a missing capability
+is a failure.
+"""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from lab_testing import Lab, require_lab_capabilities
+
+from webmg_ops.lab import mounts
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_INVENTORIES = REPO / "inventories"
+UP_TIMEOUT_SECONDS = 900
 
 
 @pytest.fixture
@@ -78,3 +90,25 @@ def cli(
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Bring the lab up once for the session; take it down and remove its folder at the end."""
+    require_lab_capabilities()
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(
+        DEMO_INVENTORIES,
+        root / "inventories",
+        ignore=shutil.ignore_patterns("ssh", "known_hosts"),
+    )
+    running = Lab(root)
+    done = running.cli("lab", "up", timeout=UP_TIMEOUT_SECONDS)
+    try:
+        assert done.returncode == 0, f"lab up failed ({done.returncode}): {done.stderr}"
+        yield running
+    finally:
+        running.end_ssh_masters()
+        running.cli("lab", "down")
+        # The lab's folder holds extracted root file systems: do not leave them in /tmp.
+        mounts.remove_tree(running.lab_dir)

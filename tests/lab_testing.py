@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from webmg_ops.lab import environment
+from webmg_ops.ledger import Entry, open_ledger
+from webmg_ops.settings import Settings
 
 COMMAND_TIMEOUT_SECONDS = 180
 
@@ -59,6 +61,21 @@ class Lab:
             timeout=timeout,
             check=False,
         )
+
+    @property
+    def settings(self) -> Settings:
+        """Return the settings of the lab's inventories, ledger and var folder."""
+        var_dir = self.root / "var"
+        return Settings(
+            inventories=self.inventories,
+            ledger_url=f"sqlite:///{var_dir / 'ledger.db'}",
+            var_dir=var_dir,
+        )
+
+    def entries(self, kind: str | None = None, client: str | None = None) -> list[Entry]:
+        """Return the ledger entries of the lab's ledger (optionally of one kind and client)."""
+        with open_ledger(self.settings.ledger_url, create=False) as ledger:
+            return list(ledger.entries(client=client, kinds=(kind,) if kind else None))
 
     def status(self) -> dict[str, Any]:
         """Return ``lab status --json``."""

@@ -218,3 +218,18 @@ def test_unknown_host_is_bad_input(lab: Lab) -> None:
 def test_lab_ssh_runs_a_command_and_returns_its_status(lab: Lab) -> None:
     done = lab.cli("lab", "ssh", "backup1", "--", "sh", "-c", "exit 7")
     assert done.returncode == 7, done.stderr
+
+
+def test_a_second_lab_folder_cannot_take_the_running_lab_over(lab: Lab, tmp_path: Path) -> None:
+    other = {**lab.env, "WEBMG_LAB_DIR": str(tmp_path / "other-lab")}
+    done = subprocess.run(
+        [sys.executable, "-m", "webmg_ops.cli.main", "lab", "up"],
+        env=other,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 4, done.stderr
+    assert "another rehearsal lab is running" in done.stderr
+    assert lab.status()["hosts"][0]["up"]

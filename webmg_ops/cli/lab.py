@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from webmg_ops.cli.common import console, emit_json, json_option, pass_settings
+from webmg_ops.enrol import record_lab_enrolment, snapshot_known_hosts
 from webmg_ops.lab import control
 from webmg_ops.lab.control import LabStatus
 from webmg_ops.settings import Settings
@@ -76,8 +77,11 @@ def lab_group() -> None:
 @pass_settings
 def up_command(settings: Settings, host_names: tuple[str, ...], as_json: bool) -> None:
     """Build (once) and start the lab hosts the clients' inventories name."""
+    known = snapshot_known_hosts(settings)
     with _progress("Starting the rehearsal lab") as on_step:
         status = control.bring_up(settings, _split_names(host_names), on_step)
+    for enrolled in record_lab_enrolment(settings, known):
+        console.print(f"enrolled {enrolled} (recorded in the ledger)")
     _show(status, as_json)
 
 

@@ -18,9 +18,12 @@ from collections.abc import Sequence
 import click
 
 from webmg_ops import __version__
-from webmg_ops.cli import clients, lab, ledger
+from webmg_ops.cli import clients, lab, ledger, runs
 from webmg_ops.errors import ExitCode, WebmgError
 from webmg_ops.settings import resolve_settings
+
+#: Commands that never touch the ledger (help, schema) or manage it themselves.
+_NO_RECONCILE = frozenset({"schema", "lab", "validate", None})
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,9 +45,12 @@ def cli(ctx: click.Context, inventories: str | None, ledger_url: str | None, deb
     """Governed maintenance of client servers: updates, hardening, backups and
     restore drills, each run recorded in a tamper-evident ledger."""
     ctx.obj = resolve_settings(inventories=inventories, ledger_url=ledger_url)
+    if ctx.invoked_subcommand not in _NO_RECONCILE:
+        # Any command first closes runs whose orchestrator died.
+        runs.reconcile_before(ctx.obj)
 
 
-for command in (*clients.COMMANDS, ledger.ledger_group, lab.lab_group):
+for command in (*clients.COMMANDS, *runs.COMMANDS, ledger.ledger_group, lab.lab_group):
     cli.add_command(command)
 
 

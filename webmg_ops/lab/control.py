@@ -194,6 +194,15 @@ def _up(
             raise EnvironmentProblem(
                 f"the lab's range {network.LAB_NETWORK} is already in use: {'; '.join(uses)}"
             )
+        existing = network.find_link(network.BRIDGE_NAME)
+        if existing is not None and network.bridge_ports():
+            # The lab's bridge with hosts on it, but not in this lab's record: another lab
+            # folder's lab is running. Its hosts hold the same addresses; never share them.
+            raise EnvironmentProblem(
+                f"another rehearsal lab is running on {network.BRIDGE_NAME} "
+                f"(hosts attached: {', '.join(network.bridge_ports())}); stop it with "
+                "`webmg-ops lab down` from its folder (or its WEBMG_LAB_DIR) first"
+            )
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     lab_public_key = keys.ensure_lab_key(paths)
     archive_key = apt_repo.ensure_archive_key(paths)

@@ -1,0 +1,446 @@
+"""The run engine end to end on rehearsal-lab hosts: real SSH, real Ansible, real ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from engine_testing import edited_contract, edited_file, install_test_action
+from lab_testing import Lab
+
+from webmg_ops.errors import ExitCode
+
+pytestmark = pytest.mark.lab
+
+#: The demo client: lab-only, always-open window, stability-security (partial runs allowed).
+CLIENT = "atelier-nord"
+CLIENT_HOSTS = {"atelier-web1", "atelier-db1", "backup1"}
+WEB1 = "198.18.0.41"
+MARKER = "/var/tmp/webmg-deploy-marker"
+
+
+class InProcess:
+    """``webmg-ops`` run in this process (so test actions apply), on the lab's files."""
+
+    def __init__(self, lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+        self.lab = lab
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        from webmg_ops.cli.main import main
+
+        settings = self.lab.settings
+        self.capsys.readouterr()
+        try:
+            main(
+                [
+                    "--inventories",
+                    str(settings.inventories),
+                    "--ledger",
+                    settings.ledger_url,
+                    *args,
+                ]
+            )
+        except SystemExit as done:
+            code = int(done.code or 0)
+        captured = self.capsys.readouterr()
+        return code, captured.out, captured.err
+
+
+@pytest.fixture
+def inproc(
+    lab: Lab, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> InProcess:
+    monkeypatch.setenv("WEBMG_VAR", str(lab.settings.var_dir))
+    monkeypatch.setenv("COLUMNS", "200")
+    return InProcess(lab, capsys)
+
+
+def _finished(lab: Lab, run_id: str) -> dict:
+    (entry,) = [e for e in lab.entries("run-finished") if e.payload["run_id"] == run_id]
+    return entry.payload
+
+
+def _started(lab: Lab, run_id: str) -> dict:
+    (entry,) = [e for e in lab.entries("run-started") if e.payload["run_id"] == run_id]
+    return entry.payload
+
+
+def _closed_window(data: dict) -> None:
+    # A window that is certainly not open now: three days from today, at night.
+    day = (datetime.now(UTC) + timedelta(days=3)).strftime("%a").lower()
+    data["windows"] = [{"weekdays": [day], "start": "03:00", "duration": "1h", "timezone": "UTC"}]
+
+
+def _marker_on(lab: Lab, address: str) -> bool:
+    return lab.ssh(address, f"test -e {MARKER}").returncode == 0
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def test_check_is_recorded_with_evidence_and_run_log(lab: Lab) -> None:
+    done = lab.cli("run", CLIENT, "check", "--reason", "monthly look", "--ticket", "T-1", "--json")
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["outcome"] == "succeeded"
+    started = _started(lab, report["run_id"])
+    assert started["reason"] == "monthly look"
+    assert started["ticket"] == "T-1"
+    assert set(started["hosts"]) == CLIENT_HOSTS
+    assert started["versions"]["ansible-core"]
+    assert started["playbook"] == "playbooks/check.yml"
+    finished = _finished(lab, report["run_id"])
+    assert {host["host"]: host["status"] for host in finished["hosts"]} == dict.fromkeys(
+        CLIENT_HOSTS, "ok"
+    )
+    web = finished["evidence"]["hosts"]["atelier-web1"]
+    assert web["os"].startswith("Debian 12")
+    assert any(port["port"] == 80 for port in web["listening_ports"])
+    assert web["pending_updates"]["security"] == 1  # the lab serves demo app 1.1 as security
+    log = Path(report["run_log"]).read_text()
+    for host in CLIENT_HOSTS:
+        assert host in log
+    assert report["ledger"]["finished"].split(":")[1] in log
+    assert lab.cli("ledger", "verify").returncode == 0
+
+
+def test_lab_enrols_its_hosts_and_enroll_needs_confirmation(lab: Lab) -> None:
+    known_hosts = lab.inventories / CLIENT / "known_hosts"
+    enrolled = {e.payload["host"]: e.payload for e in lab.entries("host-enrolled", CLIENT)}
+    assert set(enrolled) == {"198.18.0.41", "198.18.0.42", "198.18.0.5"}
+    done = lab.cli("enroll", CLIENT, "--json")
+    assert done.returncode == ExitCode.OK, done.stderr
+    results = {item["host"]: item for item in json.loads(done.stdout)}
+    assert {item["status"] for item in results.values()} == {"already enrolled"}
+    assert results["atelier-web1"]["fingerprint"] == enrolled["198.18.0.41"]["fingerprint"]
+    original = known_hosts.read_text()
+    without_web1 = "".join(
+        line for line in original.splitlines(keepends=True) if not line.startswith("198.18.0.41 ")
+    )
+    with edited_file(known_hosts, without_web1):
+        refused = lab.cli("enroll", CLIENT, "atelier-web1")
+        assert refused.returncode == ExitCode.REFUSED
+        assert "not accepted" in refused.stderr
+        before = len(lab.entries("host-enrolled", CLIENT))
+        fingerprint = results["atelier-web1"]["fingerprint"]
+        accepted = lab.cli("enroll", CLIENT, "atelier-web1", "--accept", fingerprint)
+        assert accepted.returncode == ExitCode.OK, accepted.stderr
+        assert known_hosts.read_text().count("198.18.0.41 ssh-ed25519") == 1
+        assert len(lab.entries("host-enrolled", CLIENT)) == before + 1
+
+
+def test_outside_window_is_refused_and_emergency_is_recorded(
+    lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
+    with edited_contract(lab.inventories, CLIENT, _closed_window):
+        code, _out, err = inproc("run", CLIENT, "deploy", "--limit", "atelier-web1")
+        assert code == ExitCode.REFUSED
+        assert "outside its maintenance windows" in err
+        refused = lab.entries("run-refused", CLIENT)[-1].payload
+        assert refused["refusal"] == "window"
+        assert not _marker_on(lab, WEB1)
+
+        code, _out, err = inproc("run", CLIENT, "deploy", "--limit", "atelier-web1", "--emergency")
+        assert code == ExitCode.BAD_INPUT
+        assert "--emergency needs --reason" in err
+
+        code, out, err = inproc(
+            "run",
+            CLIENT,
+            "deploy",
+            "--limit",
+            "atelier-web1",
+            "--emergency",
+            "--reason",
+            "fix for an exploited flaw",
+            "--json",
+        )
+        assert code == ExitCode.OK, err
+        run_id = json.loads(out)["run_id"]
+    started = _started(lab, run_id)
+    assert started["emergency"] is True
+    assert started["window"] == "outside windows"
+    assert started["reason"] == "fix for an exploited flaw"
+    assert _marker_on(lab, WEB1)
+    lab.reset("atelier-web1")
+
+
+def test_approval_is_required_and_consumed_once(
+    lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
+    run = (
+        "run",
+        "riverton",
+        "deploy",
+        "--limit",
+        "riverton-web1",
+        "--emergency",
+        "--reason",
+        "hotfix CHG-42",
+    )
+    code, _out, err = inproc(*run)
+    assert code == ExitCode.REFUSED
+    assert "requires an approval" in err
+    code, _out, err = inproc(
+        "approve", "riverton", "deploy", "--by", "Marcus Reed (CIO)", "--note", "CHG-42 approved"
+    )
+    assert code == ExitCode.OK, err
+    approval = lab.entries("approval", "riverton")[-1]
+    code, out, err = inproc(*run, "--json")
+    assert code == ExitCode.OK, err
+    assert _started(lab, json.loads(out)["run_id"])["approval_seq"] == approval.seq
+    code, _out, err = inproc(*run)
+    assert code == ExitCode.REFUSED, "an approval is consumed by one run only"
+    lab.reset("riverton-web1")
+
+
+def test_dry_run_needs_no_window_and_changes_nothing(
+    lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
+    with edited_contract(lab.inventories, CLIENT, _closed_window):
+        code, out, err = inproc(
+            "run", CLIENT, "deploy", "--check", "--limit", "atelier-web1", "--json"
+        )
+    assert code == ExitCode.OK, err
+    report = json.loads(out)
+    assert _started(lab, report["run_id"])["check"] is True
+    assert report["hosts"][0]["changed"] == 1  # it would write the marker...
+    assert not _marker_on(lab, WEB1)  # ...but did not
+
+
+def test_second_run_on_a_client_is_refused(lab: Lab) -> None:
+    first = subprocess.Popen(
+        [sys.executable, "-m", "webmg_ops.cli.main", "run", CLIENT, "check", "--reason", "first"],
+        env=lab.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lock = lab.settings.var_dir / "locks" / f"{CLIENT}.lock"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
+        time.sleep(0.05)
+    second = lab.cli("run", CLIENT, "check", "--reason", "second")
+    _, first_err = first.communicate(timeout=180)
+    assert first.returncode == ExitCode.OK, first_err
+    assert second.returncode == ExitCode.REFUSED, second.stderr
+    assert f"client {CLIENT} is locked by run" in second.stderr
+    assert lab.entries("run-refused", CLIENT)[-1].payload["refusal"] == "lock"
+
+
+def test_regenerated_host_key_is_refused_before_any_task(lab: Lab) -> None:
+    db = "198.18.0.42"
+    regenerate = (
+        "sudo rm -f /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub && "
+        "sudo ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && "
+        "sudo systemctl restart ssh"
+    )
+    assert lab.ssh(db, regenerate).returncode == 0
+    try:
+        done = lab.cli("run", CLIENT, "check", "--reason", "after re-install", "--json")
+        assert done.returncode == ExitCode.REFUSED, done.stderr
+        report = json.loads(done.stdout)
+        hosts = {host["host"]: host for host in report["hosts"]}
+        assert hosts["atelier-db1"]["status"] == "excluded"
+        assert "CHANGED" in hosts["atelier-db1"]["note"]
+        assert hosts["atelier-web1"]["status"] == "ok"  # stability-security goes on with the rest
+        finished = _finished(lab, report["run_id"])
+        assert finished["evidence"]["preflight"]["atelier-db1"]["check"] == "host-key-changed"
+        assert finished["hosts"][0]["ok"] == 0  # no task ran on the refused host
+    finally:
+        lab.reset("atelier-db1")
+
+
+def test_unreachable_host_is_recorded_and_fails_the_run(lab: Lab) -> None:
+    hosts_file = lab.inventories / CLIENT / "hosts.yml"
+    with edited_file(
+        hosts_file,
+        hosts_file.read_text().replace(
+            "    db:\n",
+            "        atelier-ghost:\n          ansible_host: 198.18.0.99\n    db:\n",
+        ),
+    ):
+        done = lab.cli("run", CLIENT, "check", "--reason", "ghost", "--json")
+    assert done.returncode == ExitCode.FAILED, done.stderr
+    report = json.loads(done.stdout)
+    assert report["outcome"] == "failed"
+    hosts = {host["host"]: host["status"] for host in report["hosts"]}
+    assert hosts["atelier-ghost"] == "unreachable"
+    assert hosts["atelier-web1"] == "ok"
+
+
+def _wait_for_play(lab: Lab, before: set[Path]) -> Path:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        for pid_file in (lab.settings.var_dir / "runs").glob("*/ansible/ansible.pid"):
+            if pid_file.parent.parent not in before:
+                return pid_file.parent.parent
+        time.sleep(0.05)
+    raise AssertionError("the play did not start")
+
+
+@pytest.mark.parametrize(
+    ("sig", "outcome"), [(signal.SIGKILL, "interrupted"), (signal.SIGTERM, "canceled")]
+)
+def test_killed_or_stopped_run_is_closed_and_leaves_nothing(
+    lab: Lab, sig: signal.Signals, outcome: str
+) -> None:
+    runs = lab.settings.var_dir / "runs"
+    before = set(runs.iterdir()) if runs.is_dir() else set()
+    orchestrator = subprocess.Popen(
+        [sys.executable, "-m", "webmg_ops.cli.main", "run", CLIENT, "check", "--reason", "killed"],
+        env=lab.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run_dir = _wait_for_play(lab, before)
+    orchestrator.send_signal(sig)
+    code = orchestrator.wait(timeout=120)
+    if sig == signal.SIGTERM:
+        assert code == ExitCode.FAILED
+    listing = lab.cli("runs", CLIENT, "--json")  # any command reconciles first
+    assert listing.returncode == 0, listing.stderr
+    row = next(row for row in json.loads(listing.stdout) if row["run_id"] == run_dir.name)
+    assert row["outcome"] == outcome
+    statuses = {host["status"] for host in _finished(lab, run_dir.name)["hosts"]}
+    assert statuses <= {"unknown", "ok"}
+    time.sleep(1)
+    assert _processes_mentioning(str(run_dir)) == []
+    # The next run takes the client over; a crash leaves a recorded lock takeover.
+    assert lab.cli("run", CLIENT, "check", "--reason", "after").returncode == ExitCode.OK
+    if sig == signal.SIGKILL:
+        takeover = lab.entries("lock-takeover", CLIENT)[-1].payload
+        assert takeover["previous_run_id"] == run_dir.name
+
+
+def test_canary_secrets_never_leak(
+    lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import base64
+    import secrets as random
+    import threading
+
+    canaries = {
+        name: f"{name}-{random.token_urlsafe(24)}" for name in ("vault", "extra", "environ")
+    }
+    install_test_action(monkeypatch, "deploy", "canary.yml")
+    password = tmp_path / "vault-password"
+    password.write_text("correct horse battery staple\n")
+    vault_file = lab.inventories / CLIENT / "group_vars" / "web.yml"
+    vault_file.write_text(f"canary_vault_token: {canaries['vault']}\n")
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-vault"),
+            "encrypt",
+            "--vault-password-file",
+            str(password),
+            str(vault_file),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("WEBMG_CANARY_TOKEN", canaries["environ"])
+    seen_in_argv: list[str] = []
+    stop = threading.Event()
+
+    def watch_argv() -> None:
+        while not stop.is_set():
+            for value in canaries.values():
+                seen_in_argv.extend(_processes_mentioning(value))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch_argv)
+    watcher.start()
+    try:
+        code, out, err = inproc(
+            "run",
+            CLIENT,
+            "deploy",
+            "--limit",
+            "atelier-web1",
+            "-vvvv",
+            "--reason",
+            "canary",
+            "-e",
+            f"db_password={canaries['extra']}",
+            "--vault-password-file",
+            str(password),
+        )
+    finally:
+        stop.set()
+        watcher.join()
+        vault_file.unlink()
+    assert code == ExitCode.FAILED, err  # the last task fails, with secrets in its arguments
+    assert seen_in_argv == []
+    kept = [out.encode(), err.encode()]
+    for path in lab.settings.var_dir.rglob("*"):
+        if path.is_file() and "lab" not in path.relative_to(lab.settings.var_dir).parts[:1]:
+            kept.append(path.read_bytes())
+    blob = b"\n".join(kept)
+    for name, value in canaries.items():
+        for form in (
+            value,
+            base64.b64encode(value.encode()).decode(),
+            json.dumps(value)[1:-1],
+        ):
+            assert form.encode() not in blob, f"the {name} canary leaked as {form!r}"
+    run_id = lab.entries("run-finished", CLIENT)[-1].payload
+    assert run_id["outcome"] == "failed"
+    failed = run_id["hosts"][0]["failed_tasks"][0]
+    assert "********" in failed["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("run", CLIENT, "frobnicate"), "Invalid value for 'ACTION'"),
+        (("run", "no-such-client", "check"), "unknown client 'no-such-client'"),
+        (("run", CLIENT, "check", "--limit", "nomatch*"), "matches no host"),
+        (("run", CLIENT, "check", "-e", "novalue"), "expected KEY=VALUE"),
+    ],
+)
+def test_bad_input_exits_2_and_records_nothing(
+    lab: Lab, args: tuple[str, ...], message: str, inproc: InProcess
+) -> None:
+    before = len(lab.entries())
+    code, _out, err = inproc(*args)
+    assert code == ExitCode.BAD_INPUT
+    assert message in err
+    assert "Traceback" not in err
+    assert len(lab.entries()) == before
+
+
+def test_plan_touches_no_host_and_says_why_it_would_be_refused(
+    lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
+    before = len(lab.entries())
+    code, out, _err = inproc("plan", "riverton", "deploy", "--json")
+    assert code == ExitCode.REFUSED
+    plan = json.loads(out)
+    assert plan["hosts"] == ["backup1", "riverton-db1", "riverton-web1", "riverton-web2"]
+    assert plan["would_be_refused"] is True
+    assert plan["policy"]["updates.approval_required"] == "yes"
+    assert len(lab.entries()) == before

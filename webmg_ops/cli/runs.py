@@ -1,0 +1,390 @@
+"""Run commands: ``run``, ``plan``, ``runs``, ``show``, ``approve``, ``enroll``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+
+from webmg_ops.clients import load_client
+from webmg_ops.engine import (
+    CancelFlag,
+    RunRequest,
+    cancel_on_signals,
+    execute_run,
+    plan_run,
+    reconcile_runs,
+)
+from webmg_ops.enrol import enrol_hosts
+from webmg_ops.errors import BadInput, ExitCode
+from webmg_ops.governance import PolicyRefusal
+from webmg_ops.history import find_run, list_runs, record_approval
+from webmg_ops.preflight import HostPreflight
+from webmg_ops.runner import Progress as RunProgress
+from webmg_ops.runs import ACTIONS, Outcome
+from webmg_ops.settings import Settings
+from webmg_ops.vault import vault_password_file
+
+from .common import console, emit_json, json_option, pass_settings
+
+_OUTCOME_CODES: dict[Outcome, ExitCode] = {
+    Outcome.SUCCEEDED: ExitCode.OK,
+    Outcome.FAILED: ExitCode.FAILED,
+    Outcome.CANCELED: ExitCode.FAILED,
+    Outcome.INTERRUPTED: ExitCode.FAILED,
+}
+
+
+def _request(
+    client: str,
+    action: str,
+    check: bool,
+    limit: str | None,
+    reason: str | None,
+    ticket: str | None,
+    emergency: bool,
+    vault_file: str | None,
+    verbose: int = 0,
+    extra: tuple[str, ...] = (),
+) -> RunRequest:
+    return RunRequest(
+        extra_vars=_extra_vars(extra),
+        client=client,
+        action=action,
+        check=check,
+        limit=limit,
+        reason=reason or "",
+        ticket=ticket,
+        emergency=emergency,
+        vault_password_file=vault_password_file(vault_file),
+        verbosity=verbose,
+    )
+
+
+def _extra_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.strip():
+            raise BadInput(f"--extra-var {pair.split('=')[0]!r}...: expected KEY=VALUE")
+        found[name.strip()] = value
+    return found
+
+
+def run_options(function: Any) -> Any:
+    """Add the options shared by ``run`` and ``plan``."""
+    for option in reversed(
+        [
+            click.option(
+                "--check", is_flag=True, help="Dry run: Ansible --check --diff, recorded."
+            ),
+            click.option("--limit", metavar="PATTERN", help="Only these hosts (Ansible pattern)."),
+            click.option("--reason", metavar="TEXT", help="Why this run (recorded)."),
+            click.option("--ticket", metavar="ID", help="Ticket or change id (recorded)."),
+            click.option(
+                "--emergency",
+                is_flag=True,
+                help="Allowed outside windows and in freezes; needs --reason; recorded.",
+            ),
+            click.option(
+                "--vault-password-file",
+                "vault_file",
+                metavar="FILE",
+                help="Vault password file (env WEBMG_VAULT_PASSWORD_FILE).",
+            ),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+@click.command("plan")
+@click.argument("client", metavar="CLIENT")
+@click.argument("action", type=click.Choice(ACTIONS), metavar="ACTION")
+@run_options
+@json_option
+@pass_settings
+def plan_command(
+    settings: Settings,
+    client: str,
+    action: str,
+    check: bool,
+    limit: str | None,
+    reason: str | None,
+    ticket: str | None,
+    emergency: bool,
+    vault_file: str | None,
+    as_json: bool,
+) -> int:
+    """Show what a run would do, without touching a host: hosts, batches, window, policy."""
+    request = _request(client, action, check, limit, reason, ticket, emergency, vault_file)
+    plan = plan_run(settings, request)
+    document = {
+        "client": plan.client.name,
+        "action": plan.action,
+        "playbook": str(plan.playbook),
+        "hosts": list(plan.hosts),
+        "batches": [list(batch) for batch in plan.batches],
+        "window": plan.clearance.window if plan.clearance else None,
+        "emergency": request.emergency,
+        "approval_seq": plan.clearance.approval_seq if plan.clearance else None,
+        "policy": dict(plan.policy),
+        "would_be_refused": plan.refusal is not None,
+        "refusal": plan.refusal.message if plan.refusal else None,
+    }
+    if as_json:
+        emit_json(document)
+    else:
+        console.print(
+            f"[bold]{plan.client.contract.display_name}[/bold]: {action} with {plan.playbook.name}"
+        )
+        for index, batch in enumerate(plan.batches, 1):
+            console.print(f"  batch {index}: {', '.join(batch)}")
+        console.print(f"  window: {document['window'] or '-'}")
+        for name, value in plan.policy.items():
+            console.print(f"  {name}: {value}")
+        if plan.refusal:
+            console.print(f"[red]would be refused:[/red] {plan.refusal.message}")
+        else:
+            console.print("[green]would run[/green]")
+    return int(ExitCode.REFUSED if plan.refusal else ExitCode.OK)
+
+
+class _ProgressView:
+    """A rich progress bar on stderr fed by the engine's callbacks."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[label]}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=console,
+            transient=True,
+            disable=not enabled,
+        )
+        self.task = self.progress.add_task("run", total=1, label="preflight", detail="")
+
+    def preflight(self, results: Mapping[str, HostPreflight]) -> None:
+        for host, check in results.items():
+            if not check.ready:
+                console.print(f"[yellow]{host} excluded:[/yellow] {check.message}")
+        self.progress.update(self.task, total=max(1, len(results)), label="running")
+
+    def update(self, state: RunProgress) -> None:
+        failures = f", {state.failures} failed" if state.failures else ""
+        self.progress.update(
+            self.task,
+            total=max(1, state.hosts_total),
+            completed=state.hosts_done,
+            detail=f"{state.task[:60]}{failures}",
+        )
+
+
+@click.command("run")
+@click.argument("client", metavar="CLIENT")
+@click.argument("action", type=click.Choice(ACTIONS), metavar="ACTION")
+@run_options
+@click.option(
+    "-v", "--verbose", count=True, help="Ansible verbosity (-v to -vvvv); output is masked."
+)
+@click.option(
+    "-e",
+    "--extra-var",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra variable for the playbook (never on a command line; secret names are masked).",
+)
+@json_option
+@pass_settings
+def run_command(
+    settings: Settings,
+    client: str,
+    action: str,
+    check: bool,
+    limit: str | None,
+    reason: str | None,
+    ticket: str | None,
+    emergency: bool,
+    vault_file: str | None,
+    verbose: int,
+    extra: tuple[str, ...],
+    as_json: bool,
+) -> int:
+    """Run ACTION for CLIENT on its hosts, recorded in the ledger with a run log."""
+    request = _request(
+        client, action, check, limit, reason, ticket, emergency, vault_file, verbose, extra
+    )
+    view = _ProgressView(enabled=not as_json)
+    flag = CancelFlag()
+    with view.progress, cancel_on_signals(flag):
+        report = execute_run(
+            settings,
+            request,
+            on_progress=view.update,
+            on_preflight=view.preflight,
+            cancel=flag,
+        )
+    host_key_refused = any(check.host_key_problem for check in report.preflight.values())
+    code = ExitCode.REFUSED if host_key_refused else _OUTCOME_CODES[report.outcome]
+    if as_json:
+        emit_json(
+            {
+                "run_id": report.run_id,
+                "client": report.client.name,
+                "action": action,
+                "check": check,
+                "outcome": report.outcome.value,
+                "exit_code": int(code),
+                "hosts": report.finished.payload["hosts"],
+                "residual_risks": report.finished.payload["residual_risks"],
+                "ledger": {
+                    "started": str(report.started.checkpoint),
+                    "finished": str(report.finished.checkpoint),
+                },
+                "run_log": str(report.run_log) if report.run_log else None,
+            }
+        )
+        return int(code)
+    table = Table("host", "status", "ok", "changed", "failed", "note")
+    for host in report.hosts:
+        table.add_row(
+            host.host,
+            host.status.value,
+            str(host.ok),
+            str(host.changed),
+            str(host.failed),
+            (host.failed_tasks[0].message if host.failed_tasks else host.note)[:80],
+        )
+    console.print(table)
+    colour = "green" if report.outcome is Outcome.SUCCEEDED else "red"
+    console.print(f"[{colour}]{report.outcome.value}[/{colour}] run {report.run_id}")
+    console.print(f"ledger: {report.started.checkpoint} .. {report.finished.checkpoint}")
+    if report.run_log:
+        console.print(f"run log: {report.run_log}")
+    return int(code)
+
+
+@click.command("runs")
+@click.argument("client", required=False, metavar="[CLIENT]")
+@json_option
+@pass_settings
+def runs_command(settings: Settings, client: str | None, as_json: bool) -> None:
+    """List recorded runs (newest first), with their outcome."""
+    if client is not None:
+        load_client(settings.inventories, client)
+    rows = list_runs(settings, client)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("run", "client", "action", "outcome", "started (UTC)", "by")
+    for row in rows:
+        table.add_row(
+            row["run_id"],
+            row["client"],
+            row["action"] + (" (dry run)" if row["check"] else ""),
+            row["outcome"],
+            row["started"],
+            row["actor"],
+        )
+    console.print(table)
+
+
+@click.command("show")
+@click.argument("run_id", metavar="RUN")
+@json_option
+@pass_settings
+def show_command(settings: Settings, run_id: str, as_json: bool) -> None:
+    """Show one run: its ledger entries and where its run log is."""
+    found = find_run(settings, run_id)
+    if as_json:
+        emit_json(found)
+        return
+    click.echo(json.dumps(found, indent=2, sort_keys=True, default=str))
+
+
+@click.command("approve")
+@click.argument("client", metavar="CLIENT")
+@click.argument("action", type=click.Choice(ACTIONS), metavar="ACTION")
+@click.option("--by", "approver", required=True, help="Who approves (name and role).")
+@click.option("--note", required=True, help="What is approved, and any conditions.")
+@pass_settings
+def approve_command(settings: Settings, client: str, action: str, approver: str, note: str) -> None:
+    """Record an approval that the next run of ACTION for CLIENT consumes."""
+    if not approver.strip() or not note.strip():
+        raise BadInput("--by and --note must not be empty")
+    entry = record_approval(settings, client, action, approver, note)
+    console.print(f"approval recorded as ledger entry {entry.seq} ({entry.checkpoint})")
+
+
+@click.command("enroll")
+@click.argument("client", metavar="CLIENT")
+@click.argument("hosts", nargs=-1, metavar="[HOST]...")
+@click.option(
+    "--accept",
+    "accepted",
+    multiple=True,
+    metavar="SHA256:...",
+    help="Accept this fingerprint without asking (repeat per host).",
+)
+@json_option
+@pass_settings
+def enroll_command(
+    settings: Settings,
+    client: str,
+    hosts: tuple[str, ...],
+    accepted: tuple[str, ...],
+    as_json: bool,
+) -> int:
+    """Read hosts' SSH host keys, show their fingerprints and store them once confirmed."""
+    results = enrol_hosts(
+        settings,
+        client,
+        hosts,
+        accepted=set(accepted),
+        confirm=None if as_json else _confirm,
+    )
+    if as_json:
+        emit_json([result.document() for result in results])
+    else:
+        for result in results:
+            console.print(f"{result.host} ({result.address}) {result.fingerprint}: {result.status}")
+    refused = [
+        result for result in results if not result.stored and result.status != "already enrolled"
+    ]
+    return int(ExitCode.REFUSED if refused else ExitCode.OK)
+
+
+def _confirm(host: str, address: str, fingerprint: str, changed: bool) -> bool:
+    warning = " [red]THE KEY CHANGED[/red]" if changed else ""
+    console.print(f"{host} ({address}) presents {fingerprint}{warning}")
+    if not sys.stdin.isatty():
+        return False
+    return click.confirm("Store this key?", default=False, err=True)
+
+
+def reconcile_before(settings: Settings) -> list[str]:
+    """Close runs left open by a dead orchestrator before any command goes on."""
+    closed = reconcile_runs(settings)
+    for run_id in closed:
+        console.print(f"[yellow]run {run_id} was interrupted (its process died); closed[/yellow]")
+    return closed
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    run_command,
+    plan_command,
+    runs_command,
+    show_command,
+    approve_command,
+    enroll_command,
+)
+
+__all__ = ["COMMANDS", "PolicyRefusal", "reconcile_before"]

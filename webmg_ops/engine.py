@@ -1,0 +1,724 @@
+"""The run engine: contract + policy -> plan -> governance -> preflight -> Ansible -> ledger.
+
+Every run is opened in the ledger (``run-started``) before anything touches
+a host and closed (``run-finished``) however it ends; a refused run is one
+``run-refused`` entry. A run whose process died is found by the next
+command and closed as ``interrupted`` (:func:`reconcile_runs`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from webmg_ops import __version__
+from webmg_ops.actions import ActionOutcome, action_module
+from webmg_ops.clients import Client, load_client
+from webmg_ops.connection import read_inventory_variables
+from webmg_ops.errors import BadInput, EnvironmentProblem, Refused
+from webmg_ops.governance import Clearance, PolicyRefusal, check_governance, rules_for
+from webmg_ops.inventory import find_inventory_file
+from webmg_ops.ledger import Entry, Ledger, open_ledger
+from webmg_ops.lock import LockHolder, acquire_client_lock, process_alive
+from webmg_ops.policy import describe_value
+from webmg_ops.preflight import HostPreflight, run_preflight
+from webmg_ops.reports.runlog import render_refusal_log, render_run_log
+from webmg_ops.runner import (
+    ANSIBLE_CFG,
+    PLAYBOOKS,
+    Job,
+    PlaybookResult,
+    Progress,
+    end_run_processes,
+    run_playbook,
+    write_private,
+)
+from webmg_ops.runs import (
+    LOCK_TAKEOVER,
+    RUN_FINISHED,
+    RUN_REFUSED,
+    RUN_STARTED,
+    HostResult,
+    HostStatus,
+    Outcome,
+    Refusal,
+    ResidualRisk,
+    RunFinished,
+    RunRefused,
+    RunStarted,
+    new_run_id,
+    to_payload,
+)
+from webmg_ops.secrets import SecretSet, collect_secrets, secrets_from_environment
+from webmg_ops.settings import Settings
+from webmg_ops.vault import client_vault_values, read_vault_password
+
+#: Policy values copied into ``run-started`` so the record says what governed the run.
+RECORDED_POLICY = (
+    "updates.mode",
+    "updates.approval_required",
+    "runs.partial_hosts",
+    "targets.rpo",
+    "targets.rto",
+)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What an engineer asked for."""
+
+    client: str
+    action: str
+    check: bool = False
+    limit: str | None = None
+    reason: str = ""
+    ticket: str | None = None
+    emergency: bool = False
+    vault_password_file: Path | None = None
+    verbosity: int = 0
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do, computed without touching a host."""
+
+    client: Client
+    action: str
+    playbook: Path
+    hosts: tuple[str, ...]
+    batches: tuple[tuple[str, ...], ...]
+    clearance: Clearance | None
+    refusal: PolicyRefusal | None
+    policy: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """How a run ended, with the ledger entries that prove it."""
+
+    run_id: str
+    client: Client
+    outcome: Outcome
+    started: Entry
+    finished: Entry
+    hosts: tuple[HostResult, ...]
+    preflight: Mapping[str, HostPreflight]
+    outcome_detail: ActionOutcome
+    run_log: Path | None
+
+
+# --- helpers ------------------------------------------------------------
+
+
+def _project_revision() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(PLAYBOOKS.parent), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    revision = done.stdout.strip() if done.returncode == 0 else "unknown"
+    return revision or "unknown"
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"webmg-ops": __version__}
+    for package in ("ansible-core", "ansible-runner"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "missing"
+    return found
+
+
+def process_start_time(pid: int) -> int:
+    """Given a PID, return its start time in clock ticks since boot (0 if gone).
+
+    Stored with a PID so that a reused PID is not mistaken for the original process.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[19])
+
+
+def select_hosts(client: Client, limit: str | None) -> tuple[str, ...]:
+    """Given a client and an Ansible ``--limit`` pattern (or None), return the hosts chosen.
+
+    Raise BadInput if the pattern matches no host.
+    """
+    names = tuple(host.name for host in client.hosts)
+    if limit is None:
+        return names
+    if not limit.strip():
+        raise BadInput("--limit is empty")
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+
+    inventory = InventoryManager(
+        loader=DataLoader(), sources=[str(find_inventory_file(client.folder))]
+    )
+    chosen = tuple(sorted(host.name for host in inventory.get_hosts(pattern=limit)))
+    if not chosen:
+        raise BadInput(f"--limit {limit!r} matches no host of {client.name}")
+    return chosen
+
+
+def _ansible_cfg(client: Client) -> Path:
+    """Return the client's own ansible.cfg if it has one, else the project's tuned one."""
+    own = client.folder / "ansible.cfg"
+    return own if own.is_file() else ANSIBLE_CFG
+
+
+def _policy_summary(client: Client) -> dict[str, str]:
+    return {name: describe_value(client.policy.get(name)) for name in RECORDED_POLICY}
+
+
+def _secrets_for(
+    client: Client, request: RunRequest, variables: Mapping[str, Mapping[str, Any]]
+) -> SecretSet:
+    """Every value this run must never write: vault values, secret-named variables
+    (inventory and extra vars), secret-looking environment variables, the vault password.
+    """
+    password = read_vault_password(request.vault_password_file)
+    values = client_vault_values(client.folder, password)
+    secret_set = SecretSet.of(values).union(
+        secrets_from_environment(os.environ), collect_secrets(dict(request.extra_vars))
+    )
+    for host_vars in variables.values():
+        secret_set = secret_set.union(collect_secrets(dict(host_vars)))
+    if password is not None:
+        secret_set = secret_set.union(SecretSet.of([password.decode(errors="replace")]))
+    return secret_set
+
+
+# --- planning -----------------------------------------------------------
+
+
+def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None) -> Plan:
+    """Given a request, return what the run would do and whether policy would refuse it.
+
+    Touches no host and writes nothing. Raise BadInput for an unknown
+    client, action or an empty ``--limit`` match.
+    """
+    client = load_client(settings.inventories, request.client)
+    rules_for(request.action)
+    module = action_module(request.action)
+    playbook = PLAYBOOKS / module.PLAYBOOK
+    hosts = select_hosts(client, request.limit)
+    clearance: Clearance | None = None
+    refusal: PolicyRefusal | None = None
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        try:
+            clearance = check_governance(
+                client,
+                request.action,
+                check=request.check,
+                emergency=request.emergency,
+                reason=request.reason,
+                at=at or datetime.now(UTC),
+                ledger=ledger,
+            )
+        except PolicyRefusal as refused:
+            refusal = refused
+    return Plan(
+        client=client,
+        action=request.action,
+        playbook=playbook,
+        hosts=hosts,
+        batches=(hosts,),
+        clearance=clearance,
+        refusal=refusal,
+        policy=_policy_summary(client),
+    )
+
+
+# --- reconciliation -----------------------------------------------------
+
+
+def _open_runs(ledger: Ledger, client: str | None = None) -> list[Entry]:
+    started: dict[str, Entry] = {}
+    for entry in ledger.entries(client=client, kinds=(RUN_STARTED, RUN_FINISHED)):
+        run_id = str(entry.payload.get("run_id"))
+        if entry.kind == RUN_STARTED:
+            started[run_id] = entry
+        else:
+            started.pop(run_id, None)
+    return list(started.values())
+
+
+def run_dir(settings: Settings, run_id: str) -> Path:
+    """Given the settings and a run id, return the run's folder under ``var/runs``."""
+    return settings.var_dir / "runs" / run_id
+
+
+def reconcile_runs(settings: Settings) -> list[str]:
+    """Close every run whose process died as ``interrupted``; return their run ids.
+
+    Ends what such a run left running (its ansible-playbook process group and
+    SSH masters). Runs of other controllers, and runs whose process is alive,
+    are left alone.
+    """
+    closed: list[str] = []
+    with open_ledger(settings.ledger_url, create=False) as probe:
+        if probe.head() is None:
+            return closed
+    with open_ledger(settings.ledger_url) as ledger:
+        for entry in _open_runs(ledger):
+            payload = entry.payload
+            if payload.get("controller") != socket.gethostname():
+                continue
+            pid = int(payload.get("pid", 0))
+            if process_alive(pid) and process_start_time(pid) == int(payload.get("pid_start", 0)):
+                continue
+            folder = run_dir(settings, str(payload["run_id"]))
+            end_run_processes(folder / "ansible")
+            completed = _completed_hosts(folder)
+            hosts = tuple(
+                HostResult(
+                    host=host,
+                    status=completed.get(host, HostStatus.UNKNOWN),
+                    note=""
+                    if host in completed
+                    else "the run was interrupted before this host finished",
+                )
+                for host in payload.get("hosts", [])
+            )
+            finished = ledger.append(
+                RUN_FINISHED,
+                entry.client,
+                to_payload(
+                    RunFinished(
+                        run_id=str(payload["run_id"]),
+                        action=str(payload.get("action")),
+                        check=bool(payload.get("check")),
+                        outcome=Outcome.INTERRUPTED,
+                        started_seq=entry.seq,
+                        duration_s=round((datetime.now(UTC) - entry.at).total_seconds(), 3),
+                        hosts=hosts,
+                        summary=f"the orchestrator (pid {pid}) died during the run",
+                        next_steps=("Check the hosts marked unknown, then run the action again.",),
+                    )
+                ),
+            )
+            _render_quietly(settings, entry, finished)
+            closed.append(str(payload["run_id"]))
+    return closed
+
+
+def _render_quietly(settings: Settings, started: Entry, finished: Entry) -> Path | None:
+    """Write the run log of a run closed on a client that may since have changed."""
+    try:
+        client = load_client(settings.inventories, str(started.client))
+        return render_run_log(started, finished, client.contract, settings.var_dir).markdown
+    except BadInput:
+        return None
+
+
+def _completed_hosts(folder: Path) -> dict[str, HostStatus]:
+    progress = folder / "progress.json"
+    if not progress.is_file():
+        return {}
+    try:
+        data = json.loads(progress.read_text())
+        return {host: HostStatus(status) for host, status in data.get("completed", {}).items()}
+    except (ValueError, TypeError):
+        return {}
+
+
+# --- running ------------------------------------------------------------
+
+
+class CancelFlag:
+    """Set by SIGINT/SIGTERM while a run is under way; polled by the runner."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        """Ask the run to stop."""
+        self._event.set()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+
+@contextmanager
+def cancel_on_signals(flag: CancelFlag) -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM set ``flag`` instead of killing the process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(_signum: int, _frame: Any) -> None:
+        flag.set()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _record_refusal(
+    settings: Settings,
+    ledger: Ledger,
+    client: Client,
+    request: RunRequest,
+    refusal: PolicyRefusal,
+    secrets: SecretSet,
+    now: datetime,
+) -> Entry:
+    entry = ledger.append(
+        RUN_REFUSED,
+        client.name,
+        secrets.mask_data(
+            to_payload(
+                RunRefused(
+                    action=request.action,
+                    refusal=refusal.refusal,
+                    message=refusal.message,
+                    check=request.check,
+                    emergency=request.emergency,
+                    reason=request.reason,
+                    ticket=request.ticket,
+                )
+            )
+        ),
+    )
+    refusal.run_id = new_run_id(client.name, request.action, now)
+    refusal.run_log = render_refusal_log(
+        entry, client.contract, settings.var_dir, refusal.run_id, secrets=secrets
+    ).markdown
+    return entry
+
+
+def _outcome_of(
+    result: PlaybookResult | None, hosts: tuple[HostResult, ...], canceled: bool
+) -> Outcome:
+    if canceled or (result is not None and result.canceled):
+        return Outcome.CANCELED
+    if result is None or not result.ok:
+        return Outcome.FAILED
+    if any(host.status not in (HostStatus.OK, HostStatus.CHANGED) for host in hosts):
+        return Outcome.FAILED
+    return Outcome.SUCCEEDED
+
+
+def execute_run(
+    settings: Settings,
+    request: RunRequest,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_preflight: Callable[[Mapping[str, HostPreflight]], None] | None = None,
+    cancel: CancelFlag | None = None,
+) -> RunReport:
+    """Given the settings and a request, run the action and return its report.
+
+    The run log is written under ``var/runs/<run-id>/``. Raise BadInput,
+    before anything is written, for invalid input; PolicyRefusal (exit 3,
+    recorded as ``run-refused``) for a window, freeze, approval or lock
+    refusal; EnvironmentProblem when a tool is missing. A run that starts
+    always ends with a ``run-finished`` entry, even when an exception ends it.
+    """
+    client = load_client(settings.inventories, request.client)
+    rules_for(request.action)
+    module = action_module(request.action)
+    playbook = PLAYBOOKS / module.PLAYBOOK
+    if not playbook.is_file():
+        raise EnvironmentProblem(f"playbook {playbook} is missing")
+    hosts = select_hosts(client, request.limit)
+    inventory = read_inventory_variables(
+        client.folder, read_vault_password(request.vault_password_file)
+    )
+    secrets = _secrets_for(client, request, inventory.variables)
+    connections = inventory.connections
+    cancel = cancel or CancelFlag()
+    reconcile_runs(settings)
+
+    with open_ledger(settings.ledger_url) as ledger:
+        now = datetime.now(UTC)
+        try:
+            clearance = check_governance(
+                client,
+                request.action,
+                check=request.check,
+                emergency=request.emergency,
+                reason=request.reason,
+                at=now,
+                ledger=ledger,
+            )
+        except PolicyRefusal as refusal:
+            _record_refusal(settings, ledger, client, request, refusal, secrets, now)
+            raise
+        run_id = new_run_id(client.name, request.action, now)
+        holder = LockHolder(run_id=run_id, pid=os.getpid(), started=now.isoformat())
+        try:
+            lock = acquire_client_lock(settings.var_dir, client.name, holder)
+        except Refused as locked:
+            lock_refusal = PolicyRefusal(Refusal.LOCK, locked.message)
+            _record_refusal(settings, ledger, client, request, lock_refusal, secrets, now)
+            raise lock_refusal from None
+        try:
+            if lock.stale is not None:
+                ledger.append(
+                    LOCK_TAKEOVER,
+                    client.name,
+                    {
+                        "previous_run_id": lock.stale.run_id,
+                        "previous_pid": lock.stale.pid,
+                        "previous_started": lock.stale.started,
+                        "run_id": run_id,
+                    },
+                )
+            return _run_locked(
+                settings,
+                ledger,
+                client,
+                request,
+                clearance,
+                module,
+                playbook,
+                hosts,
+                secrets,
+                connections,
+                run_id,
+                cancel,
+                on_progress,
+                on_preflight,
+            )
+        finally:
+            lock.release()
+
+
+def _run_locked(
+    settings: Settings,
+    ledger: Ledger,
+    client: Client,
+    request: RunRequest,
+    clearance: Clearance,
+    module: Any,
+    playbook: Path,
+    hosts: tuple[str, ...],
+    secrets: SecretSet,
+    connections: Mapping[str, Any],
+    run_id: str,
+    cancel: CancelFlag,
+    on_progress: Callable[[Progress], None] | None,
+    on_preflight: Callable[[Mapping[str, HostPreflight]], None] | None,
+) -> RunReport:
+    folder = run_dir(settings, run_id)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    started = ledger.append(
+        RUN_STARTED,
+        client.name,
+        secrets.mask_data(
+            to_payload(
+                RunStarted(
+                    run_id=run_id,
+                    action=request.action,
+                    check=request.check,
+                    emergency=request.emergency,
+                    reason=request.reason,
+                    ticket=request.ticket,
+                    window=clearance.window or clearance.overridden,
+                    hosts=hosts,
+                    limit=request.limit,
+                    playbook=str(playbook.relative_to(PLAYBOOKS.parent)),
+                    revision=_project_revision(),
+                    versions=_versions(),
+                    pid=os.getpid(),
+                    pid_start=process_start_time(os.getpid()),
+                    controller=socket.gethostname(),
+                    approval_seq=clearance.approval_seq,
+                    policy=_policy_summary(client),
+                )
+            )
+        ),
+    )
+    clock = time.monotonic()
+    result: PlaybookResult | None = None
+    preflight: dict[str, HostPreflight] = {}
+    host_results: tuple[HostResult, ...] = ()
+    outcome_detail = ActionOutcome()
+    error_note = ""
+    try:
+        preflight = run_preflight(connections, hosts)
+        if on_preflight is not None:
+            on_preflight(preflight)
+        ready = tuple(host for host in hosts if preflight[host].ready)
+        excluded = {host: check for host, check in preflight.items() if not check.ready}
+        go_on = ready and (not excluded or bool(client.policy.get("runs.partial_hosts")))
+        if go_on and not cancel():
+            job = Job(
+                run_id=run_id,
+                playbook=playbook,
+                inventory=find_inventory_file(client.folder),
+                private_dir=folder / "ansible",
+                limit=",".join(ready),
+                check=request.check,
+                vault_password_file=request.vault_password_file,
+                extra_vars=request.extra_vars,
+                fact_cache=settings.var_dir / "facts" / client.name,
+                ansible_cfg=_ansible_cfg(client),
+                verbosity=request.verbosity,
+            )
+            result = run_playbook(
+                job, ready, secrets, on_progress=on_progress, should_cancel=cancel
+            )
+            outcome_detail = module.make_outcome(result, preflight)
+        played = {host.host: host for host in result.hosts} if result else {}
+        host_results = tuple(
+            played.get(host)
+            or HostResult(
+                host=host,
+                status=_preflight_status(preflight.get(host)),
+                note=(
+                    preflight[host].message
+                    if host in excluded
+                    else "not run: other hosts failed preflight and the policy runs all or none"
+                ),
+            )
+            for host in hosts
+        )
+        _write_progress(folder, host_results)
+    except BaseException as error:
+        error_note = f"{type(error).__name__}: {error}"
+        if not host_results:
+            host_results = tuple(HostResult(host=host, status=HostStatus.UNKNOWN) for host in hosts)
+        if isinstance(error, KeyboardInterrupt):
+            cancel.set()
+        finished = _finish(
+            ledger,
+            client,
+            request,
+            run_id,
+            started,
+            clock,
+            host_results,
+            result,
+            outcome_detail,
+            secrets,
+            cancel(),
+            preflight,
+            error_note,
+        )
+        render_run_log(started, finished, client.contract, settings.var_dir, secrets=secrets)
+        raise
+    finished = _finish(
+        ledger,
+        client,
+        request,
+        run_id,
+        started,
+        clock,
+        host_results,
+        result,
+        outcome_detail,
+        secrets,
+        cancel(),
+        preflight,
+        error_note,
+    )
+    log = render_run_log(
+        started, finished, client.contract, settings.var_dir, secrets=secrets
+    ).markdown
+    return RunReport(
+        run_id=run_id,
+        client=client,
+        outcome=Outcome(finished.payload["outcome"]),
+        started=started,
+        finished=finished,
+        hosts=host_results,
+        preflight=preflight,
+        outcome_detail=outcome_detail,
+        run_log=log,
+    )
+
+
+def _preflight_status(check: HostPreflight | None) -> HostStatus:
+    if check is None:
+        return HostStatus.UNKNOWN
+    if check.check.value == "unreachable":
+        return HostStatus.UNREACHABLE
+    return HostStatus.EXCLUDED
+
+
+def _write_progress(folder: Path, hosts: tuple[HostResult, ...]) -> None:
+    completed = {host.host: host.status.value for host in hosts}
+    write_private(folder / "progress.json", json.dumps({"completed": completed}))
+
+
+def _finish(
+    ledger: Ledger,
+    client: Client,
+    request: RunRequest,
+    run_id: str,
+    started: Entry,
+    clock: float,
+    host_results: tuple[HostResult, ...],
+    result: PlaybookResult | None,
+    outcome_detail: ActionOutcome,
+    secrets: SecretSet,
+    canceled: bool,
+    preflight: Mapping[str, HostPreflight],
+    error_note: str,
+) -> Entry:
+    outcome = _outcome_of(result, host_results, canceled)
+    risks = list(outcome_detail.residual_risks)
+    for host, check in preflight.items():
+        if not check.ready:
+            risks.append(
+                ResidualRisk(host, f"excluded by preflight: {check.check.value}", check.message)
+            )
+    summary = outcome_detail.summary
+    if error_note:
+        summary = f"{summary}; stopped by {error_note}" if summary else f"stopped by {error_note}"
+    evidence = dict(outcome_detail.evidence)
+    evidence["preflight"] = {
+        host: {
+            "check": check.check.value,
+            "message": check.message,
+            "free_mb": check.free_mb,
+            "reboot_pending": check.reboot_pending,
+        }
+        for host, check in preflight.items()
+    }
+    payload = to_payload(
+        RunFinished(
+            run_id=run_id,
+            action=request.action,
+            check=request.check,
+            outcome=outcome,
+            started_seq=started.seq,
+            duration_s=round(time.monotonic() - clock, 3),
+            hosts=host_results,
+            evidence=evidence,
+            residual_risks=tuple(risks),
+            next_steps=outcome_detail.next_steps,
+            summary=summary,
+        )
+    )
+    return ledger.append(RUN_FINISHED, client.name, secrets.mask_data(payload))

@@ -1,0 +1,179 @@
+"""Host enrolment: trust a host's SSH key only after a person (or a script) confirms it.
+
+``webmg-ops enroll`` reads each host's ed25519 host key, shows its SHA256
+fingerprint, and stores it in the client's known_hosts once confirmed
+interactively or by ``--accept SHA256:...``. Each enrolment and each key
+change is its own ledger entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from webmg_ops.clients import load_client
+from webmg_ops.connection import known_hosts_path, read_inventory_variables
+from webmg_ops.errors import BadInput
+from webmg_ops.ledger import open_ledger
+from webmg_ops.settings import Settings
+from webmg_ops.ssh import Unreachable, add_known_host, fingerprint, load_known_key, scan_host_key
+
+HOST_ENROLLED = "host-enrolled"
+HOST_KEY_CHANGED = "host-key-changed"
+
+#: Asked for each new or changed key: (host, address, fingerprint, changed) -> store it?
+Confirm = Callable[[str, str, str, bool], bool]
+
+
+@dataclass(frozen=True)
+class EnrolResult:
+    """What enrolment did for one host."""
+
+    host: str
+    address: str
+    fingerprint: str
+    status: str
+    stored: bool
+    previous: str | None = None
+
+    def document(self) -> dict[str, Any]:
+        """Return the result as a JSON-ready document."""
+        return {
+            "host": self.host,
+            "address": self.address,
+            "fingerprint": self.fingerprint,
+            "previous": self.previous,
+            "status": self.status,
+            "stored": self.stored,
+        }
+
+
+def enrol_hosts(
+    settings: Settings,
+    client_name: str,
+    hosts: Iterable[str],
+    *,
+    accepted: set[str],
+    confirm: Confirm | None,
+) -> list[EnrolResult]:
+    """Given a client, hosts (all when none), accepted fingerprints and a confirmation
+    callback, enrol each host's key and return what happened per host.
+
+    Raise BadInput for an unknown client or host, or a malformed fingerprint.
+    """
+    client = load_client(settings.inventories, client_name)
+    for value in accepted:
+        if not value.startswith("SHA256:"):
+            raise BadInput(f"--accept {value!r} is not a SHA256 fingerprint (SHA256:...)")
+    connections = read_inventory_variables(client.folder).connections
+    chosen = list(hosts) or sorted(connections)
+    unknown = [host for host in chosen if host not in connections]
+    if unknown:
+        raise BadInput(f"{client.name} has no host {', '.join(unknown)}")
+    known_hosts = known_hosts_path(client.folder)
+    results: list[EnrolResult] = []
+    with open_ledger(settings.ledger_url) as ledger:
+        for host in chosen:
+            connection = connections[host]
+            try:
+                key = scan_host_key(connection.address, connection.port)
+            except Unreachable as error:
+                results.append(
+                    EnrolResult(host, connection.address, "", f"unreachable: {error}", False)
+                )
+                continue
+            print_ = fingerprint(key)
+            known = load_known_key(known_hosts, connection.address, connection.port)
+            previous = fingerprint(known) if known is not None else None
+            if previous == print_:
+                results.append(
+                    EnrolResult(
+                        host, connection.address, print_, "already enrolled", False, previous
+                    )
+                )
+                continue
+            changed = previous is not None
+            agreed = print_ in accepted or (
+                confirm is not None and confirm(host, connection.address, print_, changed)
+            )
+            if not agreed:
+                status = "changed key not accepted" if changed else "not accepted"
+                results.append(
+                    EnrolResult(host, connection.address, print_, status, False, previous)
+                )
+                continue
+            add_known_host(known_hosts, connection.address, connection.port, key)
+            ledger.append(
+                HOST_KEY_CHANGED if changed else HOST_ENROLLED,
+                client.name,
+                {
+                    "host": host,
+                    "address": connection.address,
+                    "key_type": key.get_name(),
+                    "fingerprint": print_,
+                    "previous_fingerprint": previous,
+                },
+            )
+            status = "key changed, re-enrolled" if changed else "enrolled"
+            results.append(EnrolResult(host, connection.address, print_, status, True, previous))
+    return results
+
+
+def snapshot_known_hosts(settings: Settings) -> dict[str, dict[str, str]]:
+    """Given the settings, return each client's enrolled keys: client -> name -> key text."""
+    found: dict[str, dict[str, str]] = {}
+    if not settings.inventories.is_dir():
+        return found
+    for folder in sorted(settings.inventories.iterdir()):
+        known_hosts = known_hosts_path(folder)
+        if not known_hosts.is_file():
+            continue
+        keys: dict[str, str] = {}
+        for line in known_hosts.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and not line.startswith("#"):
+                keys[parts[0]] = f"{parts[1]} {parts[2]}"
+        found[folder.name] = keys
+    return found
+
+
+def _fingerprint_of(key_text: str) -> str:
+    blob = base64.b64decode(key_text.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def record_lab_enrolment(settings: Settings, before: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Given the known_hosts snapshot taken before the lab wrote its keys, record each key
+    it added or changed as an enrolment entry; return ``client/host`` of each.
+
+    The lab enrols its own hosts: it made their keys, so no confirmation is asked.
+    """
+    after = snapshot_known_hosts(settings)
+    recorded: list[str] = []
+    changes = [
+        (client, name, key, before.get(client, {}).get(name))
+        for client, keys in after.items()
+        for name, key in keys.items()
+        if before.get(client, {}).get(name) != key
+    ]
+    if not changes:
+        return recorded
+    with open_ledger(settings.ledger_url) as ledger:
+        for client, name, key, previous in changes:
+            ledger.append(
+                HOST_KEY_CHANGED if previous else HOST_ENROLLED,
+                client,
+                {
+                    "host": name,
+                    "address": name,
+                    "key_type": key.split()[0],
+                    "fingerprint": _fingerprint_of(key),
+                    "previous_fingerprint": _fingerprint_of(previous) if previous else None,
+                    "enrolled_by": "rehearsal lab",
+                },
+            )
+            recorded.append(f"{client}/{name}")
+    return recorded

@@ -1,0 +1,144 @@
+"""Governance checks before a run: window and freeze, approval.
+
+Which checks an action needs is data (:data:`ACTION_RULES`). A refusal is
+an exception that carries its :class:`~webmg_ops.runs.Refusal` kind, so
+the engine can record it before exiting with status 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from webmg_ops.calendar import calendar_state
+from webmg_ops.clients import Client
+from webmg_ops.errors import BadInput, Refused
+from webmg_ops.ledger import Ledger
+from webmg_ops.runs import APPROVAL, RUN_STARTED, Refusal
+
+
+@dataclass(frozen=True)
+class ActionRules:
+    """What an action needs before it may run for real (dry runs need neither)."""
+
+    needs_window: bool
+    needs_approval: bool
+
+
+#: Changes to live systems need a window and, where the policy says so, an
+#: approval. Checks, diagnostics, backups and drills read or copy data; they
+#: run on their own cadence at any time.
+ACTION_RULES: dict[str, ActionRules] = {
+    "check": ActionRules(needs_window=False, needs_approval=False),
+    "diagnose": ActionRules(needs_window=False, needs_approval=False),
+    "backup": ActionRules(needs_window=False, needs_approval=False),
+    "drill": ActionRules(needs_window=False, needs_approval=False),
+    "update": ActionRules(needs_window=True, needs_approval=True),
+    "harden": ActionRules(needs_window=True, needs_approval=True),
+    "deploy": ActionRules(needs_window=True, needs_approval=True),
+}
+
+
+class PolicyRefusal(Refused):
+    """Policy refuses a run; ``refusal`` says which rule."""
+
+    def __init__(self, refusal: Refusal, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        #: Set once the refusal is recorded: the id its refusal log is filed under.
+        self.run_id: str | None = None
+        self.run_log: Path | None = None
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """Why a run may go ahead: its window (or emergency) and the approval it consumes."""
+
+    window: str | None
+    emergency: bool
+    overridden: str | None
+    approval_seq: int | None
+
+
+def rules_for(action: str) -> ActionRules:
+    """Given an action name, return its rules. Raise BadInput if the action is unknown."""
+    try:
+        return ACTION_RULES[action]
+    except KeyError:
+        known = ", ".join(sorted(ACTION_RULES))
+        raise BadInput(f"unknown action {action!r} (known: {known})") from None
+
+
+def find_open_approval(ledger: Ledger, client: str, action: str) -> int | None:
+    """Given a ledger, a client and an action, return the seq of the oldest unused approval."""
+    approvals: list[int] = []
+    used: set[int] = set()
+    for entry in ledger.entries(client=client, kinds=(APPROVAL, RUN_STARTED)):
+        if entry.kind == APPROVAL and entry.payload.get("action") == action:
+            approvals.append(entry.seq)
+        elif entry.kind == RUN_STARTED and entry.payload.get("approval_seq"):
+            used.add(int(entry.payload["approval_seq"]))
+    return next((seq for seq in approvals if seq not in used), None)
+
+
+def check_governance(
+    client: Client,
+    action: str,
+    *,
+    check: bool,
+    emergency: bool,
+    reason: str,
+    at: datetime,
+    ledger: Ledger,
+) -> Clearance:
+    """Given a requested run, return its clearance.
+
+    Raise BadInput if an emergency has no reason, PolicyRefusal if the run
+    falls outside every window or inside a freeze (and is no emergency), or
+    needs an approval that was not recorded.
+    """
+    rules = rules_for(action)
+    if emergency and not reason.strip():
+        raise BadInput("--emergency needs --reason: an emergency change must say why")
+    state = calendar_state(client.contract.windows, client.policy.freezes, at)
+    window_name = state.window.window.name if state.window else None
+    overridden: str | None = None
+    if rules.needs_window and not check:
+        if state.freeze is not None:
+            freeze = state.freeze.freeze
+            if not emergency:
+                raise PolicyRefusal(
+                    Refusal.FREEZE,
+                    f"{client.name} is in the freeze {freeze.name!r} ({freeze.reason}); "
+                    "only an emergency may run (--emergency --reason ...)",
+                )
+            overridden = f"freeze {freeze.name}"
+        elif state.window is None:
+            if not emergency:
+                upcoming = (
+                    f"; next window opens {state.next_opening.start.isoformat()}"
+                    if state.next_opening
+                    else ""
+                )
+                raise PolicyRefusal(
+                    Refusal.WINDOW,
+                    f"{client.name} is outside its maintenance windows{upcoming}; "
+                    "only an emergency may run (--emergency --reason ...)",
+                )
+            overridden = "outside windows"
+    approval_seq: int | None = None
+    if rules.needs_approval and not check and client.policy.approval_required:
+        approval_seq = find_open_approval(ledger, client.name, action)
+        if approval_seq is None:
+            raise PolicyRefusal(
+                Refusal.APPROVAL,
+                f"{client.name}'s policy requires an approval for {action}: record one with "
+                f"webmg-ops approve {client.name} {action} --by NAME --note TEXT",
+            )
+    return Clearance(
+        window=window_name,
+        emergency=emergency,
+        overridden=overridden,
+        approval_seq=approval_seq,
+    )

@@ -1,0 +1,431 @@
+"""The one module that talks to ansible-runner.
+
+Given a playbook, a client's inventory and the run's settings, it builds
+the job (a private data directory per run, ``ident`` = run id), streams
+Ansible's events into per-host results as they arrive (never re-reading
+files from disk), and returns a typed result. Secrets are kept out of argv
+(extra vars travel in a 0600 file), out of ansible-runner's env files
+(``suppress_env_files``) and out of the artifacts it keeps (events are not
+written, and files that hold the environment or raw output are removed or
+masked after the run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from webmg_ops.errors import EnvironmentProblem
+from webmg_ops.runs import FailedTask, HostResult, HostStatus
+from webmg_ops.secrets import SecretSet
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PLAYBOOKS = PROJECT_ROOT / "playbooks"
+ROLES = PROJECT_ROOT / "roles"
+ANSIBLE_CFG = PROJECT_ROOT / "ansible.cfg"
+
+#: The key under which playbooks publish evidence with ``set_stats``
+#: (``aggregate: true``, one sub-key per host).
+EVIDENCE_KEY = "webmg_evidence"
+
+#: Where a run's ansible-playbook PID is written while it runs, so a later
+#: command can end what a crashed orchestrator left behind.
+PID_FILE = "ansible.pid"
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one ansible-playbook run needs."""
+
+    run_id: str
+    playbook: Path
+    inventory: Path
+    private_dir: Path
+    limit: str | None = None
+    tags: str | None = None
+    check: bool = False
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)
+    vault_password_file: Path | None = None
+    ansible_cfg: Path = ANSIBLE_CFG
+    environment: Mapping[str, str] = field(default_factory=dict)
+    forks: int | None = None
+    verbosity: int = 0
+    fact_cache: Path | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands, for a progress display."""
+
+    hosts_total: int
+    hosts_done: int
+    task: str
+    failures: int
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    """How an ansible-playbook run ended."""
+
+    status: str
+    rc: int
+    hosts: tuple[HostResult, ...]
+    evidence: Mapping[str, Any]
+    canceled: bool
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the play ran to the end without a failed or unreachable host."""
+        return (
+            self.rc == 0
+            and not self.canceled
+            and all(host.status in (HostStatus.OK, HostStatus.CHANGED) for host in self.hosts)
+        )
+
+
+def default_forks() -> int:
+    """Return the forks for this machine: enough parallel SSH sessions, bounded by CPUs."""
+    return max(5, min(50, (os.cpu_count() or 1) * 10))
+
+
+@dataclass
+class _HostTally:
+    changed_tasks: list[str] = field(default_factory=list)
+    failed_tasks: list[FailedTask] = field(default_factory=list)
+    unreachable: str = ""
+    duration_s: float = 0.0
+
+
+class EventCollector:
+    """Folds Ansible's events into per-host results, masking every message.
+
+    Given the hosts expected and the secrets to mask, ``handle`` takes each
+    event as ansible-runner streams it.
+    """
+
+    def __init__(
+        self,
+        hosts: Sequence[str],
+        secrets: SecretSet,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_pid: Callable[[int], None] | None = None,
+    ) -> None:
+        self.hosts = list(hosts)
+        self.secrets = secrets
+        self.on_progress = on_progress
+        self.on_pid = on_pid
+        self.tallies: dict[str, _HostTally] = {}
+        self.stats: dict[str, dict[str, int]] = {}
+        self.evidence: dict[str, Any] = {}
+        self.task = ""
+        self.failed_hosts: set[str] = set()
+        self.pid: int | None = None
+        self._lock = threading.Lock()
+
+    def _tally(self, host: str) -> _HostTally:
+        return self.tallies.setdefault(host, _HostTally())
+
+    def _message(self, result: Mapping[str, Any]) -> str:
+        """Return what an engineer needs from a failed result: message, command, stderr."""
+        parts = []
+        for key, label in (
+            ("msg", ""),
+            ("cmd", "command: "),
+            ("stderr", "stderr: "),
+            ("module_stderr", "stderr: "),
+            ("reason", ""),
+        ):
+            value = result.get(key)
+            if not value:
+                continue
+            if isinstance(value, list):
+                value = " ".join(str(item) for item in value)
+            elif not isinstance(value, str):
+                value = json.dumps(value, default=str)
+            parts.append(f"{label}{value.strip()}")
+        if "rc" in result and result["rc"] not in (0, None):
+            parts.append(f"exit status {result['rc']}")
+        text = "; ".join(parts) or "failed"
+        return self.secrets.mask_text(text)[:2000]
+
+    def handle(self, event: Mapping[str, Any]) -> bool:
+        """Given one runner event, update the tallies; return False so it is not kept on disk."""
+        with self._lock:
+            self._handle(event)
+        return False
+
+    def _handle(self, event: Mapping[str, Any]) -> None:
+        if self.pid is None and isinstance(event.get("pid"), int):
+            self.pid = int(event["pid"])
+            if self.on_pid:
+                self.on_pid(self.pid)
+        kind = event.get("event", "")
+        data: Mapping[str, Any] = event.get("event_data") or {}
+        host = str(data.get("host", ""))
+        result: Mapping[str, Any] = data.get("res") or {}
+        task = self.secrets.mask_text(str(data.get("task", "")))
+        if kind == "playbook_on_task_start":
+            self.task = task
+        elif kind == "runner_on_ok" and host:
+            tally = self._tally(host)
+            tally.duration_s += float(data.get("duration") or 0)
+            if result.get("changed"):
+                tally.changed_tasks.append(task)
+        elif kind == "runner_on_failed" and host:
+            tally = self._tally(host)
+            tally.duration_s += float(data.get("duration") or 0)
+            if not data.get("ignore_errors"):
+                tally.failed_tasks.append(FailedTask(task=task, message=self._message(result)))
+                self.failed_hosts.add(host)
+        elif kind == "runner_on_unreachable" and host:
+            self._tally(host).unreachable = self._message(result)
+            self.failed_hosts.add(host)
+        elif kind == "playbook_on_stats":
+            for name in ("ok", "changed", "failures", "dark", "skipped", "ignored", "rescued"):
+                for stat_host, count in (data.get(name) or {}).items():
+                    self.stats.setdefault(stat_host, {})[name] = int(count)
+            custom = (data.get("artifact_data") or {}).get(EVIDENCE_KEY) or {}
+            self.evidence = self.secrets.mask_data(dict(custom))
+        if self.on_progress and kind in (
+            "playbook_on_task_start",
+            "runner_on_failed",
+            "runner_on_unreachable",
+            "playbook_on_stats",
+        ):
+            done = len(self.stats) if kind == "playbook_on_stats" else len(self.failed_hosts)
+            self.on_progress(Progress(len(self.hosts), done, self.task, len(self.failed_hosts)))
+
+    def results(self) -> tuple[HostResult, ...]:
+        """Return one result per expected host, in the order given."""
+        results = []
+        for host in self.hosts:
+            stats = self.stats.get(host, {})
+            tally = self.tallies.get(host, _HostTally())
+            if tally.unreachable or stats.get("dark"):
+                status = HostStatus.UNREACHABLE
+            elif tally.failed_tasks or stats.get("failures"):
+                status = HostStatus.FAILED
+            elif host not in self.stats:
+                status = HostStatus.UNKNOWN
+            elif stats.get("changed"):
+                status = HostStatus.CHANGED
+            else:
+                status = HostStatus.OK
+            results.append(
+                HostResult(
+                    host=host,
+                    status=status,
+                    ok=stats.get("ok", 0),
+                    changed=stats.get("changed", 0),
+                    failed=stats.get("failures", 0),
+                    skipped=stats.get("skipped", 0),
+                    unreachable=stats.get("dark", 0),
+                    changed_tasks=tuple(dict.fromkeys(tally.changed_tasks)),
+                    failed_tasks=tuple(tally.failed_tasks),
+                    duration_s=round(tally.duration_s, 3),
+                    note=tally.unreachable,
+                )
+            )
+        return tuple(results)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Given a path and text, write it readable by the owner only (0600 in a 0700 folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _environment(job: Job) -> dict[str, str]:
+    control_dir = control_path_dir(job.private_dir)
+    control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    environment = {
+        "ANSIBLE_CONFIG": str(job.ansible_cfg),
+        "ANSIBLE_ROLES_PATH": str(ROLES),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
+        "ANSIBLE_LOCAL_TEMP": str(job.private_dir / "tmp"),
+    }
+    environment.update(job.environment)
+    return environment
+
+
+def _cmdline(job: Job, extra_vars_file: Path | None) -> str:
+    parts = []
+    if job.check:
+        parts += ["--check", "--diff"]
+    if job.vault_password_file is not None:
+        parts += ["--vault-password-file", str(job.vault_password_file)]
+    if extra_vars_file is not None:
+        parts += ["-e", f"@{extra_vars_file}"]
+    return " ".join(parts)
+
+
+def control_path_dir(private_dir: Path) -> Path:
+    """Given a run's private directory, return where its SSH control sockets live.
+
+    A socket path must stay under 108 bytes, so the folder is a short one in
+    the temporary directory, named after the run's private directory.
+    """
+    digest = hashlib.sha256(str(private_dir.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"webmg-cp-{digest}"
+
+
+def end_run_processes(private_dir: Path) -> list[int]:
+    """Given a run's private directory, end what the run left running; return the PIDs ended.
+
+    That is the ansible-playbook process group recorded in the PID file (if
+    it still runs this job) and the ControlPersist SSH masters whose control
+    sockets live in the run's own directory. Processes are matched by the
+    run's private path in their command line, so nothing else is touched.
+    """
+    marker = str(private_dir)
+    ended: list[int] = []
+    pid_file = private_dir / PID_FILE
+    if pid_file.is_file():
+        try:
+            pid = int(pid_file.read_text().strip())
+        except ValueError:
+            pid = 0
+        if pid > 1 and marker in _cmdline_of(pid):
+            try:
+                os.killpg(os.getpgid(pid), signal.SIGTERM)
+                ended.append(pid)
+            except ProcessLookupError:
+                pass
+    control = str(control_path_dir(private_dir))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if pid != os.getpid() and control in _cmdline_of(pid):
+            try:
+                os.kill(pid, signal.SIGTERM)
+                ended.append(pid)
+            except ProcessLookupError:
+                pass
+    return ended
+
+
+def _cmdline_of(pid: int) -> str:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
+def _scrub_artifacts(job: Job, secrets: SecretSet) -> None:
+    """Remove what can hold secrets; keep a masked copy of the output for engineers."""
+    artifact_dir = job.private_dir / "artifacts" / job.run_id
+    stdout = artifact_dir / "stdout"
+    if stdout.is_file():
+        write_private(
+            job.private_dir / "ansible-output.masked.txt",
+            secrets.mask_text(stdout.read_text(encoding="utf-8", errors="replace")),
+        )
+    for name in ("command", "stdout", "stderr", "job_events", "fact_cache"):
+        target = artifact_dir / name
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        elif target.exists():
+            target.unlink()
+    for name in ("env", "extravars.json", "tmp"):
+        target = job.private_dir / name
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        elif target.exists():
+            target.unlink()
+    for path in job.private_dir.rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def run_playbook(
+    job: Job,
+    hosts: Sequence[str],
+    secrets: SecretSet,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> PlaybookResult:
+    """Given a job, the hosts it targets and the secrets to mask, run it and return the result.
+
+    ``should_cancel`` is polled while the play runs; when it returns True
+    the play's process group is ended and the result says ``canceled``.
+    Raise EnvironmentProblem if ansible-runner or ansible-playbook cannot start.
+    """
+    try:
+        import ansible_runner
+    except ImportError as error:  # pragma: no cover - a broken installation
+        raise EnvironmentProblem(f"ansible-runner is not installed: {error}") from error
+    if not (Path(sys.executable).parent / "ansible-playbook").exists():
+        raise EnvironmentProblem("ansible-playbook not found: run `make setup`")
+    # ansible-runner changes directory: every path it gets must be absolute.
+    job = replace(
+        job,
+        playbook=job.playbook.resolve(),
+        inventory=job.inventory.resolve(),
+        private_dir=job.private_dir.resolve(),
+        vault_password_file=job.vault_password_file.resolve() if job.vault_password_file else None,
+        fact_cache=job.fact_cache.resolve() if job.fact_cache else None,
+    )
+    job.private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    extra_vars_file: Path | None = None
+    if job.extra_vars:
+        # Extra vars may carry secrets: a 0600 file, never the command line.
+        extra_vars_file = job.private_dir / "extravars.json"
+        write_private(extra_vars_file, json.dumps(dict(job.extra_vars)))
+
+    def record_pid(pid: int) -> None:
+        write_private(job.private_dir / PID_FILE, str(pid))
+
+    collector = EventCollector(hosts, secrets, on_progress=on_progress, on_pid=record_pid)
+    environment = _environment(job)
+    # ansible-playbook must be the one installed beside this interpreter.
+    environment["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+    started = time.monotonic()
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(job.private_dir),
+            ident=job.run_id,
+            playbook=str(job.playbook),
+            inventory=str(job.inventory),
+            limit=job.limit,
+            tags=job.tags,
+            cmdline=_cmdline(job, extra_vars_file) or None,
+            envvars=environment,
+            forks=job.forks or default_forks(),
+            verbosity=job.verbosity or None,
+            suppress_env_files=True,
+            # Facts cached per client across runs (an absolute path replaces runner's own).
+            **({"fact_cache": str(job.fact_cache)} if job.fact_cache else {}),
+            quiet=True,
+            event_handler=collector.handle,
+            cancel_callback=should_cancel or (lambda: False),
+        )
+    finally:
+        _scrub_artifacts(job, secrets)
+        (job.private_dir / PID_FILE).unlink(missing_ok=True)
+        end_run_processes(job.private_dir)
+        shutil.rmtree(control_path_dir(job.private_dir), ignore_errors=True)
+    return PlaybookResult(
+        status=str(runner.status),
+        rc=int(runner.rc if runner.rc is not None else 1),
+        hosts=collector.results(),
+        evidence=collector.evidence,
+        canceled=runner.status == "canceled",
+        duration_s=round(time.monotonic() - started, 3),
+    )

@@ -1,0 +1,159 @@
+"""SSH from the controller with paramiko, host keys always verified.
+
+Sessions load only the client's own known_hosts and use paramiko's
+``RejectPolicy``: an unknown or changed host key ends the connection
+before anything is sent. Host keys are read, fingerprinted and written
+here for enrolment.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from webmg_ops.connection import Connection
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+class HostKeyProblem(Exception):
+    """The host's key is unknown to the client's known_hosts, or differs from it."""
+
+    def __init__(self, host: str, message: str, changed: bool) -> None:
+        super().__init__(message)
+        self.host = host
+        self.changed = changed
+
+
+class Unreachable(Exception):
+    """The host could not be reached or refused the login."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The outcome of one remote command."""
+
+    status: int
+    stdout: str
+    stderr: str
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """Given a public key, return its OpenSSH SHA256 fingerprint (``SHA256:...``)."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def known_host_name(address: str, port: int) -> str:
+    """Given an address and port, return the name known_hosts files use for them."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def load_known_key(known_hosts: Path, address: str, port: int) -> paramiko.PKey | None:
+    """Given a known_hosts file and a host, return its enrolled ed25519 key (or any key)."""
+    if not known_hosts.is_file():
+        return None
+    keys = paramiko.HostKeys(str(known_hosts)).lookup(known_host_name(address, port))
+    if not keys:
+        return None
+    return keys.get("ssh-ed25519") or next(iter(keys.values()))
+
+
+def scan_host_key(address: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> paramiko.PKey:
+    """Given a host, return the ed25519 host key it presents (nothing is authenticated).
+
+    Raise Unreachable if it cannot be reached.
+    """
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except OSError as error:
+        raise Unreachable(f"{address}:{port}: {error.strerror or error}") from error
+    transport = paramiko.Transport(sock)
+    try:
+        transport.get_security_options().key_types = ("ssh-ed25519",)
+        transport.start_client(timeout=timeout)
+        return transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError) as error:
+        raise Unreachable(f"{address}:{port}: {error}") from error
+    finally:
+        transport.close()
+
+
+def add_known_host(known_hosts: Path, address: str, port: int, key: paramiko.PKey) -> None:
+    """Given a known_hosts file, a host and its key, record the key (replacing an old one)."""
+    name = known_host_name(address, port)
+    known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    lines = known_hosts.read_text().splitlines() if known_hosts.is_file() else []
+    kept = [line for line in lines if line.split(" ", 1)[0] != name]
+    kept.append(f"{name} {key.get_name()} {key.get_base64()}")
+    known_hosts.write_text("\n".join(kept) + "\n")
+
+
+def open_session(connection: Connection, timeout: float = CONNECT_TIMEOUT_S) -> paramiko.SSHClient:
+    """Given a connection, return an authenticated SSH client with a verified host key.
+
+    Raise HostKeyProblem if the key is unknown or changed (nothing was sent),
+    Unreachable if the host cannot be reached or refuses the login.
+    """
+    client = paramiko.SSHClient()
+    if connection.known_hosts.is_file():
+        client.load_host_keys(str(connection.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(
+            connection.address,
+            port=connection.port,
+            username=connection.user,
+            key_filename=str(connection.key_file) if connection.key_file else None,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            allow_agent=False,
+            look_for_keys=False,
+            disabled_algorithms={"keys": ["rsa-sha2-256", "rsa-sha2-512"]},
+        )
+    except paramiko.BadHostKeyException as error:
+        client.close()
+        raise HostKeyProblem(
+            connection.host,
+            f"{connection.host} ({connection.address}) presented host key "
+            f"{fingerprint(error.key)}, but {connection.known_hosts} holds "
+            f"{fingerprint(error.expected_key)}: the key CHANGED (re-installed host, or "
+            "someone in the middle); re-enrol it only after checking why",
+            changed=True,
+        ) from error
+    except paramiko.SSHException as error:
+        client.close()
+        if "not found in known_hosts" in str(error):
+            raise HostKeyProblem(
+                connection.host,
+                f"{connection.host} ({connection.address}) is not enrolled in "
+                f"{connection.known_hosts}: run webmg-ops enroll first",
+                changed=False,
+            ) from error
+        raise Unreachable(f"{connection.host} ({connection.address}): {error}") from error
+    except OSError as error:
+        client.close()
+        raise Unreachable(
+            f"{connection.host} ({connection.address}): {error.strerror or error}"
+        ) from error
+    return client
+
+
+def run_command(client: paramiko.SSHClient, command: str, timeout: float = 30.0) -> CommandResult:
+    """Given an open session and a fixed command string, run it and return its result.
+
+    The command is a constant of the caller, never built from user input.
+    """
+    _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
+    status = stdout.channel.recv_exit_status()
+    return CommandResult(
+        status=status,
+        stdout=stdout.read().decode(errors="replace"),
+        stderr=stderr.read().decode(errors="replace"),
+    )

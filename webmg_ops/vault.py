@@ -1,0 +1,118 @@
+"""Vault-encrypted variables: where the password comes from, and which values are secret.
+
+Every value a client keeps in Ansible Vault (an encrypted ``group_vars``
+file, or an inline ``!vault`` value) is a secret the tool must mask in
+everything it writes. This module finds and decrypts them with Ansible's
+own vault library.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from webmg_ops.errors import BadInput
+
+VAULT_PASSWORD_VARIABLE = "WEBMG_VAULT_PASSWORD_FILE"
+_VAULT_HEADER = b"$ANSIBLE_VAULT"
+
+
+def vault_password_file(option: str | None) -> Path | None:
+    """Given ``--vault-password-file`` (or None), return the file to use, if any.
+
+    Falls back to ``WEBMG_VAULT_PASSWORD_FILE``. Raise BadInput if the named
+    file does not exist.
+    """
+    name = option or os.environ.get(VAULT_PASSWORD_VARIABLE)
+    if not name:
+        return None
+    path = Path(name)
+    if not path.is_file():
+        raise BadInput(f"vault password file {path} not found")
+    return path
+
+
+def read_vault_password(path: Path | None) -> bytes | None:
+    """Given a vault password file (or None), return the password bytes (or None)."""
+    if path is None:
+        return None
+    return path.read_bytes().strip()
+
+
+class _Encrypted(str):
+    """An inline ``!vault`` value, still encrypted."""
+
+
+class _VaultAwareLoader(yaml.SafeLoader):
+    """A safe YAML loader that keeps ``!vault`` values as :class:`_Encrypted`."""
+
+
+def _construct_vault(loader: yaml.SafeLoader, node: yaml.Node) -> _Encrypted:
+    return _Encrypted(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+_VaultAwareLoader.add_constructor("!vault", _construct_vault)
+_VaultAwareLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def _variable_files(client_dir: Path) -> Iterator[Path]:
+    for folder in ("group_vars", "host_vars"):
+        base = client_dir / folder
+        if base.is_dir():
+            yield from sorted(path for path in base.rglob("*") if path.is_file())
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def client_vault_values(client_dir: Path, password: bytes | None) -> list[str]:
+    """Given a client folder and the vault password, return every vault-held value, decrypted.
+
+    Values of an encrypted file are all secret; so is every inline ``!vault``
+    value. Raise BadInput, naming the file, if something is encrypted and no
+    password was given, or the password is wrong.
+    """
+    from ansible.errors import AnsibleError
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    vault = VaultLib([("default", VaultSecret(password))]) if password is not None else None
+    found: list[str] = []
+
+    def decrypt(data: bytes, file: Path) -> str:
+        if vault is None:
+            raise BadInput(
+                f"{file} holds vault-encrypted values: give the vault password with "
+                f"--vault-password-file or {VAULT_PASSWORD_VARIABLE}"
+            )
+        try:
+            plain: bytes = vault.decrypt(data)
+            return plain.decode("utf-8")
+        except AnsibleError as error:
+            raise BadInput(f"{file}: cannot decrypt the vault (wrong password?)") from error
+
+    for file in _variable_files(client_dir):
+        raw = file.read_bytes()
+        if raw.lstrip().startswith(_VAULT_HEADER):
+            data = yaml.load(decrypt(raw, file), Loader=_VaultAwareLoader)
+            found.extend(str(leaf) for leaf in _leaves(data) if leaf is not None)
+            continue
+        try:
+            data = yaml.load(raw, Loader=_VaultAwareLoader)
+        except yaml.YAMLError:
+            continue  # not YAML (Ansible also reads INI-style vars); nothing encrypted in it
+        for leaf in _leaves(data):
+            if isinstance(leaf, _Encrypted):
+                found.append(decrypt(leaf.encode(), file))
+    return found
