@@ -58,9 +58,9 @@ demo: setup
 	$(WEBMG) lab up
 	$(WEBMG) validate
 	$(WEBMG) due $(DEMO_CLIENT)
-	$(WEBMG) run $(DEMO_CLIENT) check --reason "demo: first look at the client's servers"
 	$(WEBMG) ledger verify
-	@echo "The client's run logs (Markdown and HTML) are under var/runs/; list them with: $(WEBMG) runs $(DEMO_CLIENT)"
+	@echo "The lab stays up for you to explore (make lab-status, make lab-down)."
+	$(WEBMG) run $(DEMO_CLIENT) check --reason "demo: first look at the client's servers"
 
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup

@@ -114,6 +114,7 @@ def due_document(item: ClientDue) -> dict[str, Any]:
         "next_window": (
             {
                 "name": state.next_window.name if state.next_window else None,
+                "always": bool(state.next_window and state.next_window.always),
                 "start": _local(state.next_opening.start, zone),
                 "end": _local(state.next_opening.end, zone),
             }

@@ -179,6 +179,13 @@ def _parse_instant(text: str | None) -> datetime:
     return instant
 
 
+def _human_span(start: str, end: str, timezone: str) -> str:
+    opens, closes = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    same_day = opens.date() == closes.date()
+    closing = f"{closes:%H:%M}" if same_day else f"{closes:%a %d %b %H:%M}"
+    return f"{opens:%a %d %b %Y %H:%M}-{closing} ({timezone})"
+
+
 @click.command("due")
 @click.argument("names", nargs=-1, metavar="[CLIENT]...")
 @click.option(
@@ -212,7 +219,12 @@ def due_command(
         else:
             now = "outside windows"
         upcoming = document["next_window"]
-        when = f"{upcoming['start']} -> {upcoming['end']}" if upcoming else "none within a year"
+        if upcoming is None:
+            when = "none within a year"
+        elif upcoming["always"]:
+            when = "always open (lab-only client)"
+        else:
+            when = _human_span(upcoming["start"], upcoming["end"], document["timezone"])
         table.add_row(document["client"], now, when, ", ".join(document["due"]) or "-")
     console.print(table)
 
