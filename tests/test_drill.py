@@ -1,0 +1,170 @@
+"""Restore drills against real restic repositories: proof by checksum, RPO and RTO, and
+every kind of damage named as the drill's cause of failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from webmg_ops.drill import DrillResult, run_drill
+from webmg_ops.manifest import MismatchKind, build_manifest
+from webmg_ops.restic import Repository, backup, init_repository
+
+PASSWORD = "drill-password-5b1e0c9a7d"
+DAY = timedelta(days=1)
+
+
+@pytest.fixture(scope="session")
+def empty_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("template") / "repo"
+    init_repository(Repository(str(folder), password=PASSWORD, cache_dir=folder.parent / "c"))
+    return folder
+
+
+@pytest.fixture
+def repository(tmp_path: Path, empty_repository: Path) -> Repository:
+    shutil.copytree(empty_repository, tmp_path / "repo")
+    return Repository(str(tmp_path / "repo"), password=PASSWORD, cache_dir=tmp_path / "cache")
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    """Live data of a host: app files and a database dump, plus the manifest beside them."""
+    root = tmp_path / "live"
+    (root / "app").mkdir(parents=True)
+    for index in range(10):
+        (root / "app" / f"record-{index}.bin").write_bytes(os.urandom(30_000))
+    (root / "dumps").mkdir()
+    (root / "dumps" / "demo.pgdump").write_bytes(os.urandom(120_000))
+    return root
+
+
+def _back_up(repository: Repository, live: Path, at: datetime | None = None) -> str:
+    manifest = build_manifest([live / "app", live / "dumps"], host="web1")
+    (live / "manifest.json").write_text(json.dumps(manifest))
+    return backup(repository, [live], at=at).snapshot_id
+
+
+def _drill(
+    repository: Repository,
+    live: Path,
+    scratch: Path,
+    *,
+    rpo_target: timedelta = DAY,
+    before_verify: Callable[[Path], None] | None = None,
+) -> DrillResult:
+    return run_drill(
+        repository,
+        scratch,
+        rpo_target=rpo_target,
+        rto_target=DAY,
+        manifest_path=str(live / "manifest.json"),
+        before_verify=before_verify,
+    )
+
+
+def test_drill_restores_and_proves_every_file(
+    repository: Repository, live: Path, tmp_path: Path
+) -> None:
+    snapshot = _back_up(repository, live)
+    result = _drill(repository, live, tmp_path / "scratch")
+    assert result.ok, result.failures
+    assert result.snapshot_id.startswith(snapshot)
+    assert result.files_checked == 11
+    assert result.bytes_checked == 10 * 30_000 + 120_000
+    assert timedelta(0) <= result.rpo < timedelta(minutes=5)
+    assert result.rto >= timedelta(seconds=result.restore_s)
+
+
+def test_a_file_deleted_after_the_backup_is_still_restored(
+    repository: Repository, live: Path, tmp_path: Path
+) -> None:
+    _back_up(repository, live)
+    (live / "app" / "record-3.bin").unlink()
+    result = _drill(repository, live, tmp_path / "scratch")
+    assert result.ok, result.failures
+    assert result.files_checked == 11
+
+
+def test_silent_corruption_of_a_restored_file_is_named(
+    repository: Repository, live: Path, tmp_path: Path
+) -> None:
+    _back_up(repository, live)
+    victim = str(live / "app" / "record-7.bin")
+
+    def corrupt(root: Path) -> None:
+        restored = root / victim.lstrip("/")
+        data = bytearray(restored.read_bytes())
+        data[0] ^= 0x01
+        restored.write_bytes(bytes(data))
+
+    result = _drill(repository, live, tmp_path / "scratch", before_verify=corrupt)
+    assert not result.ok
+    (mismatch,) = result.mismatches
+    assert mismatch.path == victim
+    assert mismatch.kind is MismatchKind.CONTENT
+    assert victim in result.failures[0]
+
+
+@pytest.mark.parametrize(
+    ("damage", "sign"),
+    [
+        ("flip-byte", "ciphertext verification failed"),
+        ("delete", "does not exist"),
+        ("truncate", "unexpected file size"),
+    ],
+)
+def test_a_damaged_repository_fails_the_drill_with_its_cause(
+    repository: Repository, live: Path, tmp_path: Path, damage: str, sign: str
+) -> None:
+    _back_up(repository, live)
+    packs = sorted((Path(repository.location) / "data").rglob("*"), key=lambda p: p.stat().st_size)
+    pack = packs[-1]
+    if damage == "flip-byte":
+        data = bytearray(pack.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        pack.write_bytes(bytes(data))
+    elif damage == "delete":
+        pack.unlink()
+    else:
+        pack.write_bytes(pack.read_bytes()[: pack.stat().st_size // 2])
+    result = _drill(repository, live, tmp_path / "scratch")
+    assert not result.ok
+    assert any(sign in failure for failure in result.failures), result.failures
+
+
+def test_wrong_password_fails_the_drill(repository: Repository, live: Path, tmp_path: Path) -> None:
+    _back_up(repository, live)
+    wrong = Repository(repository.location, password="not-it-at-all", cache_dir=tmp_path / "c")
+    result = _drill(wrong, live, tmp_path / "scratch")
+    assert not result.ok
+    assert "wrong password" in result.failures[0]
+
+
+def test_a_missed_recovery_point_fails_the_drill(
+    repository: Repository, live: Path, tmp_path: Path
+) -> None:
+    _back_up(repository, live, at=datetime.now(UTC) - 2 * DAY)
+    result = _drill(repository, live, tmp_path / "scratch", rpo_target=timedelta(hours=6))
+    assert not result.ok
+    assert any(
+        "RPO" in failure and "exceeds the target 6:00:00" in failure for failure in result.failures
+    )
+    assert result.files_checked == 11  # the data itself was proven
+
+
+def test_a_drill_never_restores_over_data(
+    repository: Repository, live: Path, tmp_path: Path
+) -> None:
+    _back_up(repository, live)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "something").write_text("live data")
+    with pytest.raises(ValueError, match="not empty"):
+        _drill(repository, live, scratch)
