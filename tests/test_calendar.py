@@ -180,3 +180,37 @@ def test_due_bad_time_is_bad_input(cli) -> None:
     result = cli("due", "--at", "yesterday")
     assert result.code == ExitCode.BAD_INPUT
     assert "Error: --at 'yesterday' is not an ISO 8601 time" in result.err
+
+
+def test_drills_due_picks_exactly_the_clients_whose_cadence_elapsed(cli, ledger_url: str) -> None:
+    from webmg_ops.ledger import open_ledger
+
+    at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    drills = {
+        # institutional-sla: weekly; 8 days ago -> due.
+        "riverton": at - timedelta(days=8),
+        # continuous-evolution: monthly; 10 days ago -> not due.
+        "terre-solidaire": at - timedelta(days=10),
+        # stability-security: quarterly; 100 days ago -> due.
+        "alpenhof": at - timedelta(days=100),
+        # atelier-nord: never drilled -> due.
+    }
+    with open_ledger(ledger_url) as ledger:
+        for client, when in drills.items():
+            ledger.append(
+                "run-finished",
+                client,
+                {"run_id": f"{client}-drill", "action": "drill", "outcome": "succeeded"},
+                at=when,
+            )
+        # A failed drill does not count.
+        ledger.append(
+            "run-finished",
+            "terre-solidaire",
+            {"run_id": "x", "action": "drill", "outcome": "failed"},
+            at=at - timedelta(hours=1),
+        )
+    result = cli("drills-due", "--at", at.isoformat(), "--json")
+    assert result.code == ExitCode.OK, result
+    due = {row["client"] for row in json.loads(result.out) if row["due"]}
+    assert due == {"riverton", "alpenhof", "atelier-nord"}

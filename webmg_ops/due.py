@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 from webmg_ops.calendar import CalendarState, calendar_state, is_due
 from webmg_ops.clients import Client
 from webmg_ops.durations import format_duration
+from webmg_ops.ledger import Ledger
 from webmg_ops.policy import RECURRING_ACTIONS
+from webmg_ops.runs import RUN_FINISHED
 
 #: Which recorded action satisfies each recurring action, and whether a dry
 #: run counts: a drift check is a hardening run in check mode, and a real
@@ -86,6 +88,18 @@ def client_due(client: Client, at: datetime, successes: Mapping[str, datetime]) 
         for action in RECURRING_ACTIONS
     )
     return ClientDue(client=client, state=state, actions=actions)
+
+
+def clients_due(ledger: Ledger, clients: Iterable[Client], at: datetime) -> list[ClientDue]:
+    """Given the ledger, clients and an aware instant, return what is due for each client."""
+    found = []
+    for client in clients:
+        finished = (
+            {**entry.payload, "at": entry.at}
+            for entry in ledger.entries(client=client.name, kinds=(RUN_FINISHED,))
+        )
+        found.append(client_due(client, at, last_successes(finished)))
+    return found
 
 
 def _local(instant: datetime | None, zone: ZoneInfo) -> str | None:

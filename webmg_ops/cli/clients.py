@@ -11,7 +11,7 @@ from rich.table import Table
 
 from webmg_ops.clients import Client, ContractInvalid, list_client_names, load_client
 from webmg_ops.contract import contract_json_schema
-from webmg_ops.due import client_due, due_document, last_successes
+from webmg_ops.due import clients_due, due_document
 from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.ledger import open_ledger
 from webmg_ops.policy import describe_value, policy_document
@@ -198,15 +198,9 @@ def due_command(
 ) -> None:
     """Show each client's next window, window/freeze state and the actions due."""
     at = _parse_instant(at_text)
-    clients = _load_all(settings, names)
-    ledger = open_ledger(settings.ledger_url, create=False)
-    documents = []
-    for client in clients:
-        finished = (
-            {**entry.payload, "at": entry.at}
-            for entry in ledger.entries(client=client.name, kinds=("run-finished",))
-        )
-        documents.append(due_document(client_due(client, at, last_successes(finished))))
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        dues = clients_due(ledger, _load_all(settings, names), at)
+    documents = [due_document(item) for item in dues]
     if as_json:
         emit_json(documents)
         return
@@ -229,6 +223,44 @@ def due_command(
     console.print(table)
 
 
+@click.command("drills-due")
+@click.option(
+    "--at", "at_text", metavar="ISO-TIME", help="Evaluate at this instant (default: now)."
+)
+@json_option
+@pass_settings
+def drills_due_command(settings: Settings, at_text: str | None, as_json: bool) -> None:
+    """List the clients whose restore drill is due by their level's cadence."""
+    at = _parse_instant(at_text)
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        dues = clients_due(ledger, _load_all(settings, ()), at)
+    rows: list[dict[str, Any]] = []
+    for item in dues:
+        drill = next(action for action in item.actions if action.action == "drill")
+        rows.append(
+            {
+                "client": item.client.name,
+                "level": item.client.contract.level.value,
+                "cadence": describe_value(drill.cadence),
+                "last_drill": drill.last_success.isoformat() if drill.last_success else None,
+                "due": drill.due,
+            }
+        )
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("client", "level", "drill every", "last successful drill", "due")
+    for row in rows:
+        table.add_row(
+            row["client"],
+            row["level"],
+            row["cadence"],
+            row["last_drill"] or "never",
+            "[red]due[/red]" if row["due"] else "no",
+        )
+    console.print(table)
+
+
 @click.command("note")
 @click.argument("name", metavar="CLIENT")
 @click.option("--text", required=True, help="The decision or observation to record.")
@@ -248,5 +280,6 @@ COMMANDS: tuple[click.Command, ...] = (
     schema_command,
     policy_command,
     due_command,
+    drills_due_command,
     note_command,
 )
