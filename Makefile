@@ -16,8 +16,8 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
 	postgresql util-linux
 
-.PHONY: help setup apt-packages test lint demo bench run check clients validate due policy reference \
-	ledger-verify lab-up lab-down lab-status
+.PHONY: help setup apt-packages test lint demo bench run check update clients validate due policy reference \
+	ledger-verify drills-due lab-up lab-down lab-status
 
 help:
 	@grep -E '^## ' Makefile | sed 's/^## //'
@@ -53,7 +53,7 @@ lint: setup
 	$(BIN)/yamllint -s inventories playbooks roles
 	$(BIN)/ansible-lint -q playbooks roles
 
-## demo           start the lab and run a maintenance cycle for the demo client
+## demo           start the lab and run a maintenance cycle (check, update) for the demo client
 demo: setup
 	$(WEBMG) lab up
 	$(WEBMG) validate
@@ -61,6 +61,7 @@ demo: setup
 	$(WEBMG) ledger verify
 	@echo "The lab stays up for you to explore (make lab-status, make lab-down)."
 	$(WEBMG) run $(DEMO_CLIENT) check --reason "demo: first look at the client's servers"
+	$(WEBMG) run $(DEMO_CLIENT) update --reason "demo: monthly security updates"
 
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
@@ -76,6 +77,11 @@ run: setup
 check: setup
 	@test -n "$(CLIENT)" || { echo "usage: make check CLIENT=name" >&2; exit 2; }
 	$(WEBMG) run $(CLIENT) check $(if $(REASON),--reason "$(REASON)")
+
+## update         controlled updates of CLIENT=x in health-gated batches (CHECK=1: dry run)
+update: setup
+	@test -n "$(CLIENT)" || { echo "usage: make update CLIENT=name [CHECK=1]" >&2; exit 2; }
+	$(WEBMG) run $(CLIENT) update $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
 
 ## clients        list the clients
 clients: setup
@@ -93,6 +99,10 @@ due: setup
 policy: setup
 	@test -n "$(CLIENT)" || { echo "usage: make policy CLIENT=name" >&2; exit 2; }
 	$(WEBMG) policy $(CLIENT)
+
+## drills-due     the clients whose restore drill is due
+drills-due: setup
+	$(WEBMG) drills-due
 
 ## ledger-verify  recompute the ledger's hash chain
 ledger-verify: setup

@@ -334,6 +334,16 @@ class UpdateOverrides(StrictModel):
         ),
         examples=["security"],
     )
+    batch_percent: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description=(
+            "Rolling updates: after the canary host, the share of the run's hosts updated per "
+            "batch, in percent; may only be smaller than the level's."
+        ),
+        examples=[25],
+    )
 
 
 class ResponseTimes(StrictModel):

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,8 @@ from webmg_ops.vault import client_vault_values, read_vault_password
 #: Policy values copied into ``run-started`` so the record says what governed the run.
 RECORDED_POLICY = (
     "updates.mode",
+    "updates.rolling",
+    "updates.batch_percent",
     "updates.approval_required",
     "runs.partial_hosts",
     "targets.rpo",
@@ -189,6 +191,16 @@ def _ansible_cfg(client: Client) -> Path:
     return own if own.is_file() else ANSIBLE_CFG
 
 
+def _with_action_vars(
+    module: Any, client: Client, hosts: tuple[str, ...], request: RunRequest
+) -> RunRequest:
+    """Return the request with the extra vars the action derives from contract and policy."""
+    make_extra_vars = getattr(module, "make_extra_vars", None)
+    if make_extra_vars is None:
+        return request
+    return replace(request, extra_vars=make_extra_vars(client, hosts, request))
+
+
 def _policy_summary(client: Client) -> dict[str, str]:
     return {name: describe_value(client.policy.get(name)) for name in RECORDED_POLICY}
 
@@ -225,6 +237,10 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
     module = action_module(request.action)
     playbook = PLAYBOOKS / module.PLAYBOOK
     hosts = select_hosts(client, request.limit)
+    # A plan refuses the input that the run would refuse.
+    _with_action_vars(module, client, hosts, request)
+    plan_batches = getattr(module, "plan_batches", None)
+    batches = plan_batches(client, hosts) if plan_batches and not request.check else (hosts,)
     clearance: Clearance | None = None
     refusal: PolicyRefusal | None = None
     with open_ledger(settings.ledger_url, create=False) as ledger:
@@ -245,7 +261,7 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
         action=request.action,
         playbook=playbook,
         hosts=hosts,
-        batches=(hosts,),
+        batches=batches,
         clearance=clearance,
         refusal=refusal,
         policy=_policy_summary(client),
@@ -450,6 +466,7 @@ def execute_run(
     if not playbook.is_file():
         raise EnvironmentProblem(f"playbook {playbook} is missing")
     hosts = select_hosts(client, request.limit)
+    request = _with_action_vars(module, client, hosts, request)
     inventory = read_inventory_variables(
         client.folder, read_vault_password(request.vault_password_file)
     )
@@ -564,6 +581,7 @@ def _run_locked(
     host_results: tuple[HostResult, ...] = ()
     outcome_detail = ActionOutcome()
     error_note = ""
+    stopped_by: BaseException | None = None
     try:
         preflight = run_preflight(connections, hosts)
         if on_preflight is not None:
@@ -590,6 +608,7 @@ def _run_locked(
             )
             outcome_detail = module.make_outcome(result, preflight)
         played = {host.host: host for host in result.hosts} if result else {}
+        played.update({host.host: host for host in outcome_detail.hosts})
         host_results = tuple(
             played.get(host)
             or HostResult(
@@ -605,28 +624,13 @@ def _run_locked(
         )
         _write_progress(folder, host_results)
     except BaseException as error:
+        # Whatever ends the run, it is closed in the ledger before the error goes on.
+        stopped_by = error
         error_note = f"{type(error).__name__}: {error}"
         if not host_results:
             host_results = tuple(HostResult(host=host, status=HostStatus.UNKNOWN) for host in hosts)
         if isinstance(error, KeyboardInterrupt):
             cancel.set()
-        finished = _finish(
-            ledger,
-            client,
-            request,
-            run_id,
-            started,
-            clock,
-            host_results,
-            result,
-            outcome_detail,
-            secrets,
-            cancel(),
-            preflight,
-            error_note,
-        )
-        render_run_log(started, finished, client.contract, settings.var_dir, secrets=secrets)
-        raise
     finished = _finish(
         ledger,
         client,
@@ -645,6 +649,8 @@ def _run_locked(
     log = render_run_log(
         started, finished, client.contract, settings.var_dir, secrets=secrets
     ).markdown
+    if stopped_by is not None:
+        raise stopped_by
     return RunReport(
         run_id=run_id,
         client=client,

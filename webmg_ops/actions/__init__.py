@@ -2,7 +2,11 @@
 
 Each action module has ``PLAYBOOK`` (a file under ``playbooks/``) and
 ``make_outcome(result, preflight)`` which turns the play's result into
-evidence, residual risks and next steps. Actions print nothing.
+evidence, residual risks and next steps. Optionally, it has
+``make_extra_vars(client, hosts, request)`` (the play's extra vars, from
+the contract and policy; BadInput for a request the policy forbids) and
+``plan_batches(client, hosts)`` (the batches in which hosts are changed,
+as ``plan`` shows them). Actions print nothing.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ class ActionOutcome:
     residual_risks: tuple[Any, ...] = ()
     next_steps: tuple[str, ...] = ()
     summary: str = ""
+    #: Host results the action knows better than the play (e.g. hosts it never started).
+    hosts: tuple[Any, ...] = ()
 
 
 def _modules() -> dict[str, ModuleType]:
-    from webmg_ops.actions import check
+    from webmg_ops.actions import check, update
 
-    return {"check": check}
+    return {"check": check, "update": update}
 
 
 def action_module(action: str) -> ModuleType:
