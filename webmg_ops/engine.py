@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from webmg_ops.runs import (
     ResidualRisk,
     RunFinished,
     RunRefused,
+    RunRequest,
     RunStarted,
     new_run_id,
     to_payload,
@@ -74,22 +75,6 @@ RECORDED_POLICY = (
     "targets.rpo",
     "targets.rto",
 )
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What an engineer asked for."""
-
-    client: str
-    action: str
-    check: bool = False
-    limit: str | None = None
-    reason: str = ""
-    ticket: str | None = None
-    emergency: bool = False
-    vault_password_file: Path | None = None
-    verbosity: int = 0
-    extra_vars: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 #: The actions the engine knows; each has a playbook ``playbooks/<action>.yml``.
@@ -59,6 +60,22 @@ class Refusal(StrEnum):
     HOST_KEY = "host-key"
     PREFLIGHT = "preflight"
     DIAGNOSTIC = "diagnostic"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What an engineer asked for: the action, the hosts, why, and how carefully."""
+
+    client: str
+    action: str
+    check: bool = False
+    limit: str | None = None
+    reason: str = ""
+    ticket: str | None = None
+    emergency: bool = False
+    vault_password_file: Path | None = None
+    verbosity: int = 0
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)
 
 
 def new_run_id(client: str, action: str, now: datetime | None = None) -> str:

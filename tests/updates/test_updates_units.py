@@ -12,7 +12,6 @@ import pytest
 from webmg_ops.actions import update
 from webmg_ops.clients import load_client
 from webmg_ops.contract import HealthCheck
-from webmg_ops.engine import RunRequest
 from webmg_ops.errors import BadInput
 from webmg_ops.inventory import InventoryHost
 from webmg_ops.ledger import open_ledger
@@ -25,6 +24,7 @@ from webmg_ops.runs import (
     HostStatus,
     Outcome,
     RunFinished,
+    RunRequest,
     RunStarted,
     to_payload,
 )

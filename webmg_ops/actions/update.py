@@ -30,11 +30,10 @@ from webmg_ops.inventory import InventoryHost, find_inventory_file
 from webmg_ops.policy import UPDATE_MODE_ORDER, is_looser
 from webmg_ops.preflight import HostPreflight
 from webmg_ops.runner import PlaybookResult
-from webmg_ops.runs import HostResult, HostStatus, ResidualRisk
+from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
 
 if TYPE_CHECKING:
     from webmg_ops.clients import Client
-    from webmg_ops.engine import RunRequest
 
 PLAYBOOK = "update.yml"
 

@@ -14,7 +14,6 @@ from rich.table import Table
 from webmg_ops.clients import load_client
 from webmg_ops.engine import (
     CancelFlag,
-    RunRequest,
     cancel_on_signals,
     execute_run,
     plan_run,
@@ -26,7 +25,7 @@ from webmg_ops.governance import PolicyRefusal
 from webmg_ops.history import find_run, list_runs, record_approval
 from webmg_ops.preflight import HostPreflight
 from webmg_ops.runner import Progress as RunProgress
-from webmg_ops.runs import ACTIONS, Outcome
+from webmg_ops.runs import ACTIONS, Outcome, RunRequest
 from webmg_ops.settings import Settings
 from webmg_ops.vault import vault_password_file
 
