@@ -67,6 +67,7 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/drill.py
 
 ## run            run ACTION=y for CLIENT=x (CHECK=1 for a dry run; REASON="..." recorded)
 run: setup
