@@ -16,7 +16,7 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
 	postgresql util-linux
 
-.PHONY: help setup apt-packages test lint demo bench run check update clients validate due policy reference \
+.PHONY: help setup apt-packages test lint demo bench run check update harden compliance clients validate due policy reference \
 	ledger-verify drills-due lab-up lab-down lab-status
 
 help:
@@ -43,6 +43,8 @@ $(STAMP): pyproject.toml
 
 ## test           lint, type-check and run the whole test suite (needs root for the lab)
 test: setup lint
+	@# The tests bring up their own lab on the lab's range: stop this checkout's demo lab first.
+	-@$(WEBMG) lab down >/dev/null 2>&1
 	$(BIN)/pytest -q
 
 ## lint           ruff, mypy, yamllint and ansible-lint
@@ -53,7 +55,7 @@ lint: setup
 	$(BIN)/yamllint -s inventories playbooks roles
 	$(BIN)/ansible-lint -q playbooks roles
 
-## demo           start the lab and run a maintenance cycle (check, update) for the demo client
+## demo           start the lab and run a maintenance cycle (check, update, harden) for the demo client
 demo: setup
 	$(WEBMG) lab up
 	$(WEBMG) validate
@@ -62,6 +64,7 @@ demo: setup
 	@echo "The lab stays up for you to explore (make lab-status, make lab-down)."
 	$(WEBMG) run $(DEMO_CLIENT) check --reason "demo: first look at the client's servers"
 	$(WEBMG) run $(DEMO_CLIENT) update --reason "demo: monthly security updates"
+	$(WEBMG) run $(DEMO_CLIENT) harden --reason "demo: security baseline, compliance before and after"
 
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
@@ -83,6 +86,16 @@ check: setup
 update: setup
 	@test -n "$(CLIENT)" || { echo "usage: make update CLIENT=name [CHECK=1]" >&2; exit 2; }
 	$(WEBMG) run $(CLIENT) update $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
+
+## harden         security baseline on CLIENT=x, compliance before/after (CHECK=1: drift check)
+harden: setup
+	@test -n "$(CLIENT)" || { echo "usage: make harden CLIENT=name [CHECK=1]" >&2; exit 2; }
+	$(WEBMG) run $(CLIENT) harden $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
+
+## compliance     read-only compliance check of CLIENT=x against the hardening controls
+compliance: setup
+	@test -n "$(CLIENT)" || { echo "usage: make compliance CLIENT=name" >&2; exit 2; }
+	$(WEBMG) compliance $(CLIENT)
 
 ## clients        list the clients
 clients: setup

@@ -588,10 +588,17 @@ def _run_locked(
                 ansible_cfg=_ansible_cfg(client),
                 verbosity=request.verbosity,
             )
+            # Optional hook: what an action measures before the play (e.g. compliance).
+            before_play = getattr(module, "before_play", None)
+            before = before_play(settings, client, ready, request) if before_play else None
             result = run_playbook(
                 job, ready, secrets, on_progress=on_progress, should_cancel=cancel
             )
-            outcome_detail = module.make_outcome(result, preflight)
+            outcome_detail = (
+                module.make_outcome(result, preflight)
+                if before_play is None
+                else module.make_outcome(result, preflight, before)
+            )
         played = {host.host: host for host in result.hosts} if result else {}
         played.update({host.host: host for host in outcome_detail.hosts})
         host_results = tuple(

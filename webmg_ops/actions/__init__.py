@@ -6,7 +6,9 @@ evidence, residual risks and next steps. Optionally, it has
 ``make_extra_vars(client, hosts, request)`` (the play's extra vars, from
 the contract and policy; BadInput for a request the policy forbids) and
 ``plan_batches(client, hosts)`` (the batches in which hosts are changed,
-as ``plan`` shows them). Actions print nothing.
+as ``plan`` shows them) and ``before_play(settings, client, hosts, request)``
+(what the action measures before the play; passed to ``make_outcome`` as a
+third argument). Actions print nothing.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ class ActionOutcome:
 
 
 def _modules() -> dict[str, ModuleType]:
-    from webmg_ops.actions import check, update
+    from webmg_ops.actions import check, harden, update
 
-    return {"check": check, "update": update}
+    return {"check": check, "harden": harden, "update": update}
 
 
 def action_module(action: str) -> ModuleType:

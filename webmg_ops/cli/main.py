@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import click
 
 from webmg_ops import __version__
-from webmg_ops.cli import clients, lab, ledger, runs
+from webmg_ops.cli import clients, compliance, lab, ledger, runs
 from webmg_ops.errors import ExitCode, WebmgError
 from webmg_ops.settings import resolve_settings
 
@@ -50,7 +50,13 @@ def cli(ctx: click.Context, inventories: str | None, ledger_url: str | None, deb
         runs.reconcile_before(ctx.obj)
 
 
-for command in (*clients.COMMANDS, *runs.COMMANDS, ledger.ledger_group, lab.lab_group):
+for command in (
+    *clients.COMMANDS,
+    *runs.COMMANDS,
+    *compliance.COMMANDS,
+    ledger.ledger_group,
+    lab.lab_group,
+):
     cli.add_command(command)
 
 
