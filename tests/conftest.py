@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 from lab_testing import Lab, require_lab_capabilities
+from restic_testing import RESTIC_PASSWORD
 
 from webmg_ops.lab import mounts
+from webmg_ops.restic import Repository, init_repository
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_INVENTORIES = REPO / "inventories"
@@ -112,3 +114,22 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         running.cli("lab", "down")
         # The lab's folder holds extracted root file systems: do not leave them in /tmp.
         mounts.remove_tree(running.lab_dir)
+
+
+@pytest.fixture(scope="session")
+def empty_restic_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One initialised restic repository, copied for each test (init's key derivation is slow)."""
+    folder = tmp_path_factory.mktemp("restic-template") / "repo"
+    init_repository(
+        Repository(str(folder), password=RESTIC_PASSWORD, cache_dir=folder.parent / "c")
+    )
+    return folder
+
+
+@pytest.fixture
+def repository(tmp_path: Path, empty_restic_repository: Path) -> Repository:
+    """Return a private, empty restic repository (a local folder, the real restic binary)."""
+    shutil.copytree(empty_restic_repository, tmp_path / "repo")
+    return Repository(
+        str(tmp_path / "repo"), password=RESTIC_PASSWORD, cache_dir=tmp_path / "cache"
+    )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from webmg_ops.lab import environment
 from webmg_ops.ledger import Entry, open_ledger
@@ -137,3 +140,33 @@ class Lab:
                 timeout=30,
                 check=False,
             )
+
+
+@contextlib.contextmanager
+def edited_contract(
+    inventories: Path, client: str, change: Callable[[dict[str, Any]], None]
+) -> Iterator[Path]:
+    """Within the block, the client's contract carries ``change``; restored afterwards."""
+    file = inventories / client / "client.yml"
+    original = file.read_text()
+    data = yaml.safe_load(original)
+    change(data)
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        yield file
+    finally:
+        file.write_text(original)
+
+
+@contextlib.contextmanager
+def edited_file(file: Path, text: str) -> Iterator[Path]:
+    """Within the block, FILE holds TEXT; its original content (or absence) comes back."""
+    original = file.read_text() if file.exists() else None
+    file.write_text(text)
+    try:
+        yield file
+    finally:
+        if original is None:
+            file.unlink()
+        else:
+            file.write_text(original)

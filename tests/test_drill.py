@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,23 +13,9 @@ import pytest
 
 from webmg_ops.drill import DrillResult, run_drill
 from webmg_ops.manifest import MismatchKind, build_manifest
-from webmg_ops.restic import Repository, backup, init_repository
+from webmg_ops.restic import Repository, backup
 
-PASSWORD = "drill-password-5b1e0c9a7d"
 DAY = timedelta(days=1)
-
-
-@pytest.fixture(scope="session")
-def empty_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("template") / "repo"
-    init_repository(Repository(str(folder), password=PASSWORD, cache_dir=folder.parent / "c"))
-    return folder
-
-
-@pytest.fixture
-def repository(tmp_path: Path, empty_repository: Path) -> Repository:
-    shutil.copytree(empty_repository, tmp_path / "repo")
-    return Repository(str(tmp_path / "repo"), password=PASSWORD, cache_dir=tmp_path / "cache")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -12,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from restic_testing import RESTIC_PASSWORD
 
 from webmg_ops.restic import (
     Repository,
@@ -21,27 +21,10 @@ from webmg_ops.restic import (
     check_repository,
     classify_failure,
     forget,
-    init_repository,
     list_files,
     list_snapshots,
     restore,
 )
-
-PASSWORD = "restic-canary-password-7f3a9c1e5b"
-
-
-@pytest.fixture(scope="session")
-def empty_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One initialised repository, copied for each test (init's key derivation is slow)."""
-    folder = tmp_path_factory.mktemp("template") / "repo"
-    init_repository(Repository(str(folder), password=PASSWORD, cache_dir=folder.parent / "c"))
-    return folder
-
-
-@pytest.fixture
-def repository(tmp_path: Path, empty_repository: Path) -> Repository:
-    shutil.copytree(empty_repository, tmp_path / "repo")
-    return Repository(str(tmp_path / "repo"), password=PASSWORD, cache_dir=tmp_path / "cache")
 
 
 @pytest.fixture
@@ -130,7 +113,9 @@ def test_wrong_password_and_missing_repository_are_named(
     with pytest.raises(ResticError) as caught:
         list_snapshots(wrong)
     assert caught.value.failure is ResticFailure.WRONG_PASSWORD
-    missing = Repository(str(tmp_path / "nowhere"), password=PASSWORD, cache_dir=tmp_path / "c")
+    missing = Repository(
+        str(tmp_path / "nowhere"), password=RESTIC_PASSWORD, cache_dir=tmp_path / "c"
+    )
     with pytest.raises(ResticError) as caught:
         list_snapshots(missing)
     assert caught.value.failure is ResticFailure.REPOSITORY_MISSING
@@ -212,7 +197,7 @@ def test_the_password_never_reaches_a_command_line(repository: Repository, sourc
             for entry in Path("/proc").iterdir():
                 if entry.name.isdigit():
                     try:
-                        if PASSWORD.encode() in (entry / "cmdline").read_bytes():
+                        if RESTIC_PASSWORD.encode() in (entry / "cmdline").read_bytes():
                             seen.append(entry.name)
                     except OSError:
                         pass

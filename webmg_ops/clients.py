@@ -20,7 +20,6 @@ from webmg_ops.yamlsource import (
     SourceProblem,
     YamlSource,
     YamlSourceError,
-    format_field_path,
     parse_yaml_source,
 )
 
@@ -175,7 +174,6 @@ __all__ = [
     "Client",
     "ContractInvalid",
     "client_folder",
-    "format_field_path",
     "list_client_names",
     "load_client",
 ]

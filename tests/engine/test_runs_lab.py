@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from engine_testing import edited_contract, edited_file, install_test_action
-from lab_testing import Lab
+from engine_testing import install_test_action
+from lab_testing import Lab, edited_contract, edited_file
 
 from webmg_ops.errors import ExitCode
 

@@ -6,15 +6,12 @@ so those controls end as residual risks (persisted, not applied).
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from lab_testing import Lab
+from lab_testing import Lab, edited_contract
 
 from webmg_ops.errors import ExitCode
 
@@ -24,20 +21,6 @@ CLIENT = "atelier-nord"
 WEB, DB = "atelier-web1", "atelier-db1"
 ADDRESSES = {WEB: "198.18.0.41", DB: "198.18.0.42"}
 SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-webmg-hardening.conf"
-
-
-@contextlib.contextmanager
-def contract(lab: Lab, change: Callable[[dict[str, Any]], None]) -> Iterator[None]:
-    """Within the block, the lab's copy of the client's contract carries ``change``."""
-    file = lab.inventories / CLIENT / "client.yml"
-    original = file.read_text()
-    data = yaml.safe_load(original)
-    change(data)
-    file.write_text(yaml.safe_dump(data, sort_keys=False))
-    try:
-        yield
-    finally:
-        file.write_text(original)
 
 
 def compliance(lab: Lab, host: str) -> dict[str, Any]:
@@ -111,7 +94,7 @@ def test_root_login_refused_where_policy_says_so_and_lock_out_is_undone(lab: Lab
         data["level"] = "institutional-sla"
 
     try:
-        with contract(lab, institutional):
+        with edited_contract(lab.inventories, CLIENT, institutional):
             approved = lab.cli("approve", CLIENT, "harden", "--by", "I. Holm", "--note", "CHG-9")
             assert approved.returncode == ExitCode.OK, approved.stderr
             firewall = checksum(lab, DB, "/etc/nftables.conf", listing="/etc/nftables.conf")

@@ -7,18 +7,16 @@ The lab's apt repository serves ``webmg-demo-app`` 1.1 in the security suite
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from lab_testing import Lab
+from lab_testing import Lab, edited_contract
 
 from webmg_ops.errors import ExitCode
 
@@ -37,20 +35,6 @@ ADDRESSES = {
 }
 TERRE = ("terre-web1", "terre-web2", "terre-db1")
 RIVERTON = ("riverton-web1", "riverton-web2", "riverton-db1")
-
-
-@contextlib.contextmanager
-def contract(lab: Lab, client: str, change: Callable[[dict[str, Any]], None]) -> Iterator[None]:
-    """Within the block, the lab's copy of the client's contract carries ``change``."""
-    file = lab.inventories / client / "client.yml"
-    original = file.read_text()
-    data = yaml.safe_load(original)
-    change(data)
-    file.write_text(yaml.safe_dump(data, sort_keys=False))
-    try:
-        yield
-    finally:
-        file.write_text(original)
 
 
 @pytest.fixture
@@ -132,7 +116,7 @@ def test_security_mode_installs_only_security_updates_then_changes_nothing(
     before = {host: packages(lab, host) for host in hosts}
     # A pending reboot must come out as a residual risk: no level allows reboots yet.
     assert lab.ssh(ADDRESSES["alpenhof-web1"], "sudo touch /run/reboot-required").returncode == 0
-    with contract(lab, "alpenhof", always_open):
+    with edited_contract(lab.inventories, "alpenhof", always_open):
         code, report, _ = update(lab, "alpenhof", hosts)
         assert code == ExitCode.OK, report
         again, second, _ = update(lab, "alpenhof", hosts)
@@ -173,7 +157,7 @@ def test_rolling_window_halts_at_a_failed_canary_and_rolls_it_back(
 ) -> None:
     changed_hosts.extend(TERRE)
     before = {host: packages(lab, host) for host in TERRE}
-    with contract(lab, "terre-solidaire", always_open):
+    with edited_contract(lab.inventories, "terre-solidaire", always_open):
         code, report, elapsed = update(lab, "terre-solidaire", TERRE)
     print(f"\nrolling update of 3 terre-solidaire hosts, halted at the canary: {elapsed:.1f} s")
     assert code == ExitCode.FAILED, report
@@ -208,7 +192,7 @@ def test_approved_mode_needs_an_approval_and_installs_exactly_the_approved_versi
 ) -> None:
     changed_hosts.extend(RIVERTON)
     before = {host: packages(lab, host) for host in RIVERTON}
-    with contract(lab, "riverton", always_open):
+    with edited_contract(lab.inventories, "riverton", always_open):
         code, refused, _ = update(lab, "riverton", RIVERTON)
         assert code == ExitCode.REFUSED, refused
         assert "requires an approval" in refused["error"]
@@ -243,7 +227,7 @@ def test_held_packages_are_never_upgraded(lab: Lab, changed_hosts: list[str]) ->
         always_open(data)
         data["updates"] = {"holds": ["webmg-demo-app"]}
 
-    with contract(lab, "terre-solidaire", hold_app):
+    with edited_contract(lab.inventories, "terre-solidaire", hold_app):
         code, report, _ = update(lab, "terre-solidaire", ("terre-web2",))
     assert code == ExitCode.OK, report
     versions = packages(lab, "terre-web2")
