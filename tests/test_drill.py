@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from restic_testing import damage_largest_pack
 
 from webmg_ops.drill import DrillResult, run_drill
 from webmg_ops.manifest import MismatchKind, build_manifest
@@ -109,16 +110,7 @@ def test_a_damaged_repository_fails_the_drill_with_its_cause(
     repository: Repository, live: Path, tmp_path: Path, damage: str, sign: str
 ) -> None:
     _back_up(repository, live)
-    packs = sorted((Path(repository.location) / "data").rglob("*"), key=lambda p: p.stat().st_size)
-    pack = packs[-1]
-    if damage == "flip-byte":
-        data = bytearray(pack.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        pack.write_bytes(bytes(data))
-    elif damage == "delete":
-        pack.unlink()
-    else:
-        pack.write_bytes(pack.read_bytes()[: pack.stat().st_size // 2])
+    damage_largest_pack(repository.location, damage)
     result = _drill(repository, live, tmp_path / "scratch")
     assert not result.ok
     assert any(sign in failure for failure in result.failures), result.failures

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from restic_testing import RESTIC_PASSWORD
+from restic_testing import RESTIC_PASSWORD, damage_largest_pack
 
 from webmg_ops.restic import (
     Repository,
@@ -43,12 +43,6 @@ def _digests(folder: Path) -> dict[str, str]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
-
-
-def _pack_files(repository: Repository) -> list[Path]:
-    return sorted(
-        path for path in (Path(repository.location) / "data").rglob("*") if path.is_file()
-    )
 
 
 def test_backup_list_restore_round_trip(
@@ -91,15 +85,7 @@ def test_check_names_a_damaged_pack(
     repository: Repository, source: Path, damage: str, subset: str | None, sign: str
 ) -> None:
     backup(repository, [source])
-    pack = max(_pack_files(repository), key=lambda path: path.stat().st_size)
-    if damage == "flip-byte":
-        data = bytearray(pack.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        pack.write_bytes(bytes(data))
-    elif damage == "delete":
-        pack.unlink()
-    else:
-        pack.write_bytes(pack.read_bytes()[: pack.stat().st_size // 2])
+    pack = damage_largest_pack(repository.location, damage)
     result = check_repository(repository, read_data_subset=subset)
     assert not result.ok
     assert sign in result.errors[0]
