@@ -16,7 +16,7 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
 	postgresql util-linux
 
-.PHONY: help setup apt-packages test lint demo bench run check update harden compliance clients validate due policy reference \
+.PHONY: help setup apt-packages test lint demo bench run check update harden diagnose compliance clients validate due policy reference \
 	ledger-verify drills-due lab-up lab-down lab-status
 
 help:
@@ -62,7 +62,7 @@ demo: setup
 	$(WEBMG) due $(DEMO_CLIENT)
 	$(WEBMG) ledger verify
 	@echo "The lab stays up for you to explore (make lab-status, make lab-down)."
-	$(WEBMG) run $(DEMO_CLIENT) check --reason "demo: first look at the client's servers"
+	$(WEBMG) diagnose $(DEMO_CLIENT) --reason "demo: scoping diagnostic before any change"
 	$(WEBMG) run $(DEMO_CLIENT) update --reason "demo: monthly security updates"
 	$(WEBMG) run $(DEMO_CLIENT) harden --reason "demo: security baseline, compliance before and after"
 
@@ -91,6 +91,11 @@ update: setup
 harden: setup
 	@test -n "$(CLIENT)" || { echo "usage: make harden CLIENT=name [CHECK=1]" >&2; exit 2; }
 	$(WEBMG) run $(CLIENT) harden $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
+
+## diagnose       scoping diagnostic of CLIENT=x (or a prospect): fit, level, action plan
+diagnose: setup
+	@test -n "$(CLIENT)" || { echo "usage: make diagnose CLIENT=name" >&2; exit 2; }
+	$(WEBMG) diagnose $(CLIENT) $(if $(REASON),--reason "$(REASON)")
 
 ## compliance     read-only compliance check of CLIENT=x against the hardening controls
 compliance: setup

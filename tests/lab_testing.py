@@ -80,6 +80,19 @@ class Lab:
         with open_ledger(self.settings.ledger_url, create=False) as ledger:
             return list(ledger.entries(client=client, kinds=(kind,) if kind else None))
 
+    def diagnosed(self, client: str) -> None:
+        """Make sure CLIENT has a diagnostic on record (changes wait for one): run a real
+        ``diagnose`` the first time a test needs it.
+        """
+        recorded = any(
+            entry.payload.get("action") == "diagnose"
+            and entry.payload.get("outcome") == "succeeded"
+            for entry in self.entries("run-finished", client)
+        )
+        if not recorded:
+            done = self.cli("diagnose", client, "--reason", "scoping before changes", "--json")
+            assert done.returncode == 0, done.stderr
+
     def status(self) -> dict[str, Any]:
         """Return ``lab status --json``."""
         done = self.cli("lab", "status", "--json")

@@ -122,6 +122,16 @@ def _contract_problems(
                 ("name",), f"{contract.name!r} differs from the folder name {folder.name!r}"
             )
         )
+    if contract.level is not None:
+        # A prospect may lack these; a contracted level cannot run without them.
+        if contract.business_owner is None:
+            problems.append(
+                source.problem(("level",), "a contract with a level needs a business_owner")
+            )
+        if not contract.windows:
+            problems.append(
+                source.problem(("level",), "a contract with a level needs at least one window")
+            )
     lab_only = bool(hosts) and all(is_lab_address(host.address) for host in hosts)
     for index, window in enumerate(contract.windows):
         if window.always and not lab_only:

@@ -25,6 +25,7 @@ from webmg_ops.clients import Client
 from webmg_ops.controls import CONTROLS, Control, ControlStatus, root_login_allowed
 from webmg_ops.errors import EnvironmentProblem
 from webmg_ops.inventory import find_inventory_file
+from webmg_ops.vault import VAULT_PASSWORD_VARIABLE
 
 
 class Probe(Protocol):
@@ -456,13 +457,18 @@ def evaluate_host(
 
 
 @contextmanager
-def _ansible_config(path: Path) -> Iterator[None]:
+def _ansible_config(path: Path, vault_password_file: Path | None) -> Iterator[None]:
     # testinfra reads ANSIBLE_CONFIG from the environment, and ssh inherits it.
     # testinfra runs ansible-inventory: the one installed beside this Python.
+    # ansible-inventory decrypts the client's vault files (group_vars/all/vault.yml).
     tools = str(Path(sys.executable).parent)
-    previous = {name: os.environ.get(name) for name in ("ANSIBLE_CONFIG", "PATH")}
+    names = ("ANSIBLE_CONFIG", "PATH", "ANSIBLE_VAULT_PASSWORD_FILE")
+    previous = {name: os.environ.get(name) for name in names}
     os.environ["ANSIBLE_CONFIG"] = str(path)
     os.environ["PATH"] = os.pathsep.join([tools, previous["PATH"] or os.defpath])
+    vault_password = vault_password_file or os.environ.get(VAULT_PASSWORD_VARIABLE)
+    if vault_password:
+        os.environ["ANSIBLE_VAULT_PASSWORD_FILE"] = str(vault_password)
     try:
         yield
     finally:
@@ -489,9 +495,15 @@ def _testinfra_probe(host: Any) -> Probe:
     return probe
 
 
-def run_compliance(client: Client, hosts: Sequence[str], ansible_cfg: Path) -> list[HostCompliance]:
-    """Given a client, the hosts to check and the ansible.cfg to use, return each host's
-    compliance, checked in parallel over SSH. Raise EnvironmentProblem if testinfra is missing.
+def run_compliance(
+    client: Client,
+    hosts: Sequence[str],
+    ansible_cfg: Path,
+    vault_password_file: Path | None = None,
+) -> list[HostCompliance]:
+    """Given a client, the hosts to check, the ansible.cfg to use and the vault password
+    file (default: WEBMG_VAULT_PASSWORD_FILE), return each host's compliance, checked in
+    parallel over SSH. Raise EnvironmentProblem if testinfra is missing.
     """
     try:
         import testinfra
@@ -499,7 +511,7 @@ def run_compliance(client: Client, hosts: Sequence[str], ansible_cfg: Path) -> l
     except ImportError as missing:
         raise EnvironmentProblem("pytest-testinfra is not installed") from missing
     inventory = str(find_inventory_file(client.folder))
-    with _ansible_config(ansible_cfg):
+    with _ansible_config(ansible_cfg, vault_password_file):
         runner = AnsibleRunner.get_runner(inventory)
         _render_inventory_vars(runner, client.folder)
         found = {
@@ -512,7 +524,7 @@ def run_compliance(client: Client, hosts: Sequence[str], ansible_cfg: Path) -> l
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(hosts)))) as pool:
             checked = pool.map(
                 lambda name: (
-                    evaluate_host(name, probes[name], str(client.contract.level))
+                    evaluate_host(name, probes[name], client.policy.level.value)
                     if name in probes
                     else HostCompliance(name, (), error="not in the inventory")
                 ),

@@ -380,8 +380,56 @@ class Targets(StrictModel):
     )
 
 
+class FitQuestionnaire(StrictModel):
+    """The scoping questionnaire the diagnostic combines with what it finds on the hosts.
+
+    Each answer is true, false or absent (not answered yet: to clarify).
+    """
+
+    in_production: bool | None = Field(
+        default=None, description="The system is already in production.", examples=[True]
+    )
+    business_dependency: bool | None = Field(
+        default=None,
+        description="The business depends on it: continuity is required.",
+        examples=[True],
+    )
+    availability_requirements: bool | None = Field(
+        default=None, description="Availability requirements exist.", examples=[True]
+    )
+    sensitive_data: bool | None = Field(
+        default=None, description="Data is sensitive or regulated.", examples=[False]
+    )
+    evolution_required: bool | None = Field(
+        default=None,
+        description="The system keeps evolving: iterative delivery is expected.",
+        examples=[False],
+    )
+    stabilized: bool | None = Field(
+        default=None,
+        description="The system is stabilized (false: the priority is a diagnostic).",
+        examples=[True],
+    )
+    experimental: bool | None = Field(
+        default=None, description="The product is still experimental.", examples=[False]
+    )
+    governance_accepted: bool | None = Field(
+        default=None,
+        description="The client accepts governance: windows, approvals, traceable requests.",
+        examples=[True],
+    )
+    notes: str = Field(
+        default="", description="What the scoping call said.", examples=["Peak in summer."]
+    )
+
+
 class Contract(StrictModel):
-    """The contract of one client, as written in ``client.yml``."""
+    """The contract of one client, as written in ``client.yml``.
+
+    A prospect (a system being scoped) has no ``level`` yet; it may also
+    lack a business owner and windows. Only ``check`` and ``diagnose`` run
+    for a prospect.
+    """
 
     name: str = Field(
         pattern=CLIENT_NAME_PATTERN,
@@ -392,8 +440,13 @@ class Contract(StrictModel):
         min_length=1, description="Name shown in run logs and reports.", examples=["Hotel Alpenhof"]
     )
     sector: Sector = Field(description="The client's sector.", examples=["hotel"])
-    level: Level = Field(description="Service level bought.", examples=["stability-security"])
-    business_owner: Person = Field(
+    level: Level | None = Field(
+        default=None,
+        description="Service level bought; absent for a prospect being scoped.",
+        examples=["stability-security"],
+    )
+    business_owner: Person | None = Field(
+        default=None,
         description="Who arbitrates business priorities and accepts changes.",
         examples=[{"name": "Anna Gruber", "email": "anna.gruber@alpenhof.example"}],
     )
@@ -410,8 +463,8 @@ class Contract(StrictModel):
         ],
     )
     windows: list[Window] = Field(
-        min_length=1,
-        description="Maintenance windows in which changes may run.",
+        default_factory=list,
+        description="Maintenance windows in which changes may run (one at least, with a level).",
         examples=[[{"weekdays": ["tue"], "start": "22:00", "duration": "3h", "timezone": "UTC"}]],
     )
     freezes: list[Freeze] = Field(
@@ -464,6 +517,21 @@ class Contract(StrictModel):
         description="RPO and RTO targets.",
         examples=[{"rpo": "6h"}],
     )
+    fit: FitQuestionnaire = Field(
+        default_factory=FitQuestionnaire,
+        description="Scoping questionnaire read by the diagnostic.",
+        examples=[{"in_production": True, "stabilized": True, "governance_accepted": True}],
+    )
+
+    @property
+    def is_prospect(self) -> bool:
+        """Return whether no service level is contracted yet."""
+        return self.level is None
+
+    @property
+    def level_name(self) -> str:
+        """Return the level's name, or ``prospect`` when none is contracted."""
+        return self.level.value if self.level is not None else "prospect"
 
 
 def contract_json_schema() -> dict[str, Any]:

@@ -113,7 +113,7 @@ def due_document(item: ClientDue) -> dict[str, Any]:
     state = item.state
     return {
         "client": item.client.name,
-        "level": item.client.contract.level.value,
+        "level": item.client.contract.level_name,
         "timezone": windows[0].timezone,
         "at": _local(state.at, zone),
         "in_window": state.window is not None,

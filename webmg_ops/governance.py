@@ -1,4 +1,4 @@
-"""Governance checks before a run: window and freeze, approval.
+"""Governance checks before a run: prospect, diagnostic, window and freeze, approval.
 
 Which checks an action needs is data (:data:`ACTION_RULES`). A refusal is
 an exception that carries its :class:`~webmg_ops.runs.Refusal` kind, so
@@ -14,8 +14,8 @@ from pathlib import Path
 from webmg_ops.calendar import calendar_state
 from webmg_ops.clients import Client
 from webmg_ops.errors import BadInput, Refused
-from webmg_ops.ledger import Ledger
-from webmg_ops.runs import APPROVAL, RUN_STARTED, Refusal
+from webmg_ops.ledger import Entry, Ledger
+from webmg_ops.runs import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal
 
 
 @dataclass(frozen=True)
@@ -24,19 +24,24 @@ class ActionRules:
 
     needs_window: bool
     needs_approval: bool
+    #: A diagnostic on record and a stabilized system (the seed: diagnostic first).
+    needs_diagnostic: bool = False
+    #: May run for a prospect (no level contracted yet).
+    for_prospects: bool = False
 
 
 #: Changes to live systems need a window and, where the policy says so, an
 #: approval. Checks, diagnostics, backups and drills read or copy data; they
 #: run on their own cadence at any time.
+#: Only read-only looks run for a prospect; changes need a diagnostic first.
 ACTION_RULES: dict[str, ActionRules] = {
-    "check": ActionRules(needs_window=False, needs_approval=False),
-    "diagnose": ActionRules(needs_window=False, needs_approval=False),
+    "check": ActionRules(needs_window=False, needs_approval=False, for_prospects=True),
+    "diagnose": ActionRules(needs_window=False, needs_approval=False, for_prospects=True),
     "backup": ActionRules(needs_window=False, needs_approval=False),
     "drill": ActionRules(needs_window=False, needs_approval=False),
-    "update": ActionRules(needs_window=True, needs_approval=True),
-    "harden": ActionRules(needs_window=True, needs_approval=True),
-    "deploy": ActionRules(needs_window=True, needs_approval=True),
+    "update": ActionRules(needs_window=True, needs_approval=True, needs_diagnostic=True),
+    "harden": ActionRules(needs_window=True, needs_approval=True, needs_diagnostic=True),
+    "deploy": ActionRules(needs_window=True, needs_approval=True, needs_diagnostic=True),
 }
 
 
@@ -82,6 +87,31 @@ def find_open_approval(ledger: Ledger, client: str, action: str) -> int | None:
     return next((seq for seq in approvals if seq not in used), None)
 
 
+def last_diagnostic(ledger: Ledger, client: str) -> Entry | None:
+    """Given a ledger and a client, return the last successful diagnostic's run-finished."""
+    found: Entry | None = None
+    for entry in ledger.entries(client=client, kinds=(RUN_FINISHED,)):
+        payload = entry.payload
+        if payload.get("action") == "diagnose" and payload.get("outcome") == "succeeded":
+            found = entry
+    return found
+
+
+def _diagnostic_gap(client: Client, ledger: Ledger) -> str | None:
+    """Return why the client may not be changed before scoping, or None."""
+    if client.contract.fit.stabilized is False:
+        return (
+            f"{client.name} is not stabilized (client.yml fit.stabilized: false): "
+            "the priority is a diagnostic (scoping) before committing to support"
+        )
+    if last_diagnostic(ledger, client.name) is None:
+        return (
+            f"{client.name} has no diagnostic on record: run `webmg-ops diagnose {client.name}` "
+            "before changing its hosts"
+        )
+    return None
+
+
 def check_governance(
     client: Client,
     action: str,
@@ -94,16 +124,28 @@ def check_governance(
 ) -> Clearance:
     """Given a requested run, return its clearance.
 
-    Raise BadInput if an emergency has no reason, PolicyRefusal if the run
-    falls outside every window or inside a freeze (and is no emergency), or
-    needs an approval that was not recorded.
+    Raise BadInput if an emergency has no reason, PolicyRefusal if the
+    client is a prospect and the action is not a read-only look, if a change
+    comes before a diagnostic or on a system that is not stabilized, if the
+    run falls outside every window or inside a freeze (each unless it is an
+    emergency), or if it needs an approval that was not recorded.
     """
     rules = rules_for(action)
     if emergency and not reason.strip():
         raise BadInput("--emergency needs --reason: an emergency change must say why")
+    if client.contract.is_prospect and not rules.for_prospects:
+        # No emergency overrides this: there is no contract to act under yet.
+        allowed = ", ".join(
+            sorted(name for name, rule in ACTION_RULES.items() if rule.for_prospects)
+        )
+        raise PolicyRefusal(
+            Refusal.PROSPECT,
+            f"{client.name} is a prospect (no level in client.yml): only {allowed} may run "
+            "until a service level is contracted",
+        )
+    overridden_parts: list[str] = []
     state = calendar_state(client.contract.windows, client.policy.freezes, at)
     window_name = state.window.window.name if state.window else None
-    overridden: str | None = None
     if rules.needs_window and not check:
         if state.freeze is not None:
             freeze = state.freeze.freeze
@@ -113,7 +155,7 @@ def check_governance(
                     f"{client.name} is in the freeze {freeze.name!r} ({freeze.reason}); "
                     "only an emergency may run (--emergency --reason ...)",
                 )
-            overridden = f"freeze {freeze.name}"
+            overridden_parts.append(f"freeze {freeze.name}")
         elif state.window is None:
             if not emergency:
                 upcoming = (
@@ -126,7 +168,16 @@ def check_governance(
                     f"{client.name} is outside its maintenance windows{upcoming}; "
                     "only an emergency may run (--emergency --reason ...)",
                 )
-            overridden = "outside windows"
+            overridden_parts.append("outside windows")
+    if rules.needs_diagnostic and not check:
+        gap = _diagnostic_gap(client, ledger)
+        if gap is not None:
+            if not emergency:
+                raise PolicyRefusal(
+                    Refusal.DIAGNOSTIC,
+                    f"{gap}; only an emergency may run (--emergency --reason ...)",
+                )
+            overridden_parts.append("diagnostic first")
     approval_seq: int | None = None
     if rules.needs_approval and not check and client.policy.approval_required:
         approval_seq = find_open_approval(ledger, client.name, action)
@@ -139,6 +190,6 @@ def check_governance(
     return Clearance(
         window=window_name,
         emergency=emergency,
-        overridden=overridden,
+        overridden=", ".join(overridden_parts) or None,
         approval_seq=approval_seq,
     )

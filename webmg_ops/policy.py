@@ -282,6 +282,8 @@ class Policy:
     sector: Sector
     values: Mapping[str, PolicyValue]
     freezes: tuple[PolicyFreeze, ...]
+    #: No level is contracted yet: ``level`` is only the baseline values are read from.
+    prospect: bool = False
 
     def get(self, setting: str) -> Any:
         """Given a setting name, return its effective value. Raise KeyError if unknown."""
@@ -345,7 +347,7 @@ def describe_value(value: Any) -> str:
 
 def find_loosenings(contract: Contract) -> list[Loosening]:
     """Given a contract, return every override that would loosen its level and sector."""
-    baseline = _level_and_sector_values(contract.level, contract.sector)
+    baseline = _level_and_sector_values(baseline_level(contract), contract.sector)
     problems: list[Loosening] = []
     for path, setting in CONTRACT_OVERRIDES.items():
         value = _contract_value(contract, path)
@@ -377,13 +379,22 @@ def _level_and_sector_values(level: Level, sector: Sector) -> dict[str, PolicyVa
     return values
 
 
+#: The level whose values a prospect's policy shows until a level is contracted.
+PROSPECT_BASELINE = Level.STABILITY_SECURITY
+
+
+def baseline_level(contract: Contract) -> Level:
+    """Given a contract, return its level, or the prospect baseline when it has none."""
+    return contract.level if contract.level is not None else PROSPECT_BASELINE
+
+
 def effective_policy(contract: Contract) -> Policy:
     """Given a valid contract, return its effective policy.
 
     Contract overrides that would loosen the level are ignored here; the
     loader refuses such contracts first (:func:`find_loosenings`).
     """
-    values = _level_and_sector_values(contract.level, contract.sector)
+    values = _level_and_sector_values(baseline_level(contract), contract.sector)
     for path, setting in CONTRACT_OVERRIDES.items():
         value = _contract_value(contract, path)
         if value is not None and not is_looser(setting, value, values[setting].value):
@@ -394,8 +405,9 @@ def effective_policy(contract: Contract) -> Policy:
     ) + tuple(PolicyFreeze(freeze, "contract") for freeze in contract.freezes)
     return Policy(
         client=contract.name,
-        level=contract.level,
+        level=baseline_level(contract),
         sector=contract.sector,
+        prospect=contract.is_prospect,
         values=values,
         freezes=freezes,
     )
@@ -405,7 +417,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
     """Given a policy, return it as a JSON-ready document with each value's source."""
     return {
         "client": policy.client,
-        "level": policy.level.value,
+        "level": "prospect" if policy.prospect else policy.level.value,
         "sector": policy.sector.value,
         "settings": {
             setting: {

@@ -60,6 +60,7 @@ class Refusal(StrEnum):
     HOST_KEY = "host-key"
     PREFLIGHT = "preflight"
     DIAGNOSTIC = "diagnostic"
+    PROSPECT = "prospect"
 
 
 @dataclass(frozen=True)

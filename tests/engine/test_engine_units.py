@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from governance_testing import record_diagnostic
 
 from webmg_ops.clients import load_client
 from webmg_ops.errors import BadInput, Refused
@@ -98,7 +99,8 @@ def test_lock_refuses_a_second_holder_and_survives_a_crash(tmp_path: Path) -> No
 
 def test_governance_window_freeze_emergency(inventories: Path, ledger_url: str) -> None:
     client = load_client(inventories, "alpenhof")
-    ledger = open_ledger(ledger_url, create=False)
+    ledger = open_ledger(ledger_url)
+    record_diagnostic(ledger, "alpenhof")
     tuesday_night = datetime(2026, 12, 1, 23, 30, tzinfo=UTC) - timedelta(hours=1)  # 23:30 Vienna
     assert (
         check_governance(

@@ -152,6 +152,7 @@ def test_outside_window_is_refused_and_emergency_is_recorded(
     lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
+    lab.diagnosed(CLIENT)
     with edited_contract(lab.inventories, CLIENT, _closed_window):
         code, _out, err = inproc("run", CLIENT, "deploy", "--limit", "atelier-web1")
         assert code == ExitCode.REFUSED
@@ -189,6 +190,7 @@ def test_approval_is_required_and_consumed_once(
     lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
+    lab.diagnosed("riverton")
     run = (
         "run",
         "riverton",
@@ -346,6 +348,7 @@ def test_canary_secrets_never_leak(
         name: f"{name}-{random.token_urlsafe(24)}" for name in ("vault", "extra", "environ")
     }
     install_test_action(monkeypatch, "deploy", "canary.yml")
+    lab.diagnosed(CLIENT)
     password = tmp_path / "vault-password"
     password.write_text("correct horse battery staple\n")
     vault_file = lab.inventories / CLIENT / "group_vars" / "web.yml"

@@ -31,6 +31,7 @@ def compliance(lab: Lab, host: str) -> dict[str, Any]:
 
 
 def harden(lab: Lab, host: str, *flags: str) -> tuple[int, dict[str, Any]]:
+    lab.diagnosed(CLIENT)
     done = lab.cli("run", CLIENT, "harden", "--limit", host, "--reason", "test", *flags, "--json")
     return done.returncode, json.loads(done.stdout or done.stderr)
 

@@ -164,9 +164,10 @@ def test_drift_is_a_control_that_passed_after_the_last_hardening_and_fails_now()
 def test_extra_vars_set_root_login_from_the_level_and_split_networks() -> None:
     from types import SimpleNamespace
 
+    from webmg_ops.contract import Level
     from webmg_ops.runs import RunRequest
 
-    client = SimpleNamespace(contract=SimpleNamespace(level="institutional-sla"))
+    client = SimpleNamespace(policy=SimpleNamespace(level=Level.INSTITUTIONAL_SLA))
     request = RunRequest(
         client="x",
         action="harden",

@@ -61,6 +61,7 @@ def packages(lab: Lab, host: str) -> dict[str, str]:
 
 def update(lab: Lab, client: str, hosts: tuple[str, ...], *flags: str) -> tuple[int, dict, float]:
     """Run ``update`` on some hosts of a client; return its exit status, report and seconds."""
+    lab.diagnosed(client)
     started = time.monotonic()
     done = lab.cli(
         "run", client, "update", "--limit", ",".join(hosts), "--reason", "test", *flags, "--json"

@@ -34,9 +34,9 @@ class ActionOutcome:
 
 
 def _modules() -> dict[str, ModuleType]:
-    from webmg_ops.actions import check, harden, update
+    from webmg_ops.actions import check, diagnose, harden, update
 
-    return {"check": check, "harden": harden, "update": update}
+    return {"check": check, "diagnose": diagnose, "harden": harden, "update": update}
 
 
 def action_module(action: str) -> ModuleType:

@@ -50,6 +50,7 @@ class Before:
     compliance: tuple[HostCompliance, ...]
     #: host -> control -> status after the last recorded real hardening run.
     baseline: Mapping[str, Mapping[str, str]]
+    vault_password_file: Path | None = None
 
 
 def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -
     for name in LIST_VARS & set(extra):
         if isinstance(extra[name], str):
             extra[name] = [item.strip() for item in extra[name].split(",") if item.strip()]
-    extra["hardening_ssh_permit_root_login"] = root_login_setting(str(client.contract.level))
+    extra["hardening_ssh_permit_root_login"] = root_login_setting(client.policy.level.value)
     return extra
 
 
@@ -94,7 +95,8 @@ def before_play(
         hosts=tuple(hosts),
         check=request.check,
         ansible_cfg=ansible_cfg,
-        compliance=tuple(run_compliance(client, hosts, ansible_cfg)),
+        compliance=tuple(run_compliance(client, hosts, ansible_cfg, request.vault_password_file)),
+        vault_password_file=request.vault_password_file,
         baseline=last_hardened(settings, client.name),
     )
 
@@ -139,7 +141,11 @@ def make_outcome(
     after = (
         before.compliance
         if before.check
-        else tuple(run_compliance(before.client, before.hosts, before.ansible_cfg))
+        else tuple(
+            run_compliance(
+                before.client, before.hosts, before.ansible_cfg, before.vault_password_file
+            )
+        )
     )
     before_doc = to_document(before.client.name, before.compliance)
     after_doc = to_document(before.client.name, after)

@@ -53,7 +53,7 @@ def clients_command(settings: Settings, as_json: bool) -> None:
                 "valid": True,
                 "display_name": client.contract.display_name,
                 "sector": client.contract.sector.value,
-                "level": client.contract.level.value,
+                "level": client.contract.level_name,
                 "hosts": [host.name for host in client.hosts],
             }
         )
@@ -143,7 +143,10 @@ def policy_command(settings: Settings, name: str, as_json: bool) -> None:
         "value",
         "source",
         "meaning",
-        title=f"{client.contract.display_name}: {policy.level.value}, sector {policy.sector.value}",
+        title=(
+            f"{client.contract.display_name}: {client.contract.level_name}, "
+            f"sector {policy.sector.value}"
+        ),
     )
     document = policy_document(policy)
     for setting, value in policy.values.items():
@@ -233,14 +236,17 @@ def drills_due_command(settings: Settings, at_text: str | None, as_json: bool) -
     """List the clients whose restore drill is due by their level's cadence."""
     at = _parse_instant(at_text)
     with open_ledger(settings.ledger_url, create=False) as ledger:
-        dues = clients_due(ledger, _load_all(settings, ()), at)
+        contracted = [
+            client for client in _load_all(settings, ()) if not client.contract.is_prospect
+        ]
+        dues = clients_due(ledger, contracted, at)
     rows: list[dict[str, Any]] = []
     for item in dues:
         drill = next(action for action in item.actions if action.action == "drill")
         rows.append(
             {
                 "client": item.client.name,
-                "level": item.client.contract.level.value,
+                "level": item.client.contract.level_name,
                 "cadence": describe_value(drill.cadence),
                 "last_drill": drill.last_success.isoformat() if drill.last_success else None,
                 "due": drill.due,

@@ -126,7 +126,7 @@ def plan_command(
     document = {
         "client": plan.client.name,
         "action": plan.action,
-        "playbook": str(plan.playbook),
+        "playbook": str(plan.playbook) if plan.playbook else None,
         "hosts": list(plan.hosts),
         "batches": [list(batch) for batch in plan.batches],
         "window": plan.clearance.window if plan.clearance else None,
@@ -140,7 +140,8 @@ def plan_command(
         emit_json(document)
     else:
         console.print(
-            f"[bold]{plan.client.contract.display_name}[/bold]: {action} with {plan.playbook.name}"
+            f"[bold]{plan.client.contract.display_name}[/bold]: {action} with "
+            f"{plan.playbook.name if plan.playbook else 'the controller (no playbook)'}"
         )
         for index, batch in enumerate(plan.batches, 1):
             console.print(f"  batch {index}: {', '.join(batch)}")
@@ -221,6 +222,15 @@ def run_command(
     request = _request(
         client, action, check, limit, reason, ticket, emergency, vault_file, verbose, extra
     )
+    return _run_and_report(settings, request, as_json)
+
+
+def _run_and_report(settings: Settings, request: RunRequest, as_json: bool) -> int:
+    """Run the request with progress, print its result (table or JSON), return the exit code.
+
+    A diagnostic's verdict, level and plan are shown with it.
+    """
+    action, check = request.action, request.check
     view = _ProgressView(enabled=not as_json)
     flag = CancelFlag()
     with view.progress, cancel_on_signals(flag):
@@ -249,6 +259,7 @@ def run_command(
                     "finished": str(report.finished.checkpoint),
                 },
                 "run_log": str(report.run_log) if report.run_log else None,
+                "diagnostic": report.outcome_detail.evidence.get("diagnostic"),
             }
         )
         return int(code)
@@ -266,9 +277,71 @@ def run_command(
     colour = "green" if report.outcome is Outcome.SUCCEEDED else "red"
     console.print(f"[{colour}]{report.outcome.value}[/{colour}] run {report.run_id}")
     console.print(f"ledger: {report.started.checkpoint} .. {report.finished.checkpoint}")
+    show_diagnostic(report.outcome_detail.evidence.get("diagnostic"))
     if report.run_log:
         console.print(f"run log: {report.run_log}")
     return int(code)
+
+
+def show_diagnostic(document: Mapping[str, Any] | None) -> None:
+    """Print a diagnostic's verdict, recommended level and action plan (nothing if absent)."""
+    if not document:
+        return
+    verdict = str(document["verdict"])
+    colour = {"fit": "green", "to clarify": "yellow"}.get(verdict, "red")
+    console.print(f"verdict: [{colour}]{verdict}[/{colour}]")
+    for reason in document["not_fit_reasons"]:
+        console.print(f"  not a fit: {reason}")
+    for reason in document["fit_reasons"]:
+        console.print(f"  fit: {reason}")
+    for question in document["open_questions"]:
+        console.print(f"  to clarify: {question}")
+    console.print(
+        f"recommended level: {document['recommended_level']} ({document['budget_marker']}); "
+        f"contracted: {document['contracted_level']}"
+    )
+    for reason in document["level_reasons"]:
+        console.print(f"  because {reason}")
+    if document.get("level_note"):
+        console.print(f"  note: {document['level_note']}")
+    table = Table("P", "area", "finding", "action", "hosts", title="action plan")
+    for item in document["action_plan"]:
+        table.add_row(
+            str(item["priority"]),
+            item["area"],
+            item["finding"],
+            item["action"],
+            ", ".join(item["hosts"]),
+        )
+    console.print(table)
+
+
+@click.command("diagnose")
+@click.argument("client", metavar="CLIENT")
+@click.option(
+    "--vault-password-file",
+    "vault_file",
+    type=click.Path(dir_okay=False),
+    help="File holding the Ansible Vault password (or WEBMG_VAULT_PASSWORD_FILE).",
+)
+@click.option("--reason", help="Why the diagnostic is run (e.g. the scoping request).")
+@click.option("--ticket", help="Ticket reference.")
+@json_option
+@pass_settings
+def diagnose_command(
+    settings: Settings,
+    client: str,
+    vault_file: str | None,
+    reason: str | None,
+    ticket: str | None,
+    as_json: bool,
+) -> int:
+    """Diagnose CLIENT (or a prospect): fit or not, recommended level, action plan.
+
+    Read-only, allowed at any time; recorded in the ledger with a run log.
+    """
+    request = _request(client, "diagnose", False, None, reason, ticket, False, vault_file, 0, ())
+    return _run_and_report(settings, request, as_json)
 
 
 @click.command("runs")
@@ -379,6 +452,7 @@ def reconcile_before(settings: Settings) -> list[str]:
 
 COMMANDS: tuple[click.Command, ...] = (
     run_command,
+    diagnose_command,
     plan_command,
     runs_command,
     show_command,

@@ -111,8 +111,10 @@ ACTION_TEXTS: dict[str, ActionText] = {
         "space, open network ports, clock) without changing anything.",
     ),
     "diagnose": ActionText(
-        "Diagnosis",
-        "We investigated the servers to find the cause of a problem, without changing anything.",
+        "Diagnostic",
+        "We looked at the servers and the answers of the scoping questionnaire, without "
+        "changing anything, to say whether support fits, which level to choose and what to "
+        "do first.",
     ),
     "update": ActionText(
         "Software updates",
@@ -357,7 +359,7 @@ def make_run_view(
     state = IN_PROGRESS if end is None else str(end.outcome)
     return RunLogView(
         client_name=contract.display_name,
-        owner=contract.business_owner.name,
+        owner=_owner(contract),
         run_id=start.run_id,
         action=start.action,
         action_text=action_text(start.action),
@@ -401,7 +403,7 @@ def make_refusal_view(
     zone = contract_timezone(contract)
     return RunLogView(
         client_name=contract.display_name,
-        owner=contract.business_owner.name,
+        owner=_owner(contract),
         run_id=run_id,
         action=refusal.action,
         action_text=action_text(refusal.action),
@@ -437,6 +439,12 @@ def evidence_templates(action: str) -> tuple[str, ...]:
     """
     own = (f"evidence/{action}",) if action in ACTIONS else ()
     return (*own, "evidence/generic")
+
+
+def _owner(contract: Contract) -> str:
+    """Return the business owner's name, or what a prospect lacks."""
+    owner = contract.business_owner
+    return owner.name if owner is not None else "no business owner named (prospect)"
 
 
 def contract_timezone(contract: Contract) -> ZoneInfo:

@@ -1,0 +1,145 @@
+"""The ``diagnose`` action: the scoping diagnostic of a client or a prospect.
+
+Read-only and allowed at any time. The play is the check's (OS, pending
+updates, listening services, disk); before it, the controller measures
+compliance, reads the backups and drills on record and the TLS state of the
+health-check URLs. The outcome combines them with the contract's fit
+questionnaire (:mod:`webmg_ops.diagnostic`): fit or not, the recommended
+level with its budget marker, and a prioritised action plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from webmg_ops import diagnostic
+from webmg_ops.actions import ActionOutcome
+from webmg_ops.actions.check import make_outcome as check_outcome
+from webmg_ops.clients import Client
+from webmg_ops.compliance import run_compliance, to_document
+from webmg_ops.durations import format_duration
+from webmg_ops.errors import EnvironmentProblem
+from webmg_ops.ledger import open_ledger
+from webmg_ops.preflight import HostPreflight
+from webmg_ops.runner import ANSIBLE_CFG, PlaybookResult
+from webmg_ops.runs import RUN_FINISHED, ResidualRisk, RunRequest
+from webmg_ops.settings import Settings
+
+PLAYBOOK = "check.yml"
+
+
+@dataclass(frozen=True)
+class Before:
+    """What the controller measured before the play."""
+
+    client: Client
+    compliance: Mapping[str, Any]
+    backups: Mapping[str, Any]
+    certificates: tuple[Mapping[str, Any], ...]
+    at: datetime
+
+
+def backups_on_record(settings: Settings, client: Client, at: datetime) -> dict[str, Any]:
+    """Given the settings, a client and the time, return its last successful backup and
+    drill on record, their age and whether the backup is overdue for its cadence.
+    """
+    last: dict[str, datetime] = {}
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        for entry in ledger.entries(client=client.name, kinds=(RUN_FINISHED,)):
+            payload = entry.payload
+            action = payload.get("action")
+            if action in ("backup", "drill") and payload.get("outcome") == "succeeded":
+                last[str(action)] = entry.at
+    found: dict[str, Any] = {
+        "last_backup": last["backup"].isoformat() if "backup" in last else None,
+        "last_drill": last["drill"].isoformat() if "drill" in last else None,
+        "repository": client.contract.backup.repository,
+    }
+    if "backup" in last:
+        age = at - last["backup"]
+        cadence = client.policy.cadence("backup")
+        found["age"] = format_duration(age)
+        found["overdue"] = bool(cadence and age > cadence)
+    return found
+
+
+def _compliance(
+    client: Client, hosts: Sequence[str], vault_password_file: Path | None
+) -> dict[str, Any]:
+    try:
+        checked = run_compliance(client, hosts, ANSIBLE_CFG, vault_password_file)
+    except EnvironmentProblem as problem:
+        return {"error": problem.message, "hosts": {}}
+    document = to_document(client.name, checked)
+    # The scores and failing controls are the diagnostic's; the per-control
+    # detail belongs to `compliance` and `harden`.
+    for host in document["hosts"].values():
+        host.pop("controls", None)
+    return document
+
+
+def before_play(
+    settings: Settings, client: Client, hosts: Sequence[str], request: RunRequest
+) -> Before:
+    """Given the run's settings, client, hosts and request, measure what the play cannot:
+    compliance, backups on record and certificates. Changes nothing.
+    """
+    at = datetime.now(UTC)
+    return Before(
+        client=client,
+        compliance=_compliance(client, hosts, request.vault_password_file),
+        backups=backups_on_record(settings, client, at),
+        certificates=tuple(
+            diagnostic.certificate_expiry(check.url) for check in client.contract.health_checks
+        ),
+        at=at,
+    )
+
+
+def make_outcome(
+    result: PlaybookResult, preflight: Mapping[str, HostPreflight], before: Before
+) -> ActionOutcome:
+    """Given the play's result, preflight and what was measured before, return the
+    diagnostic: verdict, recommended level, action plan, and the facts behind them.
+    """
+    checked = check_outcome(result, preflight)
+    hosts: dict[str, dict[str, Any]] = {
+        host: dict(facts) for host, facts in checked.evidence.get("hosts", {}).items()
+    }
+    for facts in hosts.values():
+        facts["os_support"] = diagnostic.os_support(str(facts.get("os") or ""), before.at.date())
+    contract = before.client.contract
+    fit = diagnostic.assess_fit(contract)
+    recommendation = diagnostic.recommend_level(contract)
+    plan = diagnostic.action_plan(
+        fit, recommendation, hosts, before.compliance, before.backups, before.certificates
+    )
+    document = diagnostic.to_document(fit, recommendation, plan)
+    risks = list(checked.residual_risks)
+    risks.extend(
+        ResidualRisk(
+            host, f"{facts['os_support']['os']}: {facts['os_support']['detail']}", "OS support"
+        )
+        for host, facts in hosts.items()
+        if facts["os_support"]["status"] in ("lts", "ended")
+    )
+    summary = (
+        f"{fit.verdict}; recommended level {recommendation.level.value} "
+        f"({recommendation.budget_marker}); {len(plan)} action(s) in the plan"
+    )
+    return ActionOutcome(
+        evidence={
+            "diagnostic": document,
+            "hosts": hosts,
+            "compliance": dict(before.compliance),
+            "backups": dict(before.backups),
+            "certificates": [dict(item) for item in before.certificates],
+        },
+        residual_risks=tuple(risks),
+        next_steps=tuple(f"P{item.priority} {item.action} ({item.finding})" for item in plan[:8]),
+        summary=summary,
+    )
