@@ -6,7 +6,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-WEBMG := $(BIN)/webmg-ops
+# The lab's vault password (written by `lab up`) decrypts the lab clients' vaults:
+# each command gets it when it exists and no other vault password file is set
+# (looked up when the command runs, so a lab started by the same recipe counts).
+LAB_VAULT := $(CURDIR)/var/lab/vault-password
+WEBMG := env $$([ -z "$$WEBMG_VAULT_PASSWORD_FILE" ] && [ -f $(LAB_VAULT) ] && echo WEBMG_VAULT_PASSWORD_FILE=$(LAB_VAULT)) $(BIN)/webmg-ops
 STAMP := $(VENV)/.installed
 DEMO_CLIENT ?= atelier-nord
 
@@ -16,7 +20,7 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
 	postgresql util-linux
 
-.PHONY: help setup apt-packages test lint demo bench run check update harden diagnose compliance clients validate due policy reference \
+.PHONY: help setup apt-packages test lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
 	ledger-verify drills-due lab-up lab-down lab-status
 
 help:
@@ -65,6 +69,7 @@ demo: setup
 	$(WEBMG) diagnose $(DEMO_CLIENT) --reason "demo: scoping diagnostic before any change"
 	$(WEBMG) run $(DEMO_CLIENT) update --reason "demo: monthly security updates"
 	$(WEBMG) run $(DEMO_CLIENT) harden --reason "demo: security baseline, compliance before and after"
+	$(WEBMG) run $(DEMO_CLIENT) backup --reason "demo: verified backup of files and database"
 
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
@@ -96,6 +101,11 @@ harden: setup
 diagnose: setup
 	@test -n "$(CLIENT)" || { echo "usage: make diagnose CLIENT=name" >&2; exit 2; }
 	$(WEBMG) diagnose $(CLIENT) $(if $(REASON),--reason "$(REASON)")
+
+## backup         verified restic backup of CLIENT=x's hosts (CHECK=1: dry run)
+backup: setup
+	@test -n "$(CLIENT)" || { echo "usage: make backup CLIENT=name [CHECK=1]" >&2; exit 2; }
+	$(WEBMG) run $(CLIENT) backup $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
 
 ## compliance     read-only compliance check of CLIENT=x against the hardening controls
 compliance: setup

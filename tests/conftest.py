@@ -31,7 +31,9 @@ UP_TIMEOUT_SECONDS = 900
 def inventories(tmp_path: Path) -> Path:
     """Return a copy of the demo inventories that a test may change."""
     target = tmp_path / "inventories"
-    shutil.copytree(DEMO_INVENTORIES, target, ignore=shutil.ignore_patterns("ssh", "known_hosts"))
+    shutil.copytree(
+        DEMO_INVENTORIES, target, ignore=shutil.ignore_patterns("ssh", "known_hosts", "vault.yml")
+    )
     return target
 
 
@@ -102,7 +104,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     shutil.copytree(
         DEMO_INVENTORIES,
         root / "inventories",
-        ignore=shutil.ignore_patterns("ssh", "known_hosts"),
+        ignore=shutil.ignore_patterns("ssh", "known_hosts", "vault.yml"),
     )
     running = Lab(root)
     done = running.cli("lab", "up", timeout=UP_TIMEOUT_SECONDS)

@@ -49,6 +49,8 @@ class Lab:
             "WEBMG_INVENTORIES": str(self.inventories),
             "WEBMG_LAB_DIR": str(self.lab_dir),
             "WEBMG_VAR": str(root / "var"),
+            # Written by `lab up`: it decrypts the lab clients' group_vars/all/vault.yml.
+            "WEBMG_VAULT_PASSWORD_FILE": str(self.lab_dir / "vault-password"),
             "COLUMNS": "200",
         }
 

@@ -360,7 +360,8 @@ def test_check_evidence_survives_missing_or_odd_keys(
 
 
 def test_generic_evidence_renders_nested_data(tmp_path: Path, contract: Contract) -> None:
-    started = started_entry(action="backup")
+    # "deploy" has no evidence template of its own: the generic one renders it.
+    started = started_entry(action="deploy")
     evidence = {
         "snapshot_id": "4f2a9c1e",
         "files": {"new": 12, "changed": 3},

@@ -89,6 +89,8 @@ class Repository:
 
     ``password_file`` is preferred over ``password``; ``environment`` carries
     backend credentials (for example ``AWS_ACCESS_KEY_ID``), never logged.
+    ``options`` are restic's extended options (``-o NAME=VALUE``, e.g.
+    ``sftp.command=ssh ...``), put before every command; never secrets.
     """
 
     location: str
@@ -96,6 +98,11 @@ class Repository:
     password: str | None = field(default=None, repr=False)
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
     cache_dir: Path | None = None
+    options: tuple[str, ...] = ()
+
+    def arguments(self) -> list[str]:
+        """Return the global arguments restic needs for this repository (no secrets)."""
+        return [part for option in self.options for part in ("-o", option)]
 
     def env(self) -> dict[str, str]:
         """Return the environment restic needs for this repository."""
@@ -187,7 +194,7 @@ def run_restic(
     Raise ResticError, classified by exit status and stderr, if restic exits
     with a status outside ``accept``; EnvironmentProblem if restic is missing.
     """
-    argv = [restic_binary(), "--quiet", *arguments]
+    argv = [restic_binary(), "--quiet", *repository.arguments(), *arguments]
     environment = {**os.environ, **repository.env()}
     try:
         done = subprocess.run(
@@ -357,9 +364,15 @@ def forget(
     monthly: int = 0,
     yearly: int = 0,
     prune: bool = True,
+    arguments: Sequence[str] = (),
 ) -> ForgetResult:
-    """Apply a retention policy (per host and paths); return the snapshots kept and removed."""
-    arguments = ["forget", "--json"]
+    """Apply a retention policy (per host and paths); return the snapshots kept and removed.
+
+    ``arguments`` are given to restic as they are, after the counts (for
+    example ``--keep-daily 7 --group-by host --tag webmg``, as derived by
+    :func:`webmg_ops.actions.backup.forget_arguments`).
+    """
+    argv = ["forget", "--json"]
     for flag, count in (
         ("--keep-daily", daily),
         ("--keep-weekly", weekly),
@@ -367,10 +380,11 @@ def forget(
         ("--keep-yearly", yearly),
     ):
         if count:
-            arguments += [flag, str(count)]
+            argv += [flag, str(count)]
+    argv += arguments
     if prune:
-        arguments.append("--prune")
-    done = run_restic(repository, arguments, command="forget")
+        argv.append("--prune")
+    done = run_restic(repository, argv, command="forget")
     kept: list[str] = []
     removed: list[str] = []
     text = done.stdout.strip()

@@ -77,18 +77,12 @@ def _leaves(value: Any) -> Iterator[Any]:
         yield value
 
 
-def client_vault_values(client_dir: Path, password: bytes | None) -> list[str]:
-    """Given a client folder and the vault password, return every vault-held value, decrypted.
-
-    Values of an encrypted file are all secret; so is every inline ``!vault``
-    value. Raise BadInput, naming the file, if something is encrypted and no
-    password was given, or the password is wrong.
-    """
+def _vault_decrypter(password: bytes | None) -> Any:
+    """Return a function (data, file) -> plain text, raising BadInput as the docs say."""
     from ansible.errors import AnsibleError
     from ansible.parsing.vault import VaultLib, VaultSecret
 
     vault = VaultLib([("default", VaultSecret(password))]) if password is not None else None
-    found: list[str] = []
 
     def decrypt(data: bytes, file: Path) -> str:
         if vault is None:
@@ -102,17 +96,52 @@ def client_vault_values(client_dir: Path, password: bytes | None) -> list[str]:
         except AnsibleError as error:
             raise BadInput(f"{file}: cannot decrypt the vault (wrong password?)") from error
 
+    return decrypt
+
+
+def _vault_held(client_dir: Path, password: bytes | None) -> Iterator[tuple[str, Any]]:
+    """Yield (top-level variable name, decrypted value) for everything the vault holds."""
+    decrypt = _vault_decrypter(password)
     for file in _variable_files(client_dir):
         raw = file.read_bytes()
         if raw.lstrip().startswith(_VAULT_HEADER):
             data = yaml.load(decrypt(raw, file), Loader=_VaultAwareLoader)
-            found.extend(str(leaf) for leaf in _leaves(data) if leaf is not None)
+            if isinstance(data, dict):
+                yield from ((str(name), value) for name, value in data.items())
             continue
         try:
             data = yaml.load(raw, Loader=_VaultAwareLoader)
         except yaml.YAMLError:
             continue  # not YAML (Ansible also reads INI-style vars); nothing encrypted in it
-        for leaf in _leaves(data):
-            if isinstance(leaf, _Encrypted):
-                found.append(decrypt(leaf.encode(), file))
-    return found
+        if not isinstance(data, dict):
+            continue
+        for name, value in data.items():
+            if isinstance(value, _Encrypted):
+                yield str(name), decrypt(value.encode(), file)
+            else:
+                for leaf in _leaves(value):
+                    if isinstance(leaf, _Encrypted):
+                        yield str(name), decrypt(leaf.encode(), file)
+
+
+def client_vault_values(client_dir: Path, password: bytes | None) -> list[str]:
+    """Given a client folder and the vault password, return every vault-held value, decrypted.
+
+    Values of an encrypted file are all secret; so is every inline ``!vault``
+    value. Raise BadInput, naming the file, if something is encrypted and no
+    password was given, or the password is wrong.
+    """
+    return [
+        str(leaf)
+        for _name, value in _vault_held(client_dir, password)
+        for leaf in _leaves(value)
+        if leaf is not None
+    ]
+
+
+def client_vault_variables(client_dir: Path, password: bytes | None) -> dict[str, Any]:
+    """Given a client folder and the vault password, return the vault-held variables by name.
+
+    Raise BadInput as :func:`client_vault_values` does.
+    """
+    return dict(_vault_held(client_dir, password))

@@ -59,6 +59,7 @@ def inproc(
     lab: Lab, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> InProcess:
     monkeypatch.setenv("WEBMG_VAR", str(lab.settings.var_dir))
+    monkeypatch.setenv("WEBMG_VAULT_PASSWORD_FILE", lab.env["WEBMG_VAULT_PASSWORD_FILE"])
     monkeypatch.setenv("COLUMNS", "200")
     return InProcess(lab, capsys)
 
@@ -349,8 +350,8 @@ def test_canary_secrets_never_leak(
     }
     install_test_action(monkeypatch, "deploy", "canary.yml")
     lab.diagnosed(CLIENT)
-    password = tmp_path / "vault-password"
-    password.write_text("correct horse battery staple\n")
+    # The client's own vault (group_vars/all/vault.yml) uses the lab's vault password.
+    password = Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"])
     vault_file = lab.inventories / CLIENT / "group_vars" / "web.yml"
     vault_file.write_text(f"canary_vault_token: {canaries['vault']}\n")
     subprocess.run(

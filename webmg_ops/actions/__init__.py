@@ -34,9 +34,15 @@ class ActionOutcome:
 
 
 def _modules() -> dict[str, ModuleType]:
-    from webmg_ops.actions import check, diagnose, harden, update
+    from webmg_ops.actions import backup, check, diagnose, harden, update
 
-    return {"check": check, "diagnose": diagnose, "harden": harden, "update": update}
+    return {
+        "backup": backup,
+        "check": check,
+        "diagnose": diagnose,
+        "harden": harden,
+        "update": update,
+    }
 
 
 def action_module(action: str) -> ModuleType:

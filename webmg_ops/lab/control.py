@@ -30,6 +30,7 @@ from webmg_ops.lab import (
     s3,
     state,
     topology,
+    vault,
 )
 from webmg_ops.lab.paths import LabPaths, resolve_lab_paths
 from webmg_ops.lab.state import LabState, ProcessRecord
@@ -77,6 +78,7 @@ class LabStatus:
     ssh_user: str
     ssh_key: str
     known_hosts: str
+    vault_password_file: str
     apt_repo: str
     apt_repo_up: bool
     s3_endpoint: str
@@ -154,12 +156,16 @@ def _write_known_hosts(
         for host in lab_hosts
     }
     keys.write_known_hosts(paths.known_hosts, lines.values())
-    for client, client_hosts in topology.lab_clients(settings.inventories).items():
+    clients = topology.lab_clients(settings.inventories)
+    for client, client_hosts in clients.items():
         keys.write_client_files(
             settings.inventories / client,
             paths.ssh_key,
             [lines[host.name] for host in client_hosts],
         )
+    vault.ensure_client_vaults(
+        [settings.inventories / client for client in clients], vault.ensure_vault_password(paths)
+    )
 
 
 def _start_service(
@@ -397,6 +403,7 @@ def lab_status(settings: Settings, euid: int | None = None) -> LabStatus:
         ssh_user=base.MAINTENANCE_USER,
         ssh_key=str(paths.ssh_key),
         known_hosts=str(paths.known_hosts),
+        vault_password_file=str(paths.vault_password),
         apt_repo=network.REPO_URL,
         apt_repo_up=_service_up(recorded, REPO_SERVICE),
         s3_endpoint=network.S3_URL,

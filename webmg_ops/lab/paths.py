@@ -49,6 +49,11 @@ class LabPaths:
         return self.lab_dir / "known_hosts"
 
     @property
+    def vault_password(self) -> Path:
+        """The lab's Ansible Vault password (lab clients' ``group_vars/all/vault.yml``)."""
+        return self.lab_dir / "vault-password"
+
+    @property
     def s3_credentials(self) -> Path:
         """The S3 endpoint's generated credentials (AWS shared credentials format)."""
         return self.identity_dir / "s3-credentials"

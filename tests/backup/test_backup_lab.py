@@ -1,0 +1,313 @@
+"""Verified backups on rehearsal-lab hosts: real restic over SFTP to the lab's backup target.
+
+atelier-nord backs up atelier-web1 and atelier-db1 (PostgreSQL ``demo``,
+``public.bookings`` 250 rows) to ``sftp:restic@198.18.0.5:/srv/restic/atelier-nord``;
+the controller opens the same repository with the client's own key and vault.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lab_testing import Lab, edited_contract
+
+from webmg_ops import restic
+from webmg_ops.backup_repository import client_repository
+from webmg_ops.clients import load_client
+from webmg_ops.errors import ExitCode
+from webmg_ops.lab.vault import VAULT_FILE, write_vault_values
+from webmg_ops.manifest import MANIFEST_PATH, read_manifest
+
+pytestmark = pytest.mark.lab
+
+CLIENT = "atelier-nord"
+BACKED_UP = ("atelier-db1", "atelier-web1")
+ADDRESSES = {
+    "atelier-web1": "198.18.0.41",
+    "atelier-db1": "198.18.0.42",
+    "backup1": "198.18.0.5",
+    "terre-web1": "198.18.0.21",
+    "terre-db1": "198.18.0.23",
+}
+#: The run the orchestrator is killed in.
+KILLED_RUN = ("run", CLIENT, "backup", "--reason", "kill")
+#: The tasks that are the backup itself: they run (and change something) on every run.
+ACTION_TASKS = {
+    "Dump the databases and count their rows",
+    "Write the manifest of the backup set",
+    "Take the snapshot",
+    "Forget the snapshots beyond the retention and prune their data",
+    "Remove the stale locks (restic unlock removes only locks whose process is gone)",
+}
+
+
+def run_backup(lab: Lab, client: str = CLIENT, *flags: str) -> tuple[int, dict[str, Any], float]:
+    """Run ``backup`` for a client; return its exit status, JSON report and seconds."""
+    started = time.monotonic()
+    done = lab.cli("run", client, "backup", "--reason", "test", "--json", *flags, timeout=600)
+    return done.returncode, json.loads(done.stdout or done.stderr), time.monotonic() - started
+
+
+def finished(lab: Lab, run_id: str) -> dict[str, Any]:
+    (entry,) = [e for e in lab.entries("run-finished") if e.payload["run_id"] == run_id]
+    return entry.payload
+
+
+def repository(lab: Lab, tmp_path: Path, client: str = CLIENT) -> restic.Repository:
+    """Return the client's repository as the controller opens it (its key, its vault)."""
+    return client_repository(
+        load_client(lab.inventories, client),
+        lab.lab_dir / "vault-password",
+        cache_dir=tmp_path / "restic-cache",
+    )
+
+
+#: Run on a host as root: print every command line seen there for SECONDS (argv[1]).
+RECORD_COMMAND_LINES = """
+import os, sys, time
+seen, end = set(), time.time() + float(sys.argv[1])
+while time.time() < end:
+    for pid in os.listdir("/proc"):
+        try:
+            raw = open(f"/proc/{pid}/cmdline", "rb").read()
+        except (OSError, ValueError):
+            continue
+        seen.add(raw.replace(b"\\0", b" ").decode("utf-8", "replace"))
+    time.sleep(0.05)
+print("\\n".join(sorted(seen)))
+"""
+
+#: Run on a host as root: return (printing "running") once restic backs up, within 300 s.
+WAIT_FOR_RESTIC_BACKUP = """
+import os, time
+end = time.time() + 300
+while time.time() < end:
+    for pid in os.listdir("/proc"):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"restic") and b"backup" in argv:
+            print("running")
+            raise SystemExit
+    time.sleep(0.02)
+"""
+
+
+def run_on_host(lab: Lab, host: str, script: str, *arguments: str) -> subprocess.Popen[str]:
+    """Start a Python script as root on a host, in the background; read its stdout after."""
+    return subprocess.Popen(
+        [
+            "ssh",
+            "-i",
+            str(lab.lab_dir / "identity" / "id_ed25519"),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={lab.lab_dir / 'known_hosts'}",
+            f"webmg@{ADDRESSES[host]}",
+            shlex.join(["sudo", "python3", "-c", script, *arguments]),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def first_backup(lab: Lab) -> dict[str, Any]:
+    """The first backup of atelier-nord in this lab: its report, payload and wall time."""
+    code, report, elapsed = run_backup(lab)
+    assert code == ExitCode.OK, report
+    print(f"\nfirst backup of atelier-nord (2 hosts + target): {elapsed:.1f} s")
+    return {"report": report, "payload": finished(lab, report["run_id"]), "elapsed": elapsed}
+
+
+def test_backup_saves_every_host_with_its_manifest_and_database(
+    lab: Lab, first_backup: dict[str, Any], tmp_path: Path
+) -> None:
+    evidence = first_backup["payload"]["evidence"]
+    assert first_backup["payload"]["outcome"] == "succeeded"
+    assert set(evidence["snapshots"]) == set(BACKED_UP)
+    maintenance = evidence["repository_maintenance"]
+    assert maintenance["check"]["ok"] is True
+    assert maintenance["check"]["subset"].endswith("/91")
+    print(
+        f"bytes added: {sum(h['bytes_added'] for h in evidence['hosts'].values())}, "
+        f"check: {maintenance['check']['duration_s']} s"
+    )
+    repo = repository(lab, tmp_path)
+    snapshots = restic.list_snapshots(repo, tags=["webmg"])
+    by_id = {snapshot.id: snapshot for snapshot in snapshots}
+    for host, snapshot_id in evidence["snapshots"].items():
+        assert by_id[snapshot_id].hostname == host
+        assert "/var/backups/webmg" in by_id[snapshot_id].paths
+    db_snapshot = evidence["snapshots"]["atelier-db1"]
+    restic.restore(repo, db_snapshot, tmp_path / "restored", include=[MANIFEST_PATH])
+    manifest = read_manifest(tmp_path / "restored" / MANIFEST_PATH.lstrip("/"))
+    assert manifest["host"] == "atelier-db1"
+    assert "/etc/hostname" in manifest["files"]
+    assert "/var/backups/webmg/db/demo.dump" in manifest["files"]
+    (database,) = manifest["databases"]
+    assert database == {
+        "name": "demo",
+        "engine": "postgresql",
+        "dump": "/var/backups/webmg/db/demo.dump",
+        "row_counts": {"demo.bookings": 250},
+    }
+    host = evidence["hosts"]["atelier-db1"]
+    assert host["databases"][0]["row_counts"] == {"demo.bookings": 250}
+    assert host["manifest_files"] == len(manifest["files"])
+    assert host["files"]["total"] >= host["manifest_files"]
+    assert restic.check_repository(repo).ok
+    log = Path(first_backup["report"]["run_log"]).read_text()
+    assert "| demo | postgresql | /var/backups/webmg/db/demo.dump | demo.bookings | 250 |" in log
+
+
+def test_private_key_and_password_stay_on_the_host_root_only(
+    lab: Lab, first_backup: dict[str, Any]
+) -> None:
+    done = lab.ssh(
+        ADDRESSES["atelier-web1"],
+        "sudo stat -c '%a %U %n' /var/lib/webmg-backup /var/lib/webmg-backup/id_ed25519 "
+        "/var/lib/webmg-backup/restic-password /var/lib/webmg-backup/known_hosts",
+    )
+    assert done.returncode == 0, done.stderr
+    modes = [line.split()[:2] for line in done.stdout.splitlines()]
+    assert modes == [["700", "root"], ["600", "root"], ["600", "root"], ["600", "root"]]
+    keys = lab.ssh(ADDRESSES["backup1"], "sudo cat /var/lib/restic/.ssh/authorized_keys")
+    assert keys.returncode == 0, keys.stderr
+    for name in ("controller", *BACKED_UP):
+        assert f"webmg-ops backup key: {CLIENT} {name}" in keys.stdout
+    assert all(
+        line.startswith("restrict ") for line in keys.stdout.splitlines() if "ssh-ed25519" in line
+    )
+
+
+def test_second_backup_changes_no_setup_and_adds_snapshots(
+    lab: Lab, first_backup: dict[str, Any], tmp_path: Path
+) -> None:
+    code, report, elapsed = run_backup(lab)
+    assert code == ExitCode.OK, report
+    print(f"\nsecond backup of atelier-nord: {elapsed:.1f} s")
+    for host in report["hosts"]:
+        assert set(host["changed_tasks"]) <= ACTION_TASKS, host
+    assert next(h for h in report["hosts"] if h["host"] == "backup1")["status"] == "ok"
+    evidence = finished(lab, report["run_id"])["evidence"]
+    assert set(evidence["snapshots"]) == set(BACKED_UP)
+    assert set(evidence["snapshots"].values()).isdisjoint(
+        first_backup["payload"]["evidence"]["snapshots"].values()
+    )
+    ids = {snapshot.id for snapshot in restic.list_snapshots(repository(lab, tmp_path))}
+    assert set(evidence["snapshots"].values()) <= ids
+
+
+def test_check_mode_changes_nothing(lab: Lab, first_backup: dict[str, Any], tmp_path: Path) -> None:
+    before = {s.id for s in restic.list_snapshots(repository(lab, tmp_path))}
+    code, report, _ = run_backup(lab, CLIENT, "--check")
+    assert code == ExitCode.OK, report
+    assert all(host["changed"] == 0 for host in report["hosts"]), report["hosts"]
+    assert {s.id for s in restic.list_snapshots(repository(lab, tmp_path))} == before
+
+
+def test_a_killed_orchestrator_is_recorded_and_the_next_backup_recovers(
+    lab: Lab, first_backup: dict[str, Any], tmp_path: Path
+) -> None:
+    web = ADDRESSES["atelier-web1"]
+    # Enough data that restic is still at work when the orchestrator dies.
+    bulk = "/var/lib/webmg-demo/bulk.bin"
+    assert (
+        lab.ssh(web, f"sudo head -c 200000000 /dev/urandom | sudo tee {bulk} >/dev/null").returncode
+        == 0
+    )
+    try:
+        waiter = run_on_host(lab, "atelier-web1", WAIT_FOR_RESTIC_BACKUP)
+        orchestrator = subprocess.Popen(
+            [sys.executable, "-m", "webmg_ops.cli.main", *KILLED_RUN],
+            env=lab.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        out, _ = waiter.communicate(timeout=300)
+        assert "running" in out
+        os.kill(orchestrator.pid, signal.SIGKILL)
+        orchestrator.wait(timeout=30)
+        (started,) = [
+            e for e in lab.entries("run-started", CLIENT) if e.payload.get("reason") == "kill"
+        ]
+        run_id = started.payload["run_id"]
+        # The next command closes the run of the dead process.
+        done = lab.cli("runs", CLIENT)
+        assert done.returncode == 0, done.stderr
+        assert finished(lab, run_id)["outcome"] == "interrupted"
+        code, report, _ = run_backup(lab)
+        assert code == ExitCode.OK, report
+        evidence = finished(lab, report["run_id"])["evidence"]
+        assert set(evidence["snapshots"]) == set(BACKED_UP)
+        assert evidence["repository_maintenance"]["check"]["ok"] is True
+        removed = [lock for h in evidence["hosts"].values() for lock in h["stale_locks_removed"]]
+        print(f"\nstale locks removed after the kill: {removed}")
+        assert restic.check_repository(repository(lab, tmp_path)).ok
+    finally:
+        lab.ssh(web, f"sudo rm -f {bulk}")
+
+
+@pytest.fixture
+def canary_client(lab: Lab) -> Iterator[str]:
+    """terre-solidaire with a recognisable restic password, on a repository of its own."""
+    canary = "CanaryResticPw-" + os.urandom(6).hex()
+    vault_file = lab.inventories / "terre-solidaire" / VAULT_FILE
+    original = vault_file.read_bytes()
+    write_vault_values(
+        vault_file, lab.lab_dir / "vault-password", {"webmg_restic_password": canary}
+    )
+    try:
+        with edited_contract(
+            lab.inventories,
+            "terre-solidaire",
+            lambda data: data["backup"].update(
+                repository="sftp:restic@198.18.0.5:/srv/restic/terre-solidaire-canary"
+            ),
+        ):
+            yield canary
+    finally:
+        vault_file.write_bytes(original)
+
+
+def test_the_restic_password_never_reaches_records_outputs_or_argv(
+    lab: Lab, canary_client: str
+) -> None:
+    watchers = {
+        host: run_on_host(lab, host, RECORD_COMMAND_LINES, "60")
+        for host in ("terre-web1", "terre-db1")
+    }
+    time.sleep(1)
+    done = lab.cli("run", "terre-solidaire", "backup", "--reason", "canary", timeout=600)
+    assert done.returncode == ExitCode.OK, done.stderr
+    seen = {host: watcher.communicate(timeout=120)[0] for host, watcher in watchers.items()}
+    for host, command_lines in seen.items():
+        assert "restic" in command_lines and " backup " in command_lines, host
+        assert canary_client not in command_lines, host
+    assert canary_client not in done.stdout + done.stderr
+    var = lab.root / "var"
+    leaked = [
+        path
+        for path in var.rglob("*")
+        if path.is_file() and canary_client.encode() in path.read_bytes()
+    ]
+    assert leaked == []
+    assert canary_client.encode() not in (var / "ledger.db").read_bytes()

@@ -1,0 +1,212 @@
+"""The backup action's planning and the role's manifest script, without the lab.
+
+Retention is proven with the real restic binary on a local repository:
+snapshots on simulated days (restic ``--time``), then ``forget`` with the
+arguments the action derives from a level's retention, against an
+expectation computed here independently.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from restic_testing import RESTIC_PASSWORD
+
+from webmg_ops.actions.backup import (
+    check_subset,
+    forget_arguments,
+    full_snapshot_id,
+    make_extra_vars,
+)
+from webmg_ops.clients import load_client
+from webmg_ops.contract import Level, Retention
+from webmg_ops.errors import BadInput
+from webmg_ops.manifest import build_manifest
+from webmg_ops.policy import LEVEL_DEFAULTS
+from webmg_ops.restic import Repository, backup, forget, list_snapshots
+from webmg_ops.runs import RunRequest
+
+MANIFEST_SCRIPT = (
+    Path(__file__).resolve().parents[2] / "roles" / "backup" / "files" / "webmg_manifest.py"
+)
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+
+
+def test_extra_vars_come_from_the_contract_and_the_policy(inventories: Path) -> None:
+    client = load_client(inventories, "atelier-nord")
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    extra = make_extra_vars(client, ("atelier-web1",), RunRequest("atelier-nord", "backup"), now)
+    assert extra["backup_client"] == "atelier-nord"
+    assert extra["backup_repository"] == "sftp:restic@198.18.0.5:/srv/restic/atelier-nord"
+    assert extra["backup_paths"] == ["/etc", "/var/lib/webmg-demo"]
+    assert extra["backup_databases"] == [
+        {"name": "demo", "engine": "postgresql", "host_group": "db"}
+    ]
+    # stability-security: keep 7 daily and 4 weekly; a daily backup, a quarterly drill.
+    assert extra["backup_retention"] == {"daily": 7, "weekly": 4, "monthly": 0, "yearly": 0}
+    assert extra["backup_forget_arguments"] == [
+        "--keep-daily", "7", "--keep-weekly", "4", "--group-by", "host", "--tag", "webmg",
+    ]  # fmt: skip
+    day_number = int(now.timestamp() // 86400)
+    assert extra["backup_check_subset"] == f"{day_number % 91 + 1}/91"
+    assert not any("password" in name for name in extra)
+
+
+def test_a_run_cannot_set_what_the_contract_decides(inventories: Path) -> None:
+    client = load_client(inventories, "atelier-nord")
+    request = RunRequest("atelier-nord", "backup", extra_vars={"backup_paths": ["/"]})
+    with pytest.raises(BadInput, match="backup_paths come from the contract"):
+        make_extra_vars(client, (), request)
+
+
+def test_a_repository_that_is_not_sftp_is_refused(inventories: Path, edit_contract) -> None:
+    edit_contract("atelier-nord", lambda data: data["backup"].update(repository="/srv/x"))
+    client = load_client(inventories, "atelier-nord")
+    with pytest.raises(BadInput, match="expected sftp:USER@HOST:/PATH"):
+        make_extra_vars(client, (), RunRequest("atelier-nord", "backup"))
+
+
+def test_check_subsets_rotate_through_every_pack_within_the_drill_cadence() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    # institutional-sla: a backup every 6 h, a weekly drill: 28 subsets.
+    seen = [check_subset(6 * HOUR, 7 * DAY, start + n * 6 * HOUR) for n in range(28)]
+    assert {item.split("/")[1] for item in seen} == {"28"}
+    assert sorted(int(item.split("/")[0]) for item in seen) == list(range(1, 29))
+    # Consecutive backups read consecutive subsets; the same slot reads the same subset.
+    first = int(seen[0].split("/")[0])
+    assert int(seen[1].split("/")[0]) == first % 28 + 1
+    assert check_subset(6 * HOUR, 7 * DAY, start + HOUR) == seen[0]
+    # A drill cadence that is not a multiple of the backup cadence rounds up.
+    assert check_subset(DAY, 91 * DAY, start).endswith("/91")
+    assert check_subset(12 * HOUR, 91 * DAY, start).endswith("/182")
+    assert check_subset(None, 7 * DAY, start) == "1/1"
+
+
+def test_a_retention_that_keeps_nothing_is_refused() -> None:
+    with pytest.raises(BadInput, match="keeps no snapshot"):
+        forget_arguments(Retention())
+
+
+def test_a_short_snapshot_id_is_resolved_to_the_full_one() -> None:
+    full = ["ab" * 32, "cd" * 32]
+    assert full_snapshot_id("cdcdcdcd", full) == "cd" * 32
+    assert full_snapshot_id("ef012345", full) == "ef012345"
+    assert full_snapshot_id(None, full) is None
+
+
+def test_the_role_manifest_script_matches_the_controller_manifest(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "etc" / "deep").mkdir(parents=True)
+    (tree / "etc" / "a.conf").write_text("alpha\n")
+    (tree / "etc" / "deep" / "big.bin").write_bytes(bytes(range(256)) * 20_000)  # > 1 chunk
+    (tree / "etc" / "empty").write_bytes(b"")
+    (tree / "etc" / "link").symlink_to(tree / "etc" / "a.conf")
+    (tree / "db.dump").write_bytes(b"PGDMP dump")
+    databases = [{"name": "demo", "engine": "postgresql", "dump": str(tree / "db.dump"),
+                  "row_counts": {"demo.bookings": 250}}]  # fmt: skip
+    output = tmp_path / "out" / "manifest.json"
+    output.parent.mkdir()
+    done = subprocess.run(
+        [sys.executable, str(MANIFEST_SCRIPT), "--output", str(output), "--host", "web1",
+         "--databases", json.dumps(databases), str(tree / "etc"), str(tree / "db.dump")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    written = json.loads(output.read_text())
+    expected = build_manifest([tree / "etc", tree / "db.dump"], host="web1")
+    assert written["files"] == expected["files"]
+    assert written["version"] == expected["version"] == 1
+    assert written["paths"] == expected["paths"]
+    assert written["host"] == "web1"
+    assert written["databases"] == databases
+    assert str(tree / "etc" / "link") not in written["files"]
+    assert output.stat().st_mode & 0o777 == 0o600
+    assert json.loads(done.stdout)["files"] == len(expected["files"]) == 4
+
+
+def test_the_manifest_script_leaves_out_excluded_paths_and_itself(tmp_path: Path) -> None:
+    (tmp_path / "data" / "secret").mkdir(parents=True)
+    (tmp_path / "data" / "secret" / "key").write_text("k")
+    (tmp_path / "data" / "kept").write_text("x")
+    output = tmp_path / "data" / "manifest.json"
+    output.write_text("{}")
+    subprocess.run(
+        [sys.executable, str(MANIFEST_SCRIPT), "--output", str(output),
+         "--exclude", str(tmp_path / "data" / "secret"), str(tmp_path / "data")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert list(json.loads(output.read_text())["files"]) == [str(tmp_path / "data" / "kept")]
+
+
+def expected_kept(days: list[date], retention: Retention) -> set[date]:
+    """Return the days whose snapshot a retention keeps (one snapshot a day, newest first).
+
+    Each rule keeps the newest snapshot of each of its last N periods, counted
+    independently; a snapshot kept by any rule is kept.
+    """
+    periods = {
+        "daily": lambda day: day,
+        "weekly": lambda day: day.isocalendar()[:2],
+        "monthly": lambda day: (day.year, day.month),
+        "yearly": lambda day: day.year,
+    }
+    kept: set[date] = set()
+    for name, period_of in periods.items():
+        wanted = getattr(retention, name)
+        seen: list[object] = []
+        for day in sorted(days, reverse=True):
+            period = period_of(day)
+            if period in seen:
+                continue
+            if len(seen) == wanted:
+                break
+            seen.append(period)
+            kept.add(day)
+    return kept
+
+
+FIRST_DAY = date(2025, 11, 3)
+DAYS = [FIRST_DAY + timedelta(days=n) for n in range(40)]
+
+
+@pytest.fixture(scope="module")
+def forty_days(tmp_path_factory: pytest.TempPathFactory, empty_restic_repository: Path) -> Path:
+    """One repository holding a daily snapshot of host web1 for 40 days, copied by each test."""
+    folder = tmp_path_factory.mktemp("forty-days")
+    shutil.copytree(empty_restic_repository, folder / "repo")
+    repository = Repository(str(folder / "repo"), password=RESTIC_PASSWORD, cache_dir=folder / "c")
+    source = folder / "data"
+    source.mkdir()
+    for day in DAYS:
+        (source / "day.txt").write_text(day.isoformat())
+        backup(repository, [source], tags=["webmg"], host="web1",
+               at=datetime(day.year, day.month, day.day, 12, 0))  # fmt: skip
+    # A snapshot without the tag is never touched by the action's forget.
+    backup(repository, [source], host="web1", at=datetime(2025, 1, 1, 12, 0))
+    return folder / "repo"
+
+
+@pytest.mark.parametrize(
+    "level", [Level.STABILITY_SECURITY, Level.CONTINUOUS_EVOLUTION, Level.INSTITUTIONAL_SLA]
+)
+def test_forget_with_the_derived_arguments_keeps_exactly_the_retention(
+    forty_days: Path, tmp_path: Path, level: Level
+) -> None:
+    retention: Retention = LEVEL_DEFAULTS[level]["backup.retention"]
+    shutil.copytree(forty_days, tmp_path / "repo")
+    repository = Repository(
+        str(tmp_path / "repo"), password=RESTIC_PASSWORD, cache_dir=tmp_path / "c"
+    )
+    result = forget(repository, arguments=forget_arguments(retention))
+    remaining = list_snapshots(repository)
+    kept_days = {snapshot.time.date() for snapshot in remaining if "webmg" in snapshot.tags}
+    assert kept_days == expected_kept(DAYS, retention)
+    assert len(result.kept) == len(kept_days)
+    assert len(result.removed) == len(DAYS) - len(kept_days)
+    assert any("webmg" not in snapshot.tags for snapshot in remaining)

@@ -1,0 +1,367 @@
+"""The ``backup`` action: verified restic backups of a client's hosts.
+
+The contract names what is saved (``backup.paths``, ``backup.databases``)
+and where (``backup.repository``, an SFTP location on the agency's backup
+target); the policy decides how long snapshots are kept
+(``backup.retention``) and how fast the repository's data is re-read
+(``cadence.backup`` and ``cadence.drill``). All of it travels to
+``playbooks/backup.yml`` as extra vars; the repository password stays in
+the client's vault. This module plans those vars and turns the play's
+evidence into snapshots per host, the retention applied and the check of
+the repository.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from webmg_ops.actions import ActionOutcome
+from webmg_ops.backup_repository import parse_sftp_location
+from webmg_ops.contract import Retention
+from webmg_ops.errors import BadInput
+from webmg_ops.preflight import HostPreflight
+from webmg_ops.runner import PlaybookResult
+from webmg_ops.runs import ResidualRisk, RunRequest
+from webmg_ops.settings import Settings
+
+if TYPE_CHECKING:
+    from webmg_ops.clients import Client
+
+PLAYBOOK = "backup.yml"
+
+#: The tag of every snapshot the action takes; forget only touches snapshots carrying it.
+SNAPSHOT_TAG = "webmg"
+
+#: The inventory group of the agency's backup target.
+TARGET_GROUP = "backup_target"
+
+#: The key under which the play publishes the repository's evidence (forget, check).
+REPOSITORY_KEY = "_repository"
+
+#: Extra vars that the contract and policy set; a run may not set them itself.
+GOVERNED_VARS = frozenset(
+    {
+        "backup_client",
+        "backup_repository",
+        "backup_paths",
+        "backup_databases",
+        "backup_retention",
+        "backup_forget_arguments",
+        "backup_check_subset",
+        "backup_tag",
+        "backup_restic_password",
+    }
+)
+
+
+# --- planning -----------------------------------------------------------
+
+
+def forget_arguments(retention: Retention, tag: str = SNAPSHOT_TAG) -> list[str]:
+    """Given a retention, return the arguments of ``restic forget`` that apply it.
+
+    Snapshots are grouped by host only (a path added later does not start
+    a new group that would never be pruned), and only snapshots carrying
+    ``tag`` are considered. Raise BadInput for a retention that keeps nothing.
+    """
+    arguments: list[str] = []
+    for period in ("daily", "weekly", "monthly", "yearly"):
+        count = int(getattr(retention, period))
+        if count > 0:
+            arguments += [f"--keep-{period}", str(count)]
+    if not arguments:
+        raise BadInput("the backup retention keeps no snapshot")
+    return [*arguments, "--group-by", "host", "--tag", tag]
+
+
+def check_subset(
+    backup_every: timedelta | None, drill_every: timedelta | None, now: datetime
+) -> str:
+    """Given the backup and drill cadences and the time, return ``restic check``'s data subset.
+
+    With N = ceil(drill cadence / backup cadence) subsets, a backup at
+    ``now`` reads subset i = floor(now / backup cadence) mod N + 1, so
+    consecutive backups read consecutive subsets and every pack is read at
+    least once within a drill cadence. "1/1" (all data) without cadences.
+    """
+    if not backup_every or not drill_every or backup_every <= timedelta(0):
+        return "1/1"
+    total = max(1, math.ceil(drill_every / backup_every))
+    slot = math.floor(now.timestamp() / backup_every.total_seconds())
+    return f"{slot % total + 1}/{total}"
+
+
+def make_extra_vars(
+    client: Client, hosts: Sequence[str], request: RunRequest, now: datetime | None = None
+) -> dict[str, Any]:
+    """Given a client, the run's hosts and the request, return the play's extra vars.
+
+    Paths, databases and repository come from the contract; retention and
+    the check's data subset from the policy. Raise BadInput if the request
+    sets a governed var, or the contract names no paths or no SFTP repository.
+    """
+    requested = dict(request.extra_vars)
+    governed = sorted(GOVERNED_VARS & set(requested))
+    if governed:
+        raise BadInput(
+            f"{', '.join(governed)} come from the contract and policy; a run cannot set them"
+        )
+    backup = client.contract.backup
+    if not backup.repository:
+        raise BadInput(f"{client.name}: the contract names no backup.repository")
+    parse_sftp_location(backup.repository)
+    if not backup.paths:
+        raise BadInput(f"{client.name}: the contract names no backup.paths")
+    retention = client.policy.retention
+    return {
+        **requested,
+        "backup_client": client.name,
+        "backup_repository": backup.repository,
+        "backup_paths": list(backup.paths),
+        "backup_databases": [
+            {
+                "name": database.name,
+                "engine": database.engine,
+                "host_group": database.host_group,
+                **({"path": database.path} if database.path else {}),
+            }
+            for database in backup.databases
+        ],
+        "backup_retention": retention.model_dump(),
+        "backup_forget_arguments": forget_arguments(retention),
+        "backup_check_subset": check_subset(
+            client.policy.cadence("backup"),
+            client.policy.cadence("drill"),
+            now or datetime.now(UTC),
+        ),
+        "backup_tag": SNAPSHOT_TAG,
+    }
+
+
+@dataclass(frozen=True)
+class Before:
+    """What the action knows before the play: which run hosts are backed up."""
+
+    client: str
+    check: bool
+    backed_up: tuple[str, ...]
+    targets: tuple[str, ...]
+    repository: str
+
+
+def before_play(
+    settings: Settings, client: Client, hosts: Sequence[str], request: RunRequest
+) -> Before:
+    """Given the settings, client, hosts and request, return the hosts backed up and the targets."""
+    groups = {host.name: host.groups for host in client.hosts}
+    targets = tuple(host for host in hosts if TARGET_GROUP in groups.get(host, ()))
+    return Before(
+        client=client.name,
+        check=request.check,
+        backed_up=tuple(host for host in hosts if host not in targets),
+        targets=targets,
+        repository=client.contract.backup.repository or "",
+    )
+
+
+# --- evidence -----------------------------------------------------------
+
+
+def _number(value: Any) -> int | float | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return value
+    try:
+        number = float(str(value))
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def parse_delta(text: Any) -> float | None:
+    """Given Ansible's ``delta`` ("H:MM:SS.ffffff"), return seconds (None if unreadable)."""
+    try:
+        hours, minutes, seconds = str(text).split(":")
+        return round(int(hours) * 3600 + int(minutes) * 60 + float(seconds), 3)
+    except ValueError:
+        return None
+
+
+def host_evidence(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Shape one host's raw play output as the run log and the restore drill read it."""
+    files = raw.get("files") or {}
+    databases = [
+        {
+            "name": item.get("name"),
+            "engine": item.get("engine"),
+            "dump": item.get("dump"),
+            "bytes": _number(item.get("bytes")),
+            "row_counts": {
+                str(table): _number(count)
+                for table, count in (item.get("row_counts") or {}).items()
+            },
+        }
+        for item in raw.get("databases") or []
+        if isinstance(item, Mapping)
+    ]
+    return {
+        "check": bool(raw.get("check")),
+        "snapshot_id": raw.get("snapshot_id") or None,
+        "tag": raw.get("tag") or SNAPSHOT_TAG,
+        "partial": bool(raw.get("partial")),
+        "paths": list(raw.get("paths") or []),
+        "missing_paths": list(raw.get("missing_paths") or []),
+        "files": {
+            key: _number(files.get(key)) for key in ("new", "changed", "unmodified", "total")
+        },
+        "bytes_added": _number(raw.get("bytes_added")),
+        "total_bytes": _number(raw.get("total_bytes")),
+        "duration_s": _number(raw.get("duration_s")),
+        "manifest": raw.get("manifest") or None,
+        "manifest_files": _number(raw.get("manifest_files")),
+        "manifest_bytes": _number(raw.get("manifest_bytes")),
+        "databases": databases,
+        "stale_locks_removed": list(raw.get("stale_locks_removed") or []),
+    }
+
+
+def repository_evidence(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Shape the repository's raw play output: retention applied and check result."""
+    if not raw:
+        return None
+    forget = raw.get("forget") or {}
+    check = raw.get("check") or {}
+    kept = list(forget.get("kept") or [])
+    removed = list(forget.get("removed") or [])
+    return {
+        "initialized": bool(raw.get("initialized")),
+        "forget": {
+            "arguments": list(forget.get("arguments") or []),
+            "kept": len(kept),
+            "removed": len(removed),
+            "kept_ids": kept,
+            "removed_ids": removed,
+        },
+        "check": {
+            "ok": bool(check.get("ok")),
+            "subset": check.get("subset") or None,
+            "duration_s": parse_delta(check.get("duration")),
+            "errors": list(check.get("errors") or []),
+        },
+    }
+
+
+def full_snapshot_id(snapshot_id: str | None, known: Sequence[str]) -> str | None:
+    """Given a snapshot id (short or full) and full ids, return the full id it names (or itself)."""
+    if not snapshot_id:
+        return None
+    return next((item for item in known if item.startswith(snapshot_id)), snapshot_id)
+
+
+def _risks(
+    before: Before, hosts: Mapping[str, Mapping[str, Any]], repository: Mapping[str, Any] | None
+) -> list[ResidualRisk]:
+    risks = []
+    for host in before.backed_up:
+        evidence = hosts.get(host)
+        if evidence is None or not evidence["snapshot_id"]:
+            risks.append(ResidualRisk(host, "no backup taken", "the host's backup did not finish"))
+            continue
+        if evidence["partial"]:
+            risks.append(
+                ResidualRisk(host, "partial backup", "some files could not be read (restic exit 3)")
+            )
+    if repository is None:
+        if before.backed_up:
+            risks.append(
+                ResidualRisk(None, "repository not checked", "retention and check did not run")
+            )
+    elif not repository["check"]["ok"]:
+        risks.append(
+            ResidualRisk(
+                None,
+                "repository check failed",
+                "; ".join(repository["check"]["errors"]) or "restic check failed",
+            )
+        )
+    return risks
+
+
+def _summary(
+    before: Before, hosts: Mapping[str, Mapping[str, Any]], repository: Mapping[str, Any] | None
+) -> str:
+    taken = [host for host in before.backed_up if (hosts.get(host) or {}).get("snapshot_id")]
+    added = sum(int(evidence["bytes_added"] or 0) for evidence in hosts.values())
+    text = (
+        f"{len(taken)}/{len(before.backed_up)} host(s) backed up, "
+        f"{added / 1e6:.1f} MB added to {before.repository}"
+    )
+    if repository is not None:
+        check = repository["check"]
+        text += (
+            f"; check {check['subset'] or 'structure'} {'ok' if check['ok'] else 'FAILED'}; "
+            f"{repository['forget']['kept']} snapshot(s) kept, "
+            f"{repository['forget']['removed']} removed"
+        )
+    removed = sum(len(evidence["stale_locks_removed"]) for evidence in hosts.values())
+    if removed:
+        text += f"; {removed} stale lock(s) removed"
+    return text
+
+
+def make_outcome(
+    result: PlaybookResult, preflight: Mapping[str, HostPreflight], before: Before
+) -> ActionOutcome:
+    """Given the play's result, preflight and the hosts backed up, return the backup evidence:
+    a snapshot per host, the retention applied and the repository check; missing or partial
+    snapshots and a failed check are residual risks.
+    """
+    raw_hosts = {
+        host: data
+        for host, data in result.evidence.items()
+        if host != REPOSITORY_KEY and isinstance(data, Mapping)
+    }
+    hosts = {host: host_evidence(raw) for host, raw in sorted(raw_hosts.items())}
+    raw_repository = result.evidence.get(REPOSITORY_KEY)
+    repository = repository_evidence(
+        raw_repository if isinstance(raw_repository, Mapping) else None
+    )
+    if repository is not None:
+        # restic 0.14 reports a backup's short id; forget lists the full ids it kept.
+        for evidence in hosts.values():
+            evidence["snapshot_id"] = full_snapshot_id(
+                evidence["snapshot_id"], repository["forget"]["kept_ids"]
+            )
+    if before.check:
+        return ActionOutcome(
+            evidence={"check": True, "repository": before.repository, "hosts": hosts},
+            summary=f"dry run: {len(hosts)} host(s) prepared for backup, nothing saved",
+        )
+    risks = _risks(before, hosts, repository)
+    steps: list[str] = []
+    if any(risk.risk == "no backup taken" for risk in risks):
+        steps.append("Fix the failed hosts' backups and run backup again.")
+    if repository is not None and not repository["check"]["ok"]:
+        steps.append("Investigate the repository (restic check) before the next backup or drill.")
+    return ActionOutcome(
+        evidence={
+            "check": False,
+            "repository": before.repository,
+            "tag": SNAPSHOT_TAG,
+            "hosts": hosts,
+            "snapshots": {
+                host: evidence["snapshot_id"]
+                for host, evidence in hosts.items()
+                if evidence["snapshot_id"]
+            },
+            "repository_maintenance": repository,
+        },
+        residual_risks=tuple(risks),
+        next_steps=tuple(steps),
+        summary=_summary(before, hosts, repository),
+    )

@@ -1,0 +1,92 @@
+"""The lab's Ansible Vault: one vault password per lab, one encrypted vars file per lab client.
+
+A real client keeps its secrets (the restic repository password first) in
+an Ansible Vault file of its own inventory. The lab does the same for the
+clients whose hosts are all lab hosts: ``lab up`` generates one vault
+password (``<lab dir>/vault-password``, 0600, kept across ``down``/``up``)
+and, for each such client, ``group_vars/all/vault.yml`` holding
+``webmg_restic_password``. A vault file that the lab's password decrypts
+is kept as it is (its restic password opens repositories made before);
+one it cannot decrypt (written by another lab) is replaced.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+
+from webmg_ops.lab.keys import write_private
+from webmg_ops.lab.paths import LabPaths
+
+#: Where a client keeps its vault-encrypted variables, relative to its folder.
+VAULT_FILE = Path("group_vars") / "all" / "vault.yml"
+#: The vault variable holding the client's restic repository password.
+RESTIC_PASSWORD_VARIABLE = "webmg_restic_password"
+
+
+def ensure_vault_password(paths: LabPaths) -> Path:
+    """Given the lab's paths, return its vault password file, generating it the first time."""
+    file = paths.vault_password
+    if not (file.is_file() and file.read_bytes().strip()):
+        write_private(file, secrets.token_urlsafe(32) + "\n")
+    file.chmod(0o600)
+    return file
+
+
+def _vault(password_file: Path) -> object:
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    return VaultLib([("default", VaultSecret(password_file.read_bytes().strip()))])
+
+
+def read_vault_values(file: Path, password_file: Path) -> dict[str, object] | None:
+    """Given a vault file and the vault password file, return its values.
+
+    Return None if the file is missing, not encrypted, or the password does
+    not decrypt it.
+    """
+    from ansible.errors import AnsibleError
+
+    if not file.is_file():
+        return None
+    raw = file.read_bytes()
+    if not raw.lstrip().startswith(b"$ANSIBLE_VAULT"):
+        return None
+    try:
+        plain: bytes = _vault(password_file).decrypt(raw)  # type: ignore[attr-defined]
+        data = yaml.safe_load(plain)
+    except (AnsibleError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_vault_values(file: Path, password_file: Path, values: dict[str, object]) -> None:
+    """Given a vault file, the vault password file and values, write them encrypted (0600)."""
+    plain = yaml.safe_dump(values, sort_keys=True).encode()
+    encrypted: bytes = _vault(password_file).encrypt(plain)  # type: ignore[attr-defined]
+    file.parent.mkdir(parents=True, exist_ok=True)
+    write_private(file, encrypted)
+
+
+def ensure_client_vaults(client_dirs: Iterable[Path], password_file: Path) -> list[Path]:
+    """Given lab clients' folders and the vault password file, make sure each has its vault.
+
+    A vault file the password decrypts and that holds a restic password is
+    kept; any other is (re)written with a new random restic password.
+    Return the vault files written.
+    """
+    written = []
+    for folder in client_dirs:
+        file = folder / VAULT_FILE
+        values = read_vault_values(file, password_file)
+        if values is not None and values.get(RESTIC_PASSWORD_VARIABLE):
+            continue
+        kept = values or {}
+        write_vault_values(
+            file, password_file, {**kept, RESTIC_PASSWORD_VARIABLE: secrets.token_urlsafe(32)}
+        )
+        written.append(file)
+    return written
