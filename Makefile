@@ -21,7 +21,7 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	postgresql util-linux
 
 .PHONY: help setup apt-packages test lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
-	ledger-verify drills-due lab-up lab-down lab-status
+	ledger-verify drill drills-due lab-up lab-down lab-status
 
 help:
 	@grep -E '^## ' Makefile | sed 's/^## //'
@@ -56,7 +56,7 @@ lint: setup
 	$(BIN)/ruff check webmg_ops tests bench
 	$(BIN)/ruff format --check webmg_ops tests bench
 	$(BIN)/mypy webmg_ops
-	$(BIN)/yamllint -s inventories playbooks roles
+	$(BIN)/yamllint -s inventories playbooks roles .github ci
 	$(BIN)/ansible-lint -q playbooks roles
 
 ## demo           start the lab and run a maintenance cycle (check, update, harden) for the demo client
@@ -70,6 +70,7 @@ demo: setup
 	$(WEBMG) run $(DEMO_CLIENT) update --reason "demo: monthly security updates"
 	$(WEBMG) run $(DEMO_CLIENT) harden --reason "demo: security baseline, compliance before and after"
 	$(WEBMG) run $(DEMO_CLIENT) backup --reason "demo: verified backup of files and database"
+	$(WEBMG) drill $(DEMO_CLIENT) --reason "demo: restore drill, files and rows verified, RPO and RTO"
 
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
@@ -129,9 +130,14 @@ policy: setup
 	@test -n "$(CLIENT)" || { echo "usage: make policy CLIENT=name" >&2; exit 2; }
 	$(WEBMG) policy $(CLIENT)
 
-## drills-due     the clients whose restore drill is due
+## drill          restore drill of CLIENT=x: restore into scratch, verify files and databases, RPO/RTO
+drill: setup
+	@test -n "$(CLIENT)" || { echo "usage: make drill CLIENT=name" >&2; exit 2; }
+	$(WEBMG) drill $(CLIENT) $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
+
+## drills-due     the clients whose restore drill is due (RUN=1: run them, exit 1 if one fails)
 drills-due: setup
-	$(WEBMG) drills-due
+	$(WEBMG) drills-due $(if $(RUN),--run)
 
 ## ledger-verify  recompute the ledger's hash chain
 ledger-verify: setup

@@ -10,10 +10,11 @@ missing manifest or missed target fails the drill, with its cause named.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from webmg_ops.manifest import MANIFEST_PATH, Mismatch, read_manifest, verify_restore
 from webmg_ops.restic import (
@@ -24,6 +25,9 @@ from webmg_ops.restic import (
     list_snapshots,
     restore,
 )
+
+#: Given the restored tree and its manifest, return evidence and failures.
+MoreVerification = Callable[[Path, Mapping[str, Any]], tuple[Mapping[str, Any], tuple[str, ...]]]
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class DrillResult:
     rpo_target: timedelta
     rto_target: timedelta
     failures: tuple[str, ...] = field(default=())
+    #: What ``verify_more`` checked (e.g. database row counts), by name.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +105,8 @@ def run_drill(
     snapshot_id: str | None = None,
     manifest_path: str = MANIFEST_PATH,
     before_verify: Callable[[Path], None] | None = None,
+    check_structure: bool = True,
+    verify_more: MoreVerification | None = None,
 ) -> DrillResult:
     """Given a repository, an empty scratch folder and the targets, run a drill.
 
@@ -107,7 +115,11 @@ def run_drill(
     (latest, or ``snapshot_id``) is restored and every file of the manifest
     saved in it (at ``manifest_path``) is verified. ``before_verify`` sees
     the restored tree first (tests simulate silent corruption with it).
-    Never raises for a failed drill: restic errors, a missing manifest,
+    ``check_structure=False`` skips the structure check (the caller did it
+    once for several drills). ``verify_more`` checks what files alone cannot
+    prove (a database dump that must restore) inside the timed recovery:
+    given the restored tree and the manifest, it returns its evidence and
+    failures. Never raises for a failed drill: restic errors, a missing manifest,
     mismatches and missed targets are named in ``failures``. Raise
     ValueError if the scratch folder is not empty (a drill never restores
     over data).
@@ -119,10 +131,11 @@ def run_drill(
     except (ResticError, LookupError) as error:
         return _failed_early(started, rpo_target, rto_target, str(error))
     try:
-        structure = check_repository(repository)
-        if not structure.ok:
-            cause = f"repository check failed: {'; '.join(structure.errors)}"
-            return _failed_early(started, rpo_target, rto_target, cause, snapshot)
+        if check_structure:
+            structure = check_repository(repository)
+            if not structure.ok:
+                cause = f"repository check failed: {'; '.join(structure.errors)}"
+                return _failed_early(started, rpo_target, rto_target, cause, snapshot)
         restore_s = restore(repository, snapshot.id, scratch)
     except ResticError as error:
         return _failed_early(started, rpo_target, rto_target, str(error), snapshot)
@@ -135,6 +148,10 @@ def run_drill(
     except ValueError as error:
         return _failed_early(started, rpo_target, rto_target, f"manifest: {error}", snapshot)
     verification = verify_restore(manifest, scratch)
+    extra: Mapping[str, Any] = {}
+    more_failures: tuple[str, ...] = ()
+    if verify_more is not None:
+        extra, more_failures = verify_more(scratch, manifest)
     verify_s = round(time.monotonic() - verify_clock, 3)
     rpo = started - snapshot.time
     rto = timedelta(seconds=round(time.monotonic() - clock, 3))
@@ -151,7 +168,10 @@ def run_drill(
         rto=rto,
         rpo_target=rpo_target,
         rto_target=rto_target,
-        failures=_failures(verification.mismatches, rpo, rto, rpo_target, rto_target),
+        failures=(
+            _failures(verification.mismatches, rpo, rto, rpo_target, rto_target) + more_failures
+        ),
+        extra=extra,
     )
 
 

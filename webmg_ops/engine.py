@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from webmg_ops import __version__
-from webmg_ops.actions import ActionOutcome, action_module
+from webmg_ops.actions import ActionOutcome, ControllerRun, action_module
 from webmg_ops.clients import Client, load_client
 from webmg_ops.connection import read_inventory_variables
 from webmg_ops.errors import BadInput, EnvironmentProblem, Refused
@@ -83,7 +84,7 @@ class Plan:
 
     client: Client
     action: str
-    playbook: Path
+    playbook: Path | None
     hosts: tuple[str, ...]
     batches: tuple[tuple[str, ...], ...]
     clearance: Clearance | None
@@ -146,6 +147,11 @@ def process_start_time(pid: int) -> int:
     except OSError:
         return 0
     return int(fields[19])
+
+
+def playbook_of(module: Any) -> Path | None:
+    """Given an action module, return its playbook (None for a controller action)."""
+    return PLAYBOOKS / module.PLAYBOOK if module.PLAYBOOK else None
 
 
 def select_hosts(client: Client, limit: str | None) -> tuple[str, ...]:
@@ -220,7 +226,7 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
     client = load_client(settings.inventories, request.client)
     rules_for(request.action)
     module = action_module(request.action)
-    playbook = PLAYBOOKS / module.PLAYBOOK
+    playbook = playbook_of(module)
     hosts = select_hosts(client, request.limit)
     # A plan refuses the input that the run would refuse.
     _with_action_vars(module, client, hosts, request)
@@ -293,6 +299,8 @@ def reconcile_runs(settings: Settings) -> list[str]:
                 continue
             folder = run_dir(settings, str(payload["run_id"]))
             end_run_processes(folder / "ansible")
+            # A drill's restored copy of live data (secrets included) is never kept.
+            shutil.rmtree(folder / "scratch", ignore_errors=True)
             completed = _completed_hosts(folder)
             hosts = tuple(
                 HostResult(
@@ -417,11 +425,14 @@ def _record_refusal(
 
 
 def _outcome_of(
-    result: PlaybookResult | None, hosts: tuple[HostResult, ...], canceled: bool
+    result: PlaybookResult | None,
+    hosts: tuple[HostResult, ...],
+    canceled: bool,
+    controller_ok: bool = False,
 ) -> Outcome:
     if canceled or (result is not None and result.canceled):
         return Outcome.CANCELED
-    if result is None or not result.ok:
+    if not controller_ok and (result is None or not result.ok):
         return Outcome.FAILED
     if any(host.status not in (HostStatus.OK, HostStatus.CHANGED) for host in hosts):
         return Outcome.FAILED
@@ -447,8 +458,8 @@ def execute_run(
     client = load_client(settings.inventories, request.client)
     rules_for(request.action)
     module = action_module(request.action)
-    playbook = PLAYBOOKS / module.PLAYBOOK
-    if not playbook.is_file():
+    playbook = playbook_of(module)
+    if playbook is not None and not playbook.is_file():
         raise EnvironmentProblem(f"playbook {playbook} is missing")
     hosts = select_hosts(client, request.limit)
     request = _with_action_vars(module, client, hosts, request)
@@ -522,7 +533,7 @@ def _run_locked(
     request: RunRequest,
     clearance: Clearance,
     module: Any,
-    playbook: Path,
+    playbook: Path | None,
     hosts: tuple[str, ...],
     secrets: SecretSet,
     connections: Mapping[str, Any],
@@ -548,7 +559,9 @@ def _run_locked(
                     window=clearance.window or clearance.overridden,
                     hosts=hosts,
                     limit=request.limit,
-                    playbook=str(playbook.relative_to(PLAYBOOKS.parent)),
+                    playbook=(
+                        str(playbook.relative_to(PLAYBOOKS.parent)) if playbook else "controller"
+                    ),
                     revision=_project_revision(),
                     versions=_versions(),
                     pid=os.getpid(),
@@ -567,14 +580,25 @@ def _run_locked(
     outcome_detail = ActionOutcome()
     error_note = ""
     stopped_by: BaseException | None = None
+    controller_ok = False
+    ready: tuple[str, ...] = ()
+    excluded: dict[str, HostPreflight] = {}
     try:
-        preflight = run_preflight(connections, hosts)
-        if on_preflight is not None:
-            on_preflight(preflight)
-        ready = tuple(host for host in hosts if preflight[host].ready)
-        excluded = {host: check for host, check in preflight.items() if not check.ready}
+        if playbook is None:
+            # A controller action (a restore drill) needs none of the client's hosts up:
+            # it works from the backups, which is what proves them.
+            done = module.run_on_controller(
+                ControllerRun(settings, client, hosts, request, run_id, folder, cancel)
+            )
+            host_results, outcome_detail, controller_ok = done.hosts, done.outcome, True
+        else:
+            preflight = run_preflight(connections, hosts)
+            if on_preflight is not None:
+                on_preflight(preflight)
+            ready = tuple(host for host in hosts if preflight[host].ready)
+            excluded = {host: check for host, check in preflight.items() if not check.ready}
         go_on = ready and (not excluded or bool(client.policy.get("runs.partial_hosts")))
-        if go_on and not cancel():
+        if playbook is not None and go_on and not cancel():
             job = Job(
                 run_id=run_id,
                 playbook=playbook,
@@ -601,7 +625,7 @@ def _run_locked(
             )
         played = {host.host: host for host in result.hosts} if result else {}
         played.update({host.host: host for host in outcome_detail.hosts})
-        host_results = tuple(
+        host_results = host_results or tuple(
             played.get(host)
             or HostResult(
                 host=host,
@@ -637,6 +661,7 @@ def _run_locked(
         cancel(),
         preflight,
         error_note,
+        controller_ok,
     )
     log = render_run_log(
         started, finished, client.contract, settings.var_dir, secrets=secrets
@@ -683,8 +708,9 @@ def _finish(
     canceled: bool,
     preflight: Mapping[str, HostPreflight],
     error_note: str,
+    controller_ok: bool = False,
 ) -> Entry:
-    outcome = _outcome_of(result, host_results, canceled)
+    outcome = _outcome_of(result, host_results, canceled, controller_ok)
     risks = list(outcome_detail.residual_risks)
     for host, check in preflight.items():
         if not check.ready:

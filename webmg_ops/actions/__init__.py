@@ -8,17 +8,26 @@ the contract and policy; BadInput for a request the policy forbids) and
 ``plan_batches(client, hosts)`` (the batches in which hosts are changed,
 as ``plan`` shows them) and ``before_play(settings, client, hosts, request)``
 (what the action measures before the play; passed to ``make_outcome`` as a
-third argument). Actions print nothing.
+third argument). An action that works on the controller alone (a restore
+drill) has ``PLAYBOOK = None`` and ``run_on_controller(run: ControllerRun)
+-> ControllerDone`` instead; no preflight of the client's hosts runs for
+it. Actions print nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from webmg_ops.errors import BadInput
+
+if TYPE_CHECKING:
+    from webmg_ops.clients import Client
+    from webmg_ops.runs import HostResult, RunRequest
+    from webmg_ops.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -33,13 +42,35 @@ class ActionOutcome:
     hosts: tuple[Any, ...] = ()
 
 
+@dataclass(frozen=True)
+class ControllerRun:
+    """What a controller action (``PLAYBOOK = None``) is given to do its work."""
+
+    settings: Settings
+    client: Client
+    hosts: tuple[str, ...]
+    request: RunRequest
+    run_id: str
+    folder: Path
+    cancel: Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class ControllerDone:
+    """What a controller action did: each host's result and the outcome's detail."""
+
+    hosts: tuple[HostResult, ...]
+    outcome: ActionOutcome
+
+
 def _modules() -> dict[str, ModuleType]:
-    from webmg_ops.actions import backup, check, diagnose, harden, update
+    from webmg_ops.actions import backup, check, diagnose, drill, harden, update
 
     return {
         "backup": backup,
         "check": check,
         "diagnose": diagnose,
+        "drill": drill,
         "harden": harden,
         "update": update,
     }

@@ -12,13 +12,14 @@ from rich.table import Table
 from webmg_ops.clients import Client, ContractInvalid, list_client_names, load_client
 from webmg_ops.contract import contract_json_schema
 from webmg_ops.due import clients_due, due_document
-from webmg_ops.errors import BadInput, WebmgError
+from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.ledger import open_ledger
 from webmg_ops.policy import describe_value, policy_document
 from webmg_ops.reference import contract_reference_markdown
 from webmg_ops.settings import Settings
 
 from .common import console, emit_json, json_option, pass_settings
+from .runs import run_due_drills
 
 
 def _load_all(settings: Settings, names: tuple[str, ...]) -> list[Client]:
@@ -230,10 +231,16 @@ def due_command(
 @click.option(
     "--at", "at_text", metavar="ISO-TIME", help="Evaluate at this instant (default: now)."
 )
+@click.option("--run", "run_them", is_flag=True, help="Run every drill that is due, in turn.")
 @json_option
 @pass_settings
-def drills_due_command(settings: Settings, at_text: str | None, as_json: bool) -> None:
-    """List the clients whose restore drill is due by their level's cadence."""
+def drills_due_command(
+    settings: Settings, at_text: str | None, run_them: bool, as_json: bool
+) -> int:
+    """List (or run, with --run) the restore drills due by each client's level cadence.
+
+    With --run, exits 1 if any drill failed; the others still run.
+    """
     at = _parse_instant(at_text)
     with open_ledger(settings.ledger_url, create=False) as ledger:
         contracted = [
@@ -252,9 +259,13 @@ def drills_due_command(settings: Settings, at_text: str | None, as_json: bool) -
                 "due": drill.due,
             }
         )
+    if run_them:
+        if at_text is not None:
+            raise BadInput("--at and --run do not go together: drills run now")
+        return run_due_drills(settings, [row["client"] for row in rows if row["due"]], as_json)
     if as_json:
         emit_json(rows)
-        return
+        return int(ExitCode.OK)
     table = Table("client", "level", "drill every", "last successful drill", "due")
     for row in rows:
         table.add_row(
@@ -265,6 +276,7 @@ def drills_due_command(settings: Settings, at_text: str | None, as_json: bool) -
             "[red]due[/red]" if row["due"] else "no",
         )
     console.print(table)
+    return int(ExitCode.OK)
 
 
 @click.command("note")

@@ -1,0 +1,268 @@
+"""Restore drills end to end: real restic over real SFTP to the lab's backup target.
+
+The corruption tests damage the repository of a client no other test drills
+(alpenhof) and put every byte back afterwards, so each stands alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lab_testing import Lab
+
+from webmg_ops.backup_repository import client_repository
+from webmg_ops.clients import load_client
+from webmg_ops.errors import ExitCode
+from webmg_ops.manifest import MANIFEST_PATH
+from webmg_ops.restic import list_snapshots, run_restic
+
+pytestmark = pytest.mark.lab
+
+CLIENT = "atelier-nord"
+DAMAGED = "alpenhof"
+BACKUP1 = "198.18.0.5"
+WEB1 = "198.18.0.41"
+
+
+def backed_up(lab: Lab, client: str) -> None:
+    """Make sure CLIENT has a successful backup on record; run one the first time."""
+    done = any(
+        entry.payload.get("action") == "backup" and entry.payload.get("outcome") == "succeeded"
+        for entry in lab.entries("run-finished", client)
+    )
+    if not done:
+        backup = lab.cli("run", client, "backup", "--reason", "before a drill", "--json")
+        assert backup.returncode == ExitCode.OK, backup.stderr[-2000:]
+
+
+def drill(lab: Lab, client: str, *flags: str) -> tuple[int, dict[str, Any]]:
+    done = lab.cli("drill", client, *flags, "--json")
+    return done.returncode, json.loads(done.stdout or done.stderr)
+
+
+def finished(lab: Lab, run_id: str) -> dict[str, Any]:
+    (entry,) = [e for e in lab.entries("run-finished") if e.payload["run_id"] == run_id]
+    return entry.payload
+
+
+def on_backup1(lab: Lab, command: str) -> str:
+    done = lab.ssh(BACKUP1, f"sudo sh -c {shlex.quote(command)}")
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_backup_then_drill_verifies_files_databases_rpo_and_rto(lab: Lab) -> None:
+    backed_up(lab, CLIENT)
+    code, report = drill(lab, CLIENT)
+    assert code == ExitCode.OK, report
+    payload = finished(lab, report["run_id"])
+    assert payload["outcome"] == "succeeded"
+    hosts = payload["evidence"]["hosts"]
+    assert set(hosts) == {"atelier-web1", "atelier-db1"}
+    for item in hosts.values():
+        assert item["ok"] is True
+        assert item["files_checked"] > 100  # /etc and the app's data
+        assert item["mismatches"] == []
+        assert item["rpo_s"] > 0 and item["rto_s"] > 0
+        assert item["rpo_target"] == "1d" and item["rto_target"] == "1d"
+    assert hosts["atelier-db1"]["databases"]["demo"]["tables"]["demo.bookings"] == {
+        "expected": 250,
+        "restored": 250,
+    }
+    # The drill report (the run log) shows what was restored and checked.
+    log = Path(report["run_log"]).read_text()
+    assert "| atelier-db1 |" in log
+    assert "demo.bookings 250/250 rows" in log
+    assert "verified" in log
+    # Nothing restored is kept on the controller.
+    assert not any((lab.settings.var_dir / "runs" / report["run_id"]).rglob("shadow"))
+
+
+def test_a_file_deleted_from_live_data_after_the_backup_is_restored(lab: Lab) -> None:
+    marker = "/var/lib/webmg-demo/drill-marker.txt"
+    assert lab.ssh(WEB1, f"echo kept-by-backup | sudo tee {marker}").returncode == 0
+    backup = lab.cli("run", CLIENT, "backup", "--limit", "atelier-web1", "--reason", "marker")
+    assert backup.returncode == ExitCode.OK, backup.stderr[-2000:]
+    assert lab.ssh(WEB1, f"sudo rm {marker}").returncode == 0
+    code, report = drill(lab, CLIENT)
+    assert code == ExitCode.OK, report
+    # The drill checked the snapshot's manifest, which lists the deleted file.
+    client = load_client(lab.inventories, CLIENT)
+    repository = client_repository(
+        client, Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]), cache_dir=lab.root / "c"
+    )
+    latest = [s for s in list_snapshots(repository) if s.hostname == "atelier-web1"][-1]
+    manifest = json.loads(
+        run_restic(repository, ["dump", latest.id, MANIFEST_PATH], command="dump").stdout
+    )
+    assert marker in manifest["files"]
+    evidence = finished(lab, report["run_id"])["evidence"]["hosts"]["atelier-web1"]
+    assert evidence["snapshot"] == latest.id[:8]
+
+
+@contextlib.contextmanager
+def damaged_pack(lab: Lab, client: str, damage: str) -> Iterator[str]:
+    """Within the block, the largest pack of CLIENT's repository is damaged; restored after.
+
+    ``damage`` is a shell command run on the pack's path (``$pack``).
+    """
+    root = f"/srv/restic/{client}/data"
+    pack = on_backup1(lab, f"find {root} -type f -printf '%s %p\\n' | sort -n | tail -1").split()[1]
+    on_backup1(lab, f"cp -p {pack} /root/pack.saved")
+    try:
+        on_backup1(lab, f"pack={pack}; {damage}")
+        yield pack
+    finally:
+        on_backup1(lab, f"cp -p /root/pack.saved {pack} && rm /root/pack.saved")
+
+
+@pytest.mark.parametrize(
+    ("damage", "cause"),
+    [
+        (
+            "printf '\\377' | dd of=$pack bs=1 seek=200 count=1 conv=notrunc status=none",
+            "restore",
+        ),
+        ("rm $pack", "repository check failed"),
+        ("truncate -s 100 $pack", "repository check failed"),
+    ],
+    ids=["flipped-byte", "deleted-pack", "truncated-pack"],
+)
+def test_a_damaged_repository_fails_the_drill_with_its_cause(
+    lab: Lab, damage: str, cause: str
+) -> None:
+    backed_up(lab, DAMAGED)
+    with damaged_pack(lab, DAMAGED, damage) as pack:
+        code, report = drill(lab, DAMAGED)
+    assert code == ExitCode.FAILED, report
+    payload = finished(lab, report["run_id"])
+    assert payload["outcome"] == "failed"
+    notes = " ".join(host["note"] for host in payload["hosts"])
+    assert cause in notes, notes
+    if cause == "repository check failed":
+        assert Path(pack).name[:8] in notes  # the damaged pack is named
+    log = Path(report["run_log"]).read_text()
+    assert cause in log
+
+
+def test_wrong_repository_password_fails_the_drill(lab: Lab, tmp_path: Path) -> None:
+    backed_up(lab, DAMAGED)
+    vault = lab.inventories / DAMAGED / "group_vars" / "all" / "vault.yml"
+    saved = tmp_path / "vault.yml"
+    shutil.copy2(vault, saved)
+    plain = tmp_path / "plain.yml"
+    plain.write_text("webmg_restic_password: not-the-repository-password\n")
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-vault"),
+            "encrypt",
+            "--vault-password-file",
+            lab.env["WEBMG_VAULT_PASSWORD_FILE"],
+            "--output",
+            str(vault),
+            str(plain),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        code, report = drill(lab, DAMAGED)
+    finally:
+        shutil.copy2(saved, vault)
+    assert code == ExitCode.FAILED, report
+    notes = " ".join(host["note"] for host in finished(lab, report["run_id"])["hosts"])
+    assert "wrong password" in notes
+    assert "not-the-repository-password" not in json.dumps(lab.entries(client=DAMAGED)[-1].payload)
+
+
+def test_silent_corruption_of_a_restored_file_is_named_file_by_file(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from webmg_ops.actions import drill as drill_action
+    from webmg_ops.cli.main import main
+    from webmg_ops.drill import run_drill
+
+    backed_up(lab, CLIENT)
+
+    def corrupting(*args: Any, **kwargs: Any) -> Any:
+        def corrupt(restored: Path) -> None:
+            hostname = restored / "etc" / "hostname"
+            hostname.write_text(hostname.read_text().upper())
+
+        return run_drill(*args, before_verify=corrupt, **kwargs)
+
+    monkeypatch.setattr(drill_action, "run_drill", corrupting)
+    for name in ("WEBMG_VAR", "WEBMG_VAULT_PASSWORD_FILE"):
+        monkeypatch.setenv(name, lab.env[name])
+    settings = lab.settings
+    with pytest.raises(SystemExit) as done:
+        main(
+            [
+                "--inventories",
+                str(settings.inventories),
+                "--ledger",
+                settings.ledger_url,
+                "drill",
+                CLIENT,
+                "--json",
+            ]
+        )
+    assert done.value.code == ExitCode.FAILED
+    report = json.loads(capsys.readouterr().out)
+    hosts = finished(lab, report["run_id"])["evidence"]["hosts"]
+    for item in hosts.values():
+        assert item["mismatches"] == [
+            {
+                "path": "/etc/hostname",
+                "kind": "content differs",
+                "expected": item["mismatches"][0]["expected"],
+                "found": item["mismatches"][0]["found"],
+            }
+        ]
+        assert item["failures"][0].startswith("/etc/hostname: content differs")
+
+
+def test_drills_due_runs_exactly_the_clients_whose_cadence_elapsed(
+    lab: Lab, tmp_path: Path
+) -> None:
+    backed_up(lab, CLIENT)
+    code, _report = drill(lab, CLIENT)
+    assert code == ExitCode.OK
+    # Two clients: atelier-nord was just drilled, terre-solidaire never was.
+    inventories = tmp_path / "inventories"
+    for name in (CLIENT, "terre-solidaire"):
+        shutil.copytree(lab.inventories / name, inventories / name)
+    env = {**lab.env, "WEBMG_INVENTORIES": str(inventories)}
+    listed = subprocess.run(
+        [sys.executable, "-m", "webmg_ops.cli.main", "drills-due", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == ExitCode.OK, listed.stderr
+    assert {row["client"]: row["due"] for row in json.loads(listed.stdout)} == {
+        CLIENT: False,
+        "terre-solidaire": True,
+    }
+    ran = subprocess.run(
+        [sys.executable, "-m", "webmg_ops.cli.main", "drills-due", "--run", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    results = json.loads(ran.stdout)
+    assert [row["client"] for row in results] == ["terre-solidaire"]
+    expected = ExitCode.OK if results[0]["outcome"] == "succeeded" else ExitCode.FAILED
+    assert ran.returncode == expected, ran.stderr
