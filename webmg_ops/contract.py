@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from webmg_ops.durations import Duration
+from webmg_ops.offsite.target import OffsiteTarget
 
 #: A client name is also a folder name and appears in file paths and
 #: commands, so it is kept to a safe slug.
@@ -303,6 +304,21 @@ class BackupOverrides(StrictModel):
         default=None,
         description="Snapshots kept; may only keep more than the level.",
         examples=[{"daily": 14, "weekly": 8}],
+    )
+    offsite: OffsiteTarget | None = Field(
+        default=None,
+        description=(
+            "Offsite copy on S3 after each successful backup (restic-copy) or of every "
+            "run report (reports)."
+        ),
+        examples=[
+            {
+                "kind": "restic-copy",
+                "endpoint": "https://s3.eu-central-1.amazonaws.com",
+                "bucket": "webmg-offsite",
+                "credentials": "vault",
+            }
+        ],
     )
 
     @field_validator("paths")

@@ -27,11 +27,13 @@ from webmg_ops import __version__
 from webmg_ops.actions import ActionOutcome, ControllerRun, action_module
 from webmg_ops.clients import Client, load_client
 from webmg_ops.connection import read_inventory_variables
-from webmg_ops.errors import BadInput, EnvironmentProblem, Refused
+from webmg_ops.errors import BadInput, EnvironmentProblem, Refused, WebmgError
 from webmg_ops.governance import Clearance, PolicyRefusal, check_governance, rules_for
 from webmg_ops.inventory import find_inventory_file
 from webmg_ops.ledger import Entry, Ledger, open_ledger
 from webmg_ops.lock import LockHolder, acquire_client_lock, process_alive
+from webmg_ops.offsite.after_run import OffsiteStep, offsite_after_run
+from webmg_ops.offsite.record import UNPUBLISHED
 from webmg_ops.policy import describe_value
 from webmg_ops.preflight import HostPreflight, run_preflight
 from webmg_ops.reports.runlog import render_refusal_log, render_run_log
@@ -105,6 +107,8 @@ class RunReport:
     preflight: Mapping[str, HostPreflight]
     outcome_detail: ActionOutcome
     run_log: Path | None
+    #: The offsite copy the client's policy asked for after the run (None: none asked).
+    offsite: OffsiteStep | None = None
 
 
 # --- helpers ------------------------------------------------------------
@@ -668,17 +672,48 @@ def _run_locked(
     ).markdown
     if stopped_by is not None:
         raise stopped_by
+    outcome = Outcome(finished.payload["outcome"])
+    offsite = (
+        _offsite(settings, ledger, client, request, run_id, folder, secrets)
+        if outcome is Outcome.SUCCEEDED and not request.check
+        else None
+    )
     return RunReport(
         run_id=run_id,
         client=client,
-        outcome=Outcome(finished.payload["outcome"]),
+        outcome=outcome,
         started=started,
         finished=finished,
         hosts=host_results,
         preflight=preflight,
         outcome_detail=outcome_detail,
         run_log=log,
+        offsite=offsite,
     )
+
+
+def _offsite(
+    settings: Settings,
+    ledger: Ledger,
+    client: Client,
+    request: RunRequest,
+    run_id: str,
+    folder: Path,
+    secrets: SecretSet,
+) -> OffsiteStep | None:
+    """Do the offsite copy the policy asks for; a failure is recorded, never raised."""
+    try:
+        return offsite_after_run(
+            settings, client, request.action, run_id, folder, request.vault_password_file
+        )
+    except WebmgError as error:
+        # Not even a pending item could be made (the repository cannot be opened):
+        # the next successful run copies everything again.
+        message = secrets.mask_text(error.message)
+        ledger.append(
+            UNPUBLISHED, client.name, {"run_id": run_id, "offsite": "failed", "reason": message}
+        )
+        return OffsiteStep("unknown", False, None, message)
 
 
 def _preflight_status(check: HostPreflight | None) -> HostStatus:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import click
 
 from webmg_ops import __version__
-from webmg_ops.cli import clients, compliance, lab, ledger, runs
+from webmg_ops.cli import clients, compliance, lab, ledger, offsite, runs
 from webmg_ops.errors import ExitCode, WebmgError
 from webmg_ops.settings import resolve_settings
 
@@ -55,6 +55,7 @@ for command in (
     *runs.COMMANDS,
     *compliance.COMMANDS,
     ledger.ledger_group,
+    *offsite.COMMANDS,
     lab.lab_group,
 ):
     cli.add_command(command)

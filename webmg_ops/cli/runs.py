@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -260,6 +261,7 @@ def _run_and_report(settings: Settings, request: RunRequest, as_json: bool) -> i
                 },
                 "run_log": str(report.run_log) if report.run_log else None,
                 "diagnostic": report.outcome_detail.evidence.get("diagnostic"),
+                "offsite": asdict(report.offsite) if report.offsite else None,
             }
         )
         return int(code)
@@ -278,6 +280,10 @@ def _run_and_report(settings: Settings, request: RunRequest, as_json: bool) -> i
     console.print(f"[{colour}]{report.outcome.value}[/{colour}] run {report.run_id}")
     console.print(f"ledger: {report.started.checkpoint} .. {report.finished.checkpoint}")
     show_diagnostic(report.outcome_detail.evidence.get("diagnostic"))
+    if report.offsite is not None:
+        step = report.offsite
+        state = "published" if step.published else f"unpublished (pending {step.pending_id})"
+        console.print(f"offsite {step.kind}: {state}: {step.detail}")
     if report.run_log:
         console.print(f"run log: {report.run_log}")
     return int(code)

@@ -145,12 +145,13 @@ def _recover(paths: LabPaths, on_step: Reporter) -> LabState:
     return recorded
 
 
-def _write_known_hosts(
+def _write_client_files(
     paths: LabPaths,
     settings: Settings,
     lab_hosts: Sequence[LabHost],
     identities: dict[str, keys.HostIdentity],
 ) -> None:
+    """Write the lab's known_hosts and, for each lab client, its key, known_hosts and vault."""
     lines = {
         host.name: keys.known_hosts_line(host.address, 22, identities[host.name].public_key)
         for host in lab_hosts
@@ -163,8 +164,15 @@ def _write_known_hosts(
             paths.ssh_key,
             [lines[host.name] for host in client_hosts],
         )
+    credentials = s3.ensure_credentials(paths)
     vault.ensure_client_vaults(
-        [settings.inventories / client for client in clients], vault.ensure_vault_password(paths)
+        [settings.inventories / client for client in clients],
+        vault.ensure_vault_password(paths),
+        # Lab clients reach the lab's S3 endpoint (offsite copies) with its keys.
+        {
+            "webmg_s3_access_key_id": credentials.access_key_id,
+            "webmg_s3_secret_access_key": credentials.secret_access_key,
+        },
     )
 
 
@@ -224,7 +232,7 @@ def _up(
     in_use = {base_dir, *role_layers.values()}
     in_use |= {Path(layer) for record in recorded.hosts.values() for layer in record.layers}
     layers.prune_trees(paths, in_use)
-    _write_known_hosts(paths, settings, lab_hosts, identities)
+    _write_client_files(paths, settings, lab_hosts, identities)
 
     if recorded.bridge is None:
         recorded.bridge = network.BRIDGE_NAME

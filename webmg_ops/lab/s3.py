@@ -93,9 +93,15 @@ def server_env(credentials: S3Credentials) -> dict[str, str]:
     return {"RCLONE_AUTH_KEY": f'"{credentials.access_key_id},{credentials.secret_access_key}"'}
 
 
+#: The bucket the lab clients' offsite copies go to (a folder of the endpoint's data).
+OFFSITE_BUCKET = "webmg-offsite"
+
+
 def prepare(paths: LabPaths) -> None:
-    """Given the lab's paths, create the endpoint's data folder and empty rclone config."""
-    paths.s3_data_dir.mkdir(parents=True, exist_ok=True)
+    """Given the lab's paths, create the endpoint's data folder with the offsite bucket,
+    and an empty rclone config.
+    """
+    (paths.s3_data_dir / OFFSITE_BUCKET).mkdir(parents=True, exist_ok=True)
     (paths.lab_dir / "rclone.conf").touch()
 
 

@@ -13,7 +13,7 @@ one it cannot decrypt (written by another lab) is replaced.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import yaml
@@ -71,22 +71,26 @@ def write_vault_values(file: Path, password_file: Path, values: dict[str, object
     write_private(file, encrypted)
 
 
-def ensure_client_vaults(client_dirs: Iterable[Path], password_file: Path) -> list[Path]:
-    """Given lab clients' folders and the vault password file, make sure each has its vault.
+def ensure_client_vaults(
+    client_dirs: Iterable[Path], password_file: Path, shared: Mapping[str, str] | None = None
+) -> list[Path]:
+    """Given lab clients' folders, the vault password file and values every lab client
+    shares (the lab S3 endpoint's keys), make sure each client has its vault.
 
-    A vault file the password decrypts and that holds a restic password is
-    kept; any other is (re)written with a new random restic password.
-    Return the vault files written.
+    A vault file the password decrypts and that holds a restic password keeps
+    that password (it opens repositories made before); the shared values are
+    brought up to date. Any other file is (re)written with a new random
+    restic password. Return the vault files written.
     """
     written = []
     for folder in client_dirs:
         file = folder / VAULT_FILE
-        values = read_vault_values(file, password_file)
-        if values is not None and values.get(RESTIC_PASSWORD_VARIABLE):
+        values = read_vault_values(file, password_file) or {}
+        wanted = {**values, **(shared or {})}
+        if not wanted.get(RESTIC_PASSWORD_VARIABLE):
+            wanted[RESTIC_PASSWORD_VARIABLE] = secrets.token_urlsafe(32)
+        if wanted == values:
             continue
-        kept = values or {}
-        write_vault_values(
-            file, password_file, {**kept, RESTIC_PASSWORD_VARIABLE: secrets.token_urlsafe(32)}
-        )
+        write_vault_values(file, password_file, wanted)
         written.append(file)
     return written

@@ -1,0 +1,103 @@
+"""Offsite copies after a run, on the lab's S3 endpoint: published, or kept pending and retried."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lab_testing import Lab
+
+from webmg_ops.clients import load_client
+from webmg_ops.errors import ExitCode
+from webmg_ops.lab.vault import read_vault_values, write_vault_values
+from webmg_ops.offsite.after_run import credentials_for
+from webmg_ops.offsite.s3 import make_s3_client
+
+pytestmark = pytest.mark.lab
+
+CLIENT = "atelier-nord"
+S3_KEYS = ("webmg_s3_access_key_id", "webmg_s3_secret_access_key")
+
+
+def backup(lab: Lab) -> dict[str, Any]:
+    done = lab.cli("run", CLIENT, "backup", "--reason", "offsite", "--json")
+    assert done.returncode == ExitCode.OK, done.stderr[-2000:]
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+@pytest.fixture
+def vault_without_s3_keys(lab: Lab) -> Iterator[dict[str, Any]]:
+    """Within the test, the client's vault lacks its S3 keys; they come back afterwards."""
+    file = lab.inventories / CLIENT / "group_vars" / "all" / "vault.yml"
+    password = Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"])
+    values = read_vault_values(file, password)
+    assert values is not None
+    write_vault_values(file, password, {k: v for k, v in values.items() if k not in S3_KEYS})
+    try:
+        yield values
+    finally:
+        write_vault_values(file, password, values)
+
+
+def test_a_backup_is_copied_offsite_and_recorded(lab: Lab) -> None:
+    report = backup(lab)
+    assert report["offsite"]["published"] is True, report["offsite"]
+    published = [
+        e.payload
+        for e in lab.entries("offsite-published", CLIENT)
+        if e.payload["run_id"] == report["run_id"]
+    ]
+    assert len(published) == 1
+    evidence = lab.entries("run-finished", CLIENT)[-1].payload["evidence"]
+    copied = set(published[0]["snapshots"])
+    assert set(evidence["snapshots"].values()) <= copied
+    # The S3 repository holds restic's files under the client's prefix.
+    client = load_client(lab.inventories, CLIENT)
+    target = client.contract.backup.offsite
+    assert target is not None
+    s3 = make_s3_client(
+        target, credentials_for(client, target, Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]))
+    )
+    listed = s3.list_objects_v2(Bucket=target.bucket, Prefix=f"{CLIENT}/snapshots/")
+    assert listed.get("KeyCount", 0) >= len(copied)
+    # The S3 secret never reaches the ledger or the run's files.
+    values = read_vault_values(
+        lab.inventories / CLIENT / "group_vars" / "all" / "vault.yml",
+        Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]),
+    )
+    assert values is not None
+    secret = str(values["webmg_s3_secret_access_key"])
+    assert (
+        secret.encode() not in Path(lab.settings.ledger_url.removeprefix("sqlite:///")).read_bytes()
+    )
+    for file in (lab.settings.var_dir / "runs" / report["run_id"]).rglob("*"):
+        if file.is_file():
+            assert secret.encode() not in file.read_bytes(), file
+
+
+def test_a_failed_copy_leaves_the_run_recorded_and_the_copy_pending_until_published(
+    lab: Lab, vault_without_s3_keys: dict[str, Any]
+) -> None:
+    report = backup(lab)
+    assert report["outcome"] == "succeeded"
+    assert report["offsite"]["published"] is False
+    pending_id = report["offsite"]["pending_id"]
+    unpublished = lab.entries("offsite-unpublished", CLIENT)[-1].payload
+    assert unpublished["run_id"] == report["run_id"]
+    assert "webmg_s3_access_key_id" in unpublished["reason"]
+    listed = lab.cli("offsite", "pending", "--json")
+    assert [item["id"] for item in json.loads(listed.stdout)] == [pending_id]
+    # Still no keys: the retry fails and the item stays.
+    assert lab.cli("offsite", "publish").returncode == ExitCode.FAILED
+    file = lab.inventories / CLIENT / "group_vars" / "all" / "vault.yml"
+    write_vault_values(file, Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]), vault_without_s3_keys)
+    published = lab.cli("offsite", "publish")
+    assert published.returncode == ExitCode.OK, published.stderr
+    assert json.loads(lab.cli("offsite", "pending", "--json").stdout) == []
+    last = lab.entries("offsite-published", CLIENT)[-1].payload
+    assert last["run_id"] == report["run_id"]
+    assert last["pending_id"] == pending_id

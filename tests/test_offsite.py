@@ -1,0 +1,593 @@
+"""Offsite copies against a real S3 endpoint: ``rclone serve s3`` on 127.0.0.1.
+
+Each test that needs S3 gets its own server (a folder as storage, generated
+credentials that double as canaries), ended by its PID at teardown; a test
+stops and restarts it on the same port to play an outage. restic copies run
+the real restic binary into the S3 repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from restic_testing import RESTIC_PASSWORD
+
+from webmg_ops import offsite, restic
+from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
+from webmg_ops.lab import network
+from webmg_ops.lab.s3 import S3Credentials, rclone_binary, server_env
+from webmg_ops.ledger import open_ledger
+from webmg_ops.offsite import (
+    OffsiteCredentials,
+    OffsiteTarget,
+    RetryPolicy,
+    copy_snapshots,
+    parse_target,
+    publish_files,
+    publish_pending_command,
+    read_pending,
+    record_copy,
+    record_publication,
+    resolve_credentials,
+    retry_pending,
+    verification_problem,
+)
+from webmg_ops.settings import Settings
+
+BUCKET = "webmg-offsite"
+CLIENT = "alpenhof"
+RUN_ID = "20261128T120000Z-alpenhof-drill-0a1b2c"
+#: Few, quick attempts: an outage is seen in well under a second.
+FAST = RetryPolicy(
+    attempts=2, backoff_s=0.01, botocore_attempts=1, connect_timeout_s=1.0, read_timeout_s=10.0
+)
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class S3Server:
+    """An ``rclone serve s3`` process on 127.0.0.1, storing objects under ``data_dir``."""
+
+    port: int
+    data_dir: Path
+    config: Path
+    log: Path
+    credentials: S3Credentials = field(repr=False)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        argv = [
+            str(rclone_binary()),
+            "serve",
+            "s3",
+            "--addr",
+            f"127.0.0.1:{self.port}",
+            "--config",
+            str(self.config),
+            str(self.data_dir),
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                argv,
+                env={**os.environ, **server_env(self.credentials)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if not network.wait_for_port("127.0.0.1", self.port, 10.0):
+            self.stop()
+            raise RuntimeError(f"rclone serve s3 did not answer: {self.log.read_text()[-800:]}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def offsite_credentials(self) -> OffsiteCredentials:
+        return OffsiteCredentials(
+            "test", self.credentials.access_key_id, self.credentials.secret_access_key
+        )
+
+    def boto(self) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.credentials.access_key_id,
+            aws_secret_access_key=self.credentials.secret_access_key,
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path) -> Iterator[S3Server]:
+    """Start an S3 endpoint with fresh canary credentials and one bucket; stop it afterwards."""
+    folder = tmp_path / "s3"
+    (folder / "data" / BUCKET).mkdir(parents=True)
+    (folder / "rclone.conf").touch()
+    server = S3Server(
+        port=free_port(),
+        data_dir=folder / "data",
+        config=folder / "rclone.conf",
+        log=folder / "rclone.log",
+        credentials=S3Credentials(
+            f"WEBMGTEST{secrets.token_hex(6).upper()}",
+            f"s3-canary-secret-{secrets.token_hex(16)}",
+        ),
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, ledger_url: str) -> Settings:
+    """Return settings on a private var folder and ledger."""
+    return Settings(
+        inventories=tmp_path / "inventories", ledger_url=ledger_url, var_dir=tmp_path / "var"
+    )
+
+
+def make_target(server: S3Server, **changes: Any) -> OffsiteTarget:
+    data = {"kind": "reports", "endpoint": server.endpoint, "bucket": BUCKET, "prefix": "webmg/"}
+    return OffsiteTarget.model_validate({**data, **changes})
+
+
+def make_reports(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / "drill-report.html"
+    report.write_text("<h1>Restore drill</h1><p>RPO 5 h, RTO 12 min: met.</p>\n")
+    evidence = folder / "drill-evidence.bin"
+    evidence.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    return [report, evidence]
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def ledger_entries(url: str, kind: str) -> list[dict[str, Any]]:
+    with open_ledger(url, create=False) as ledger:
+        return [entry.payload for entry in ledger.entries(kinds=[kind])]
+
+
+# -- settings and credentials ------------------------------------------------------------
+
+
+VALID = {"kind": "reports", "endpoint": "https://s3.example.com", "bucket": "webmg-offsite"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field_name", "words"),
+    [
+        ({"endpoint": "ftp://s3.example.com"}, "endpoint", "http:// or https://"),
+        ({"endpoint": "s3.example.com"}, "endpoint", "http:// or https://"),
+        ({"endpoint": "http://s3.example.com"}, "endpoint", "use https"),
+        ({"endpoint": "https://s3.example.com/webmg-offsite"}, "endpoint", "scheme, host"),
+        ({"endpoint": "https://s3.example.com:99999"}, "endpoint", "invalid port"),
+        ({"bucket": "Webmg"}, "bucket", "lowercase"),
+        ({"bucket": "ab"}, "bucket", "3 to 63"),
+        ({"bucket": "-webmg"}, "bucket", "begin and end"),
+        ({"bucket": "webmg..offsite"}, "bucket", "two adjacent dots"),
+        ({"bucket": "192.168.10.12"}, "bucket", "IP address"),
+        ({"bucket": "xn--webmg"}, "bucket", "prefix S3 reserves"),
+        ({"bucket": "webmg-s3alias"}, "bucket", "suffix S3 reserves"),
+        ({"prefix": "webmg"}, "prefix", "end with '/'"),
+        ({"prefix": "/webmg/"}, "prefix", "segments"),
+        ({"prefix": "webmg//x/"}, "prefix", "segments"),
+        ({"prefix": "../webmg/"}, "prefix", "segments"),
+        ({"region": "EU Central"}, "region", "pattern"),
+        ({"credentials": "keyring"}, "credentials", "pattern"),
+        ({"kind": "rsync"}, "kind", "restic-copy"),
+        ({"password": "x"}, "password", "Extra inputs"),
+    ],
+)
+def test_invalid_settings_are_bad_input(
+    change: dict[str, str], field_name: str, words: str
+) -> None:
+    with pytest.raises(BadInput) as caught:
+        parse_target({**VALID, **change})
+    assert caught.value.exit_code is ExitCode.BAD_INPUT
+    assert f"{field_name}:" in caught.value.message
+    assert words in caught.value.message
+
+
+def test_credentials_in_the_endpoint_are_refused_without_echo() -> None:
+    with pytest.raises(BadInput) as caught:
+        parse_target({**VALID, "endpoint": "https://AKIDCANARY:s3-url-canary-9f8e@s3.example.com"})
+    assert "must not hold credentials" in caught.value.message
+    assert "s3-url-canary-9f8e" not in caught.value.message
+    assert "AKIDCANARY" not in caught.value.message
+
+
+def test_valid_settings_are_normalised_and_documented() -> None:
+    target = parse_target({**VALID, "endpoint": "HTTPS://S3.Example.com:8443/", "prefix": "a/b/"})
+    assert target.endpoint == "https://s3.example.com:8443"
+    assert target.region == "us-east-1"
+    assert (
+        target.repository_location("acme")
+        == "s3:https://s3.example.com:8443/webmg-offsite/a/b/acme"
+    )
+    assert parse_target({**VALID, "endpoint": "http://127.0.0.1:9000"}).endpoint.startswith("http:")
+    assert parse_target({**VALID, "endpoint": "http://198.18.0.1:9000"}).endpoint.startswith(
+        "http:"
+    )
+    assert (
+        parse_target({**VALID, "credentials": "file:~/s3"}).credentials_file == Path.home() / "s3"
+    )
+    schema = OffsiteTarget.model_json_schema()
+    for name, spec in schema["properties"].items():
+        assert spec.get("description") and spec.get("examples"), name
+
+
+def test_missing_credentials_say_what_is_missing(tmp_path: Path) -> None:
+    secret = "s3-canary-secret-credentials-0b9d"
+    target = parse_target(VALID)
+
+    with pytest.raises(EnvironmentProblem) as caught:
+        resolve_credentials(target, environ={"AWS_ACCESS_KEY_ID": "AKIDCANARY1"})
+    assert caught.value.exit_code is ExitCode.ENVIRONMENT
+    assert "AWS_SECRET_ACCESS_KEY not set" in caught.value.message
+    assert "AKIDCANARY1" not in caught.value.message
+
+    found = resolve_credentials(
+        target, environ={"AWS_ACCESS_KEY_ID": "AKIDCANARY1", "AWS_SECRET_ACCESS_KEY": secret}
+    )
+    assert (found.access_key_id, found.secret_access_key, found.source) == (
+        "AKIDCANARY1",
+        secret,
+        "environment",
+    )
+    assert secret not in repr(found)
+    assert "AKIDCANARY1" not in repr(found)
+
+    file = tmp_path / "s3-credentials"
+    on_file = parse_target({**VALID, "credentials": f"file:{file}", "profile": "offsite"})
+    with pytest.raises(EnvironmentProblem, match="s3-credentials"):
+        resolve_credentials(on_file)
+    file.write_text(
+        f"[offsite]\naws_access_key_id = AKIDCANARY2\naws_secret_access_key = {secret}%\n"
+    )
+    file.chmod(0o644)
+    with pytest.raises(BadInput, match="chmod 600"):
+        resolve_credentials(on_file)
+    file.chmod(0o600)
+    from_file = resolve_credentials(on_file)
+    assert (from_file.access_key_id, from_file.secret_access_key) == ("AKIDCANARY2", f"{secret}%")
+    with pytest.raises(BadInput, match=r"no \[other\] section"):
+        resolve_credentials(on_file.model_copy(update={"profile": "other"}))
+
+    in_vault = parse_target({**VALID, "credentials": "vault"})
+    with pytest.raises(BadInput, match="vault password"):
+        resolve_credentials(in_vault)
+    with pytest.raises(BadInput) as caught_vault:
+        resolve_credentials(in_vault, vault={"webmg_s3_access_key_id": "AKIDCANARY3"})
+    assert "webmg_s3_secret_access_key" in caught_vault.value.message
+    assert caught_vault.value.exit_code is ExitCode.BAD_INPUT
+    assert (
+        resolve_credentials(
+            in_vault,
+            vault={"webmg_s3_access_key_id": "AKIDCANARY3", "webmg_s3_secret_access_key": secret},
+        ).secret_access_key
+        == secret
+    )
+
+
+def test_verification_compares_every_checksum_the_server_returns() -> None:
+    data = b"report\n"
+    md5 = hashlib.md5(data).hexdigest()
+    sha = sha256_of(data)
+    good = {"ContentLength": len(data), "ETag": f'"{md5}"', "Metadata": {"Sha256": sha}}
+    assert verification_problem(good, len(data), md5, sha) is None
+    assert "size" in str(verification_problem({**good, "ContentLength": 3}, len(data), md5, sha))
+    assert "ETag" in str(verification_problem({**good, "ETag": '"' + "0" * 32 + '"'}, 7, md5, sha))
+    assert "sha256" in str(
+        verification_problem({**good, "Metadata": {"sha256": "0" * 64}}, 7, md5, sha)
+    )
+    multipart_only = {"ContentLength": len(data), "ETag": '"abc-2"'}
+    assert "no MD5 ETag nor SHA-256" in str(verification_problem(multipart_only, 7, md5, sha))
+
+
+# -- uploads --------------------------------------------------------------------------------
+
+
+def test_upload_is_checksummed_verified_and_recorded(
+    s3_server: S3Server, settings: Settings, tmp_path: Path
+) -> None:
+    files = make_reports(tmp_path / "run")
+    target = make_target(s3_server)
+
+    result = publish_files(target, s3_server.offsite_credentials(), CLIENT, files, RUN_ID)
+
+    assert result.ok, result.unpublished
+    s3 = s3_server.boto()
+    for publication, path in zip(result.files, files, strict=True):
+        assert publication.key == f"webmg/{CLIENT}/{RUN_ID}/{path.name}"
+        assert publication.sha256 == sha256_of(path.read_bytes())
+        stored = s3.get_object(Bucket=BUCKET, Key=publication.key)["Body"].read()
+        assert sha256_of(stored) == publication.sha256
+        assert (s3_server.data_dir / BUCKET / publication.key).read_bytes() == path.read_bytes()
+
+    assert record_publication(settings, result, RUN_ID) is None
+    [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
+    assert entry["run_id"] == RUN_ID
+    assert [item["sha256"] for item in entry["files"]] == [item.sha256 for item in result.files]
+    assert read_pending(settings) == []
+
+
+def test_wrong_keys_are_unpublished_without_useless_retries(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    wrong = OffsiteCredentials("test", s3_server.credentials.access_key_id, "not-the-secret-key")
+    files = make_reports(tmp_path / "run")
+
+    result = publish_files(make_target(s3_server), wrong, CLIENT, files, RUN_ID, retry=FAST)
+
+    assert not result.ok
+    first = result.files[0]
+    assert first.attempts == 1
+    assert "SignatureDoesNotMatch" in str(first.reason)
+
+
+def test_missing_bucket_is_unpublished(s3_server: S3Server, tmp_path: Path) -> None:
+    target = make_target(s3_server, bucket="no-such-bucket")
+    files = make_reports(tmp_path / "run")[:1]
+
+    result = publish_files(target, s3_server.offsite_credentials(), CLIENT, files, RUN_ID)
+
+    assert result.unpublished[0].reason == (
+        f"bucket no-such-bucket does not exist at {s3_server.endpoint}"
+    )
+
+
+def test_failed_upload_waits_in_pending_then_is_published(
+    s3_server: S3Server, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = make_reports(tmp_path / "run")
+    target = make_target(s3_server)
+    credentials = s3_server.offsite_credentials()
+    s3_server.stop()
+
+    result = publish_files(target, credentials, CLIENT, files, RUN_ID, retry=FAST)
+
+    assert not result.published
+    assert "endpoint unreachable" in str(result.files[0].reason)
+    assert result.files[0].attempts == FAST.attempts
+    assert str(result.files[1].reason).startswith("not tried: endpoint unreachable")
+
+    pending_id = record_publication(settings, result, RUN_ID)
+    [item] = read_pending(settings)
+    assert item.id == pending_id
+    assert item.files == tuple(str(path) for path in files)
+    assert (item.client, item.run_id, item.kind) == (CLIENT, RUN_ID, "reports")
+    [entry] = ledger_entries(settings.ledger_url, offsite.UNPUBLISHED)
+    assert entry["pending_id"] == pending_id
+    assert [file["path"] for file in entry["files"]] == [str(path) for path in files]
+    assert "endpoint unreachable" in entry["reason"]
+
+    # Still down: the command says so, and the item stays.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key)
+    lines: list[str] = []
+    assert publish_pending_command(settings, echo=lines.append, retry=FAST) == ExitCode.FAILED
+    assert lines[0].startswith(f"still pending {CLIENT} reports of run {RUN_ID}")
+    [still] = read_pending(settings)
+    assert still.attempts == 2
+
+    s3_server.start()
+    report = retry_pending(settings, retry=FAST)
+
+    assert report.ok
+    assert [outcome.id for outcome in report.published] == [pending_id]
+    assert read_pending(settings) == []
+    published = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
+    assert published[-1]["pending_id"] == pending_id
+    s3 = s3_server.boto()
+    for path in files:
+        key = f"webmg/{CLIENT}/{RUN_ID}/{path.name}"
+        stored = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        assert sha256_of(stored) == sha256_of(path.read_bytes())
+    lines.clear()
+    assert publish_pending_command(settings, echo=lines.append, retry=FAST) == ExitCode.OK
+    assert lines == ["no offsite item is pending"]
+
+
+# -- restic copy ------------------------------------------------------------------------
+
+
+def make_snapshots(repository: restic.Repository, folder: Path) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = []
+    now = datetime.now(UTC)
+    for day in (2, 1):
+        (folder / f"day-{day}.txt").write_text(f"bookings of day {day}\n" * 1000)
+        summary = restic.backup(repository, [folder], at=now - timedelta(days=day))
+        ids.append(summary.snapshot_id)
+    return ids
+
+
+def s3_repository(
+    server: S3Server, target: OffsiteTarget, source: restic.Repository
+) -> restic.Repository:
+    return restic.Repository(
+        target.repository_location(CLIENT),
+        password=source.password,
+        environment=server.offsite_credentials().environment(),
+        cache_dir=source.cache_dir,
+    )
+
+
+def test_restic_copy_into_s3_lists_the_snapshots(
+    s3_server: S3Server, settings: Settings, repository: restic.Repository, tmp_path: Path
+) -> None:
+    source_ids = make_snapshots(repository, tmp_path / "site")
+    target = make_target(s3_server, kind="restic-copy")
+
+    result = copy_snapshots(repository, target, s3_server.offsite_credentials(), CLIENT)
+
+    assert result.ok, result.reason
+    assert result.initialised and result.checked
+    assert result.repository == f"s3:{s3_server.endpoint}/{BUCKET}/webmg/{CLIENT}"
+    assert len(result.snapshots) == 2
+    for short_id in source_ids:
+        assert any(full.startswith(short_id) for full in result.snapshots)
+    assert len(result.copied) == 2
+    copies = restic.list_snapshots(s3_repository(s3_server, target, repository))
+    assert sorted(snapshot.id for snapshot in copies) == sorted(result.copied)
+    assert (s3_server.data_dir / BUCKET / "webmg" / CLIENT / "config").is_file()
+
+    again = copy_snapshots(repository, target, s3_server.offsite_credentials(), CLIENT, check=False)
+    assert again.ok and not again.initialised
+    assert again.copied == ()
+
+    assert record_copy(settings, result, RUN_ID, repository) is None
+    [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
+    assert entry["offsite"] == "restic-copy"
+    assert sorted(entry["snapshots"]) == sorted(result.snapshots)
+
+
+def test_failed_copy_waits_in_pending_then_is_copied(
+    s3_server: S3Server, settings: Settings, repository: restic.Repository, tmp_path: Path
+) -> None:
+    make_snapshots(repository, tmp_path / "site")
+    target = make_target(s3_server, kind="restic-copy")
+    credentials = s3_server.offsite_credentials()
+    s3_server.stop()
+
+    failed = copy_snapshots(repository, target, credentials, CLIENT, retry=FAST)
+
+    assert not failed.ok
+    assert "endpoint unreachable" in str(failed.reason)
+    pending_id = record_copy(settings, failed, RUN_ID, repository)
+    [item] = read_pending(settings)
+    assert (item.id, item.kind, item.source) == (pending_id, "restic-copy", repository.location)
+    [entry] = ledger_entries(settings.ledger_url, offsite.UNPUBLISHED)
+    assert entry["pending_id"] == pending_id
+
+    # The fixture's repository has its password inline, not in a file: the
+    # default cannot rebuild it, so the item stays, saying why.
+    s3_server.start()
+    refused = retry_pending(settings, credentials_for=lambda _item: credentials, retry=FAST)
+    assert "password is not in a file" in str(refused.still_pending[0].reason)
+    assert len(read_pending(settings)) == 1
+
+    report = retry_pending(
+        settings,
+        credentials_for=lambda _item: credentials,
+        source_for=lambda _item: repository,
+        retry=FAST,
+    )
+    assert report.ok, report.outcomes
+    assert read_pending(settings) == []
+    assert len(restic.list_snapshots(s3_repository(s3_server, target, repository))) == 2
+    assert ledger_entries(settings.ledger_url, offsite.PUBLISHED)[-1]["pending_id"] == pending_id
+
+
+# -- secrets --------------------------------------------------------------------------------
+
+
+def test_secrets_never_leak(
+    s3_server: S3Server,
+    settings: Settings,
+    repository: restic.Repository,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    argvs: list[list[str]] = []
+    real_run = subprocess.run
+
+    def recording_run(argv: list[str], **options: Any) -> Any:
+        argvs.append(list(argv))
+        return real_run(argv, **options)
+
+    monkeypatch.setattr(restic.subprocess, "run", recording_run)
+    credentials = s3_server.offsite_credentials()
+    secret_key = credentials.secret_access_key
+    key_id = credentials.access_key_id
+    files = make_reports(tmp_path / "run")
+    make_snapshots(repository, tmp_path / "site")
+    reports = make_target(s3_server)
+    copies = make_target(s3_server, kind="restic-copy")
+    messages: list[str] = []
+
+    record_publication(settings, publish_files(reports, credentials, CLIENT, files, RUN_ID), RUN_ID)
+    copied = copy_snapshots(repository, copies, credentials, CLIENT)
+    record_copy(settings, copied, RUN_ID, repository)
+    wrong = OffsiteCredentials("test", key_id, secret_key[::-1])
+    refused = publish_files(reports, wrong, CLIENT, files, RUN_ID, retry=FAST)
+    record_publication(settings, refused, RUN_ID)
+    s3_server.stop()
+    down = publish_files(reports, credentials, CLIENT, files, RUN_ID, retry=FAST)
+    record_publication(settings, down, RUN_ID)
+    record_copy(
+        settings,
+        copy_snapshots(repository, copies, credentials, CLIENT, retry=FAST),
+        RUN_ID,
+        repository,
+    )
+    for environ in ({"AWS_ACCESS_KEY_ID": key_id}, {"AWS_SECRET_ACCESS_KEY": secret_key}):
+        try:
+            resolve_credentials(reports, environ=environ)
+        except EnvironmentProblem as error:
+            messages.append(str(error))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
+    publish_pending_command(settings, retry=FAST)
+    messages.extend(
+        outcome.reason or "" for outcome in retry_pending(settings, retry=FAST).outcomes
+    )
+
+    assert copied.ok and not down.ok and not refused.ok
+    captured = capsys.readouterr()
+    ledger_bytes = Path(settings.ledger_url.removeprefix("sqlite:///")).read_bytes()
+    pending_bytes = offsite.pending_path(settings).read_bytes()
+    results = repr([copied, down, refused])
+    texts = {
+        "ledger": ledger_bytes.decode("latin-1"),
+        "pending": pending_bytes.decode(),
+        "messages": "\n".join(messages),
+        "results": results,
+        "argv": json.dumps(argvs),
+    }
+    for where, text in texts.items():
+        for canary in (secret_key, key_id, RESTIC_PASSWORD):
+            assert canary not in text, (where, canary[:6])
+    # botocore's debug log carries the key id in Authorization headers; never the secret key.
+    for where, text in {"log": caplog.text, "stdout": captured.out, "stderr": captured.err}.items():
+        for canary in (secret_key, RESTIC_PASSWORD):
+            assert canary not in text, (where, canary[:6])
+    assert argvs, "restic ran"

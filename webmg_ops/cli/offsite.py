@@ -1,0 +1,58 @@
+"""``offsite pending`` and ``offsite publish``: offsite copies that failed, and their retry."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from webmg_ops.offsite.after_run import pending_source, pending_vault
+from webmg_ops.offsite.pending import read_pending
+from webmg_ops.offsite.republish import publish_pending_command
+from webmg_ops.settings import Settings
+from webmg_ops.vault import vault_password_file
+
+from .common import console, emit_json, json_option, pass_settings
+
+
+@click.group("offsite")
+def offsite_group() -> None:
+    """Offsite copies on S3 that wait to be published."""
+
+
+@offsite_group.command("pending")
+@json_option
+@pass_settings
+def pending_command(settings: Settings, as_json: bool) -> None:
+    """List the offsite uploads and copies that failed and wait for a retry."""
+    items = read_pending(settings)
+    if as_json:
+        emit_json([item.to_json() for item in items])
+        return
+    table = Table("id", "client", "kind", "run", "attempts", "reason", title="offsite pending")
+    for item in items:
+        table.add_row(
+            item.id, item.client, item.kind, item.run_id, str(item.attempts), item.reason[:80]
+        )
+    console.print(table)
+
+
+@offsite_group.command("publish")
+@click.option(
+    "--vault-password-file",
+    "vault_file",
+    type=click.Path(dir_okay=False),
+    help="File holding the Ansible Vault password (or WEBMG_VAULT_PASSWORD_FILE).",
+)
+@pass_settings
+def publish_command(settings: Settings, vault_file: str | None) -> int:
+    """Publish every pending offsite item again; exit 1 if some are still pending."""
+    password_file = vault_password_file(vault_file)
+    return publish_pending_command(
+        settings,
+        vault_for=pending_vault(settings, password_file),
+        source_for=pending_source(settings, password_file),
+        echo=lambda line: console.print(line),
+    )
+
+
+COMMANDS: tuple[click.Command, ...] = (offsite_group,)
