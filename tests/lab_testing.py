@@ -106,28 +106,32 @@ class Lab:
         """Return one host's entry of ``lab status --json``."""
         return next(host for host in self.status()["hosts"] if host["name"] == name)
 
+    def ssh_argv(self, address: str, command: str, user: str = "webmg") -> list[str]:
+        """Return the real ssh's argv running COMMAND on a host, host keys checked strictly."""
+        return [
+            "ssh",
+            "-i",
+            str(self.lab_dir / "identity" / "id_ed25519"),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={self.lab_dir / 'known_hosts'}",
+            "-o",
+            "ConnectTimeout=10",
+            f"{user}@{address}",
+            command,
+        ]
+
     def ssh(
         self, address: str, command: str, user: str = "webmg"
     ) -> subprocess.CompletedProcess[str]:
         """Run a command on a host with the real ssh, checking host keys strictly."""
         return subprocess.run(
-            [
-                "ssh",
-                "-i",
-                str(self.lab_dir / "identity" / "id_ed25519"),
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                f"UserKnownHostsFile={self.lab_dir / 'known_hosts'}",
-                "-o",
-                "ConnectTimeout=10",
-                f"{user}@{address}",
-                command,
-            ],
+            self.ssh_argv(address, command, user),
             capture_output=True,
             text=True,
             timeout=COMMAND_TIMEOUT_SECONDS,

@@ -70,6 +70,10 @@ class ScratchServer:
             return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
         return f"postgresql+psycopg://postgres@/postgres?host={self.folder}&port={self.port}"
 
+    def _connection(self, database: str) -> list[str]:
+        """Return the client arguments that reach DATABASE on this server's socket."""
+        return ["-h", str(self.folder), "-p", str(self.port), "-U", "postgres", "-d", database]
+
     def _psql(self, database: str, command: str) -> str:
         done = subprocess.run(
             _as_postgres(
@@ -79,14 +83,7 @@ class ScratchServer:
                     "-At",
                     "-v",
                     "ON_ERROR_STOP=1",
-                    "-h",
-                    str(self.folder),
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                    "-d",
-                    database,
+                    *self._connection(database),
                     "-c",
                     command,
                 ]
@@ -120,14 +117,7 @@ class ScratchServer:
                     "--no-owner",
                     "--no-privileges",
                     "--exit-on-error",
-                    "-h",
-                    str(self.folder),
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                    "-d",
-                    database,
+                    *self._connection(database),
                     str(readable),
                 ]
             ),

@@ -107,21 +107,7 @@ while time.time() < end:
 def run_on_host(lab: Lab, host: str, script: str, *arguments: str) -> subprocess.Popen[str]:
     """Start a Python script as root on a host, in the background; read its stdout after."""
     return subprocess.Popen(
-        [
-            "ssh",
-            "-i",
-            str(lab.lab_dir / "identity" / "id_ed25519"),
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={lab.lab_dir / 'known_hosts'}",
-            f"webmg@{ADDRESSES[host]}",
-            shlex.join(["sudo", "python3", "-c", script, *arguments]),
-        ],
+        lab.ssh_argv(ADDRESSES[host], shlex.join(["sudo", "python3", "-c", script, *arguments])),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

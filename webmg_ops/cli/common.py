@@ -39,3 +39,21 @@ def json_option(function: F) -> F:
 def emit_json(document: Any) -> None:
     """Given a JSON-serialisable document, print it on stdout, indented."""
     click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
+
+
+def vault_option(function: F) -> F:
+    """Add the shared ``--vault-password-file`` option (env WEBMG_VAULT_PASSWORD_FILE)."""
+    return click.option(
+        "--vault-password-file",
+        "vault_file",
+        metavar="FILE",
+        help="Vault password file (env WEBMG_VAULT_PASSWORD_FILE).",
+    )(function)
+
+
+def record_options(function: F) -> F:
+    """Add the shared ``--reason`` and ``--ticket`` options, recorded with a run."""
+    function = click.option("--ticket", metavar="ID", help="Ticket or change id (recorded).")(
+        function
+    )
+    return click.option("--reason", metavar="TEXT", help="Why this run (recorded).")(function)

@@ -11,7 +11,7 @@ from webmg_ops.offsite.republish import publish_pending_command
 from webmg_ops.settings import Settings
 from webmg_ops.vault import vault_password_file
 
-from .common import console, emit_json, json_option, pass_settings
+from .common import console, emit_json, json_option, pass_settings, vault_option
 
 
 @click.group("offsite")
@@ -37,12 +37,7 @@ def pending_command(settings: Settings, as_json: bool) -> None:
 
 
 @offsite_group.command("publish")
-@click.option(
-    "--vault-password-file",
-    "vault_file",
-    type=click.Path(dir_okay=False),
-    help="File holding the Ansible Vault password (or WEBMG_VAULT_PASSWORD_FILE).",
-)
+@vault_option
 @pass_settings
 def publish_command(settings: Settings, vault_file: str | None) -> int:
     """Publish every pending offsite item again; exit 1 if some are still pending."""

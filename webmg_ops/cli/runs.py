@@ -30,7 +30,14 @@ from webmg_ops.runs import ACTIONS, Outcome, RunRequest
 from webmg_ops.settings import Settings
 from webmg_ops.vault import vault_password_file
 
-from .common import console, emit_json, json_option, pass_settings
+from .common import (
+    console,
+    emit_json,
+    json_option,
+    pass_settings,
+    record_options,
+    vault_option,
+)
 
 _OUTCOME_CODES: dict[Outcome, ExitCode] = {
     Outcome.SUCCEEDED: ExitCode.OK,
@@ -84,19 +91,13 @@ def run_options(function: Any) -> Any:
                 "--check", is_flag=True, help="Dry run: Ansible --check --diff, recorded."
             ),
             click.option("--limit", metavar="PATTERN", help="Only these hosts (Ansible pattern)."),
-            click.option("--reason", metavar="TEXT", help="Why this run (recorded)."),
-            click.option("--ticket", metavar="ID", help="Ticket or change id (recorded)."),
+            record_options,
             click.option(
                 "--emergency",
                 is_flag=True,
                 help="Allowed outside windows and in freezes; needs --reason; recorded.",
             ),
-            click.option(
-                "--vault-password-file",
-                "vault_file",
-                metavar="FILE",
-                help="Vault password file (env WEBMG_VAULT_PASSWORD_FILE).",
-            ),
+            vault_option,
         ]
     ):
         function = option(function)
@@ -325,14 +326,8 @@ def show_diagnostic(document: Mapping[str, Any] | None) -> None:
 @click.command("drill")
 @click.argument("client", metavar="CLIENT")
 @click.option("--snapshot", metavar="ID", help="Drill this snapshot (default: each host's latest).")
-@click.option(
-    "--vault-password-file",
-    "vault_file",
-    type=click.Path(dir_okay=False),
-    help="File holding the Ansible Vault password (or WEBMG_VAULT_PASSWORD_FILE).",
-)
-@click.option("--reason", help="Why the drill is run (default: the cadence).")
-@click.option("--ticket", help="Ticket reference.")
+@vault_option
+@record_options
 @json_option
 @pass_settings
 def drill_command(
@@ -401,14 +396,8 @@ def run_due_drills(settings: Settings, names: list[str], as_json: bool) -> int:
 
 @click.command("diagnose")
 @click.argument("client", metavar="CLIENT")
-@click.option(
-    "--vault-password-file",
-    "vault_file",
-    type=click.Path(dir_okay=False),
-    help="File holding the Ansible Vault password (or WEBMG_VAULT_PASSWORD_FILE).",
-)
-@click.option("--reason", help="Why the diagnostic is run (e.g. the scoping request).")
-@click.option("--ticket", help="Ticket reference.")
+@vault_option
+@record_options
 @json_option
 @pass_settings
 def diagnose_command(
