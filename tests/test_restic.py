@@ -63,6 +63,17 @@ def test_backup_list_restore_round_trip(
         restore(repository, snapshot.id, target)
 
 
+def test_a_restore_asked_to_stop_is_ended(
+    repository: Repository, source: Path, tmp_path: Path
+) -> None:
+    backup(repository, [source])
+    (snapshot,) = list_snapshots(repository)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(ResticError, match="restic restore: fatal: stopped"):
+        restore(repository, snapshot.id, tmp_path / "restored", stop=stop)
+
+
 def test_check_passes_on_an_intact_repository(repository: Repository, source: Path) -> None:
     backup(repository, [source])
     result = check_repository(repository, read_data_subset="100%")

@@ -9,8 +9,10 @@ missing manifest or missed target fails the drill, with its cause named.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 from webmg_ops.manifest import MANIFEST_PATH, Mismatch, read_manifest, verify_restore
 from webmg_ops.restic import (
+    CheckResult,
     Repository,
     ResticError,
     Snapshot,
@@ -110,9 +113,9 @@ def run_drill(
 ) -> DrillResult:
     """Given a repository, an empty scratch folder and the targets, run a drill.
 
-    The repository's structure is checked first (a missing or short pack is
-    named at once, before a restore would stall on it); then the snapshot
-    (latest, or ``snapshot_id``) is restored and every file of the manifest
+    The snapshot (latest, or ``snapshot_id``) is restored while the
+    repository's structure is checked beside it (a missing or short pack is
+    named, and stops the restore); then every file of the manifest
     saved in it (at ``manifest_path``) is verified. ``before_verify`` sees
     the restored tree first (tests simulate silent corruption with it).
     ``check_structure=False`` skips the structure check (the caller did it
@@ -130,15 +133,26 @@ def run_drill(
         snapshot = choose_snapshot(repository, snapshot_id)
     except (ResticError, LookupError) as error:
         return _failed_early(started, rpo_target, rto_target, str(error))
-    try:
-        if check_structure:
-            structure = check_repository(repository)
-            if not structure.ok:
-                cause = f"repository check failed: {'; '.join(structure.errors)}"
-                return _failed_early(started, rpo_target, rto_target, cause, snapshot)
-        restore_s = restore(repository, snapshot.id, scratch)
-    except ResticError as error:
-        return _failed_early(started, rpo_target, rto_target, str(error), snapshot)
+    # The structure check runs beside the restore: a missing or short pack it
+    # finds stops the restore at once (which would otherwise retry on it), and
+    # its cause, naming the pack, is the drill's.
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        structure = pool.submit(_structure, repository, stop) if check_structure else None
+        restore_s, restore_error = 0.0, None
+        try:
+            restore_s = restore(repository, snapshot.id, scratch, stop=stop)
+        except ResticError as error:
+            restore_error = error
+        try:
+            checked = structure.result() if structure is not None else None
+        except ResticError as error:
+            return _failed_early(started, rpo_target, rto_target, str(error), snapshot)
+    if checked is not None and not checked.ok:
+        cause = f"repository check failed: {'; '.join(checked.errors)}"
+        return _failed_early(started, rpo_target, rto_target, cause, snapshot)
+    if restore_error is not None:
+        return _failed_early(started, rpo_target, rto_target, str(restore_error), snapshot)
     if before_verify is not None:
         before_verify(scratch)
     verify_clock = time.monotonic()
@@ -173,6 +187,18 @@ def run_drill(
         ),
         extra=extra,
     )
+
+
+def _structure(repository: Repository, stop: threading.Event) -> CheckResult:
+    """Check the repository's structure; on a problem, ask the restore beside it to stop."""
+    try:
+        checked = check_repository(repository, lock=False)
+    except ResticError:
+        stop.set()
+        raise
+    if not checked.ok:
+        stop.set()
+    return checked
 
 
 def _failed_early(

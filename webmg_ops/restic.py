@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from typing import Any
 from webmg_ops.errors import EnvironmentProblem, Failed
 
 DEFAULT_TIMEOUT_S = 6 * 3600
+#: How often a running restic is checked for a request to stop.
+STOP_POLL_S = 0.1
 
 
 class ResticFailure(StrEnum):
@@ -188,22 +191,32 @@ def run_restic(
     command: str,
     timeout: float = DEFAULT_TIMEOUT_S,
     accept: frozenset[int] = frozenset({0}),
+    stop: threading.Event | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Given a repository and restic arguments (no secrets), run restic and return the result.
 
     Raise ResticError, classified by exit status and stderr, if restic exits
-    with a status outside ``accept``; EnvironmentProblem if restic is missing.
+    with a status outside ``accept`` or ``stop`` is set while it runs (it is
+    then terminated); EnvironmentProblem if restic is missing.
     """
     argv = [restic_binary(), "--quiet", *repository.arguments(), *arguments]
     environment = {**os.environ, **repository.env()}
-    try:
-        done = subprocess.run(
-            argv, env=environment, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as error:
-        raise ResticError(
-            ResticFailure.FATAL, command, f"timed out after {timeout:.0f} s"
-        ) from error
+    with subprocess.Popen(
+        argv, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                stdout, stderr = process.communicate(timeout=STOP_POLL_S if stop else timeout)
+                break
+            except subprocess.TimeoutExpired:
+                stopped = stop is not None and stop.is_set()
+                if stopped or time.monotonic() >= deadline:
+                    process.terminate()
+                    process.communicate()
+                    detail = "stopped" if stopped else f"timed out after {timeout:.0f} s"
+                    raise ResticError(ResticFailure.FATAL, command, detail) from None
+    done = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
     if done.returncode not in accept:
         failure = classify_failure(done.returncode, done.stderr)
         detail = " ".join(done.stderr.strip().splitlines()[-3:]) or f"exit status {done.returncode}"
@@ -308,11 +321,16 @@ def list_files(repository: Repository, snapshot_id: str) -> list[Node]:
 
 
 def restore(
-    repository: Repository, snapshot_id: str, target: Path, *, include: Sequence[str] = ()
+    repository: Repository,
+    snapshot_id: str,
+    target: Path,
+    *,
+    include: Sequence[str] = (),
+    stop: threading.Event | None = None,
 ) -> float:
     """Given a snapshot and an empty target folder, restore into it; return the seconds taken.
 
-    Raise ResticError if restic fails, ValueError if the target is not empty
+    Raise ResticError if restic fails or `stop` is set, ValueError if the target is not empty
     (a restore never goes over existing data).
     """
     if target.exists() and any(target.iterdir()):
@@ -322,18 +340,22 @@ def restore(
     for pattern in include:
         arguments += ["--include", pattern]
     started = time.monotonic()
-    run_restic(repository, arguments, command="restore")
+    run_restic(repository, arguments, command="restore", stop=stop)
     return round(time.monotonic() - started, 3)
 
 
-def check_repository(repository: Repository, *, read_data_subset: str | None = None) -> CheckResult:
+def check_repository(
+    repository: Repository, *, read_data_subset: str | None = None, lock: bool = True
+) -> CheckResult:
     """Check the repository's structure, and read a subset of its data if asked ("1/5", "10%").
 
     Return the result; an integrity problem is a result with ``ok`` False,
     not an exception. Raise ResticError for other failures (wrong password,
-    missing repository, lock).
+    missing repository, lock). ``lock=False`` checks without locking (beside a restore).
     """
-    arguments = ["check"]
+    # check locks the repository exclusively; a check beside a restore (both
+    # only read) goes without the lock.
+    arguments = ["check"] if lock else ["--no-lock", "check"]
     if read_data_subset:
         arguments += [f"--read-data-subset={read_data_subset}"]
     started = time.monotonic()
