@@ -146,7 +146,12 @@ class Lab:
     def ansible_env(self) -> dict[str, str]:
         """Return the environment for Ansible, with its SSH masters under the test's folder."""
         self.control_dir.mkdir(exist_ok=True)
-        return {**self.env, "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.control_dir)}
+        return {
+            **self.env,
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.control_dir),
+            # The lab clients' group_vars/all/vault.yml is encrypted with the lab's password.
+            "ANSIBLE_VAULT_PASSWORD_FILE": self.env["WEBMG_VAULT_PASSWORD_FILE"],
+        }
 
     def end_ssh_masters(self) -> None:
         """End the ControlPersist ssh masters that Ansible left (they outlive its run)."""

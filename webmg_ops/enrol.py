@@ -12,6 +12,7 @@ import base64
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from webmg_ops.clients import load_client
@@ -20,6 +21,7 @@ from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
 from webmg_ops.settings import Settings
 from webmg_ops.ssh import Unreachable, add_known_host, fingerprint, load_known_key, scan_host_key
+from webmg_ops.vault import read_vault_password
 
 HOST_ENROLLED = "host-enrolled"
 HOST_KEY_CHANGED = "host-key-changed"
@@ -58,17 +60,22 @@ def enrol_hosts(
     *,
     accepted: set[str],
     confirm: Confirm | None,
+    vault_password_file: Path | None = None,
 ) -> list[EnrolResult]:
-    """Given a client, hosts (all when none), accepted fingerprints and a confirmation
-    callback, enrol each host's key and return what happened per host.
+    """Given a client, hosts (all when none), accepted fingerprints, a confirmation
+    callback and the vault password file (the inventory's variables may be encrypted),
+    enrol each host's key and return what happened per host.
 
-    Raise BadInput for an unknown client or host, or a malformed fingerprint.
+    Raise BadInput for an unknown client or host, a malformed fingerprint, or
+    encrypted variables without their password.
     """
     client = load_client(settings.inventories, client_name)
     for value in accepted:
         if not value.startswith("SHA256:"):
             raise BadInput(f"--accept {value!r} is not a SHA256 fingerprint (SHA256:...)")
-    connections = read_inventory_variables(client.folder).connections
+    connections = read_inventory_variables(
+        client.folder, read_vault_password(vault_password_file)
+    ).connections
     chosen = list(hosts) or sorted(connections)
     unknown = [host for host in chosen if host not in connections]
     if unknown:

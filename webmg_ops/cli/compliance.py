@@ -12,8 +12,9 @@ from webmg_ops.engine import select_hosts
 from webmg_ops.errors import ExitCode
 from webmg_ops.runner import ANSIBLE_CFG
 from webmg_ops.settings import Settings
+from webmg_ops.vault import vault_password_file
 
-from .common import console, emit_json, json_option, pass_settings
+from .common import console, emit_json, json_option, pass_settings, vault_option
 
 _TITLES = {control.id: control.title for control in CONTROLS}
 _COLOURS = {"pass": "green", "fail": "red", "residual-risk": "yellow", "not-applicable": "dim"}
@@ -22,13 +23,21 @@ _COLOURS = {"pass": "green", "fail": "red", "residual-risk": "yellow", "not-appl
 @click.command("compliance")
 @click.argument("client", metavar="CLIENT")
 @click.option("--limit", metavar="PATTERN", help="Only these hosts (Ansible pattern).")
+@vault_option
 @json_option
 @pass_settings
-def compliance_command(settings: Settings, client: str, limit: str | None, as_json: bool) -> int:
+def compliance_command(
+    settings: Settings, client: str, limit: str | None, vault_file: str | None, as_json: bool
+) -> int:
     """Check every hardening control on CLIENT's hosts (read-only); print a score."""
     found = load_client(settings.inventories, client)
     own = found.folder / "ansible.cfg"
-    hosts = run_compliance(found, select_hosts(found, limit), own if own.is_file() else ANSIBLE_CFG)
+    hosts = run_compliance(
+        found,
+        select_hosts(found, limit),
+        own if own.is_file() else ANSIBLE_CFG,
+        vault_password_file(vault_file),
+    )
     unchecked = any(host.error for host in hosts)
     code = ExitCode.FAILED if unchecked else ExitCode.OK
     if as_json:

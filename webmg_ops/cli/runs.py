@@ -478,6 +478,7 @@ def approve_command(settings: Settings, client: str, action: str, approver: str,
     metavar="SHA256:...",
     help="Accept this fingerprint without asking (repeat per host).",
 )
+@vault_option
 @json_option
 @pass_settings
 def enroll_command(
@@ -485,6 +486,7 @@ def enroll_command(
     client: str,
     hosts: tuple[str, ...],
     accepted: tuple[str, ...],
+    vault_file: str | None,
     as_json: bool,
 ) -> int:
     """Read hosts' SSH host keys, show their fingerprints and store them once confirmed."""
@@ -494,6 +496,7 @@ def enroll_command(
         hosts,
         accepted=set(accepted),
         confirm=None if as_json else _confirm,
+        vault_password_file=vault_password_file(vault_file),
     )
     if as_json:
         emit_json([result.document() for result in results])
