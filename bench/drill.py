@@ -4,7 +4,8 @@ Run: ``.venv/bin/python bench/drill.py [--megabytes N] [--rounds R]``. It
 backs up N MB of files (with their manifest) into a local repository, then
 measures side by side, in alternating rounds, on the same snapshot:
 
-- A: ``webmg_ops.drill.run_drill`` (structure check, restore, verify every file);
+- A: ``webmg_ops.drill.run_drill`` (structure check and snapshot lookup beside the
+  restore, then every file verified);
 - B: ``restic restore`` run directly, then every file hashed with hashlib and
   compared with the manifest.
 
@@ -83,6 +84,7 @@ def main() -> None:
                 scratch_a,
                 rpo_target=timedelta(days=1),
                 rto_target=timedelta(days=1),
+                snapshot_id=snapshot,
                 manifest_path=str(manifest_file),
             )
             elapsed_a = time.perf_counter() - started

@@ -129,21 +129,28 @@ def run_drill(
     """
     started = datetime.now(UTC)
     clock = time.monotonic()
-    try:
-        snapshot = choose_snapshot(repository, snapshot_id)
-    except (ResticError, LookupError) as error:
-        return _failed_early(started, rpo_target, rto_target, str(error))
-    # The structure check runs beside the restore: a missing or short pack it
-    # finds stops the restore at once (which would otherwise retry on it), and
-    # its cause, naming the pack, is the drill's.
+    if snapshot_id is None:
+        try:
+            snapshot_id = choose_snapshot(repository, None).id
+        except (ResticError, LookupError) as error:
+            return _failed_early(started, rpo_target, rto_target, str(error))
+    # The structure check, and the listing that gives the snapshot's time, run
+    # beside the restore: a missing or short pack the check finds stops the
+    # restore at once (which would otherwise retry on it), and its cause,
+    # naming the pack, is the drill's.
     stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        listing = pool.submit(choose_snapshot, repository, snapshot_id)
         structure = pool.submit(_structure, repository, stop) if check_structure else None
         restore_s, restore_error = 0.0, None
         try:
-            restore_s = restore(repository, snapshot.id, scratch, stop=stop)
+            restore_s = restore(repository, snapshot_id, scratch, stop=stop)
         except ResticError as error:
             restore_error = error
+        try:
+            snapshot = listing.result()
+        except (ResticError, LookupError) as error:
+            return _failed_early(started, rpo_target, rto_target, str(error))
         try:
             checked = structure.result() if structure is not None else None
         except ResticError as error:
