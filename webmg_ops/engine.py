@@ -32,8 +32,8 @@ from webmg_ops.governance import Clearance, PolicyRefusal, check_governance, rul
 from webmg_ops.inventory import find_inventory_file
 from webmg_ops.ledger import Entry, Ledger, open_ledger
 from webmg_ops.lock import LockHolder, acquire_client_lock, process_alive
-from webmg_ops.offsite.after_run import OffsiteStep, offsite_after_run
 from webmg_ops.offsite.record import UNPUBLISHED
+from webmg_ops.offsite_step import OffsiteStep, offsite_after_run
 from webmg_ops.policy import describe_value
 from webmg_ops.preflight import HostPreflight, run_preflight
 from webmg_ops.reports.runlog import render_refusal_log, render_run_log

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from webmg_ops.offsite.after_run import pending_source, pending_vault
 from webmg_ops.offsite.pending import read_pending
 from webmg_ops.offsite.republish import publish_pending_command
+from webmg_ops.offsite_step import pending_source, pending_vault
 from webmg_ops.settings import Settings
 from webmg_ops.vault import vault_password_file
 
