@@ -14,7 +14,7 @@ names every mismatch file by file.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -22,11 +22,12 @@ from typing import Any
 
 from webmg_ops.actions import ActionOutcome, ControllerDone, ControllerRun
 from webmg_ops.backup_repository import client_repository
+from webmg_ops.clients import Client
 from webmg_ops.drill import DrillResult, run_drill
 from webmg_ops.durations import format_duration
 from webmg_ops.errors import BadInput, Failed
 from webmg_ops.restic import ResticError, Snapshot, check_repository, list_snapshots
-from webmg_ops.runs import HostResult, HostStatus, ResidualRisk
+from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
 from webmg_ops.scratchdb import ScratchServer, scratch_server
 
 #: A controller action: no playbook, no preflight of the client's hosts.
@@ -159,6 +160,16 @@ def _failed_hosts(hosts: tuple[str, ...], cause: str) -> ControllerDone:
             summary=f"drill failed: {cause}",
         ),
     )
+
+
+def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -> dict[str, Any]:
+    """Given the client, hosts and request, check before anything is written that the
+    repository can be opened (contract, key, known_hosts, vault password); return the vars.
+
+    Raise BadInput naming what is missing.
+    """
+    client_repository(client, request.vault_password_file)
+    return dict(request.extra_vars)
 
 
 def run_on_controller(run: ControllerRun) -> ControllerDone:
