@@ -200,7 +200,7 @@ VALID = {"kind": "reports", "endpoint": "https://s3.example.com", "bucket": "web
         ({"bucket": "ab"}, "bucket", "3 to 63"),
         ({"bucket": "-webmg"}, "bucket", "begin and end"),
         ({"bucket": "webmg..offsite"}, "bucket", "two adjacent dots"),
-        ({"bucket": "192.168.10.12"}, "bucket", "IP address"),
+        ({"bucket": "198.18.0.12"}, "bucket", "IP address"),
         ({"bucket": "xn--webmg"}, "bucket", "prefix S3 reserves"),
         ({"bucket": "webmg-s3alias"}, "bucket", "suffix S3 reserves"),
         ({"prefix": "webmg"}, "prefix", "end with '/'"),

@@ -171,11 +171,11 @@ def test_extra_vars_set_root_login_from_the_level_and_split_networks() -> None:
     request = RunRequest(
         client="x",
         action="harden",
-        extra_vars={"hardening_management_networks": "10.0.0.0/8, 1.2.3.0/24"},
+        extra_vars={"hardening_management_networks": "198.18.0.0/25, 198.18.0.128/25"},
     )
     extra = make_extra_vars(client, ("h",), request)  # type: ignore[arg-type]
     assert extra["hardening_ssh_permit_root_login"] == "no"
-    assert extra["hardening_management_networks"] == ["10.0.0.0/8", "1.2.3.0/24"]
+    assert extra["hardening_management_networks"] == ["198.18.0.0/25", "198.18.0.128/25"]
 
 
 def _outcome(check: bool, baseline: Mapping[str, Mapping[str, str]]):  # type: ignore[no-untyped-def]

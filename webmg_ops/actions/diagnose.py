@@ -21,12 +21,13 @@ from webmg_ops.actions import ActionOutcome
 from webmg_ops.actions.check import make_outcome as check_outcome
 from webmg_ops.clients import Client
 from webmg_ops.compliance import run_compliance, to_document
+from webmg_ops.due import clients_due
 from webmg_ops.durations import format_duration
 from webmg_ops.errors import EnvironmentProblem
 from webmg_ops.ledger import open_ledger
 from webmg_ops.preflight import HostPreflight
 from webmg_ops.runner import ANSIBLE_CFG, PlaybookResult
-from webmg_ops.runs import RUN_FINISHED, ResidualRisk, RunRequest
+from webmg_ops.runs import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
 
 PLAYBOOK = "check.yml"
@@ -45,25 +46,21 @@ class Before:
 
 def backups_on_record(settings: Settings, client: Client, at: datetime) -> dict[str, Any]:
     """Given the settings, a client and the time, return its last successful backup and
-    drill on record, their age and whether the backup is overdue for its cadence.
+    drill on record, the backup's age and whether it is overdue for its cadence (as ``due``
+    reckons them).
     """
-    last: dict[str, datetime] = {}
     with open_ledger(settings.ledger_url, create=False) as ledger:
-        for entry in ledger.entries(client=client.name, kinds=(RUN_FINISHED,)):
-            payload = entry.payload
-            action = payload.get("action")
-            if action in ("backup", "drill") and payload.get("outcome") == "succeeded":
-                last[str(action)] = entry.at
+        (due,) = clients_due(ledger, [client], at)
+    last = {item.action: item for item in due.actions if item.action in ("backup", "drill")}
+    backup, drill = last["backup"].last_success, last["drill"].last_success
     found: dict[str, Any] = {
-        "last_backup": last["backup"].isoformat() if "backup" in last else None,
-        "last_drill": last["drill"].isoformat() if "drill" in last else None,
+        "last_backup": backup.isoformat() if backup else None,
+        "last_drill": drill.isoformat() if drill else None,
         "repository": client.contract.backup.repository,
     }
-    if "backup" in last:
-        age = at - last["backup"]
-        cadence = client.policy.cadence("backup")
-        found["age"] = format_duration(age)
-        found["overdue"] = bool(cadence and age > cadence)
+    if backup is not None:
+        found["age"] = format_duration(at - backup)
+        found["overdue"] = last["backup"].due
     return found
 
 
