@@ -110,13 +110,11 @@ def test_a_file_deleted_from_live_data_after_the_backup_is_restored(lab: Lab) ->
 
 
 @contextlib.contextmanager
-def damaged_pack(lab: Lab, client: str, damage: str) -> Iterator[str]:
-    """Within the block, the largest pack of CLIENT's repository is damaged; restored after.
+def damaged_pack(lab: Lab, pack: str, damage: str) -> Iterator[str]:
+    """Within the block, PACK (a path on backup1) is damaged; every byte is put back after.
 
     ``damage`` is a shell command run on the pack's path (``$pack``).
     """
-    root = f"/srv/restic/{client}/data"
-    pack = on_backup1(lab, f"find {root} -type f -printf '%s %p\\n' | sort -n | tail -1").split()[1]
     on_backup1(lab, f"cp -p {pack} /root/pack.saved")
     try:
         on_backup1(lab, f"pack={pack}; {damage}")
@@ -125,33 +123,78 @@ def damaged_pack(lab: Lab, client: str, damage: str) -> Iterator[str]:
         on_backup1(lab, f"cp -p /root/pack.saved {pack} && rm /root/pack.saved")
 
 
-@pytest.mark.parametrize(
-    ("damage", "cause"),
-    [
-        (
-            "printf '\\377' | dd of=$pack bs=1 seek=200 count=1 conv=notrunc status=none",
-            "restore",
-        ),
-        ("rm $pack", "repository check failed"),
-        ("truncate -s 100 $pack", "repository check failed"),
-    ],
-    ids=["flipped-byte", "deleted-pack", "truncated-pack"],
-)
-def test_a_damaged_repository_fails_the_drill_with_its_cause(
-    lab: Lab, damage: str, cause: str
-) -> None:
+def largest_pack(lab: Lab, client: str) -> str:
+    """The path on backup1 of the largest pack file of CLIENT's repository."""
+    root = f"/srv/restic/{client}/data"
+    return on_backup1(lab, f"find {root} -type f -printf '%s %p\\n' | sort -n | tail -1").split()[1]
+
+
+def blob_restored_by_the_next_drill(lab: Lab, client: str) -> tuple[str, int]:
+    """Back up a fresh file of random bytes on CLIENT's web host; return where its blob lies.
+
+    The result is the blob's pack (a path on backup1) and the offset of a byte
+    in the middle of the blob. The file's content exists nowhere else, so the
+    blob has no duplicate a restore could read instead, and the latest snapshot
+    needs it: damaging that byte must fail the next drill.
+    """
+    (host,) = [h for h in load_client(lab.inventories, client).hosts if h.name.endswith("web1")]
+    path = "/var/lib/webmg-demo/drill-unique.bin"
+    # Smaller than restic's smallest chunk, so the whole file is one blob
+    # whose ID is the SHA-256 of the file.
+    made = lab.ssh(
+        host.address,
+        f"head -c 65536 /dev/urandom | sudo tee {path} >/dev/null && sudo sha256sum {path}",
+    )
+    assert made.returncode == 0, made.stderr
+    blob_id = made.stdout.split()[0]
+    backup = lab.cli("run", client, "backup", "--limit", host.name, "--reason", "unique blob")
+    assert backup.returncode == ExitCode.OK, backup.stderr[-2000:]
+    repository = client_repository(
+        load_client(lab.inventories, client),
+        Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]),
+        cache_dir=lab.root / "c",
+    )
+    indexes = run_restic(repository, ["list", "index"], command="list").stdout.split()
+    for index_id in indexes:
+        index = json.loads(run_restic(repository, ["cat", "index", index_id], command="cat").stdout)
+        for pack in index["packs"]:
+            for blob in pack["blobs"]:
+                if blob["id"] == blob_id:
+                    where = f"/srv/restic/{client}/data/{pack['id'][:2]}/{pack['id']}"
+                    return where, blob["offset"] + blob["length"] // 2
+    raise AssertionError(f"blob {blob_id} of {path} is in no index of {client}'s repository")
+
+
+def test_a_flipped_byte_in_a_blob_the_restore_reads_fails_the_drill(lab: Lab) -> None:
     backed_up(lab, DAMAGED)
-    with damaged_pack(lab, DAMAGED, damage) as pack:
+    pack, offset = blob_restored_by_the_next_drill(lab, DAMAGED)
+    flip = f"printf '\\377' | dd of=$pack bs=1 seek={offset} count=1 conv=notrunc status=none"
+    with damaged_pack(lab, pack, flip):
         code, report = drill(lab, DAMAGED)
     assert code == ExitCode.FAILED, report
     payload = finished(lab, report["run_id"])
     assert payload["outcome"] == "failed"
     notes = " ".join(host["note"] for host in payload["hosts"])
-    assert cause in notes, notes
-    if cause == "repository check failed":
-        assert Path(pack).name[:8] in notes  # the damaged pack is named
-    log = Path(report["run_log"]).read_text()
-    assert cause in log
+    assert "restore" in notes, notes
+    assert "restore" in Path(report["run_log"]).read_text()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["rm $pack", "truncate -s 100 $pack"],
+    ids=["deleted-pack", "truncated-pack"],
+)
+def test_a_damaged_pack_fails_the_drill_and_is_named(lab: Lab, damage: str) -> None:
+    backed_up(lab, DAMAGED)
+    with damaged_pack(lab, largest_pack(lab, DAMAGED), damage) as pack:
+        code, report = drill(lab, DAMAGED)
+    assert code == ExitCode.FAILED, report
+    payload = finished(lab, report["run_id"])
+    assert payload["outcome"] == "failed"
+    notes = " ".join(host["note"] for host in payload["hosts"])
+    assert "repository check failed" in notes, notes
+    assert Path(pack).name[:8] in notes  # the damaged pack is named
+    assert "repository check failed" in Path(report["run_log"]).read_text()
 
 
 def test_wrong_repository_password_fails_the_drill(lab: Lab, tmp_path: Path) -> None:
