@@ -4,12 +4,17 @@ Run: ``.venv/bin/python bench/drill.py [--megabytes N] [--rounds R]``. It
 backs up N MB of files (with their manifest) into a local repository, then
 measures side by side, in alternating rounds, on the same snapshot:
 
-- A: ``webmg_ops.drill.run_drill`` (structure check and snapshot lookup beside the
-  restore, then every file verified);
-- B: ``restic restore`` run directly, then every file hashed with hashlib and
-  compared with the manifest.
+- A: ``webmg_ops.drill.run_drill`` (snapshot lookup and structure check beside
+  the restore, then every file verified);
+- B: the same drill by bare commands, one after the other as a script would
+  run them: ``restic snapshots`` (the snapshot's time, for the RPO), ``restic
+  check``, ``restic restore``, then every file hashed with hashlib and
+  compared with the manifest;
+- C: ``restic restore`` and the hashlib verification alone (no lookup, no
+  check): the floor any drill stands on.
 
-Prints the median of each, MB/s, and the ratio A/B pair by pair. Asserts nothing.
+Prints the median of each, MB/s, and the ratios A/B (the target) and A/C
+pair by pair. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ from webmg_ops.drill import run_drill
 from webmg_ops.manifest import build_manifest
 from webmg_ops.restic import Repository, backup, init_repository
 
+#: What is timed: the drill, the same drill by bare commands, and restore plus hashing alone.
+LABELS = (
+    "webmg-ops drill",
+    "bare snapshots+check+restore+hashlib",
+    "bare restore+hashlib",
+)
+
 
 def make_data(root: Path, megabytes: int) -> None:
     """Write MEGABYTES of files of mixed sizes under ROOT."""
@@ -43,14 +55,35 @@ def make_data(root: Path, megabytes: int) -> None:
         index += 1
 
 
-def bare_drill(repository: Repository, snapshot: str, target: Path, manifest: Path) -> float:
-    """Restore with restic directly and verify with hashlib; return the seconds taken."""
-    started = time.perf_counter()
-    subprocess.run(
-        ["restic", "--quiet", "restore", snapshot, "--target", str(target)],
+def bare_restic(repository: Repository, *arguments: str) -> str:
+    """Run one restic command directly on the repository; return its output."""
+    return subprocess.run(
+        ["restic", "--quiet", *arguments],
         env={**os.environ, **repository.env()},
         check=True,
-    )
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def bare_drill(
+    repository: Repository, snapshot: str, target: Path, manifest: Path, *, full: bool
+) -> float:
+    """Drill with restic directly and hashlib; return the seconds taken.
+
+    ``full`` adds what a drill needs besides the restore: the snapshot's time
+    (``restic snapshots``) and the repository's structure (``restic check``).
+    """
+    started = time.perf_counter()
+    if full:
+        (listed,) = [
+            s
+            for s in json.loads(bare_restic(repository, "snapshots", "--json"))
+            if s["id"].startswith(snapshot)
+        ]
+        assert listed["time"]
+        bare_restic(repository, "check")
+    bare_restic(repository, "restore", snapshot, "--target", str(target))
     files = json.loads((target / str(manifest).lstrip("/")).read_text())["files"]
     for path, expected in files.items():
         with (target / path.lstrip("/")).open("rb") as handle:
@@ -74,37 +107,41 @@ def main() -> None:
         init_repository(repository)
         snapshot = backup(repository, [data]).snapshot_id
         total_mb = sum(p.stat().st_size for p in (data / "app").iterdir()) / 1e6
-        ours: list[float] = []
-        bare: list[float] = []
+        times: dict[str, list[float]] = {label: [] for label in LABELS}
         for round_number in range(options.rounds + 1):
-            scratch_a, scratch_b = work / f"a{round_number}", work / f"b{round_number}"
+            scratch = {label: work / f"s{i}-{round_number}" for i, label in enumerate(LABELS)}
             started = time.perf_counter()
             result = run_drill(
                 repository,
-                scratch_a,
+                scratch[LABELS[0]],
                 rpo_target=timedelta(days=1),
                 rto_target=timedelta(days=1),
                 snapshot_id=snapshot,
                 manifest_path=str(manifest_file),
             )
-            elapsed_a = time.perf_counter() - started
+            elapsed = [time.perf_counter() - started]
             if not result.ok:
                 raise SystemExit(f"drill failed: {result.failures}")
-            elapsed_b = bare_drill(repository, snapshot, scratch_b, manifest_file)
-            shutil.rmtree(scratch_a)
-            shutil.rmtree(scratch_b)
+            for label, full in ((LABELS[1], True), (LABELS[2], False)):
+                elapsed.append(
+                    bare_drill(repository, snapshot, scratch[label], manifest_file, full=full)
+                )
+            for folder in scratch.values():
+                shutil.rmtree(folder)
             if round_number:  # the first round warms the caches
-                ours.append(elapsed_a)
-                bare.append(elapsed_b)
-        ratios = [a / b for a, b in zip(ours, bare, strict=True)]
+                for label, seconds in zip(LABELS, elapsed, strict=True):
+                    times[label].append(seconds)
         print(f"Restore drill of {total_mb:.0f} MB, {options.rounds} rounds (target ratio <= 1.05)")
-        for label, times in (("webmg-ops drill", ours), ("restic restore + hashlib", bare)):
-            median = statistics.median(times)
-            print(f"  {label:<26} median {median:6.2f} s  {total_mb / median:7.1f} MB/s")
-        print(
-            f"  ratio drill / bare: median {statistics.median(ratios):.3f} "
-            f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
-        )
+        for label, seconds in times.items():
+            median = statistics.median(seconds)
+            print(f"  {label:<40} median {median:6.2f} s  {total_mb / median:7.1f} MB/s")
+        ours = times[LABELS[0]]
+        for label in LABELS[1:]:
+            ratios = [a / b for a, b in zip(ours, times[label], strict=True)]
+            print(
+                f"  ratio drill / {label}: median {statistics.median(ratios):.3f} "
+                f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from restic_testing import damage_largest_pack
 
 from webmg_ops.drill import DrillResult, run_drill
 from webmg_ops.manifest import MismatchKind, build_manifest
-from webmg_ops.restic import Repository, backup
+from webmg_ops.restic import Repository, backup, list_snapshots
 
 DAY = timedelta(days=1)
 
@@ -134,6 +135,28 @@ def test_a_missed_recovery_point_fails_the_drill(
         "RPO" in failure and "exceeds the target 6:00:00" in failure for failure in result.failures
     )
     assert result.files_checked == 11  # the data itself was proven
+
+
+def test_a_snapshot_already_listed_is_drilled_as_listed(
+    repository: Repository, live: Path, tmp_path: Path
+) -> None:
+    _back_up(repository, live)
+    (listed,) = list_snapshots(repository)
+    # Listed by the caller (once for every host of a client): its time is the
+    # recovery point, as given, with no second listing.
+    given = replace(listed, time=listed.time - 2 * DAY)
+    result = run_drill(
+        repository,
+        tmp_path / "scratch",
+        rpo_target=DAY,
+        rto_target=DAY,
+        snapshot=given,
+        manifest_path=str(live / "manifest.json"),
+    )
+    assert result.snapshot_id == listed.id
+    assert result.snapshot_time == given.time
+    assert result.files_checked == 11
+    assert [f for f in result.failures if "RPO" in f] != []
 
 
 def test_a_drill_never_restores_over_data(

@@ -106,6 +106,7 @@ def run_drill(
     rpo_target: timedelta,
     rto_target: timedelta,
     snapshot_id: str | None = None,
+    snapshot: Snapshot | None = None,
     manifest_path: str = MANIFEST_PATH,
     before_verify: Callable[[Path], None] | None = None,
     check_structure: bool = True,
@@ -113,7 +114,8 @@ def run_drill(
 ) -> DrillResult:
     """Given a repository, an empty scratch folder and the targets, run a drill.
 
-    The snapshot (latest, or ``snapshot_id``) is restored while the
+    The snapshot (``snapshot`` when the caller already listed it, else
+    ``snapshot_id``, else the latest) is restored while the
     repository's structure is checked beside it (a missing or short pack is
     named, and stops the restore); then every file of the manifest
     saved in it (at ``manifest_path``) is verified. ``before_verify`` sees
@@ -129,37 +131,42 @@ def run_drill(
     """
     started = datetime.now(UTC)
     clock = time.monotonic()
-    if snapshot_id is None:
+    if snapshot is None and snapshot_id is None:
         try:
-            snapshot_id = choose_snapshot(repository, None).id
+            snapshot = choose_snapshot(repository, None)
         except (ResticError, LookupError) as error:
             return _failed_early(started, rpo_target, rto_target, str(error))
-    # The structure check, and the listing that gives the snapshot's time, run
-    # beside the restore: a missing or short pack the check finds stops the
-    # restore at once (which would otherwise retry on it), and its cause,
-    # naming the pack, is the drill's.
+    # The structure check, and the listing that gives the snapshot's time
+    # (unless already known), run beside the restore: a missing or short pack
+    # the check finds stops the restore at once (which would otherwise retry
+    # on it), and its cause, naming the pack, is the drill's.
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        listing = pool.submit(choose_snapshot, repository, snapshot_id)
+        listing = (
+            pool.submit(choose_snapshot, repository, snapshot_id) if snapshot is None else None
+        )
         structure = pool.submit(_structure, repository, stop) if check_structure else None
         restore_s, restore_error = 0.0, None
         try:
-            restore_s = restore(repository, snapshot_id, scratch, stop=stop)
+            restore_s = restore(
+                repository, snapshot.id if snapshot else str(snapshot_id), scratch, stop=stop
+            )
         except ResticError as error:
             restore_error = error
         try:
-            snapshot = listing.result()
+            chosen = listing.result() if listing is not None else snapshot
         except (ResticError, LookupError) as error:
             return _failed_early(started, rpo_target, rto_target, str(error))
+        assert chosen is not None  # known, or listed
         try:
             checked = structure.result() if structure is not None else None
         except ResticError as error:
-            return _failed_early(started, rpo_target, rto_target, str(error), snapshot)
+            return _failed_early(started, rpo_target, rto_target, str(error), chosen)
     if checked is not None and not checked.ok:
         cause = f"repository check failed: {'; '.join(checked.errors)}"
-        return _failed_early(started, rpo_target, rto_target, cause, snapshot)
+        return _failed_early(started, rpo_target, rto_target, cause, chosen)
     if restore_error is not None:
-        return _failed_early(started, rpo_target, rto_target, str(restore_error), snapshot)
+        return _failed_early(started, rpo_target, rto_target, str(restore_error), chosen)
     if before_verify is not None:
         before_verify(scratch)
     verify_clock = time.monotonic()
@@ -167,18 +174,18 @@ def run_drill(
     try:
         manifest = read_manifest(manifest_file)
     except ValueError as error:
-        return _failed_early(started, rpo_target, rto_target, f"manifest: {error}", snapshot)
+        return _failed_early(started, rpo_target, rto_target, f"manifest: {error}", chosen)
     verification = verify_restore(manifest, scratch)
     extra: Mapping[str, Any] = {}
     more_failures: tuple[str, ...] = ()
     if verify_more is not None:
         extra, more_failures = verify_more(scratch, manifest)
     verify_s = round(time.monotonic() - verify_clock, 3)
-    rpo = started - snapshot.time
+    rpo = started - chosen.time
     rto = timedelta(seconds=round(time.monotonic() - clock, 3))
     return DrillResult(
-        snapshot_id=snapshot.id,
-        snapshot_time=snapshot.time,
+        snapshot_id=chosen.id,
+        snapshot_time=chosen.time,
         started=started,
         files_checked=verification.files_checked,
         bytes_checked=verification.bytes_checked,

@@ -219,7 +219,8 @@ def run_on_controller(run: ControllerRun) -> ControllerDone:
                     folder,
                     rpo_target=rpo_target,
                     rto_target=rto_target,
-                    snapshot_id=snapshot.id,
+                    # Listed and checked once above for every host.
+                    snapshot=snapshot,
                     check_structure=False,
                     verify_more=_Databases(stack, host),
                 )
