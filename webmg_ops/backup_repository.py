@@ -2,52 +2,32 @@
 
 The location comes from the contract (``backup.repository``); the password
 from the client's vault (``webmg_restic_password``), never from a file in
-clear; an ``sftp:`` repository is reached with the client's own SSH key
+clear. An ``sftp:`` repository is reached with the client's own SSH key
 (``ssh/id_ed25519``) and its enrolled ``known_hosts``, strictly checked,
 the same keys Ansible uses for the client's hosts (the backup role
-authorizes the key's public half on the backup target).
+authorizes the key's public half on the backup target). An ``s3:``
+repository is opened with the S3 key pair of the client's vault
+(``webmg_s3_access_key_id`` and ``webmg_s3_secret_access_key``), handed to
+restic through its environment.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
 from webmg_ops.clients import Client
 from webmg_ops.errors import BadInput
+from webmg_ops.offsite.credentials import vault_credentials
+from webmg_ops.repository_location import (
+    SftpLocation,
+    parse_repository_location,
+)
 from webmg_ops.restic import Repository
 from webmg_ops.vault import client_vault_variables, read_vault_password
 
 #: The vault variable holding a client's restic password.
 PASSWORD_VARIABLE = "webmg_restic_password"
-
-_SFTP = re.compile(r"^sftp:(?P<user>[^@:/\s]+)@(?P<host>[^:/\s]+):(?P<path>/\S*)$")
-
-
-@dataclass(frozen=True)
-class SftpLocation:
-    """Where an ``sftp:USER@HOST:/PATH`` repository lives."""
-
-    user: str
-    host: str
-    path: str
-    port: int = 22
-
-
-def parse_sftp_location(location: str) -> SftpLocation:
-    """Given a repository location, return its SFTP parts.
-
-    Raise BadInput unless it reads ``sftp:USER@HOST:/PATH``.
-    """
-    match = _SFTP.match(location)
-    if match is None:
-        raise BadInput(
-            f"backup repository {location!r}: expected sftp:USER@HOST:/PATH "
-            "(the backup role reaches its target over SFTP)"
-        )
-    return SftpLocation(user=match["user"], host=match["host"], path=match["path"])
 
 
 def sftp_command(location: SftpLocation, key: Path, known_hosts: Path) -> str:
@@ -76,11 +56,11 @@ def sftp_command(location: SftpLocation, key: Path, known_hosts: Path) -> str:
     return shlex.join(argv)
 
 
-def restic_password(client: Client, vault_password_file: Path | None) -> str:
-    """Given a client and the vault password file, return the client's restic password.
+def client_vault(client: Client, vault_password_file: Path | None) -> dict[str, str]:
+    """Given a client and the vault password file, return the client's vault variables.
 
-    Raise BadInput if no vault password is given, it does not decrypt the
-    client's vault, or the vault holds no ``webmg_restic_password``.
+    Raise BadInput if no vault password is given or it does not decrypt the
+    client's vault.
     """
     password = read_vault_password(vault_password_file)
     if password is None:
@@ -88,9 +68,26 @@ def restic_password(client: Client, vault_password_file: Path | None) -> str:
             f"{client.name}: the restic password is in the client's vault: give the vault "
             "password with --vault-password-file or WEBMG_VAULT_PASSWORD_FILE"
         )
-    value = client_vault_variables(client.folder, password).get(PASSWORD_VARIABLE)
+    return {
+        name: str(value)
+        for name, value in client_vault_variables(client.folder, password).items()
+        if value is not None
+    }
+
+
+def restic_password(client: Client, vault_password_file: Path | None) -> str:
+    """Given a client and the vault password file, return the client's restic password.
+
+    Raise BadInput if no vault password is given, it does not decrypt the
+    client's vault, or the vault holds no ``webmg_restic_password``.
+    """
+    return _restic_password(client, client_vault(client, vault_password_file))
+
+
+def _restic_password(client: Client, vault: dict[str, str]) -> str:
+    value = vault.get(PASSWORD_VARIABLE)
     if value:
-        return str(value)
+        return value
     raise BadInput(
         f"{client.name}: no {PASSWORD_VARIABLE} in a vault file of {client.folder / 'group_vars'}"
     )
@@ -101,22 +98,40 @@ def client_repository(
 ) -> Repository:
     """Given a client and the vault password file, return its backup repository for the controller.
 
-    Raise BadInput if the contract names no repository or not an SFTP one,
-    the client's SSH key or known_hosts is missing, or the vault does not
-    give the password.
+    Raise BadInput if the contract names no repository, an SFTP repository's
+    SSH key or known_hosts is missing, or the vault does not give the
+    password (or, for S3, the key pair).
     """
-    location = client.contract.backup.repository
-    if not location:
+    text = client.contract.backup.repository
+    if not text:
         raise BadInput(f"{client.name}: the contract names no backup repository")
-    sftp = parse_sftp_location(location)
-    key = client.folder / "ssh" / "id_ed25519"
-    known_hosts = client.folder / "known_hosts"
-    for needed in (key, known_hosts):
-        if not needed.is_file():
-            raise BadInput(f"{client.name}: {needed} is missing (enrol the client's hosts first)")
+    try:
+        location = parse_repository_location(text)
+    except ValueError as error:
+        raise BadInput(f"{client.name}: {error}") from None
+    if isinstance(location, SftpLocation):
+        key = client.folder / "ssh" / "id_ed25519"
+        known_hosts = client.folder / "known_hosts"
+        for needed in (key, known_hosts):
+            if not needed.is_file():
+                raise BadInput(
+                    f"{client.name}: {needed} is missing (enrol the client's hosts first)"
+                )
+        command = sftp_command(location, key.resolve(), known_hosts.resolve())
+        return Repository(
+            location=text,
+            password=restic_password(client, vault_password_file),
+            cache_dir=cache_dir,
+            options=(f"sftp.command={command}",),
+        )
+    vault = client_vault(client, vault_password_file)
+    try:
+        credentials = vault_credentials(vault)
+    except BadInput as error:
+        raise BadInput(f"{client.name}: S3 repository: {error}") from None
     return Repository(
-        location=location,
-        password=restic_password(client, vault_password_file),
+        location=text,
+        password=_restic_password(client, vault),
         cache_dir=cache_dir,
-        options=(f"sftp.command={sftp_command(sftp, key.resolve(), known_hosts.resolve())}",),
+        environment=credentials.environment(),
     )

@@ -26,6 +26,7 @@ from pydantic import (
 
 from webmg_ops.durations import Duration
 from webmg_ops.offsite.target import OffsiteTarget
+from webmg_ops.repository_location import parse_repository_location
 
 #: A client name is also a folder name and appears in file paths and
 #: commands, so it is kept to a safe slug.
@@ -297,8 +298,14 @@ class BackupOverrides(StrictModel):
     )
     repository: str | None = Field(
         default=None,
-        description="restic repository (sftp:, s3: or a local path).",
-        examples=["sftp:restic@198.18.0.5:/srv/restic/alpenhof"],
+        description=(
+            "restic repository: sftp:USER@HOST:/PATH on the backup target, or "
+            "s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX] with the S3 keys in the vault."
+        ),
+        examples=[
+            "sftp:restic@198.18.0.5:/srv/restic/alpenhof",
+            "s3:https://s3.eu-central-1.amazonaws.com/webmg-backups/alpenhof",
+        ],
     )
     retention: Retention | None = Field(
         default=None,
@@ -320,6 +327,13 @@ class BackupOverrides(StrictModel):
             }
         ],
     )
+
+    @field_validator("repository")
+    @classmethod
+    def _reachable(cls, repository: str | None) -> str | None:
+        if repository is not None:
+            parse_repository_location(repository)
+        return repository
 
     @field_validator("paths")
     @classmethod

@@ -25,7 +25,9 @@ from webmg_ops import restic
 from webmg_ops.backup_repository import client_repository
 from webmg_ops.clients import load_client
 from webmg_ops.errors import ExitCode
-from webmg_ops.lab.vault import VAULT_FILE, write_vault_values
+from webmg_ops.lab.network import S3_URL
+from webmg_ops.lab.s3 import BACKUP_BUCKET
+from webmg_ops.lab.vault import VAULT_FILE, read_vault_values, write_vault_values
 from webmg_ops.manifest import MANIFEST_PATH, read_manifest
 
 pytestmark = pytest.mark.lab
@@ -38,6 +40,8 @@ ADDRESSES = {
     "backup1": "198.18.0.5",
     "terre-web1": "198.18.0.21",
     "terre-db1": "198.18.0.23",
+    "riverton-web1": "198.18.0.31",
+    "riverton-db1": "198.18.0.33",
 }
 #: The run the orchestrator is killed in.
 KILLED_RUN = ("run", CLIENT, "backup", "--reason", "kill")
@@ -297,3 +301,55 @@ def test_the_restic_password_never_reaches_records_outputs_or_argv(
     ]
     assert leaked == []
     assert canary_client.encode() not in (var / "ledger.db").read_bytes()
+
+
+#: No other test backs up or drills this client: its drills on record stay its own.
+S3_CLIENT = "riverton"
+S3_REPOSITORY = f"s3:{S3_URL}/{BACKUP_BUCKET}/{S3_CLIENT}"
+
+
+def test_a_repository_on_s3_is_backed_up_and_drilled_without_exposing_its_keys(
+    lab: Lab,
+) -> None:
+    vault = read_vault_values(
+        lab.inventories / S3_CLIENT / VAULT_FILE, lab.lab_dir / "vault-password"
+    )
+    assert vault is not None
+    secret = str(vault["webmg_s3_secret_access_key"])
+    watchers = {
+        host: run_on_host(lab, host, RECORD_COMMAND_LINES, "90")
+        for host in ("riverton-web1", "riverton-db1")
+    }
+    time.sleep(1)
+    with edited_contract(
+        lab.inventories,
+        S3_CLIENT,
+        lambda data: data["backup"].update(repository=S3_REPOSITORY),
+    ):
+        code, report, _elapsed = run_backup(lab, S3_CLIENT)
+        assert code == ExitCode.OK, report
+        drilled = lab.cli("drill", S3_CLIENT, "--json", timeout=600)
+        # A second backup changes nothing but the backup itself.
+        code, again, _elapsed = run_backup(lab, S3_CLIENT, "--limit", "riverton-web1")
+        assert code == ExitCode.OK, again
+        assert set(again["hosts"][0]["changed_tasks"]) <= ACTION_TASKS, again["hosts"]
+    assert drilled.returncode == ExitCode.OK, drilled.stdout + drilled.stderr
+    # The repository is in the bucket, not on the backup target.
+    assert (lab.lab_dir / "s3" / BACKUP_BUCKET / S3_CLIENT / "config").is_file()
+    assert S3_CLIENT not in lab.ssh(ADDRESSES["backup1"], "sudo ls /srv/restic").stdout.split()
+    drill = finished(lab, json.loads(drilled.stdout)["run_id"])["evidence"]["hosts"]
+    assert {name: item["ok"] for name, item in drill.items()} == {
+        "riverton-web1": True,
+        "riverton-web2": True,
+        "riverton-db1": True,
+    }
+    # The key pair reached restic through a root-only file on each host, never argv.
+    seen = {host: watcher.communicate(timeout=120)[0] for host, watcher in watchers.items()}
+    for host, command_lines in seen.items():
+        assert "restic" in command_lines and " backup " in command_lines, host
+        assert secret not in command_lines, host
+        mode = lab.ssh(ADDRESSES[host], "sudo stat -c '%a %U' /var/lib/webmg-backup/s3-credentials")
+        assert mode.stdout.split() == ["600", "root"], host
+    assert secret not in json.dumps([report, again]) + drilled.stdout + drilled.stderr
+    var = lab.root / "var"
+    assert [p for p in var.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()] == []

@@ -24,11 +24,12 @@ from webmg_ops.actions.backup import (
     full_snapshot_id,
     make_extra_vars,
 )
-from webmg_ops.clients import load_client
+from webmg_ops.clients import ContractInvalid, load_client
 from webmg_ops.contract import Level, Retention
 from webmg_ops.errors import BadInput
 from webmg_ops.manifest import build_manifest
 from webmg_ops.policy import LEVEL_DEFAULTS
+from webmg_ops.repository_location import S3Location, SftpLocation, parse_repository_location
 from webmg_ops.restic import Repository, backup, forget, list_snapshots
 from webmg_ops.runs import RunRequest
 
@@ -66,11 +67,58 @@ def test_a_run_cannot_set_what_the_contract_decides(inventories: Path) -> None:
         make_extra_vars(client, (), request)
 
 
-def test_a_repository_that_is_not_sftp_is_refused(inventories: Path, edit_contract) -> None:
-    edit_contract("atelier-nord", lambda data: data["backup"].update(repository="/srv/x"))
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "sftp:restic@198.18.0.5:/srv/restic/x",
+            SftpLocation("restic", "198.18.0.5", "/srv/restic/x"),
+        ),
+        (
+            "s3:http://198.18.0.1:9000/webmg-backups",
+            S3Location("http://198.18.0.1:9000", "webmg-backups"),
+        ),
+        (
+            "s3:https://s3.example.net/webmg-backups/clients/x/",
+            S3Location("https://s3.example.net", "webmg-backups", "clients/x"),
+        ),
+    ],
+)
+def test_repository_locations_are_read_into_their_parts(
+    text: str, expected: SftpLocation | S3Location
+) -> None:
+    assert parse_repository_location(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("/srv/x", "expected sftp:USER@HOST:/PATH or s3:http(s)://HOST[:PORT]/BUCKET"),
+        ("s3:s3.example.net/bucket", "expected sftp:USER@HOST:/PATH"),
+        ("s3:https://s3.example.net/Bucket_Name", "expected sftp:USER@HOST:/PATH"),
+        ("s3:https://AKID:secret@s3.example.net/bucket", "carries no credentials"),
+    ],
+    ids=["local-path", "no-scheme", "bad-bucket", "credentials"],
+)
+def test_a_repository_restic_cannot_reach_is_a_contract_error(
+    inventories: Path, edit_contract, text: str, message: str
+) -> None:
+    edit_contract("atelier-nord", lambda data: data["backup"].update(repository=text))
+    with pytest.raises(ContractInvalid) as caught:
+        load_client(inventories, "atelier-nord")
+    assert "backup.repository" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_an_s3_repository_goes_to_the_play_as_the_contract_names_it(
+    inventories: Path, edit_contract
+) -> None:
+    location = "s3:http://198.18.0.1:9000/webmg-backups/atelier-nord"
+    edit_contract("atelier-nord", lambda data: data["backup"].update(repository=location))
     client = load_client(inventories, "atelier-nord")
-    with pytest.raises(BadInput, match="expected sftp:USER@HOST:/PATH"):
-        make_extra_vars(client, (), RunRequest("atelier-nord", "backup"))
+    extra = make_extra_vars(client, (), RunRequest("atelier-nord", "backup"))
+    assert extra["backup_repository"] == location
+    assert not any("s3" in name or "key" in name for name in extra)
 
 
 def test_check_subsets_rotate_through_every_pack_within_the_drill_cadence() -> None:

@@ -1,8 +1,8 @@
 """The ``backup`` action: verified restic backups of a client's hosts.
 
 The contract names what is saved (``backup.paths``, ``backup.databases``)
-and where (``backup.repository``, an SFTP location on the agency's backup
-target); the policy decides how long snapshots are kept
+and where (``backup.repository``: a folder on the agency's backup target
+over SFTP, or an S3 bucket); the policy decides how long snapshots are kept
 (``backup.retention``) and how fast the repository's data is re-read
 (``cadence.backup`` and ``cadence.drill``). All of it travels to
 ``playbooks/backup.yml`` as extra vars; the repository password stays in
@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from webmg_ops.actions import ActionOutcome
-from webmg_ops.backup_repository import parse_sftp_location
 from webmg_ops.contract import Retention
 from webmg_ops.errors import BadInput
 from webmg_ops.preflight import HostPreflight
+from webmg_ops.repository_location import parse_repository_location
 from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
@@ -102,7 +102,8 @@ def make_extra_vars(
 
     Paths, databases and repository come from the contract; retention and
     the check's data subset from the policy. Raise BadInput if the request
-    sets a governed var, or the contract names no paths or no SFTP repository.
+    sets a governed var, or the contract names no paths or no repository
+    restic can reach (SFTP or S3).
     """
     requested = dict(request.extra_vars)
     governed = sorted(GOVERNED_VARS & set(requested))
@@ -113,7 +114,10 @@ def make_extra_vars(
     backup = client.contract.backup
     if not backup.repository:
         raise BadInput(f"{client.name}: the contract names no backup.repository")
-    parse_sftp_location(backup.repository)
+    try:
+        parse_repository_location(backup.repository)
+    except ValueError as error:
+        raise BadInput(f"{client.name}: {error}") from None
     if not backup.paths:
         raise BadInput(f"{client.name}: the contract names no backup.paths")
     retention = client.policy.retention

@@ -96,12 +96,16 @@ def server_env(credentials: S3Credentials) -> dict[str, str]:
 #: The bucket the lab clients' offsite copies go to (a folder of the endpoint's data).
 OFFSITE_BUCKET = "webmg-offsite"
 
+#: The bucket holding the repositories of lab clients that back up to S3.
+BACKUP_BUCKET = "webmg-backups"
+
 
 def prepare(paths: LabPaths) -> None:
-    """Given the lab's paths, create the endpoint's data folder with the offsite bucket,
-    and an empty rclone config.
+    """Given the lab's paths, create the endpoint's data folder with the offsite and
+    backup buckets, and an empty rclone config.
     """
-    (paths.s3_data_dir / OFFSITE_BUCKET).mkdir(parents=True, exist_ok=True)
+    for bucket in (OFFSITE_BUCKET, BACKUP_BUCKET):
+        (paths.s3_data_dir / bucket).mkdir(parents=True, exist_ok=True)
     (paths.lab_dir / "rclone.conf").touch()
 
 

@@ -112,11 +112,11 @@ def _from_file(path: Path, profile: str) -> OffsiteCredentials:
     )
 
 
-def _from_vault(vault: Mapping[str, str] | None) -> OffsiteCredentials:
-    if vault is None:
-        raise BadInput(
-            "offsite credentials 'vault' need the client's vault: give the vault password"
-        )
+def vault_credentials(vault: Mapping[str, str]) -> OffsiteCredentials:
+    """Given a client's decrypted vault variables, return its S3 key pair.
+
+    Raise BadInput naming the variables the vault lacks (never a value).
+    """
     key_id = _present(vault.get(VAULT_ACCESS_KEY_ID))
     secret = _present(vault.get(VAULT_SECRET_ACCESS_KEY))
     if key_id is None or secret is None:
@@ -125,8 +125,19 @@ def _from_vault(vault: Mapping[str, str] | None) -> OffsiteCredentials:
             for name, value in ((VAULT_ACCESS_KEY_ID, key_id), (VAULT_SECRET_ACCESS_KEY, secret))
             if value is None
         ]
-        raise BadInput(f"offsite credentials 'vault': the vault lacks {' and '.join(missing)}")
+        raise BadInput(f"the vault lacks {' and '.join(missing)}")
     return OffsiteCredentials("vault", key_id, secret, _present(vault.get(VAULT_SESSION_TOKEN)))
+
+
+def _from_vault(vault: Mapping[str, str] | None) -> OffsiteCredentials:
+    if vault is None:
+        raise BadInput(
+            "offsite credentials 'vault' need the client's vault: give the vault password"
+        )
+    try:
+        return vault_credentials(vault)
+    except BadInput as error:
+        raise BadInput(f"offsite credentials 'vault': {error}") from None
 
 
 def resolve_credentials(

@@ -1,0 +1,70 @@
+"""Where a client's restic repository lives, read from the contract's ``backup.repository``.
+
+Two kinds are understood, the two the backup role can reach from a client's
+hosts and the controller can open for restore drills:
+
+- ``sftp:USER@HOST:/PATH``: a folder on the agency's backup target, reached
+  over SSH with per-host keys and a pinned host key;
+- ``s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]``: an S3-compatible bucket,
+  with the client's S3 key pair from its vault.
+
+The scheme of an S3 endpoint is required (restic would otherwise assume
+HTTPS silently), and a location never carries credentials.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SFTP = re.compile(r"^sftp:(?P<user>[^@:/\s]+)@(?P<host>[^:/\s]+):(?P<path>/\S*)$")
+_S3 = re.compile(
+    r"^s3:(?P<endpoint>https?://(?P<host>[^/@\s]+))/(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])"
+    r"(?:/(?P<prefix>[^\s]*?))?/?$"
+)
+
+#: What a valid location reads like, for error messages.
+EXPECTED = "sftp:USER@HOST:/PATH or s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]"
+
+
+@dataclass(frozen=True)
+class SftpLocation:
+    """A repository folder on a backup target, reached over SFTP."""
+
+    user: str
+    host: str
+    path: str
+    port: int = 22
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A repository in an S3 bucket: ``endpoint`` is ``scheme://host[:port]``."""
+
+    endpoint: str
+    bucket: str
+    prefix: str = ""
+
+
+RepositoryLocation = SftpLocation | S3Location
+
+
+def parse_repository_location(text: str) -> RepositoryLocation:
+    """Given a contract's ``backup.repository``, return where the repository lives.
+
+    Raise ValueError, naming the expected forms, for anything else
+    (including a location that carries a user name or key for S3).
+    """
+    sftp = _SFTP.match(text)
+    if sftp is not None:
+        return SftpLocation(user=sftp["user"], host=sftp["host"], path=sftp["path"])
+    s3 = _S3.match(text)
+    if s3 is not None:
+        return S3Location(endpoint=s3["endpoint"], bucket=s3["bucket"], prefix=s3["prefix"] or "")
+    if text.startswith("s3:") and "@" in text:
+        raise ValueError(
+            f"backup repository {text!r}: an S3 location carries no credentials "
+            "(the key pair is webmg_s3_access_key_id and webmg_s3_secret_access_key "
+            "in the client's vault)"
+        )
+    raise ValueError(f"backup repository {text!r}: expected {EXPECTED}")
