@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,9 +14,12 @@ from pathlib import Path
 import pytest
 from restic_testing import damage_largest_pack
 
+from webmg_ops.connection import Connection
+from webmg_ops.contract import RestoreCheck
 from webmg_ops.drill import DrillResult, run_drill
 from webmg_ops.manifest import MismatchKind, build_manifest
 from webmg_ops.restic import Repository, backup, list_snapshots
+from webmg_ops.restore_check import check_restored_copy
 
 DAY = timedelta(days=1)
 
@@ -168,3 +172,39 @@ def test_a_drill_never_restores_over_data(
     (scratch / "something").write_text("live data")
     with pytest.raises(ValueError, match="not empty"):
         _drill(repository, live, scratch)
+
+
+def _restore_check(**changes: object) -> RestoreCheck:
+    fields: dict[str, object] = {
+        "data": "/var/lib/webmg-demo",
+        "user": "webmg-demo",
+        "command": "/usr/bin/python3 /srv/app.py --data-dir {data} --port {port}",
+    }
+    return RestoreCheck.model_validate({**fields, **changes})
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["app --data-dir {data}", "app --port {port} --data-dir {data} --user {user}", "app {data"],
+    ids=["no-port", "unknown-placeholder", "unbalanced"],
+)
+def test_a_restore_check_command_must_say_where_the_data_and_port_go(command: str) -> None:
+    with pytest.raises(ValueError, match="command"):
+        _restore_check(command=command)
+
+
+def test_a_restore_check_fails_with_its_reason_when_the_copy_cannot_be_served(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    connection = Connection("web1", "127.0.0.1", port, "webmg", None, tmp_path / "known_hosts")
+    restored = tmp_path / "restored"
+    missing = check_restored_copy(connection, restored, _restore_check())
+    assert missing.ok is False
+    assert missing.detail == "/var/lib/webmg-demo is not in the restored snapshot"
+    (restored / "var" / "lib" / "webmg-demo").mkdir(parents=True)
+    unreachable = check_restored_copy(connection, restored, _restore_check())
+    assert unreachable.ok is False and unreachable.status is None
+    assert unreachable.detail.startswith("web1 (127.0.0.1):")

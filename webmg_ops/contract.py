@@ -10,8 +10,9 @@ example (``webmg-ops schema``).
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import date, time, timedelta
 from enum import StrEnum
+from string import Formatter
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -264,6 +265,70 @@ class Retention(StrictModel):
     yearly: int = Field(default=0, ge=0, description="Yearly snapshots kept.", examples=[0])
 
 
+class RestoreCheck(StrictModel):
+    """How a restore drill proves the application starts on the restored copy.
+
+    On each host of ``host_group``, the drill copies the restored ``data``
+    folder into a scratch folder, runs ``command`` on it as ``user`` (with
+    ``{data}`` and ``{port}`` filled in), and expects ``GET
+    http://127.0.0.1:{port}{path}`` to answer ``expect_status`` within
+    ``wait``; then it stops the command and removes the copy.
+    """
+
+    host_group: str = Field(
+        default="web", description="Inventory group whose hosts serve the copy.", examples=["web"]
+    )
+    data: str = Field(
+        pattern=r"^/\S+$",
+        description="Backed-up folder the application is started on (absolute).",
+        examples=["/var/lib/webmg-demo"],
+    )
+    user: str = Field(
+        pattern=r"^[a-z_][a-z0-9_-]*$",
+        description="Account the command runs as (the application's own).",
+        examples=["webmg-demo"],
+    )
+    command: str = Field(
+        min_length=1,
+        description="Command serving the copy; {data} is its folder, {port} its port.",
+        examples=[
+            "/usr/bin/python3 /usr/lib/webmg-demo-app/app.py --data-dir {data} --port {port}"
+        ],
+    )
+    port: int = Field(
+        default=18080, ge=1024, le=65535, description="Loopback port of the copy.", examples=[18080]
+    )
+    path: str = Field(
+        default="/health",
+        pattern=r"^/\S*$",
+        description="Path probed with GET.",
+        examples=["/health"],
+    )
+    expect_status: int = Field(
+        default=200, ge=100, le=599, description="Expected HTTP status.", examples=[200]
+    )
+    wait: Duration = Field(
+        default=timedelta(seconds=30),
+        description="Longest wait for the answer.",
+        examples=["30s"],
+        # The schema shows the default as written in a contract, not as ISO 8601.
+        json_schema_extra={"default": "30s"},
+    )
+
+    @field_validator("command")
+    @classmethod
+    def _placeholders(cls, command: str) -> str:
+        try:
+            fields = {
+                name for _text, name, _spec, _conv in Formatter().parse(command) if name is not None
+            }
+        except ValueError as error:
+            raise ValueError(f"command: {error}") from None
+        if fields != {"data", "port"}:
+            raise ValueError("command must use {data} and {port}, and no other {placeholder}")
+        return command
+
+
 class Database(StrictModel):
     """A database dumped just before each backup."""
 
@@ -311,6 +376,18 @@ class BackupOverrides(StrictModel):
         default=None,
         description="Snapshots kept; may only keep more than the level.",
         examples=[{"daily": 14, "weekly": 8}],
+    )
+    restore_check: RestoreCheck | None = Field(
+        default=None,
+        description="How a restore drill starts the application on the restored copy.",
+        examples=[
+            {
+                "data": "/var/lib/webmg-demo",
+                "user": "webmg-demo",
+                "command": "/usr/bin/python3 /usr/lib/webmg-demo-app/app.py "
+                "--data-dir {data} --port {port}",
+            }
+        ],
     )
     offsite: OffsiteTarget | None = Field(
         default=None,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_testing import Lab
+from lab_testing import Lab, edited_contract
 
 from webmg_ops.backup_repository import client_repository
 from webmg_ops.clients import load_client
@@ -78,13 +78,44 @@ def test_backup_then_drill_verifies_files_databases_rpo_and_rto(lab: Lab) -> Non
         "expected": 250,
         "restored": 250,
     }
+    # The shop started on a copy of its restored data and answered its health check.
+    assert hosts["atelier-web1"]["restore_check"]["status"] == 200
+    assert hosts["atelier-web1"]["restore_check"]["ok"] is True
+    assert hosts["atelier-db1"]["restore_check"] is None  # not in the web group
+    assert_no_copy_left(lab)
     # The drill report (the run log) shows what was restored and checked.
     log = Path(report["run_log"]).read_text()
     assert "| atelier-db1 |" in log
     assert "demo.bookings 250/250 rows" in log
+    assert "| 200 in " in log
     assert "verified" in log
     # Nothing restored is kept on the controller.
     assert not any((lab.settings.var_dir / "runs" / report["run_id"]).rglob("shadow"))
+
+
+def assert_no_copy_left(lab: Lab) -> None:
+    """Nothing of a restore check stays on the web host: no copy, nothing on its port."""
+    left = lab.ssh(WEB1, "ls -d /var/tmp/webmg-drill.* 2>/dev/null; ss -Hltn 'sport = :18080'")
+    assert left.stdout.strip() == "", left.stdout
+
+
+def test_an_application_that_fails_on_the_restored_copy_fails_the_drill(lab: Lab) -> None:
+    backed_up(lab, CLIENT)
+    with edited_contract(
+        lab.inventories,
+        CLIENT,
+        lambda data: data["backup"]["restore_check"].update(path="/no-such-page"),
+    ):
+        code, report = drill(lab, CLIENT)
+    assert code == ExitCode.FAILED, report
+    web = finished(lab, report["run_id"])["evidence"]["hosts"]["atelier-web1"]
+    assert web["restore_check"]["status"] == 404
+    assert any(
+        "application on the restored copy: GET /no-such-page answered 404 (expected 200)" in f
+        for f in web["failures"]
+    ), web["failures"]
+    assert web["mismatches"] == []  # the files themselves were fine
+    assert_no_copy_left(lab)
 
 
 def test_a_file_deleted_from_live_data_after_the_backup_is_restored(lab: Lab) -> None:

@@ -1,14 +1,18 @@
 """The ``drill`` action: restore each host's latest backup into scratch space and prove it.
 
-A controller action (no playbook): it needs none of the client's hosts,
-only the backup repository, which is what a real restore would have. For
+A controller action (no playbook): it needs only the backup repository,
+which is what a real restore would have, and, for a restore check, the
+hosts that run the application. For
 each backed-up host it restores the latest snapshot (or ``--snapshot``)
 into a private scratch folder under the run's folder, checks every file of
 the snapshot's own manifest by size and SHA-256, restores each database
 dump into a scratch PostgreSQL server and compares the row counts with
 those recorded at backup time, and measures RPO and RTO against the
-policy's targets. The restored data is removed at the end; the evidence
-names every mismatch file by file.
+policy's targets. Where the contract declares a ``backup.restore_check``,
+the application itself is started on a copy of the restored data on one of
+its hosts (in a scratch folder, never over live data) and must answer its
+health check. The restored data is removed at the end; the evidence names
+every mismatch file by file.
 """
 
 from __future__ import annotations
@@ -23,12 +27,16 @@ from typing import Any
 from webmg_ops.actions import ActionOutcome, ControllerDone, ControllerRun
 from webmg_ops.backup_repository import client_repository
 from webmg_ops.clients import Client
+from webmg_ops.connection import Connection, read_inventory_variables
+from webmg_ops.contract import RestoreCheck
 from webmg_ops.drill import DrillResult, run_drill
 from webmg_ops.durations import format_duration
 from webmg_ops.errors import BadInput, Failed
 from webmg_ops.restic import ResticError, Snapshot, check_repository, list_snapshots
+from webmg_ops.restore_check import check_restored_copy
 from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
 from webmg_ops.scratchdb import ScratchServer, scratch_server
+from webmg_ops.vault import read_vault_password
 
 #: A controller action: no playbook, no preflight of the client's hosts.
 PLAYBOOK = None
@@ -120,6 +128,50 @@ class _Databases:
         return found, tuple(failures)
 
 
+class _Verifications:
+    """What a host's drill proves beyond its files: its databases, and the application
+    starting on the restored copy where the contract declares how."""
+
+    def __init__(
+        self,
+        databases: _Databases,
+        restore_check: RestoreCheck | None,
+        connection: Connection | None,
+    ) -> None:
+        self._databases = databases
+        self._restore_check = restore_check
+        self._connection = connection
+
+    def __call__(
+        self, restored: Path, manifest: Mapping[str, Any]
+    ) -> tuple[Mapping[str, Any], tuple[str, ...]]:
+        databases, failures = self._databases(restored, manifest)
+        found: dict[str, Any] = {"databases": databases}
+        if self._restore_check is not None and self._connection is not None:
+            checked = check_restored_copy(self._connection, restored, self._restore_check)
+            found["restore_check"] = checked.as_evidence()
+            if not checked.ok:
+                failures += (f"application on the restored copy: {checked.detail}",)
+        return found, failures
+
+
+def _restore_check_hosts(
+    client: Client, vault_password_file: Path | None
+) -> tuple[RestoreCheck | None, Mapping[str, Connection]]:
+    """Return the contract's restore check and the connections of the hosts it runs on.
+
+    Raise BadInput if the inventory cannot be read (its vault needs the password).
+    """
+    check = client.contract.backup.restore_check
+    if check is None:
+        return None, {}
+    connections = read_inventory_variables(
+        client.folder, read_vault_password(vault_password_file)
+    ).connections
+    members = {host.name for host in client.hosts if check.host_group in host.groups}
+    return check, {name: c for name, c in connections.items() if name in members}
+
+
 def _host_evidence(result: DrillResult, snapshot: Snapshot) -> dict[str, Any]:
     return {
         "snapshot": result.snapshot_id[:8] if result.snapshot_id else snapshot.short_id,
@@ -135,7 +187,8 @@ def _host_evidence(result: DrillResult, snapshot: Snapshot) -> dict[str, Any]:
             }
             for item in result.mismatches
         ],
-        "databases": dict(result.extra),
+        "databases": dict(result.extra.get("databases") or {}),
+        "restore_check": result.extra.get("restore_check"),
         "restore_s": result.restore_s,
         "verify_s": result.verify_s,
         "rpo": format_duration(result.rpo),
@@ -183,6 +236,7 @@ def run_on_controller(run: ControllerRun) -> ControllerDone:
     repository = client_repository(
         client, run.request.vault_password_file, cache_dir=run.settings.var_dir / "restic-cache"
     )
+    restore_check, check_connections = _restore_check_hosts(client, run.request.vault_password_file)
     rpo_target: timedelta = client.policy.get("targets.rpo")
     rto_target: timedelta = client.policy.get("targets.rto")
     try:
@@ -222,7 +276,9 @@ def run_on_controller(run: ControllerRun) -> ControllerDone:
                     # Listed and checked once above for every host.
                     snapshot=snapshot,
                     check_structure=False,
-                    verify_more=_Databases(stack, host),
+                    verify_more=_Verifications(
+                        _Databases(stack, host), restore_check, check_connections.get(host)
+                    ),
                 )
                 evidence[host] = _host_evidence(result, snapshot)
                 # Restored data is a copy of live data (secrets included): never kept.

@@ -1,0 +1,193 @@
+"""The application's own health check, answered by a restored copy of its data.
+
+Files and row counts prove the data came back; only the application can say
+it still works on them. For a contract's ``backup.restore_check``, the drill
+copies the restored data folder into a scratch folder on one of the
+client's hosts (over SSH, host key verified), starts the contract's command
+on it as the application's account on a loopback port, and probes the
+health path from the host itself. Live data is never touched: the copy
+lives in its own ``mktemp`` folder, and the command, bounded by
+``timeout``, is stopped and the folder removed whatever happened.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from webmg_ops.connection import Connection
+from webmg_ops.contract import RestoreCheck
+from webmg_ops.ssh import HostKeyProblem, Unreachable, open_session
+
+#: Where the copies live on the host (``mktemp`` adds a random suffix).
+SCRATCH_PREFIX = "/var/tmp/webmg-drill."
+
+#: Seconds any one setup or cleanup command on the host may take.
+COMMAND_TIMEOUT_S = 120.0
+
+#: Run on the host by its login user: probe the copy until it answers, or the
+#: command exits, or the wait is over. Prints the status (or "none") and a
+#: short reason or body.
+_PROBE = """
+import os, sys, time, urllib.error, urllib.request
+port, path, wait, pid = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+end, last = time.time() + wait, "no answer"
+while time.time() < end:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            print(answer.status); print(answer.read(300).decode(errors="replace")); raise SystemExit
+    except urllib.error.HTTPError as error:
+        print(error.code); print(error.read(300).decode(errors="replace")); raise SystemExit
+    except OSError as error:
+        last = str(getattr(error, "reason", error))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        print("none"); print("the command exited before answering"); raise SystemExit
+    except PermissionError:
+        pass
+    time.sleep(0.2)
+print("none"); print(f"no answer within {wait:.0f} s ({last})")
+"""
+
+
+@dataclass(frozen=True)
+class RestoreCheckResult:
+    """What the application answered on the restored copy of one host."""
+
+    host: str
+    ok: bool
+    status: int | None
+    seconds: float
+    detail: str
+
+    def as_evidence(self) -> dict[str, object]:
+        """Return the result as ledger evidence."""
+        return {
+            "ok": self.ok,
+            "status": self.status,
+            "seconds": self.seconds,
+            "detail": self.detail,
+        }
+
+
+class _HostCommandFailed(Exception):
+    """A setup command on the host failed; its message says which and why."""
+
+
+def _run(
+    session: paramiko.SSHClient, what: str, command: str, timeout: float = COMMAND_TIMEOUT_S
+) -> str:
+    """Run COMMAND on the host; return its output. Raise _HostCommandFailed naming WHAT."""
+    _stdin, stdout, stderr = session.exec_command(command, timeout=timeout)
+    status = stdout.channel.recv_exit_status()
+    output = stdout.read().decode(errors="replace")
+    if status != 0:
+        lines = stderr.read().decode(errors="replace").strip().splitlines()
+        raise _HostCommandFailed(f"{what}: {lines[-1] if lines else f'exit status {status}'}")
+    return output
+
+
+def _upload(session: paramiko.SSHClient, source: Path, folder: str) -> None:
+    """Stream SOURCE as ``FOLDER/data`` into a root tar on the host (no temporary archive)."""
+    stdin, stdout, stderr = session.exec_command(
+        f"sudo -n tar -x -C {shlex.quote(folder)}", timeout=COMMAND_TIMEOUT_S
+    )
+    with tarfile.open(fileobj=stdin, mode="w|") as archive:
+        archive.add(source, arcname="data")
+    stdin.flush()
+    stdin.channel.shutdown_write()
+    status = stdout.channel.recv_exit_status()
+    if status != 0:
+        message = stderr.read().decode(errors="replace").strip() or f"exit status {status}"
+        raise _HostCommandFailed(f"copying the restored data: {message}")
+
+
+def check_restored_copy(
+    connection: Connection, restored_root: Path, check: RestoreCheck
+) -> RestoreCheckResult:
+    """Given a host's connection, the folder its snapshot was restored into and the
+    contract's check, start the application on a copy of the restored data and probe it.
+
+    Never raises for a failed check: an unreachable host, a changed host key,
+    a missing data folder, a command that exits or answers the wrong status
+    are all a result with ``ok`` false and the reason in ``detail``.
+    """
+    started = time.monotonic()
+
+    def result(status: int | None, detail: str) -> RestoreCheckResult:
+        ok = status == check.expect_status
+        return RestoreCheckResult(
+            connection.host, ok, status, round(time.monotonic() - started, 3), detail
+        )
+
+    source = restored_root / check.data.lstrip("/")
+    if not source.is_dir():
+        return result(None, f"{check.data} is not in the restored snapshot")
+    try:
+        session = open_session(connection)
+    except (HostKeyProblem, Unreachable) as error:
+        return result(None, str(error))
+    folder, pid = "", ""
+    try:
+        # A drill killed mid-check leaves its copy behind; runs of a client are
+        # serialised by its lock, so any copy found now is such a leftover.
+        folder = _run(
+            session,
+            "scratch folder",
+            f"sudo -n sh -c 'rm -rf {SCRATCH_PREFIX}*; mktemp -d {SCRATCH_PREFIX}XXXXXXXX'",
+        ).strip()
+        _upload(session, source, folder)
+        user = shlex.quote(check.user)
+        _run(session, "handing the copy over", f"sudo -n chown -R {user}: {shlex.quote(folder)}")
+        command = check.command.format(data=shlex.quote(f"{folder}/data"), port=check.port)
+        limit = int(check.wait.total_seconds()) + 30
+        # "echo $$" then exec: the PID printed is the one "timeout" runs as.
+        script = f"echo $$; exec timeout {limit} {command}"
+        _stdin, service, _stderr = session.exec_command(
+            f"sudo -n -u {user} sh -c {shlex.quote(script)}"
+        )
+        pid = service.readline().strip()
+        if not pid.isdigit():
+            return result(None, f"the command did not start as {check.user}")
+        wait = check.wait.total_seconds()
+        answer = _run(
+            session,
+            "probe",
+            shlex.join(["python3", "-c", _PROBE, str(check.port), check.path, str(wait), pid]),
+            timeout=wait + 30,
+        ).splitlines()
+        status_text, body = [*answer, "", ""][:2]
+        if not status_text.isdigit():
+            return result(None, body or "no answer")
+        status = int(status_text)
+        verdict = (
+            "as expected" if status == check.expect_status else (f"expected {check.expect_status}")
+        )
+        return result(status, f"GET {check.path} answered {status} ({verdict}): {body[:120]}")
+    except (_HostCommandFailed, paramiko.SSHException, OSError) as error:
+        return result(None, str(error))
+    finally:
+        _clean_up(session, folder, pid)
+
+
+def _clean_up(session: paramiko.SSHClient, folder: str, pid: str) -> None:
+    """Stop the command (``timeout`` passes the signal on to it) and remove the copy."""
+    try:
+        if pid.isdigit():
+            session.exec_command(f"sudo -n kill -TERM {pid}", timeout=COMMAND_TIMEOUT_S)[
+                1
+            ].channel.recv_exit_status()
+        if folder.startswith(SCRATCH_PREFIX):
+            session.exec_command(
+                f"sudo -n rm -rf {shlex.quote(folder)}", timeout=COMMAND_TIMEOUT_S
+            )[1].channel.recv_exit_status()
+    except (paramiko.SSHException, OSError):
+        pass  # the folder is in /var/tmp and the command bounded by timeout
+    finally:
+        session.close()
