@@ -236,6 +236,10 @@ class Scope(StrictModel):
     )
 
 
+#: An HTTP status code a check expects.
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
+
+
 class HealthCheck(StrictModel):
     """An HTTP check of one of the client's services."""
 
@@ -245,8 +249,8 @@ class HealthCheck(StrictModel):
         description="URL probed with GET.",
         examples=["http://198.18.0.11/health"],
     )
-    expect_status: int = Field(
-        default=200, ge=100, le=599, description="Expected HTTP status.", examples=[200]
+    expect_status: HttpStatus = Field(
+        default=200, description="Expected HTTP status.", examples=[200]
     )
     max_latency_ms: int = Field(
         default=2000,
@@ -304,8 +308,8 @@ class RestoreCheck(StrictModel):
         description="Path probed with GET.",
         examples=["/health"],
     )
-    expect_status: int = Field(
-        default=200, ge=100, le=599, description="Expected HTTP status.", examples=[200]
+    expect_status: HttpStatus = Field(
+        default=200, description="Expected HTTP status.", examples=[200]
     )
     wait: Duration = Field(
         default=timedelta(seconds=30),

@@ -49,6 +49,16 @@ def drill(lab: Lab, client: str, *flags: str) -> tuple[int, dict[str, Any]]:
     return done.returncode, json.loads(done.stdout or done.stderr)
 
 
+def failed_drill(lab: Lab, client: str) -> tuple[str, str]:
+    """Drill CLIENT, which must fail and be recorded so; return the hosts' notes and the run log."""
+    code, report = drill(lab, client)
+    assert code == ExitCode.FAILED, report
+    payload = finished(lab, report["run_id"])
+    assert payload["outcome"] == "failed"
+    notes = " ".join(host["note"] for host in payload["hosts"])
+    return notes, Path(report["run_log"]).read_text()
+
+
 def finished(lab: Lab, run_id: str) -> dict[str, Any]:
     (entry,) = [e for e in lab.entries("run-finished") if e.payload["run_id"] == run_id]
     return entry.payload
@@ -201,13 +211,9 @@ def test_a_flipped_byte_in_a_blob_the_restore_reads_fails_the_drill(lab: Lab) ->
     pack, offset = blob_restored_by_the_next_drill(lab, DAMAGED)
     flip = f"printf '\\377' | dd of=$pack bs=1 seek={offset} count=1 conv=notrunc status=none"
     with damaged_pack(lab, pack, flip):
-        code, report = drill(lab, DAMAGED)
-    assert code == ExitCode.FAILED, report
-    payload = finished(lab, report["run_id"])
-    assert payload["outcome"] == "failed"
-    notes = " ".join(host["note"] for host in payload["hosts"])
+        notes, log = failed_drill(lab, DAMAGED)
     assert "restore" in notes, notes
-    assert "restore" in Path(report["run_log"]).read_text()
+    assert "restore" in log
 
 
 @pytest.mark.parametrize(
@@ -218,14 +224,10 @@ def test_a_flipped_byte_in_a_blob_the_restore_reads_fails_the_drill(lab: Lab) ->
 def test_a_damaged_pack_fails_the_drill_and_is_named(lab: Lab, damage: str) -> None:
     backed_up(lab, DAMAGED)
     with damaged_pack(lab, largest_pack(lab, DAMAGED), damage) as pack:
-        code, report = drill(lab, DAMAGED)
-    assert code == ExitCode.FAILED, report
-    payload = finished(lab, report["run_id"])
-    assert payload["outcome"] == "failed"
-    notes = " ".join(host["note"] for host in payload["hosts"])
+        notes, log = failed_drill(lab, DAMAGED)
     assert "repository check failed" in notes, notes
     assert Path(pack).name[:8] in notes  # the damaged pack is named
-    assert "repository check failed" in Path(report["run_log"]).read_text()
+    assert "repository check failed" in log
 
 
 def test_wrong_repository_password_fails_the_drill(lab: Lab, tmp_path: Path) -> None:
