@@ -20,7 +20,9 @@ def test_level_table_matches_the_design() -> None:
     assert institutional["updates.mode"] == "approved"
     assert institutional["cadence.backup"] == timedelta(hours=6)
     assert institutional["cadence.drill"] == timedelta(days=7)
-    assert institutional["backup.retention"] == Retention(daily=14, weekly=8, monthly=12, yearly=2)
+    assert institutional["backup.retention"] == Retention(
+        hourly=8, daily=14, weekly=8, monthly=12, yearly=2
+    )
     assert institutional["targets.rpo"] == timedelta(hours=6)
     assert institutional["targets.rto"] == timedelta(hours=4)
     assert stability["response.p1"] is None  # next business day

@@ -260,9 +260,20 @@ class HealthCheck(StrictModel):
     )
 
 
-class Retention(StrictModel):
-    """How many backup snapshots to keep, per period."""
+#: The periods of a retention, shortest first (restic's ``--keep-<period>``).
+RETENTION_PERIODS: tuple[str, ...] = ("hourly", "daily", "weekly", "monthly", "yearly")
 
+
+class Retention(StrictModel):
+    """How many backup snapshots to keep, per period: for each of the last N periods
+    that hold a snapshot, the newest one."""
+
+    hourly: int = Field(
+        default=0,
+        ge=0,
+        description="Hourly snapshots kept (with 6-hourly backups, 8 keeps two days of them).",
+        examples=[8],
+    )
     daily: int = Field(default=0, ge=0, description="Daily snapshots kept.", examples=[14])
     weekly: int = Field(default=0, ge=0, description="Weekly snapshots kept.", examples=[8])
     monthly: int = Field(default=0, ge=0, description="Monthly snapshots kept.", examples=[6])

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from webmg_ops.contract import Contract, Freeze, Level, Retention, Sector, UpdateMode
+from webmg_ops.contract import (
+    RETENTION_PERIODS,
+    Contract,
+    Freeze,
+    Level,
+    Retention,
+    Sector,
+    UpdateMode,
+)
 from webmg_ops.durations import format_duration
 
 DAY = timedelta(days=1)
@@ -96,7 +104,8 @@ LEVEL_DEFAULTS: dict[Level, dict[str, Any]] = {
         "cadence.backup": 6 * HOUR,
         "cadence.drill": 7 * DAY,
         "cadence.report": 30 * DAY,
-        "backup.retention": Retention(daily=14, weekly=8, monthly=12, yearly=2),
+        # Every 6-hourly restore point of the last two days, then one a day.
+        "backup.retention": Retention(hourly=8, daily=14, weekly=8, monthly=12, yearly=2),
         "availability.check_every": MINUTE,
         "availability.auto_incidents": True,
         "response.p1": 30 * MINUTE,
@@ -212,8 +221,7 @@ def _mode_is_looser(candidate: Any, baseline: Any) -> bool:
 
 def _retention_is_looser(candidate: Any, baseline: Any) -> bool:
     return any(
-        getattr(candidate, period) < getattr(baseline, period)
-        for period in ("daily", "weekly", "monthly", "yearly")
+        getattr(candidate, period) < getattr(baseline, period) for period in RETENTION_PERIODS
     )
 
 

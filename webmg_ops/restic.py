@@ -381,6 +381,7 @@ def check_repository(
 def forget(
     repository: Repository,
     *,
+    hourly: int = 0,
     daily: int = 0,
     weekly: int = 0,
     monthly: int = 0,
@@ -396,6 +397,7 @@ def forget(
     """
     argv = ["forget", "--json"]
     for flag, count in (
+        ("--keep-hourly", hourly),
         ("--keep-daily", daily),
         ("--keep-weekly", weekly),
         ("--keep-monthly", monthly),

@@ -51,7 +51,9 @@ def test_extra_vars_come_from_the_contract_and_the_policy(inventories: Path) -> 
         {"name": "demo", "engine": "postgresql", "host_group": "db"}
     ]
     # stability-security: keep 7 daily and 4 weekly; a daily backup, a quarterly drill.
-    assert extra["backup_retention"] == {"daily": 7, "weekly": 4, "monthly": 0, "yearly": 0}
+    assert extra["backup_retention"] == {
+        "hourly": 0, "daily": 7, "weekly": 4, "monthly": 0, "yearly": 0,
+    }  # fmt: skip
     assert extra["backup_forget_arguments"] == [
         "--keep-daily", "7", "--keep-weekly", "4", "--group-by", "host", "--tag", "webmg",
     ]  # fmt: skip
@@ -192,30 +194,31 @@ def test_the_manifest_script_leaves_out_excluded_paths_and_itself(tmp_path: Path
     assert list(json.loads(output.read_text())["files"]) == [str(tmp_path / "data" / "kept")]
 
 
-def expected_kept(days: list[date], retention: Retention) -> set[date]:
-    """Return the days whose snapshot a retention keeps (one snapshot a day, newest first).
+def expected_kept(times: list[datetime], retention: Retention) -> set[datetime]:
+    """Return the times whose snapshot a retention keeps (one snapshot a time).
 
     Each rule keeps the newest snapshot of each of its last N periods, counted
     independently; a snapshot kept by any rule is kept.
     """
     periods = {
-        "daily": lambda day: day,
-        "weekly": lambda day: day.isocalendar()[:2],
-        "monthly": lambda day: (day.year, day.month),
-        "yearly": lambda day: day.year,
+        "hourly": lambda time: (time.date(), time.hour),
+        "daily": lambda time: time.date(),
+        "weekly": lambda time: time.isocalendar()[:2],
+        "monthly": lambda time: (time.year, time.month),
+        "yearly": lambda time: time.year,
     }
-    kept: set[date] = set()
+    kept: set[datetime] = set()
     for name, period_of in periods.items():
         wanted = getattr(retention, name)
         seen: list[object] = []
-        for day in sorted(days, reverse=True):
-            period = period_of(day)
+        for time in sorted(times, reverse=True):
+            period = period_of(time)
             if period in seen:
                 continue
             if len(seen) == wanted:
                 break
             seen.append(period)
-            kept.add(day)
+            kept.add(time)
     return kept
 
 
@@ -254,7 +257,31 @@ def test_forget_with_the_derived_arguments_keeps_exactly_the_retention(
     result = forget(repository, arguments=forget_arguments(retention))
     remaining = list_snapshots(repository)
     kept_days = {snapshot.time.date() for snapshot in remaining if "webmg" in snapshot.tags}
-    assert kept_days == expected_kept(DAYS, retention)
+    noons = [datetime(day.year, day.month, day.day, 12, 0) for day in DAYS]
+    assert kept_days == {time.date() for time in expected_kept(noons, retention)}
     assert len(result.kept) == len(kept_days)
     assert len(result.removed) == len(DAYS) - len(kept_days)
     assert any("webmg" not in snapshot.tags for snapshot in remaining)
+
+
+def test_six_hourly_restore_points_of_the_last_two_days_are_kept(
+    empty_restic_repository: Path, tmp_path: Path
+) -> None:
+    """institutional-sla backs up every 6 hours: its retention keeps each of the last
+    8 of those, then one a day, rather than collapsing today's to the newest."""
+    retention: Retention = LEVEL_DEFAULTS[Level.INSTITUTIONAL_SLA]["backup.retention"]
+    shutil.copytree(empty_restic_repository, tmp_path / "repo")
+    repository = Repository(
+        str(tmp_path / "repo"), password=RESTIC_PASSWORD, cache_dir=tmp_path / "c"
+    )
+    source = tmp_path / "data"
+    source.mkdir()
+    times = [datetime(2025, 11, 3, 0, 0) + n * 6 * HOUR for n in range(16)]  # four days
+    for time in times:
+        (source / "at.txt").write_text(time.isoformat())
+        backup(repository, [source], tags=["webmg"], host="web1", at=time)
+    forget(repository, arguments=forget_arguments(retention))
+    kept = {s.time.astimezone().replace(tzinfo=None) for s in list_snapshots(repository)}
+    assert kept == expected_kept(times, retention)
+    # The last two days whole (8 restore points), and the last one of each day before.
+    assert kept == set(times[-8:]) | {times[3], times[7]}

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from webmg_ops.actions import ActionOutcome
-from webmg_ops.contract import Retention
+from webmg_ops.contract import RETENTION_PERIODS, Retention
 from webmg_ops.errors import BadInput
 from webmg_ops.preflight import HostPreflight
 from webmg_ops.repository_location import parse_repository_location
@@ -69,7 +69,7 @@ def forget_arguments(retention: Retention, tag: str = SNAPSHOT_TAG) -> list[str]
     ``tag`` are considered. Raise BadInput for a retention that keeps nothing.
     """
     arguments: list[str] = []
-    for period in ("daily", "weekly", "monthly", "yearly"):
+    for period in RETENTION_PERIODS:
         count = int(getattr(retention, period))
         if count > 0:
             arguments += [f"--keep-{period}", str(count)]
