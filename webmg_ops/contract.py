@@ -392,6 +392,15 @@ class BackupOverrides(StrictModel):
         description="Snapshots kept; may only keep more than the level.",
         examples=[{"daily": 14, "weekly": 8}],
     )
+    timer: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9*:,./~ -]+$",
+        description=(
+            "Backups between runs: a systemd OnCalendar schedule for a timer on each host; "
+            "each timer backup is recorded at the next backup run."
+        ),
+        examples=["*-*-* 02:30:00"],
+    )
     restore_check: RestoreCheck | None = Field(
         default=None,
         description="How a restore drill starts the application on the restored copy.",

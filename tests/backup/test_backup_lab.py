@@ -42,6 +42,7 @@ ADDRESSES = {
     "terre-db1": "198.18.0.23",
     "riverton-web1": "198.18.0.31",
     "riverton-db1": "198.18.0.33",
+    "alpenhof-web1": "198.18.0.11",
 }
 #: The run the orchestrator is killed in.
 KILLED_RUN = ("run", CLIENT, "backup", "--reason", "kill")
@@ -245,7 +246,7 @@ def test_a_killed_orchestrator_is_recorded_and_the_next_backup_recovers(
         assert done.returncode == 0, done.stderr
         assert finished(lab, run_id)["outcome"] == "interrupted"
         code, report, _ = run_backup(lab)
-        assert code == ExitCode.OK, report
+        assert code == ExitCode.OK, json.dumps(report["hosts"])
         evidence = finished(lab, report["run_id"])["evidence"]
         assert set(evidence["snapshots"]) == set(BACKED_UP)
         assert evidence["repository_maintenance"]["check"]["ok"] is True
@@ -327,7 +328,7 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_without_exposing_its_keys(
         lambda data: data["backup"].update(repository=S3_REPOSITORY),
     ):
         code, report, _elapsed = run_backup(lab, S3_CLIENT)
-        assert code == ExitCode.OK, report
+        assert code == ExitCode.OK, json.dumps(report["hosts"])
         drilled = lab.cli("drill", S3_CLIENT, "--json", timeout=600)
         # A second backup changes nothing but the backup itself.
         code, again, _elapsed = run_backup(lab, S3_CLIENT, "--limit", "riverton-web1")
@@ -353,3 +354,60 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_without_exposing_its_keys(
     assert secret not in json.dumps([report, again]) + drilled.stdout + drilled.stderr
     var = lab.root / "var"
     assert [p for p in var.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()] == []
+
+
+TIMER_CLIENT = "alpenhof"
+TIMER_HOST = "alpenhof-web1"
+#: Far away: the timer never fires by itself while the tests run; the test starts its service.
+TIMER_SCHEDULE = "*-01-01 03:00:00"
+
+
+def test_a_timer_backs_up_between_runs_and_the_next_run_records_it(
+    lab: Lab, tmp_path: Path
+) -> None:
+    web = ADDRESSES[TIMER_HOST]
+    with edited_contract(
+        lab.inventories,
+        TIMER_CLIENT,
+        lambda data: data["backup"].update(timer=TIMER_SCHEDULE),
+    ):
+        # Every host, the target too: the first backup authorizes the hosts' keys there.
+        code, report, _ = run_backup(lab, TIMER_CLIENT)
+        assert code == ExitCode.OK, json.dumps(report["hosts"])
+        timer = finished(lab, report["run_id"])["evidence"]["hosts"][TIMER_HOST]["timer"]
+        assert timer == {"schedule": TIMER_SCHEDULE, "runs": []}
+        assert lab.ssh(web, "systemctl is-enabled webmg-backup.timer").stdout.strip() == "enabled"
+        # What the timer starts, started now: a backup with no orchestrator around.
+        started = lab.ssh(web, "sudo systemctl start webmg-backup.service")
+        assert started.returncode == 0, started.stderr
+        timer_snapshots = restic.list_snapshots(
+            repository(lab, tmp_path, TIMER_CLIENT), tags=["webmg-timer"]
+        )
+        (snapshot,) = [s for s in timer_snapshots if s.hostname == TIMER_HOST]
+        assert "webmg" in snapshot.tags  # the level's retention applies to it too
+        # The timer's snapshot holds the manifest and the data, like any other.
+        repo = repository(lab, tmp_path, TIMER_CLIENT)
+        restic.restore(repo, snapshot.id, tmp_path / "restored", include=[MANIFEST_PATH])
+        manifest = read_manifest(tmp_path / "restored" / MANIFEST_PATH.lstrip("/"))
+        assert manifest["host"] == TIMER_HOST and len(manifest["files"]) > 100
+        code, report, _ = run_backup(lab, TIMER_CLIENT, "--limit", TIMER_HOST)
+        assert code == ExitCode.OK, json.dumps(report["hosts"])
+    # The run after it records the timer's backup.
+    payload = finished(lab, report["run_id"])
+    (run,) = payload["evidence"]["hosts"][TIMER_HOST]["timer"]["runs"]
+    assert run["ok"] is True and run["error"] is None, run
+    assert snapshot.id.startswith(run["snapshot_id"])
+    # Besides the backup itself, that run changed only what it collected: the timer stays as set.
+    (host,) = [h for h in report["hosts"] if h["host"] == TIMER_HOST]
+    assert set(host["changed_tasks"]) <= ACTION_TASKS | {
+        "Collect the timer's runs since the last backup run"
+    }, host
+    # The run held the timer off only while it wrote the dumps and the snapshot.
+    assert lab.ssh(web, "sudo test -e /var/lib/webmg-backup/run-in-progress").returncode == 1
+    # The contract without a timer: the next run removes it.
+    code, report, _ = run_backup(lab, TIMER_CLIENT, "--limit", TIMER_HOST)
+    assert code == ExitCode.OK, report
+    gone = lab.ssh(web, "ls /etc/systemd/system/webmg-backup.timer /usr/local/lib/webmg-backup")
+    assert gone.returncode != 0 and gone.stdout == "", gone.stdout
+    timer = finished(lab, report["run_id"])["evidence"]["hosts"][TIMER_HOST]["timer"]
+    assert timer == {"schedule": None, "runs": []}

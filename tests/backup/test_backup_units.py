@@ -9,6 +9,7 @@ expectation computed here independently.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -285,3 +286,106 @@ def test_six_hourly_restore_points_of_the_last_two_days_are_kept(
     assert kept == expected_kept(times, retention)
     # The last two days whole (8 restore points), and the last one of each day before.
     assert kept == set(times[-8:]) | {times[3], times[7]}
+
+
+TIMER_SCRIPT = MANIFEST_SCRIPT.with_name("webmg_timer_backup.py")
+
+
+def _timer_settings(tmp_path: Path, repository: Repository, password_file: Path) -> Path:
+    """Write the settings the role gives the timer, for a local repository; return them."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "page.html").write_text("<h1>bookings</h1>")
+    work = tmp_path / "work"
+    (work / "db").mkdir(parents=True)
+    settings = {
+        "host": "web1",
+        "paths": [str(data), str(tmp_path / "absent")],
+        "excluded": [],
+        "databases": [],
+        "dump_dir": str(work / "db"),
+        "manifest_file": str(work / "manifest.json"),
+        "work_dir": str(work),
+        "restic_argv": ["restic", "--quiet"],
+        "environment": {
+            "RESTIC_REPOSITORY": repository.location,
+            "RESTIC_PASSWORD_FILE": str(password_file),
+            "RESTIC_CACHE_DIR": str(tmp_path / "cache"),
+        },
+        "tags": ["webmg", "webmg-timer"],
+        "runs_log": str(tmp_path / "timer-runs.jsonl"),
+        "hold_file": str(tmp_path / "run-in-progress"),
+        "hold_max_age_s": 7200,
+    }
+    file = tmp_path / "timer.json"
+    file.write_text(json.dumps(settings))
+    return file
+
+
+def _timer(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(TIMER_SCRIPT), *arguments], capture_output=True, text=True
+    )
+
+
+def test_a_timer_backup_is_a_tagged_snapshot_with_its_manifest_and_a_record(
+    repository: Repository, tmp_path: Path
+) -> None:
+    password = tmp_path / "password"
+    password.write_text(str(repository.password))
+    settings = _timer_settings(tmp_path, repository, password)
+    done = _timer(str(settings))
+    assert done.returncode == 0, done.stderr
+    (snapshot,) = list_snapshots(repository)
+    assert snapshot.hostname == "web1"
+    assert set(snapshot.tags) == {"webmg", "webmg-timer"}
+    manifest = json.loads((tmp_path / "work" / "manifest.json").read_text())
+    assert list(manifest["files"]) == [str(tmp_path / "data" / "page.html")]
+    # The record waits in the log until the next backup run collects it, once.
+    collected = _timer("--collect", str(tmp_path / "timer-runs.jsonl"))
+    (run,) = json.loads(collected.stdout)
+    assert run["ok"] is True and snapshot.id.startswith(run["snapshot_id"])
+    assert json.loads(_timer("--collect", str(tmp_path / "timer-runs.jsonl")).stdout) == []
+    assert len((tmp_path / "timer-runs.jsonl.recorded").read_text().splitlines()) == 1
+
+
+def test_a_failed_timer_backup_exits_1_and_is_recorded_with_its_cause(
+    repository: Repository, tmp_path: Path
+) -> None:
+    password = tmp_path / "password"
+    password.write_text("not the password")
+    done = _timer(str(_timer_settings(tmp_path, repository, password)))
+    assert done.returncode == 1
+    assert "restic backup" in done.stderr
+    (run,) = json.loads(_timer("--collect", str(tmp_path / "timer-runs.jsonl")).stdout)
+    assert run["ok"] is False and "wrong password" in run["error"]
+    assert list_snapshots(repository) == []
+
+
+def test_the_contract_timer_goes_to_the_play_and_nothing_but_a_schedule_passes(
+    inventories: Path, edit_contract
+) -> None:
+    edit_contract("atelier-nord", lambda data: data["backup"].update(timer="*-*-* 02:30:00"))
+    client = load_client(inventories, "atelier-nord")
+    extra = make_extra_vars(client, (), RunRequest("atelier-nord", "backup"))
+    assert extra["backup_timer"] == "*-*-* 02:30:00"
+    edit_contract("atelier-nord", lambda data: data["backup"].update(timer="daily; reboot"))
+    with pytest.raises(ContractInvalid, match=r"backup\.timer"):
+        load_client(inventories, "atelier-nord")
+
+
+def test_a_timer_backup_skips_while_a_run_holds_the_host_and_says_so(
+    repository: Repository, tmp_path: Path
+) -> None:
+    password = tmp_path / "password"
+    password.write_text(str(repository.password))
+    settings = _timer_settings(tmp_path, repository, password)
+    (tmp_path / "run-in-progress").write_text("atelier-nord backup run\n")
+    assert _timer(str(settings)).returncode == 0
+    (run,) = json.loads(_timer("--collect", str(tmp_path / "timer-runs.jsonl")).stdout)
+    assert run["skipped"] is True and run["ok"] is False
+    assert list_snapshots(repository) == []
+    # A hold left by a run that died long ago no longer stops the timer.
+    os.utime(tmp_path / "run-in-progress", (0, 0))
+    assert _timer(str(settings)).returncode == 0
+    assert len(list_snapshots(repository)) == 1

@@ -53,6 +53,7 @@ GOVERNED_VARS = frozenset(
         "backup_forget_arguments",
         "backup_check_subset",
         "backup_tag",
+        "backup_timer",
         "backup_restic_password",
     }
 )
@@ -143,6 +144,7 @@ def make_extra_vars(
             now or datetime.now(UTC),
         ),
         "backup_tag": SNAPSHOT_TAG,
+        "backup_timer": backup.timer or "",
     }
 
 
@@ -231,7 +233,28 @@ def host_evidence(raw: Mapping[str, Any]) -> dict[str, Any]:
         "manifest_bytes": _number(raw.get("manifest_bytes")),
         "databases": databases,
         "stale_locks_removed": list(raw.get("stale_locks_removed") or []),
+        "timer": timer_evidence(raw.get("timer")),
     }
+
+
+def timer_evidence(raw: Any) -> dict[str, Any]:
+    """Shape what the play says of the host's timer: its schedule, and the runs it made
+    since the last backup run (each: when, snapshot, whether it succeeded, error)."""
+    timer = raw if isinstance(raw, Mapping) else {}
+    runs = [
+        {
+            "at": run.get("at"),
+            "ok": bool(run.get("ok")),
+            "skipped": bool(run.get("skipped")),
+            "snapshot_id": run.get("snapshot_id") or None,
+            "bytes_added": _number(run.get("bytes_added")),
+            "duration_s": _number(run.get("duration_s")),
+            "error": run.get("error") or None,
+        }
+        for run in timer.get("runs") or []
+        if isinstance(run, Mapping)
+    ]
+    return {"schedule": timer.get("schedule") or None, "runs": runs}
 
 
 def repository_evidence(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
