@@ -291,8 +291,11 @@ def test_six_hourly_restore_points_of_the_last_two_days_are_kept(
 TIMER_SCRIPT = MANIFEST_SCRIPT.with_name("webmg_timer_backup.py")
 
 
-def _timer_settings(tmp_path: Path, repository: Repository, password_file: Path) -> Path:
-    """Write the settings the role gives the timer, for a local repository; return them."""
+def _timer_settings(tmp_path: Path, repository: Repository, password: str) -> Path:
+    """Write the settings the role gives the timer, for a local repository opened with
+    PASSWORD (from a file, as on the hosts); return them."""
+    password_file = tmp_path / "password"
+    password_file.write_text(password)
     data = tmp_path / "data"
     data.mkdir()
     (data / "page.html").write_text("<h1>bookings</h1>")
@@ -331,9 +334,7 @@ def _timer(*arguments: str) -> subprocess.CompletedProcess[str]:
 def test_a_timer_backup_is_a_tagged_snapshot_with_its_manifest_and_a_record(
     repository: Repository, tmp_path: Path
 ) -> None:
-    password = tmp_path / "password"
-    password.write_text(str(repository.password))
-    settings = _timer_settings(tmp_path, repository, password)
+    settings = _timer_settings(tmp_path, repository, str(repository.password))
     done = _timer(str(settings))
     assert done.returncode == 0, done.stderr
     (snapshot,) = list_snapshots(repository)
@@ -352,9 +353,7 @@ def test_a_timer_backup_is_a_tagged_snapshot_with_its_manifest_and_a_record(
 def test_a_failed_timer_backup_exits_1_and_is_recorded_with_its_cause(
     repository: Repository, tmp_path: Path
 ) -> None:
-    password = tmp_path / "password"
-    password.write_text("not the password")
-    done = _timer(str(_timer_settings(tmp_path, repository, password)))
+    done = _timer(str(_timer_settings(tmp_path, repository, "not the password")))
     assert done.returncode == 1
     assert "restic backup" in done.stderr
     (run,) = json.loads(_timer("--collect", str(tmp_path / "timer-runs.jsonl")).stdout)
@@ -377,9 +376,7 @@ def test_the_contract_timer_goes_to_the_play_and_nothing_but_a_schedule_passes(
 def test_a_timer_backup_skips_while_a_run_holds_the_host_and_says_so(
     repository: Repository, tmp_path: Path
 ) -> None:
-    password = tmp_path / "password"
-    password.write_text(str(repository.password))
-    settings = _timer_settings(tmp_path, repository, password)
+    settings = _timer_settings(tmp_path, repository, str(repository.password))
     (tmp_path / "run-in-progress").write_text("atelier-nord backup run\n")
     assert _timer(str(settings)).returncode == 0
     (run,) = json.loads(_timer("--collect", str(tmp_path / "timer-runs.jsonl")).stdout)
