@@ -9,19 +9,22 @@ hosts and the controller can open for restore drills:
   with the client's S3 key pair from its vault.
 
 The scheme of an S3 endpoint is required (restic would otherwise assume
-HTTPS silently), and a location never carries credentials.
+HTTPS silently), and a location never carries credentials. An S3 endpoint
+and bucket follow the same rules as an offsite target's
+(:mod:`webmg_ops.offsite.target`): plain http only on loopback and the
+lab's range, bucket names by S3's naming rules.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from webmg_ops.offsite.target import bucket_name_problem, check_endpoint
 
 _SFTP = re.compile(r"^sftp:(?P<user>[^@:/\s]+)@(?P<host>[^:/\s]+):(?P<path>/\S*)$")
-_S3 = re.compile(
-    r"^s3:(?P<endpoint>https?://(?P<host>[^/@\s]+))/(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])"
-    r"(?:/(?P<prefix>[^\s]*?))?/?$"
-)
+_S3 = re.compile(r"^s3:(?P<url>https?://\S+)$")
 
 #: What a valid location reads like, for error messages.
 EXPECTED = "sftp:USER@HOST:/PATH or s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]"
@@ -59,12 +62,22 @@ def parse_repository_location(text: str) -> RepositoryLocation:
     if sftp is not None:
         return SftpLocation(user=sftp["user"], host=sftp["host"], path=sftp["path"])
     s3 = _S3.match(text)
-    if s3 is not None:
-        return S3Location(endpoint=s3["endpoint"], bucket=s3["bucket"], prefix=s3["prefix"] or "")
-    if text.startswith("s3:") and "@" in text:
+    if s3 is None:
+        raise ValueError(f"backup repository {text!r}: expected {EXPECTED}")
+    parts = urlsplit(s3["url"])
+    if "@" in parts.netloc:
+        # Never echo this location: it holds what looks like a key.
         raise ValueError(
-            f"backup repository {text!r}: an S3 location carries no credentials "
+            "backup repository: an S3 location carries no credentials "
             "(the key pair is webmg_s3_access_key_id and webmg_s3_secret_access_key "
             "in the client's vault)"
         )
-    raise ValueError(f"backup repository {text!r}: expected {EXPECTED}")
+    bucket, _, prefix = parts.path.strip("/").partition("/")
+    problem = bucket_name_problem(bucket)
+    if problem is not None:
+        raise ValueError(f"backup repository {text!r}: bucket name {problem} (expected {EXPECTED})")
+    try:
+        endpoint = check_endpoint(f"{parts.scheme}://{parts.netloc}")
+    except ValueError as error:
+        raise ValueError(f"backup repository {text!r}: {error}") from None
+    return S3Location(endpoint=endpoint, bucket=bucket, prefix=prefix)

@@ -99,9 +99,10 @@ def test_repository_locations_are_read_into_their_parts(
         ("/srv/x", "expected sftp:USER@HOST:/PATH or s3:http(s)://HOST[:PORT]/BUCKET"),
         ("s3:s3.example.net/bucket", "expected sftp:USER@HOST:/PATH"),
         ("s3:https://s3.example.net/Bucket_Name", "expected sftp:USER@HOST:/PATH"),
-        ("s3:https://AKID:secret@s3.example.net/bucket", "carries no credentials"),
+        ("s3:https://AKID:canarysecret@s3.example.net/bucket", "carries no credentials"),
+        ("s3:http://s3.example.net/webmg-backups", "plain http is accepted only on loopback"),
     ],
-    ids=["local-path", "no-scheme", "bad-bucket", "credentials"],
+    ids=["local-path", "no-scheme", "bad-bucket", "credentials", "plain-http"],
 )
 def test_a_repository_restic_cannot_reach_is_a_contract_error(
     inventories: Path, edit_contract, text: str, message: str
@@ -111,6 +112,7 @@ def test_a_repository_restic_cannot_reach_is_a_contract_error(
         load_client(inventories, "atelier-nord")
     assert "backup.repository" in str(caught.value)
     assert message in str(caught.value)
+    assert "canarysecret" not in str(caught.value)  # a location with keys is never echoed
 
 
 def test_an_s3_repository_goes_to_the_play_as_the_contract_names_it(

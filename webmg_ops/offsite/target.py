@@ -43,7 +43,12 @@ class _StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_endpoint(url: str) -> str:
+def check_endpoint(url: str) -> str:
+    """Given an S3 endpoint URL, return it normalised (scheme, host, port).
+
+    Raise ValueError if it is not http(s), holds credentials, a path or a
+    query, or is plain http outside loopback and the lab's test range.
+    """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
         raise ValueError("endpoint must be an http:// or https:// URL")
@@ -176,7 +181,7 @@ class OffsiteTarget(_StrictModel):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        return _check_endpoint(value)
+        return check_endpoint(value)
 
     @field_validator("bucket")
     @classmethod
