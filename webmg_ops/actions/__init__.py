@@ -30,6 +30,21 @@ if TYPE_CHECKING:
     from webmg_ops.settings import Settings
 
 
+def ungoverned_vars(request: RunRequest, governed: frozenset[str]) -> dict[str, Any]:
+    """Given a request and the extra vars the contract and policy set, return a copy of
+    the request's own extra vars.
+
+    Raise BadInput naming any of ``governed`` the request tries to set.
+    """
+    requested = dict(request.extra_vars)
+    refused = sorted(governed & set(requested))
+    if refused:
+        raise BadInput(
+            f"{', '.join(refused)} come from the contract and policy; a run cannot set them"
+        )
+    return requested
+
+
 @dataclass(frozen=True)
 class ActionOutcome:
     """What an action's run proves, as it goes into ``run-finished``."""

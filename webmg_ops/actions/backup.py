@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from webmg_ops.actions import ActionOutcome
+from webmg_ops.actions import ActionOutcome, ungoverned_vars
 from webmg_ops.contract import RETENTION_PERIODS, Retention
 from webmg_ops.errors import BadInput
 from webmg_ops.preflight import HostPreflight
@@ -106,12 +106,7 @@ def make_extra_vars(
     sets a governed var, or the contract names no paths or no repository
     restic can reach (SFTP or S3).
     """
-    requested = dict(request.extra_vars)
-    governed = sorted(GOVERNED_VARS & set(requested))
-    if governed:
-        raise BadInput(
-            f"{', '.join(governed)} come from the contract and policy; a run cannot set them"
-        )
+    requested = ungoverned_vars(request, GOVERNED_VARS)
     backup = client.contract.backup
     if not backup.repository:
         raise BadInput(f"{client.name}: the contract names no backup.repository")

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import StrictStr, TypeAdapter, ValidationError
 
-from webmg_ops.actions import ActionOutcome
+from webmg_ops.actions import ActionOutcome, ungoverned_vars
 from webmg_ops.contract import HealthCheck
 from webmg_ops.errors import BadInput
 from webmg_ops.inventory import InventoryHost, find_inventory_file
@@ -191,12 +191,7 @@ def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -
     nothing to gate. Raise BadInput if the request sets a governed var or a
     looser mode, or approved mode lacks a readable approved-versions file.
     """
-    requested = dict(request.extra_vars)
-    governed = sorted(GOVERNED_VARS & set(requested))
-    if governed:
-        raise BadInput(
-            f"{', '.join(governed)} come from the contract and policy; a run cannot set them"
-        )
+    requested = ungoverned_vars(request, GOVERNED_VARS)
     overrides = client.contract.updates
     mode = effective_mode(
         str(client.policy.get("updates.mode")), requested.pop("updates_mode", None)
