@@ -17,6 +17,7 @@ from webmg_ops import restic
 from webmg_ops.ledger import open_ledger
 from webmg_ops.offsite.copy import CopyResult
 from webmg_ops.offsite.pending import PendingItem, change_pending, utc_now
+from webmg_ops.offsite.target import OffsiteKind, OffsiteTarget
 from webmg_ops.offsite.upload import PublishResult
 from webmg_ops.settings import Settings
 
@@ -103,6 +104,29 @@ def append_entries(
             ledger.append_many(drafts)
 
 
+def _first_failure(
+    kind: OffsiteKind,
+    client: str,
+    run_id: str,
+    target: OffsiteTarget,
+    reason: str,
+    **details: Any,
+) -> PendingItem:
+    """Return a new pending item for an upload or copy that just failed for the first time."""
+    now = utc_now()
+    return PendingItem(
+        id=secrets.token_hex(6),
+        kind=kind,
+        client=client,
+        run_id=run_id,
+        target=target,
+        reason=reason,
+        first_failed_at=now,
+        last_attempt_at=now,
+        **details,
+    )
+
+
 def record_publication(settings: Settings, result: PublishResult, run_id: str) -> str | None:
     """Given an upload's result and its run, record it; return the pending item's id, if any.
 
@@ -113,16 +137,12 @@ def record_publication(settings: Settings, result: PublishResult, run_id: str) -
     """
     pending_id: str | None = None
     if result.unpublished:
-        now = utc_now()
-        item = PendingItem(
-            id=secrets.token_hex(6),
-            kind="reports",
-            client=result.client,
-            run_id=run_id,
-            target=result.target,
-            reason=summary([file.reason for file in result.unpublished]),
-            first_failed_at=now,
-            last_attempt_at=now,
+        item = _first_failure(
+            "reports",
+            result.client,
+            run_id,
+            result.target,
+            summary([file.reason for file in result.unpublished]),
             files=tuple(file.path for file in result.unpublished),
             key_prefix=result.key_prefix,
         )
@@ -150,16 +170,12 @@ def record_copy(
     if result.ok:
         append_entries(settings, result.client, [(PUBLISHED, copy_payload(result, run_id, {}))])
         return None
-    now = utc_now()
-    item = PendingItem(
-        id=secrets.token_hex(6),
-        kind="restic-copy",
-        client=result.client,
-        run_id=run_id,
-        target=result.target,
-        reason=result.reason or "unknown",
-        first_failed_at=now,
-        last_attempt_at=now,
+    item = _first_failure(
+        "restic-copy",
+        result.client,
+        run_id,
+        result.target,
+        result.reason or "unknown",
         source=result.source,
         source_password_file=str(source.password_file) if source.password_file else None,
         source_cache_dir=str(source.cache_dir) if source.cache_dir else None,
