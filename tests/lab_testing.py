@@ -17,6 +17,7 @@ import yaml
 from webmg_ops.lab import environment
 from webmg_ops.ledger import Entry, open_ledger
 from webmg_ops.settings import Settings
+from webmg_ops.ssh import openssh_argv
 
 COMMAND_TIMEOUT_SECONDS = 180
 
@@ -109,20 +110,12 @@ class Lab:
     def ssh_argv(self, address: str, command: str, user: str = "webmg") -> list[str]:
         """Return the real ssh's argv running COMMAND on a host, host keys checked strictly."""
         return [
-            "ssh",
-            "-i",
-            str(self.lab_dir / "identity" / "id_ed25519"),
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={self.lab_dir / 'known_hosts'}",
-            "-o",
-            "ConnectTimeout=10",
-            f"{user}@{address}",
+            *openssh_argv(
+                self.lab_dir / "identity" / "id_ed25519",
+                self.lab_dir / "known_hosts",
+                f"{user}@{address}",
+                options=("ConnectTimeout=10",),
+            ),
             command,
         ]
 

@@ -24,6 +24,7 @@ from webmg_ops.repository_location import (
     parse_repository_location,
 )
 from webmg_ops.restic import Repository
+from webmg_ops.ssh import openssh_argv
 from webmg_ops.vault import client_vault_variables, read_vault_password
 
 #: The vault variable holding a client's restic password.
@@ -36,20 +37,7 @@ def sftp_command(location: SftpLocation, key: Path, known_hosts: Path) -> str:
     Host keys are checked strictly against ``known_hosts``; nothing is trusted on first use.
     """
     argv = [
-        "ssh",
-        "-i",
-        str(key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-p",
-        str(location.port),
-        f"{location.user}@{location.host}",
+        *openssh_argv(key, known_hosts, f"{location.user}@{location.host}", port=location.port),
         "-s",
         "sftp",
     ]

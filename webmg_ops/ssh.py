@@ -43,6 +43,36 @@ class CommandResult:
     stderr: str
 
 
+def openssh_argv(
+    key: Path,
+    known_hosts: Path,
+    destination: str,
+    *,
+    port: int = 22,
+    options: tuple[str, ...] = (),
+) -> list[str]:
+    """Given a private key, a known_hosts file and USER@HOST, return the argv of OpenSSH
+    reaching it with that key alone, no prompt, and host keys checked strictly against
+    ``known_hosts`` (nothing trusted on first use). ``options`` are more ``-o`` settings.
+    """
+    settings = (
+        "IdentitiesOnly=yes",
+        "BatchMode=yes",
+        "StrictHostKeyChecking=yes",
+        f"UserKnownHostsFile={known_hosts}",
+        *options,
+    )
+    return [
+        "ssh",
+        "-i",
+        str(key),
+        *(part for setting in settings for part in ("-o", setting)),
+        "-p",
+        str(port),
+        destination,
+    ]
+
+
 def fingerprint(key: paramiko.PKey) -> str:
     """Given a public key, return its OpenSSH SHA256 fingerprint (``SHA256:...``)."""
     digest = hashlib.sha256(key.asbytes()).digest()
