@@ -36,11 +36,9 @@ def sftp_command(location: SftpLocation, key: Path, known_hosts: Path) -> str:
 
     Host keys are checked strictly against ``known_hosts``; nothing is trusted on first use.
     """
-    argv = [
-        *openssh_argv(key, known_hosts, f"{location.user}@{location.host}", port=location.port),
-        "-s",
-        "sftp",
-    ]
+    argv = openssh_argv(
+        key, known_hosts, f"{location.user}@{location.host}", port=location.port, subsystem="sftp"
+    )
     return shlex.join(argv)
 
 

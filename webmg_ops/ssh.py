@@ -50,10 +50,16 @@ def openssh_argv(
     *,
     port: int = 22,
     options: tuple[str, ...] = (),
+    subsystem: str | None = None,
 ) -> list[str]:
     """Given a private key, a known_hosts file and USER@HOST, return the argv of OpenSSH
     reaching it with that key alone, no prompt, and host keys checked strictly against
-    ``known_hosts`` (nothing trusted on first use). ``options`` are more ``-o`` settings.
+    ``known_hosts`` (nothing trusted on first use). ``options`` are more ``-o`` settings;
+    ``subsystem`` (``sftp``) asks for that subsystem instead of a command.
+
+    ``--`` ends the options before the destination, so a destination that
+    starts with ``-`` is never read as an option; a command the caller
+    appends after the argv is the remote command, never an option.
     """
     settings = (
         "IdentitiesOnly=yes",
@@ -69,7 +75,10 @@ def openssh_argv(
         *(part for setting in settings for part in ("-o", setting)),
         "-p",
         str(port),
+        *(("-s",) if subsystem is not None else ()),
+        "--",
         destination,
+        *((subsystem,) if subsystem is not None else ()),
     ]
 
 
