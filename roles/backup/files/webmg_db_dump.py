@@ -19,6 +19,12 @@ for a PostgreSQL schema other than ``public``). Prints a JSON list: per
 database ``name``, ``engine``, ``dump``, ``bytes``, ``row_counts`` and
 ``duration_s``. Exits 1 with a message on stderr if a dump fails.
 Standard library only.
+
+The script runs as root, and a name comes from the contract: every name is
+checked before anything is written (a plain identifier, so it can be
+neither a path nor a libpq conninfo string; exits 2 otherwise), the dump
+file is built from the checked name and must resolve inside DUMP_DIR, and
+pg_dump is given a conninfo that names the database and nothing else.
 """
 
 import json
@@ -28,7 +34,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 
+#: The contract's database name pattern: a plain SQL identifier.
+DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 COPY_HEADER = re.compile(r'^COPY ((?:"[^"]+"|[^ .(]+))\.((?:"[^"]+"|[^ (]+)) .*FROM stdin;$')
 
 
@@ -42,6 +51,40 @@ def _table_key(database, schema, table):
     return f"{database}.{table}" if schema == "public" else f"{database}.{schema}.{table}"
 
 
+class RefusedName(ValueError):
+    """A database name that is not a plain identifier."""
+
+
+def check_name(name):
+    """Given a database name from the play, return it. Raise RefusedName unless it is a
+    plain identifier (no '/', '.', '=', space or leading '-')."""
+    if not isinstance(name, str) or not DATABASE_NAME.match(name):
+        raise RefusedName(
+            f"database name {name!r} is not a plain identifier "
+            "(letters, digits and '_', not starting with a digit)"
+        )
+    return name
+
+
+def dump_path(dump_dir, name):
+    """Given the dump folder and a database name, return the dump file inside it.
+    Raise RefusedName if the name is not a plain identifier, or the file would
+    resolve outside the folder."""
+    target = os.path.join(dump_dir, check_name(name) + ".dump")
+    folder = os.path.realpath(dump_dir)
+    if os.path.dirname(os.path.realpath(target)) != folder:
+        raise RefusedName(f"database {name}: dump file {target} resolves outside {folder}")
+    return target
+
+
+def conninfo(name):
+    """Given a database name, return the libpq conninfo naming that database alone.
+
+    pg_dump reads a ``--dbname`` holding '=' as a conninfo string (host,
+    user, sslmode...): quoted as ``dbname='...'``, the name is only a name."""
+    return "dbname='{}'".format(name.replace("\\", "\\\\").replace("'", "\\'"))
+
+
 def _partial(target):
     return os.path.join(os.path.dirname(target), "." + os.path.basename(target) + ".partial")
 
@@ -49,10 +92,10 @@ def _partial(target):
 def dump_postgresql(database, target):
     """Given a database name and the dump file, dump it and return the row counts per table."""
     partial = _partial(target)
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         done = subprocess.run(
-            ["runuser", "-u", "postgres", "--", "pg_dump", "-Fc", "--dbname", database],
+            ["runuser", "-u", "postgres", "--", "pg_dump", "-Fc", "--dbname", conninfo(database)],
             stdout=handle,
             stderr=subprocess.PIPE,
             check=False,
@@ -98,8 +141,9 @@ def dump_sqlite(database, path, target):
     partial = _partial(target)
     if os.path.exists(partial):
         os.unlink(partial)
-    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT, 0o600))
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    # Quoted: a '?' or '#' in the path must not add URI parameters.
+    source = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
     copy = sqlite3.connect(partial)
     try:
         source.backup(copy)
@@ -127,12 +171,17 @@ def main(argv):
         print(__doc__.splitlines()[2], file=sys.stderr)
         return 2
     dump_dir, databases = argv[0], json.loads(argv[1])
+    try:
+        # Every name is checked before anything is written.
+        targets = [dump_path(dump_dir, database.get("name")) for database in databases]
+    except RefusedName as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 2
     os.makedirs(dump_dir, mode=0o700, exist_ok=True)
     results = []
-    for database in databases:
+    for database, target in zip(databases, targets):
         name = database["name"]
         engine = database.get("engine", "postgresql")
-        target = os.path.join(dump_dir, f"{name}.dump")
         started = time.monotonic()
         try:
             if engine == "postgresql":
