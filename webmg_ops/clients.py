@@ -81,6 +81,23 @@ def client_folder(inventories: Path, name: str) -> Path:
     return folder
 
 
+def client_file(folder: Path, relative: str) -> Path:
+    """Given a client's folder and a file the contract names relative to it, return the
+    file's resolved path.
+
+    Raise BadInput if the name is absolute or holds ``..``, or the file
+    resolves (through symlinks too) outside the client's folder: a contract
+    reads only its own client's files.
+    """
+    path = Path(relative)
+    if path.is_absolute() or ".." in path.parts:
+        raise BadInput(f"{relative!r} must be relative to the client folder, without '..'")
+    resolved = (folder / path).resolve()
+    if not resolved.is_relative_to(folder.resolve()):
+        raise BadInput(f"{folder / path} resolves to {resolved}, outside the client folder")
+    return resolved
+
+
 def _validation_problems(error: ValidationError, source: YamlSource) -> list[SourceProblem]:
     problems = []
     for detail in error.errors():
@@ -143,13 +160,22 @@ def _contract_problems(
                 )
             )
     approved = contract.updates.approved_versions_file
-    if approved is not None and not (folder / approved).is_file():
-        problems.append(
-            source.problem(
-                ("updates", "approved_versions_file"), f"file {folder / approved} not found"
-            )
-        )
+    if approved is not None:
+        problems.extend(_approved_versions_problems(source, folder, approved))
     return problems
+
+
+def _approved_versions_problems(
+    source: YamlSource, folder: Path, approved: str
+) -> list[SourceProblem]:
+    field = ("updates", "approved_versions_file")
+    try:
+        file = client_file(folder, approved)
+    except BadInput as error:
+        return [source.problem(field, error.message)]
+    if not file.is_file():
+        return [source.problem(field, f"file {folder / approved} not found")]
+    return []
 
 
 def load_client(inventories: Path, name: str) -> Client:
@@ -183,6 +209,7 @@ __all__ = [
     "CONTRACT_FILE",
     "Client",
     "ContractInvalid",
+    "client_file",
     "client_folder",
     "list_client_names",
     "load_client",

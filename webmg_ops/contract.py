@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from webmg_ops.accounts import ACCOUNT_PATTERN, account_problem
 from webmg_ops.durations import Duration
 from webmg_ops.offsite.target import OffsiteTarget
 from webmg_ops.repository_location import parse_repository_location
@@ -33,6 +34,25 @@ from webmg_ops.repository_location import parse_repository_location
 #: commands, so it is kept to a safe slug.
 CLIENT_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _CLIENT_NAME = re.compile(CLIENT_NAME_PATTERN)
+
+#: A database name is written into a file path on the client host and handed
+#: to pg_dump: a plain identifier (the one the drill's scratch server accepts),
+#: so it can be neither a path nor a conninfo string.
+DATABASE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+#: An Ansible inventory group name.
+GROUP_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+#: A Debian package name (Debian policy 5.6.1): never an apt option.
+PACKAGE_PATTERN = r"^[a-z0-9][a-z0-9+.-]+$"
+
+#: An absolute path on a host: segments of plain characters (no space, quote,
+#: shell or URI character); ``.`` and ``..`` segments are refused apart.
+ABSOLUTE_PATH_PATTERN = r"^/$|^(/[A-Za-z0-9_@+=:,~.-]+)+/?$"
+
+#: A file inside the client's folder: relative segments that never start with
+#: a dot, so neither ``..`` nor hidden files; symlinks are checked on use.
+CLIENT_FILE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
 
 
 class Sector(StrEnum):
@@ -87,6 +107,28 @@ def _check_time_zone(name: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_check_time_zone)]
+
+
+def _check_not_root(name: str) -> str:
+    problem = account_problem(name)
+    if problem is not None:
+        raise ValueError(f"{problem}: name the application's own account")
+    return name
+
+
+def _check_plain_segments(path: str) -> str:
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise ValueError(f"path {path!r} must not hold '.' or '..' segments")
+    return path
+
+
+#: An unprivileged account on a client host.
+AccountName = Annotated[str, Field(pattern=ACCOUNT_PATTERN), AfterValidator(_check_not_root)]
+
+#: An absolute path on a host, without ``.`` or ``..`` segments.
+AbsolutePath = Annotated[
+    str, Field(pattern=ABSOLUTE_PATH_PATTERN), AfterValidator(_check_plain_segments)
+]
 
 
 class StrictModel(BaseModel):
@@ -291,16 +333,22 @@ class RestoreCheck(StrictModel):
     """
 
     host_group: str = Field(
-        default="web", description="Inventory group whose hosts serve the copy.", examples=["web"]
+        default="web",
+        pattern=GROUP_PATTERN,
+        description="Inventory group whose hosts serve the copy.",
+        examples=["web"],
     )
-    data: str = Field(
-        pattern=r"^/\S+$",
-        description="Backed-up folder the application is started on (absolute).",
+    data: AbsolutePath = Field(
+        description=(
+            "Backed-up folder the application is started on (absolute; no '.' or '..' "
+            "segment, no space or shell character)."
+        ),
         examples=["/var/lib/webmg-demo"],
     )
-    user: str = Field(
-        pattern=r"^[a-z_][a-z0-9_-]*$",
-        description="Account the command runs as (the application's own).",
+    user: AccountName = Field(
+        description=(
+            "Account the command runs as (the application's own): a POSIX account name, never root."
+        ),
         examples=["webmg-demo"],
     )
     command: str = Field(
@@ -315,8 +363,8 @@ class RestoreCheck(StrictModel):
     )
     path: str = Field(
         default="/health",
-        pattern=r"^/\S*$",
-        description="Path probed with GET.",
+        pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$",
+        description="Path probed with GET (URL characters only).",
         examples=["/health"],
     )
     expect_status: HttpStatus = Field(
@@ -347,18 +395,26 @@ class RestoreCheck(StrictModel):
 class Database(StrictModel):
     """A database dumped just before each backup."""
 
-    name: str = Field(min_length=1, description="Database name.", examples=["bookings"])
+    name: str = Field(
+        pattern=DATABASE_NAME_PATTERN,
+        description=(
+            "Database name: letters, digits and underscores, not starting with a digit "
+            "(also the name of its dump file)."
+        ),
+        examples=["bookings"],
+    )
     engine: Literal["postgresql", "sqlite"] = Field(
         default="postgresql", description="Database engine.", examples=["postgresql"]
     )
     host_group: str = Field(
         default="db",
+        pattern=GROUP_PATTERN,
         description="Inventory group whose hosts hold this database.",
         examples=["db"],
     )
-    path: str | None = Field(
+    path: AbsolutePath | None = Field(
         default=None,
-        description="File of an SQLite database.",
+        description="File of an SQLite database (absolute, no '.' or '..' segment).",
         examples=["/var/lib/webmg-demo/app.db"],
     )
 
@@ -366,9 +422,12 @@ class Database(StrictModel):
 class BackupOverrides(StrictModel):
     """Where the contract adds to or tightens the level's backup defaults."""
 
-    paths: list[str] = Field(
+    paths: list[AbsolutePath] = Field(
         default_factory=list,
-        description="Absolute paths backed up on every host.",
+        description=(
+            "Absolute paths backed up on every host (no '.' or '..' segment, no space or "
+            "shell character)."
+        ),
         examples=[["/etc", "/var/lib/webmg-demo"]],
     )
     databases: list[Database] = Field(
@@ -379,8 +438,10 @@ class BackupOverrides(StrictModel):
     repository: str | None = Field(
         default=None,
         description=(
-            "restic repository: sftp:USER@HOST:/PATH on the backup target, or "
-            "s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX] with the S3 keys in the vault."
+            "restic repository: sftp:USER@HOST:/PATH on the backup target (USER a POSIX "
+            "account name, never root, a Debian system account or the maintenance account; "
+            "PATH without '.' or '..' segments), or s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX] "
+            "with the S3 keys in the vault."
         ),
         examples=[
             "sftp:restic@198.18.0.5:/srv/restic/alpenhof",
@@ -394,7 +455,7 @@ class BackupOverrides(StrictModel):
     )
     timer: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9*:,./~ -]+$",
+        pattern=r"^[A-Za-z0-9*][A-Za-z0-9*:,./~ -]*$",
         description=(
             "Backups between runs: a systemd OnCalendar schedule for a timer on each host; "
             "each timer backup is recorded at the next backup run."
@@ -436,26 +497,22 @@ class BackupOverrides(StrictModel):
             parse_repository_location(repository)
         return repository
 
-    @field_validator("paths")
-    @classmethod
-    def _absolute(cls, paths: list[str]) -> list[str]:
-        for path in paths:
-            if not path.startswith("/"):
-                raise ValueError(f"backup path {path!r} must be absolute")
-        return paths
-
 
 class UpdateOverrides(StrictModel):
     """Where the contract restricts updates."""
 
-    holds: list[str] = Field(
+    holds: list[Annotated[str, Field(pattern=PACKAGE_PATTERN)]] = Field(
         default_factory=list,
-        description="Packages never upgraded by the tool.",
+        description="Packages never upgraded by the tool (Debian package names).",
         examples=[["postgresql-15"]],
     )
     approved_versions_file: str | None = Field(
         default=None,
-        description="File (relative to the client folder) listing approved package versions.",
+        pattern=CLIENT_FILE_PATTERN,
+        description=(
+            "File listing approved package versions, relative to the client folder and "
+            "inside it (no absolute path, no '..', no hidden file, no symlink out of it)."
+        ),
         examples=["approved-versions.yml"],
     )
     mode: UpdateMode | None = Field(

@@ -8,6 +8,12 @@ hosts and the controller can open for restore drills:
 - ``s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]``: an S3-compatible bucket,
   with the client's S3 key pair from its vault.
 
+The parts of an SFTP location reach the backup target's play (which
+creates the account and the folder) and ssh's command line, so each is
+strict: the user a POSIX account name that is neither root nor an account
+a Debian server already has, the host a DNS name or IPv4 address, the path
+absolute without ``.`` or ``..`` segments.
+
 The scheme of an S3 endpoint is required (restic would otherwise assume
 HTTPS silently), and a location never carries credentials. An S3 endpoint
 and bucket follow the same rules as an offsite target's
@@ -21,10 +27,13 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from webmg_ops.accounts import SYSTEM_ACCOUNTS, account_problem
 from webmg_ops.offsite.target import bucket_name_problem, check_endpoint
 
 _SFTP = re.compile(r"^sftp:(?P<user>[^@:/\s]+)@(?P<host>[^:/\s]+):(?P<path>/\S*)$")
 _S3 = re.compile(r"^s3:(?P<url>https?://\S+)$")
+_SFTP_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_SFTP_PATH = re.compile(r"^(/[A-Za-z0-9_@+=:,~.-]+)+$")
 
 #: What a valid location reads like, for error messages.
 EXPECTED = "sftp:USER@HOST:/PATH or s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]"
@@ -60,7 +69,7 @@ def parse_repository_location(text: str) -> RepositoryLocation:
     """
     sftp = _SFTP.match(text)
     if sftp is not None:
-        return SftpLocation(user=sftp["user"], host=sftp["host"], path=sftp["path"])
+        return _sftp_location(text, sftp["user"], sftp["host"], sftp["path"])
     s3 = _S3.match(text)
     if s3 is None:
         raise ValueError(f"backup repository {text!r}: expected {EXPECTED}")
@@ -81,3 +90,23 @@ def parse_repository_location(text: str) -> RepositoryLocation:
     except ValueError as error:
         raise ValueError(f"backup repository {text!r}: {error}") from None
     return S3Location(endpoint=endpoint, bucket=bucket, prefix=prefix)
+
+
+def _sftp_location(text: str, user: str, host: str, path: str) -> SftpLocation:
+    """Given an SFTP location's text and parts, return it.
+
+    Raise ValueError naming the first part that is not strict enough.
+    """
+    problem = account_problem(user, SYSTEM_ACCOUNTS)
+    if problem is None and not _SFTP_HOST.match(host):
+        problem = f"host {host!r} is not a DNS name or IPv4 address"
+    if problem is None and (
+        not _SFTP_PATH.match(path) or any(part in (".", "..") for part in path.split("/"))
+    ):
+        problem = (
+            f"path {path!r} must be absolute, of letters, digits and '_@+=:,~.-', "
+            "without '.' or '..' segments"
+        )
+    if problem is not None:
+        raise ValueError(f"backup repository {text!r}: {problem} (expected {EXPECTED})")
+    return SftpLocation(user=user, host=host, path=path)

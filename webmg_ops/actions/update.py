@@ -24,6 +24,7 @@ import yaml
 from pydantic import StrictStr, TypeAdapter, ValidationError
 
 from webmg_ops.actions import ActionOutcome, ungoverned_vars
+from webmg_ops.clients import client_file
 from webmg_ops.contract import HealthCheck
 from webmg_ops.errors import BadInput
 from webmg_ops.inventory import InventoryHost, find_inventory_file
@@ -202,7 +203,10 @@ def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -
             raise BadInput(
                 f"{client.name}: approved updates need updates.approved_versions_file in client.yml"
             )
-        approved = read_approved_versions(client.folder / overrides.approved_versions_file)
+        # Checked again here: the file may have become a symlink since validation.
+        approved = read_approved_versions(
+            client_file(client.folder, overrides.approved_versions_file)
+        )
     batches = ((tuple(hosts),) if hosts else ()) if request.check else plan_batches(client, hosts)
     return {
         **requested,
