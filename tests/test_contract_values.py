@@ -89,6 +89,14 @@ def _set(data: dict[str, Any], path: FieldPath, value: Any) -> None:
         node[last] = value
 
 
+@pytest.fixture(autouse=True)
+def private_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Return the private var folder the commands would write to (runs, facts, ledger)."""
+    var = tmp_path / "var"
+    monkeypatch.setenv("WEBMG_VAR", str(var))
+    return var
+
+
 def _line_holding(file: Path, text: str) -> int:
     lines = [number for number, line in enumerate(file.read_text().splitlines(), 1) if text in line]
     assert len(lines) == 1, f"{text!r} is on lines {lines} of {file}"
@@ -161,3 +169,26 @@ def test_an_approved_versions_file_linked_out_after_validation_is_refused_on_use
 
     with pytest.raises(BadInput, match="outside the client folder"):
         update.make_extra_vars(riverton, hosts, request)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("run", "atelier-nord", "backup", "--reason", "nightly"), ("drill", "atelier-nord")],
+    ids=["backup", "drill"],
+)
+def test_a_run_on_a_contract_naming_root_on_the_backup_target_writes_nothing(
+    edit_contract: Callable[..., Path],
+    cli: Callable[..., Any],
+    tmp_path: Path,
+    command: tuple[str, ...],
+) -> None:
+    hostile = "sftp:root@198.18.0.5:/srv/restic/atelier-nord"
+    file = edit_contract("atelier-nord", lambda data: data["backup"].update(repository=hostile))
+    line = _line_holding(file, hostile)
+
+    result = cli(*command)
+
+    assert result.code == ExitCode.BAD_INPUT, result
+    assert f"{file}:{line}: backup.repository: " in result.err
+    assert "Traceback" not in result.err
+    assert not (tmp_path / "var").exists(), "the refused run wrote something"
