@@ -223,6 +223,7 @@ def test_a_path_that_is_not_plain_and_absolute_is_refused(tmp_path: Path, path: 
     assert restored_path(tmp_path, "/etc/passwd") == tmp_path.resolve() / "etc" / "passwd"
     # A component missing from the tree ends the check: the caller finds it missing.
     assert not restored_path(tmp_path, "/srv/app/data").exists()
+    assert not restored_path(tmp_path, "/etc/passwd/data").exists()
     (tmp_path / "srv").symlink_to("etc")  # relative, and inside the tree: still refused
     with pytest.raises(UnsafePath, match="/srv is a symbolic link"):
         restored_path(tmp_path, "/srv/passwd")

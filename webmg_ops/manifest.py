@@ -70,7 +70,7 @@ def restored_path(root: Path, path: str) -> Path:
         # lstat, never stat: a link is refused, not followed, whatever it names.
         try:
             mode = current.lstat().st_mode
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             break
         except OSError as error:
             raise UnsafePath(f"{path!r}: {error.strerror}") from None
