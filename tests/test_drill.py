@@ -17,7 +17,7 @@ from restic_testing import damage_largest_pack
 from webmg_ops.connection import Connection
 from webmg_ops.contract import RestoreCheck
 from webmg_ops.drill import DrillResult, run_drill
-from webmg_ops.manifest import MismatchKind, build_manifest
+from webmg_ops.manifest import MismatchKind, UnsafePath, build_manifest, restored_path
 from webmg_ops.restic import Repository, backup, list_snapshots
 from webmg_ops.restore_check import check_restored_copy
 
@@ -208,3 +208,22 @@ def test_a_restore_check_fails_with_its_reason_when_the_copy_cannot_be_served(
     unreachable = check_restored_copy(connection, restored, _restore_check())
     assert unreachable.ok is False and unreachable.status is None
     assert unreachable.detail.startswith("web1 (127.0.0.1):")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["etc/passwd", "/etc//passwd", "/etc/./passwd", "/etc/../etc/passwd", "/etc/pass\0wd", ""],
+    ids=["relative", "empty-component", "dot", "dot-dot", "nul", "empty"],
+)
+def test_a_path_that_is_not_plain_and_absolute_is_refused(tmp_path: Path, path: str) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    with pytest.raises(UnsafePath):
+        restored_path(tmp_path, path)
+    assert restored_path(tmp_path, "/etc/passwd") == tmp_path.resolve() / "etc" / "passwd"
+    # A component missing from the tree ends the check: the caller finds it missing.
+    assert not restored_path(tmp_path, "/srv/app/data").exists()
+    assert not restored_path(tmp_path, "/etc/passwd/data").exists()
+    (tmp_path / "srv").symlink_to("etc")  # relative, and inside the tree: still refused
+    with pytest.raises(UnsafePath, match="/srv is a symbolic link"):
+        restored_path(tmp_path, "/srv/passwd")

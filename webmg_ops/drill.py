@@ -5,6 +5,8 @@ the snapshot's own manifest by size and SHA-256, and measures the recovery
 point (drill time minus snapshot time) and the recovery time (restore plus
 verification) against the policy's targets. Any restic error, mismatch,
 missing manifest or missed target fails the drill, with its cause named.
+The restored tree came from a client's host: a manifest path or symbolic
+link leading out of it is refused, never followed (see ``manifest``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.manifest import MANIFEST_PATH, Mismatch, read_manifest, verify_restore
+from webmg_ops.manifest import (
+    MANIFEST_PATH,
+    Mismatch,
+    read_manifest,
+    restored_path,
+    verify_restore,
+)
 from webmg_ops.restic import (
     CheckResult,
     Repository,
@@ -170,10 +178,10 @@ def run_drill(
     if before_verify is not None:
         before_verify(scratch)
     verify_clock = time.monotonic()
-    manifest_file = scratch / manifest_path.lstrip("/")
     try:
-        manifest = read_manifest(manifest_file)
-    except ValueError as error:
+        # The manifest is the host's word: read inside the restored tree only.
+        manifest = read_manifest(restored_path(scratch, manifest_path))
+    except ValueError as error:  # UnsafePath included
         return _failed_early(started, rpo_target, rto_target, f"manifest: {error}", chosen)
     verification = verify_restore(manifest, scratch)
     extra: Mapping[str, Any] = {}

@@ -8,11 +8,20 @@ on it as the application's account on a loopback port, and probes the
 health path from the host itself. Live data is never touched: the copy
 lives in its own ``mktemp`` folder, and the command, bounded by
 ``timeout``, is stopped and the folder removed whatever happened.
+
+The restored data came from a client's host: its folder is found inside the
+restored tree only (no ``..``, no symbolic link on the way, see
+``manifest.restored_path``), so nothing else of the controller is sent. The
+command never runs as root: a ``user`` named root, or with uid 0 on the host,
+is refused before anything is copied, and the shell that starts the command
+checks its own uid again.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
+import stat
 import tarfile
 import time
 from dataclasses import dataclass
@@ -22,6 +31,7 @@ import paramiko
 
 from webmg_ops.connection import Connection
 from webmg_ops.contract import RestoreCheck
+from webmg_ops.manifest import UnsafePath, restored_path
 from webmg_ops.ssh import HostKeyProblem, Unreachable, open_session
 
 #: Where the copies live on the host (``mktemp`` adds a random suffix).
@@ -29,6 +39,15 @@ SCRATCH_PREFIX = "/var/tmp/webmg-drill."
 
 #: Seconds any one setup or cleanup command on the host may take.
 COMMAND_TIMEOUT_S = 120.0
+
+#: An account name the check runs as: a plain login name (never ``#UID`` or options).
+_ACCOUNT = re.compile(r"^[a-z_][a-z0-9_-]*$")
+
+#: What the starting shell prints, instead of its PID, when it finds itself root.
+_AS_ROOT = "uid-0"
+
+#: Why an account with uid 0 is refused.
+_NEVER_ROOT = "the restore check never runs as root"
 
 #: Run on the host by its login user: probe the copy until it answers, or the
 #: command exits, or the wait is over. Prints the status (or "none") and a
@@ -108,6 +127,23 @@ def _upload(session: paramiko.SSHClient, source: Path, folder: str) -> None:
         raise _HostCommandFailed(f"copying the restored data: {message}")
 
 
+def _refused_account(user: str) -> str:
+    """Given the contract's account, return why it is refused ("" if it is not)."""
+    if not _ACCOUNT.match(user):
+        return f"refused: {user!r} is not a plain account name"
+    if user == "root":
+        return f"refused: {_NEVER_ROOT}"
+    return ""
+
+
+def _is_folder(path: Path) -> bool:
+    """Return whether PATH is a folder itself (not a link to one)."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
 def check_restored_copy(
     connection: Connection, restored_root: Path, check: RestoreCheck
 ) -> RestoreCheckResult:
@@ -126,8 +162,14 @@ def check_restored_copy(
             connection.host, ok, status, round(time.monotonic() - started, 3), detail
         )
 
-    source = restored_root / check.data.lstrip("/")
-    if not source.is_dir():
+    refused = _refused_account(check.user)
+    if refused:
+        return result(None, refused)
+    try:
+        source = restored_path(restored_root, check.data)
+    except UnsafePath as error:
+        return result(None, f"{check.data} refused: {error}")
+    if not _is_folder(source):
         return result(None, f"{check.data} is not in the restored snapshot")
     try:
         session = open_session(connection)
@@ -135,6 +177,9 @@ def check_restored_copy(
         return result(None, str(error))
     folder, pid = "", ""
     try:
+        uid = _run(session, "the account", shlex.join(["id", "-u", "--", check.user])).strip()
+        if uid == "0":
+            return result(None, f"refused: {check.user} has uid 0 on the host; {_NEVER_ROOT}")
         # A drill killed mid-check leaves its copy behind; runs of a client are
         # serialised by its lock, so any copy found now is such a leftover.
         folder = _run(
@@ -147,12 +192,18 @@ def check_restored_copy(
         _run(session, "handing the copy over", f"sudo -n chown -R {user}: {shlex.quote(folder)}")
         command = check.command.format(data=shlex.quote(f"{folder}/data"), port=check.port)
         limit = int(check.wait.total_seconds()) + 30
-        # "echo $$" then exec: the PID printed is the one "timeout" runs as.
-        script = f"echo $$; exec timeout {limit} {command}"
+        # "echo $$" then exec: the PID printed is the one "timeout" runs as. The
+        # uid is checked again by the very shell that becomes the command.
+        script = (
+            f'if [ "$(id -u)" = 0 ]; then echo {_AS_ROOT}; exit 1; fi; '
+            f"echo $$; exec timeout {limit} {command}"
+        )
         _stdin, service, _stderr = session.exec_command(
             f"sudo -n -u {user} sh -c {shlex.quote(script)}"
         )
         pid = service.readline().strip()
+        if pid == _AS_ROOT:
+            return result(None, f"refused: {check.user} runs as uid 0 on the host; {_NEVER_ROOT}")
         if not pid.isdigit():
             return result(None, f"the command did not start as {check.user}")
         wait = check.wait.total_seconds()

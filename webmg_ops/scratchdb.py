@@ -3,23 +3,40 @@
 A restore drill never restores into a live database. It starts a private
 server (Debian's ``postgresql`` binaries, ``make setup`` installs them) in a
 scratch folder, listening only on a Unix socket in that folder, restores the
-dump into a fresh database there, counts rows, and removes it all. The
-server runs as the ``postgres`` account when the controller runs as root
-(PostgreSQL refuses root).
+dump into a fresh database there, counts rows, and removes it all.
+
+A dump comes from a client's host and may be hostile: its functions, index
+expressions and views run inside the server during the restore and the row
+counts. So the dump is restored, and its rows counted, by ``webmg_restore``,
+a role that owns the scratch database and nothing else: not a superuser, not
+a member of ``pg_execute_server_program`` (no ``COPY ... TO PROGRAM``) nor
+of ``pg_read_server_files``. It logs in as itself, because a ``SET ROLE``
+taken by a superuser session is undone by a ``RESET ROLE`` in the dump.
+
+When the controller runs as root, the server and its client programs run as
+``webmg-scratch``, a system account of their own (created on first use; no
+login shell, no home), with an empty environment, so that nothing the
+controller holds (SSH keys, the vault password, ``var/``, all root-only) is
+readable from the server even through a flaw in it. Without root, the server
+runs as the controller's own account (PostgreSQL needs no other), and it is
+the restore role alone that keeps the dump from running programs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
 import re
 import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from webmg_ops.errors import EnvironmentProblem, Failed
 
@@ -27,6 +44,38 @@ from webmg_ops.errors import EnvironmentProblem, Failed
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 START_TIMEOUT_S = 60
 RESTORE_TIMEOUT_S = 3600
+
+#: The system account the server runs as when the controller is root.
+SCRATCH_ACCOUNT = "webmg-scratch"
+#: The server's bootstrap superuser: it only creates the restore role and databases.
+SUPERUSER = "postgres"
+#: The role that restores dumps and counts their rows (see the module's docstring).
+RESTORE_ROLE = "webmg_restore"
+
+#: No superuser, no new databases or roles, no replication, row security applies.
+_CREATE_RESTORE_ROLE = (
+    f"CREATE ROLE {RESTORE_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+    "NOREPLICATION NOBYPASSRLS"
+)
+
+#: How the scratch account is made: a system account, its own group, no home, no shell.
+_USERADD = (
+    "useradd",
+    "--system",
+    "--user-group",
+    "--no-create-home",
+    "--home-dir",
+    "/nonexistent",
+    "--shell",
+    "/usr/sbin/nologin",
+    "--comment",
+    "webmg-ops scratch PostgreSQL for restore drills",
+    SCRATCH_ACCOUNT,
+)
+
+#: The whole environment of the server and its clients: none of the controller's
+#: variables (vault password file, restic password, S3 keys, PG*) reaches them.
+_ENVIRONMENT = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
 
 
 def find_binary(name: str) -> str:
@@ -43,9 +92,51 @@ def find_binary(name: str) -> str:
     return str(candidates[0])
 
 
-def _as_postgres(argv: list[str]) -> list[str]:
-    # PostgreSQL refuses to run as root: run it as the postgres account.
-    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+@dataclass(frozen=True)
+class Account:
+    """The operating-system account the scratch server and its clients run as."""
+
+    name: str
+    uid: int
+    gid: int
+
+    def identity(self) -> Mapping[str, Any]:
+        """Return the ``subprocess`` arguments that run a program as this account.
+
+        From root: its uid and gid and no supplementary group (root's groups
+        are not handed on). Otherwise nothing: a process keeps its own account.
+        """
+        if os.geteuid() != 0:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+
+def scratch_account() -> Account:
+    """Return the account the scratch server runs as: ``webmg-scratch`` (created if
+    missing) when the controller runs as root, else the controller's own account.
+
+    Raise EnvironmentProblem if the account cannot be created, or has uid or gid 0.
+    """
+    if os.geteuid() != 0:
+        own = pwd.getpwuid(os.geteuid())
+        return Account(own.pw_name, own.pw_uid, own.pw_gid)
+    try:
+        entry = pwd.getpwnam(SCRATCH_ACCOUNT)
+    except KeyError:
+        # Two drills may create it at once: the loser's "already exists" is fine.
+        done = subprocess.run(_USERADD, capture_output=True, text=True, check=False)
+        try:
+            entry = pwd.getpwnam(SCRATCH_ACCOUNT)
+        except KeyError:
+            detail = done.stderr.strip() or f"exit status {done.returncode}"
+            raise EnvironmentProblem(
+                f"the system account {SCRATCH_ACCOUNT} could not be created: {detail}"
+            ) from None
+    if entry.pw_uid == 0 or entry.pw_gid == 0:
+        raise EnvironmentProblem(
+            f"the account {SCRATCH_ACCOUNT} has uid or gid 0: the scratch server never runs as root"
+        )
+    return Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
 def free_port() -> int:
@@ -55,134 +146,199 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _run_as(
+    account: Account, argv: list[str], folder: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Given the server's account, a command, the server's folder and a time limit,
+    run the command as the account in that folder with the bare environment; return it.
+
+    Raise subprocess.TimeoutExpired if it takes longer.
+    """
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=_ENVIRONMENT,
+        cwd=folder,
+        **account.identity(),
+    )
+
+
+def _copy_for(account: Account, source: Path, target: Path) -> None:
+    """Copy SOURCE (never through a symbolic link) to TARGET, readable by ACCOUNT only."""
+    with (
+        os.fdopen(os.open(source, os.O_RDONLY | os.O_NOFOLLOW), "rb") as reader,
+        os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as writer,
+    ):
+        shutil.copyfileobj(reader, writer)
+    if os.geteuid() == 0:
+        os.chown(target, account.uid, account.gid)
+
+
+def _restore_error(stderr: str) -> str:
+    """Given pg_restore's messages, return its cause: the server's error and the command."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    # The server's ERROR line names the cause; the last one names the command it stopped on.
+    errors = [line for line in lines if "ERROR:" in line][:1]
+    return " ".join(errors + [line for line in lines[-1:] if line not in errors]) or (
+        "pg_restore failed"
+    )
+
+
 @dataclass(frozen=True)
 class ScratchServer:
-    """A running scratch server: where its socket is and on which port."""
+    """A running scratch server: where its socket is, on which port, and as whom it runs."""
 
     folder: Path
     port: int
     listen_tcp: bool
+    account: Account
 
     @property
     def url(self) -> str:
         """Return a SQLAlchemy URL of the server (TCP on loopback when it listens there)."""
         if self.listen_tcp:
-            return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-        return f"postgresql+psycopg://postgres@/postgres?host={self.folder}&port={self.port}"
+            return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
+        return f"postgresql+psycopg://{SUPERUSER}@/postgres?host={self.folder}&port={self.port}"
 
-    def _connection(self, database: str) -> list[str]:
-        """Return the client arguments that reach DATABASE on this server's socket."""
-        return ["-h", str(self.folder), "-p", str(self.port), "-U", "postgres", "-d", database]
+    def _connection(self, database: str, role: str) -> list[str]:
+        """Return the client arguments that reach DATABASE as ROLE on this server's socket."""
+        return ["-h", str(self.folder), "-p", str(self.port), "-U", role, "-d", database]
 
-    def _psql(self, database: str, command: str) -> str:
-        done = subprocess.run(
-            _as_postgres(
-                [
-                    find_binary("psql"),
-                    "-X",
-                    "-At",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    *self._connection(database),
-                    "-c",
-                    command,
-                ]
-            ),
-            capture_output=True,
-            text=True,
-            timeout=RESTORE_TIMEOUT_S,
-            check=False,
-        )
+    def _psql(self, database: str, command: str, *, role: str = SUPERUSER) -> str:
+        """Given a database, one SQL command and the role to run it as, return its output.
+
+        Raise Failed with the server's message if it fails.
+        """
+        argv = [find_binary("psql"), "-X", "-At", "-v", "ON_ERROR_STOP=1"]
+        argv += [*self._connection(database, role), "-c", command]
+        try:
+            done = _run_as(self.account, argv, self.folder, RESTORE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise Failed(f"scratch database: no answer within {RESTORE_TIMEOUT_S} s") from None
         if done.returncode != 0:
             raise Failed(f"scratch database: {done.stderr.strip() or 'psql failed'}")
         return done.stdout
 
     def restore_dump(self, dump: Path, database: str) -> None:
-        """Given a custom-format dump and a new database name, restore the dump into it.
+        """Given a custom-format dump and a new database name, restore the dump into it
+        as the restore role, which owns the new database and nothing else.
 
-        Raise Failed with pg_restore's message if the dump does not restore.
+        Raise Failed with pg_restore's message if the dump does not restore
+        (a dump that needs a superuser's power does not).
         """
         if not _IDENTIFIER.match(database):
             raise Failed(f"invalid scratch database name {database!r}")
-        self._psql("postgres", f'CREATE DATABASE "{database}"')
-        # pg_restore reads the dump as the postgres account: give it a readable copy.
+        self._psql("postgres", f'CREATE DATABASE "{database}" OWNER {RESTORE_ROLE}')
+        # pg_restore runs as the server's account: give it its own copy of the dump.
         readable = self.folder / f"{database}.dump"
-        shutil.copyfile(dump, readable)
-        if os.geteuid() == 0:
-            shutil.chown(readable, "postgres", "postgres")
-        done = subprocess.run(
-            _as_postgres(
-                [
-                    find_binary("pg_restore"),
-                    "--no-owner",
-                    "--no-privileges",
-                    "--exit-on-error",
-                    *self._connection(database),
-                    str(readable),
-                ]
-            ),
-            capture_output=True,
-            text=True,
-            timeout=RESTORE_TIMEOUT_S,
-            check=False,
-        )
-        readable.unlink(missing_ok=True)
+        try:
+            _copy_for(self.account, dump, readable)
+        except OSError as error:
+            readable.unlink(missing_ok=True)
+            raise Failed(f"the dump {dump.name} cannot be read: {error.strerror}") from None
+        argv = [
+            find_binary("pg_restore"),
+            "--no-owner",
+            "--no-privileges",
+            f"--role={RESTORE_ROLE}",
+            "--exit-on-error",
+            *self._connection(database, RESTORE_ROLE),
+            str(readable),
+        ]
+        try:
+            done = _run_as(self.account, argv, self.folder, RESTORE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise Failed(
+                f"the dump {dump.name} did not restore within {RESTORE_TIMEOUT_S} s"
+            ) from None
+        finally:
+            readable.unlink(missing_ok=True)
         if done.returncode != 0:
-            detail = " ".join(done.stderr.strip().splitlines()[-2:]) or "pg_restore failed"
-            raise Failed(f"the dump {dump.name} does not restore: {detail}")
+            raise Failed(f"the dump {dump.name} does not restore: {_restore_error(done.stderr)}")
 
     def count_rows(self, database: str, schema: str, table: str) -> int:
-        """Given a database, a schema and a table, return the table's exact row count.
+        """Given a database, a schema and a table, return the table's exact row count,
+        counted as the restore role (a view or policy of the dump runs with its rights).
 
         Raise Failed if a name is not a plain identifier or the query fails.
         """
         for name in (schema, table):
             if not _IDENTIFIER.match(name):
                 raise Failed(f"invalid table name {name!r} in the manifest")
-        return int(self._psql(database, f'SELECT count(*) FROM "{schema}"."{table}"').strip())
+        query = f'SELECT count(*) FROM "{schema}"."{table}"'
+        return int(self._psql(database, query, role=RESTORE_ROLE).strip())
 
 
 @contextmanager
 def scratch_server(*, listen_tcp: bool = False) -> Iterator[ScratchServer]:
-    """Start a private PostgreSQL server in a scratch folder; stop and remove it at the end.
+    """Start a private PostgreSQL server in a scratch folder, with its restore role;
+    stop and remove it at the end.
 
-    It listens on a Unix socket in its folder (and on loopback with
-    ``listen_tcp``). Raise EnvironmentProblem if PostgreSQL is not installed
-    or does not start.
+    It runs as :func:`scratch_account` and listens on a Unix socket in its
+    folder (and on loopback with ``listen_tcp``, for tests). Raise
+    EnvironmentProblem if PostgreSQL is not installed or does not start.
     """
     initdb, pg_ctl = find_binary("initdb"), find_binary("pg_ctl")
+    account = scratch_account()
+    # mkdtemp's folder is private (0700); handed to the account, it holds the
+    # cluster, the socket and the dump being restored, and nothing else.
     folder = Path(tempfile.mkdtemp(prefix="webmg-scratch-pg-"))
-    data = folder / "data"
     if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
+        os.chown(folder, account.uid, account.gid)
     port = free_port()
+    server = ScratchServer(folder=folder, port=port, listen_tcp=listen_tcp, account=account)
     try:
-        subprocess.run(
-            _as_postgres([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]),
-            check=True,
-            capture_output=True,
-            timeout=START_TIMEOUT_S,
-        )
-        listen = "127.0.0.1" if listen_tcp else "''"
-        options = f"-c listen_addresses={listen} -p {port} -k {folder} -c fsync=off"
-        subprocess.run(
-            _as_postgres(
-                [pg_ctl, "-D", str(data), "-o", options, "-w", "-l", str(folder / "log"), "start"]
-            ),
-            check=True,
-            capture_output=True,
-            timeout=START_TIMEOUT_S,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise EnvironmentProblem(f"the scratch PostgreSQL server did not start: {error}") from None
+        _start(server, initdb, pg_ctl)
+        try:
+            server._psql("postgres", _CREATE_RESTORE_ROLE)
+        except Failed as error:
+            raise EnvironmentProblem(
+                f"the scratch server's restore role: {error.message}"
+            ) from None
+    except EnvironmentProblem:
+        _stop(server, pg_ctl)
+        raise
     try:
-        yield ScratchServer(folder=folder, port=port, listen_tcp=listen_tcp)
+        yield server
     finally:
-        subprocess.run(
-            _as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]),
-            check=False,
-            capture_output=True,
-            timeout=START_TIMEOUT_S,
+        _stop(server, pg_ctl)
+
+
+def _stop(server: ScratchServer, pg_ctl: str) -> None:
+    """Stop SERVER if it runs, and remove its folder."""
+    # Should the stop hang, removing the folder still ends the server: a
+    # postmaster whose lock file is gone shuts itself down within a minute.
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        _run_as(
+            server.account,
+            [pg_ctl, "-D", str(server.folder / "data"), "-m", "fast", "-w", "stop"],
+            server.folder,
+            START_TIMEOUT_S,
         )
-        shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(server.folder, ignore_errors=True)
+
+
+def _start(server: ScratchServer, initdb: str, pg_ctl: str) -> None:
+    """Given a server not yet started and the paths of initdb and pg_ctl, create its
+    cluster and start it. Raise EnvironmentProblem with the cause if it does not start.
+    """
+    data = server.folder / "data"
+    listen = "127.0.0.1" if server.listen_tcp else "''"
+    options = f"-c listen_addresses={listen} -p {server.port} -k {server.folder} -c fsync=off"
+    steps = (
+        [initdb, "-D", str(data), "-A", "trust", "-U", SUPERUSER, "--no-sync"],
+        [pg_ctl, "-D", str(data), "-o", options, "-w", "-l", str(server.folder / "log"), "start"],
+    )
+    for argv in steps:
+        try:
+            done = _run_as(server.account, argv, server.folder, START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise EnvironmentProblem(
+                f"the scratch PostgreSQL server did not start within {START_TIMEOUT_S} s"
+            ) from None
+        if done.returncode != 0:
+            detail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise EnvironmentProblem(f"the scratch PostgreSQL server did not start: {detail}")

@@ -128,6 +128,34 @@ def test_an_application_that_fails_on_the_restored_copy_fails_the_drill(lab: Lab
     assert_no_copy_left(lab)
 
 
+def test_a_restore_check_as_an_account_with_uid_0_is_refused(lab: Lab) -> None:
+    backed_up(lab, CLIENT)
+    # root by another name: a contract's pattern cannot see it, the host can.
+    alias = "webmg-uid0"
+    made = lab.ssh(
+        WEB1, f"sudo useradd -o -u 0 -g 0 -M -d /nonexistent -s /usr/sbin/nologin {alias}"
+    )
+    assert made.returncode == 0, made.stderr
+    try:
+        with edited_contract(
+            lab.inventories,
+            CLIENT,
+            lambda data: data["backup"]["restore_check"].update(user=alias),
+        ):
+            code, report = drill(lab, CLIENT)
+    finally:
+        # --force: every process of uid 0 counts as the alias logged in.
+        removed = lab.ssh(WEB1, f"sudo userdel --force {alias}")
+        assert removed.returncode == 0, removed.stderr
+    assert code == ExitCode.FAILED, report
+    web = finished(lab, report["run_id"])["evidence"]["hosts"]["atelier-web1"]
+    assert web["restore_check"]["detail"] == (
+        f"refused: {alias} has uid 0 on the host; the restore check never runs as root"
+    )
+    assert web["mismatches"] == []  # the files themselves were fine
+    assert_no_copy_left(lab)
+
+
 def test_a_file_deleted_from_live_data_after_the_backup_is_restored(lab: Lab) -> None:
     marker = "/var/lib/webmg-demo/drill-marker.txt"
     assert lab.ssh(WEB1, f"echo kept-by-backup | sudo tee {marker}").returncode == 0

@@ -32,6 +32,7 @@ from webmg_ops.contract import RestoreCheck
 from webmg_ops.drill import DrillResult, run_drill
 from webmg_ops.durations import format_duration
 from webmg_ops.errors import BadInput, Failed
+from webmg_ops.manifest import UnsafePath, restored_path
 from webmg_ops.restic import ResticError, Snapshot, check_repository, list_snapshots
 from webmg_ops.restore_check import check_restored_copy
 from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
@@ -100,7 +101,11 @@ class _Databases:
         failures: list[str] = []
         for index, database in enumerate(manifest.get("databases") or []):
             name = str(database.get("name"))
-            dump = restored / str(database.get("dump", "")).lstrip("/")
+            try:
+                dump = restored_path(restored, str(database.get("dump", "")))
+            except UnsafePath as error:
+                failures.append(f"database {name}: dump refused: {error}")
+                continue
             expected: Mapping[str, int] = database.get("row_counts") or {}
             counts: dict[str, Any] = {}
             found[name] = {"engine": database.get("engine"), "tables": counts}
