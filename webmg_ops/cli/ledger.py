@@ -1,11 +1,13 @@
-"""``webmg-ops ledger ...``: verify, head and export the ledger.
+"""``webmg-ops ledger ...``: verify, head and export the ledger; set up its roles.
 
-Every command here only reads: a ledger that does not exist yet is an
-empty ledger, and nothing is created.
+verify, head and export only read: a ledger that does not exist yet is an
+empty ledger, and nothing is created. setup-roles is the administrator's
+step that gives a PostgreSQL ledger an owner and an append-only writer.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TextIO, cast
 
 import click
@@ -21,6 +23,14 @@ from webmg_ops.ledger import (
     parse_checkpoint,
     parse_utc,
     verify_ledger,
+)
+from webmg_ops.ledger.roles import (
+    ADMIN_URL_VARIABLE,
+    DEFAULT_OWNER,
+    DEFAULT_WRITER,
+    OWNER_PASSWORD_VARIABLE,
+    WRITER_PASSWORD_VARIABLE,
+    setup_roles,
 )
 from webmg_ops.settings import Settings
 
@@ -132,3 +142,55 @@ def export_command(
             count = export_entries(ledger, fmt, cast(TextIO, out), client=client, since=since_time)
     if output != "-":
         console.print(f"Exported {count} entries to {escape(output)}.", soft_wrap=True)
+
+
+@ledger_group.command("setup-roles")
+@click.option(
+    "--owner",
+    default=DEFAULT_OWNER,
+    show_default=True,
+    help="Role that owns the tables and runs the migrations (kept by the administrator).",
+)
+@click.option(
+    "--writer",
+    default=DEFAULT_WRITER,
+    show_default=True,
+    help="Role the tool runs with (WEBMG_LEDGER_URL): SELECT and INSERT only.",
+)
+@json_option
+def setup_roles_command(owner: str, writer: str, as_json: bool) -> None:
+    """Create a PostgreSQL ledger's owner and append-only writer roles, and migrate.
+
+    Connects with the administrator's URL from WEBMG_LEDGER_ADMIN_URL (a superuser
+    of the ledger's database; never an argument). Passwords, when given, come
+    from WEBMG_LEDGER_OWNER_PASSWORD and WEBMG_LEDGER_WRITER_PASSWORD; without them a
+    role keeps its password (a new one has none: pg_hba.conf decides how it
+    logs in). Run it again after upgrading webmg-ops: it migrates as the owner
+    and grants the writer again.
+    """
+    admin_url = os.environ.get(ADMIN_URL_VARIABLE)
+    if not admin_url:
+        raise BadInput(
+            f"set {ADMIN_URL_VARIABLE} to a superuser's URL of the ledger's database "
+            "(for example postgresql+psycopg://postgres@db.example/webmg_ledger)"
+        )
+    report = setup_roles(
+        admin_url,
+        owner=owner,
+        writer=writer,
+        owner_password=os.environ.get(OWNER_PASSWORD_VARIABLE) or None,
+        writer_password=os.environ.get(WRITER_PASSWORD_VARIABLE) or None,
+    )
+    if as_json:
+        emit_json(report.to_document())
+        return
+    created = ", ".join(report.created) or "none (both existed)"
+    console.print(
+        f"Ledger roles ready in database {escape(report.database)} "
+        f"(schema {escape(report.schema)}, revision {report.revision}): owner "
+        f"{escape(report.owner)}, writer {escape(report.writer)} with "
+        f"{', '.join(report.writer_privileges)} only; created: {escape(created)}.\n"
+        f"Point WEBMG_LEDGER_URL at the writer role; keep the owner's and the "
+        f"administrator's credentials off the controller.",
+        soft_wrap=True,
+    )
