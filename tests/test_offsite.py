@@ -14,8 +14,10 @@ import logging
 import os
 import secrets
 import socket
+import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,10 +25,12 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.config import Config
 from restic_testing import RESTIC_PASSWORD
 
 from webmg_ops import offsite, restic
+from webmg_ops.clients import Client, load_client
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.lab import network
 from webmg_ops.lab.s3 import S3Credentials, rclone_binary, server_env
@@ -46,6 +50,7 @@ from webmg_ops.offsite import (
     retry_pending,
     verification_problem,
 )
+from webmg_ops.offsite_step import checkpoint_after_run
 from webmg_ops.settings import Settings
 
 BUCKET = "webmg-offsite"
@@ -591,3 +596,218 @@ def test_secrets_never_leak(
         for canary in (secret_key, RESTIC_PASSWORD):
             assert canary not in text, (where, canary[:6])
     assert argvs, "restic ran"
+
+
+# -- ledger checkpoints published offsite -----------------------------------------------
+
+
+def point_clients_at(inventories: Path, server: S3Server) -> None:
+    """Give alpenhof an offsite target on ``server`` (keys from the environment); no other."""
+    for client in ("alpenhof", "atelier-nord", "riverton", "terre-solidaire"):
+        file = inventories / client / "client.yml"
+        data = yaml.safe_load(file.read_text())
+        data["backup"].pop("offsite", None)
+        if client == CLIENT:
+            data["backup"]["offsite"] = {
+                "kind": "reports",
+                "endpoint": server.endpoint,
+                "bucket": BUCKET,
+                "prefix": "webmg/",
+            }
+        file.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def record_runs(url: str, count: int) -> None:
+    """Append ``count`` runs (two entries each) for the client, as the engine would."""
+    with open_ledger(url) as ledger:
+        for number in range(count):
+            ledger.append("run-started", CLIENT, {"action": "backup", "n": number}, actor="ana")
+            ledger.append(
+                "run-finished", CLIENT, {"outcome": "succeeded", "n": number}, actor="ana"
+            )
+
+
+def stored_rows(db_file: Path) -> list[sqlite3.Row]:
+    with closing(sqlite3.connect(db_file)) as connection:
+        connection.row_factory = sqlite3.Row
+        return connection.execute("SELECT * FROM ledger_entries ORDER BY seq").fetchall()
+
+
+def documented_hash(prev_hash: str, row: Mapping[str, Any], payload: str) -> str:
+    """The chain's hash as the README documents it, computed without the package's code."""
+    entry = {
+        "seq": row["seq"],
+        "kind": row["kind"],
+        "client": row["client"],
+        "at": row["at"],
+        "actor": row["actor"],
+        "payload": json.loads(payload),
+    }
+    text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
+
+
+def rewrite_and_rehash(db_file: Path, seq: int, old: str, new: str) -> None:
+    """Rewrite one entry and recompute every hash, as someone holding the file would."""
+    rows = stored_rows(db_file)
+    with closing(sqlite3.connect(db_file)) as connection, connection:
+        triggers = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+        ).fetchall()
+        for name, _ in triggers:
+            connection.execute(f'DROP TRIGGER "{name}"')
+        prev_hash = "0" * 64
+        for row in rows:
+            payload = row["payload"].replace(old, new) if row["seq"] == seq else row["payload"]
+            new_hash = documented_hash(prev_hash, row, payload)
+            connection.execute(
+                "UPDATE ledger_entries SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (payload, prev_hash, new_hash, row["seq"]),
+            )
+            prev_hash = new_hash
+        for _, sql in triggers:
+            connection.execute(sql)
+
+
+@pytest.fixture
+def published_client(
+    s3_server: S3Server, inventories: Path, monkeypatch: pytest.MonkeyPatch
+) -> Client:
+    """Return alpenhof with an offsite target on the test endpoint, its keys in the environment."""
+    point_clients_at(inventories, s3_server)
+    credentials = s3_server.offsite_credentials()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key)
+    return load_client(inventories, CLIENT)
+
+
+def test_each_checkpoint_is_published_verified_and_recorded(
+    s3_server: S3Server, settings: Settings, published_client: Client
+) -> None:
+    record_runs(settings.ledger_url, 3)
+    db_file = Path(settings.ledger_url.removeprefix("sqlite:///"))
+    head = stored_rows(db_file)[-1]
+
+    step = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+
+    assert step is not None and step.published, step
+    key = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{head['hash']}.json"
+    stored = json.loads(s3_server.boto().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert (stored["seq"], stored["hash"], stored["run_id"]) == (head["seq"], head["hash"], RUN_ID)
+    [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
+    assert entry["checkpoint"] == f"{head['seq']}:{head['hash']}"
+    assert entry["key"] == key
+    # rclone's S3 has no object lock: published all the same, and recorded as not locked.
+    assert entry["locked"] is False and entry["lock_note"]
+
+
+def test_a_rewritten_and_rehashed_ledger_is_caught_by_the_published_checkpoints(
+    s3_server: S3Server,
+    settings: Settings,
+    published_client: Client,
+    cli: Callable[..., Any],
+) -> None:
+    record_runs(settings.ledger_url, 2)
+    first = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    record_runs(settings.ledger_url, 2)
+    second = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    assert first is not None and first.published and second is not None and second.published
+    db_file = Path(settings.ledger_url.removeprefix("sqlite:///"))
+    published_seqs = sorted(
+        int(item["Key"].rsplit("/", 1)[1].split("-")[0])
+        for item in s3_server.boto().list_objects_v2(Bucket=BUCKET)["Contents"]
+        if "/_ledger/checkpoints/" in item["Key"]
+    )
+    assert len(published_seqs) == 2
+    intact = cli("ledger", "verify", "--against-published", "--json")
+    assert intact.code == ExitCode.OK, intact
+    assert json.loads(intact.out)["published_compared"] == 2
+
+    # The attacker turns the second run's failure-free record into another one and re-hashes.
+    rewrite_and_rehash(db_file, 3, '"n":1', '"n":7')
+
+    alone = cli("ledger", "verify")
+    assert alone.code == ExitCode.OK, alone  # the chain alone looks intact
+    caught = cli("ledger", "verify", "--against-published", "--json")
+    assert caught.code == ExitCode.FAILED, caught
+    report = json.loads(caught.out)
+    # Entry 3 was rewritten: the first checkpoint published after it is where it shows.
+    first_after = min(seq for seq in published_seqs if seq >= 3)
+    assert (report["ok"], report["first_bad_seq"]) == (False, first_after)
+    assert "was rewritten" in report["reason"] and "published at s3://" in report["reason"]
+    human = cli("ledger", "verify", "--against-published")
+    assert human.code == ExitCode.FAILED and f"broken at entry {first_after}" in human.err
+
+
+def test_a_cut_ledger_is_caught_by_the_published_checkpoints(
+    settings: Settings, published_client: Client, cli: Callable[..., Any]
+) -> None:
+    record_runs(settings.ledger_url, 3)
+    step = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    assert step is not None and step.published
+    db_file = Path(settings.ledger_url.removeprefix("sqlite:///"))
+    with closing(sqlite3.connect(db_file)) as connection, connection:
+        connection.execute("DROP TRIGGER ledger_entries_no_delete")
+        connection.execute("DELETE FROM ledger_entries WHERE seq > 4")
+
+    caught = cli("ledger", "verify", "--against-published", "--json")
+
+    assert caught.code == ExitCode.FAILED
+    assert json.loads(caught.out)["first_bad_seq"] == 5
+
+
+def test_an_object_that_is_no_checkpoint_fails_the_comparison(
+    s3_server: S3Server,
+    settings: Settings,
+    published_client: Client,
+    cli: Callable[..., Any],
+) -> None:
+    record_runs(settings.ledger_url, 1)
+    head = stored_rows(Path(settings.ledger_url.removeprefix("sqlite:///")))[-1]
+    forged = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{'0' * 64}.json"
+    body = json.dumps({"format": "webmg-ops ledger checkpoint 1", "seq": 1, "hash": head["hash"]})
+    s3_server.boto().put_object(Bucket=BUCKET, Key=forged, Body=body.encode())
+
+    done = cli("ledger", "verify", "--against-published")
+
+    assert done.code == ExitCode.FAILED
+    assert "Not a valid checkpoint" in done.err and forged in done.err
+
+
+def test_an_unreadable_target_is_no_pass(
+    s3_server: S3Server, settings: Settings, published_client: Client, cli: Callable[..., Any]
+) -> None:
+    record_runs(settings.ledger_url, 1)
+    s3_server.stop()
+
+    done = cli("ledger", "verify", "--against-published")
+
+    assert done.code == ExitCode.ENVIRONMENT, done
+    assert "Error: cannot compare with every published checkpoint" in done.err
+    assert "Traceback" not in done.err
+
+
+def test_a_checkpoint_not_published_waits_in_pending_then_is_published(
+    s3_server: S3Server, settings: Settings, published_client: Client
+) -> None:
+    record_runs(settings.ledger_url, 2)
+    head = stored_rows(Path(settings.ledger_url.removeprefix("sqlite:///")))[-1]
+    s3_server.stop()
+
+    step = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+
+    assert step is not None and not step.published and step.pending_id
+    [item] = read_pending(settings)
+    assert (item.kind, item.checkpoint) == ("checkpoint", f"{head['seq']}:{head['hash']}")
+    [entry] = ledger_entries(settings.ledger_url, offsite.UNPUBLISHED)
+    assert entry["pending_id"] == item.id and "endpoint unreachable" in entry["reason"]
+    record_runs(settings.ledger_url, 1)  # the ledger moves on; the retry publishes that head
+
+    s3_server.start()
+    report = retry_pending(settings, retry=FAST)
+
+    assert report.ok and read_pending(settings) == []
+    key = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{head['hash']}.json"
+    stored = json.loads(s3_server.boto().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert stored["hash"] == head["hash"]
+    assert ledger_entries(settings.ledger_url, offsite.PUBLISHED)[-1]["pending_id"] == item.id

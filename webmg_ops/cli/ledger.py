@@ -13,8 +13,8 @@ from typing import TextIO, cast
 import click
 from rich.markup import escape
 
-from webmg_ops.cli.common import console, emit_json, json_option, pass_settings
-from webmg_ops.errors import BadInput, ExitCode
+from webmg_ops.cli.common import console, emit_json, json_option, pass_settings, vault_option
+from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.ledger import (
     EXPORT_FORMATS,
     ExportFormat,
@@ -32,7 +32,9 @@ from webmg_ops.ledger.roles import (
     WRITER_PASSWORD_VARIABLE,
     setup_roles,
 )
+from webmg_ops.offsite_step import PublishedCheckpoints, read_published_checkpoints
 from webmg_ops.settings import Settings
+from webmg_ops.vault import vault_password_file
 
 
 @click.group("ledger")
@@ -47,24 +49,61 @@ def ledger_group() -> None:
     help="A head printed earlier (e.g. in a client report): also prove that the "
     "history up to it was neither rewritten nor truncated.",
 )
+@click.option(
+    "--against-published",
+    is_flag=True,
+    help="Also compare with every checkpoint published on the clients' offsite targets "
+    "after each run: proves the history was not rewritten and re-hashed since.",
+)
+@vault_option
 @json_option
 @pass_settings
-def verify_command(settings: Settings, checkpoint: str | None, as_json: bool) -> int:
+def verify_command(
+    settings: Settings,
+    checkpoint: str | None,
+    against_published: bool,
+    vault_file: str | None,
+    as_json: bool,
+) -> int:
     """Recompute the hash chain and name the first broken entry.
 
     Exits 0 if the ledger is intact (an empty or missing ledger is intact),
-    1 if an entry was altered, removed, reordered or, with --checkpoint,
-    history was rewritten or cut.
+    1 if an entry was altered, removed, reordered or, with --checkpoint or
+    --against-published, history was rewritten or cut (or an object in a
+    checkpoints folder is not a valid checkpoint), 4 if an offsite target
+    could not be read.
     """
     expected = parse_checkpoint(checkpoint) if checkpoint is not None else None
+    fetched = (
+        read_published_checkpoints(settings, vault_password_file(vault_file))
+        if against_published
+        else None
+    )
+    published = [(item.checkpoint, item.source) for item in fetched.checkpoints] if fetched else []
     with open_ledger(settings.ledger_url, create=False) as ledger:
-        report = verify_ledger(ledger, expected)
+        report = verify_ledger(ledger, expected, published)
+    if fetched is not None:
+        _say_published(fetched)
+    ok = report.ok and not (fetched and fetched.invalid)
     if as_json:
-        emit_json(report.to_document())
+        document = report.to_document()
+        if fetched is not None:
+            document["published"] = {
+                "targets": list(fetched.targets),
+                "unreadable": list(fetched.unreadable),
+                "invalid": list(fetched.invalid),
+            }
+        emit_json(document)
     elif report.ok:
         head = f"head {report.head}" if report.head else "empty ledger"
+        compared = (
+            f", agrees with {report.published_compared} published checkpoint(s)"
+            if fetched is not None
+            else ""
+        )
         console.print(
-            f"Ledger intact: {report.entries_checked} entries checked, {head}.", soft_wrap=True
+            f"Ledger intact: {report.entries_checked} entries checked, {head}{compared}.",
+            soft_wrap=True,
         )
     else:
         reason = escape(report.reason or "")
@@ -73,7 +112,22 @@ def verify_command(settings: Settings, checkpoint: str | None, as_json: bool) ->
             f"({report.entries_checked} entries intact before it).",
             soft_wrap=True,
         )
-    return ExitCode.OK if report.ok else ExitCode.FAILED
+    if ok and fetched is not None and fetched.unreadable:
+        # What could not be read proves nothing either way: not a pass.
+        raise EnvironmentProblem(
+            "cannot compare with every published checkpoint: " + "; ".join(fetched.unreadable)
+        )
+    return ExitCode.OK if ok else ExitCode.FAILED
+
+
+def _say_published(fetched: PublishedCheckpoints) -> None:
+    """Print, on stderr, what reading the published checkpoints found wrong."""
+    if not fetched.targets:
+        console.print("No client names an offsite target: no published checkpoint to compare.")
+    for where in fetched.unreadable:
+        console.print(f"[bold red]Not read[/]: {escape(where)}", soft_wrap=True)
+    for problem in fetched.invalid:
+        console.print(f"[bold red]Not a valid checkpoint[/]: {escape(problem)}", soft_wrap=True)
 
 
 @ledger_group.command("head")
