@@ -811,3 +811,19 @@ def test_a_checkpoint_not_published_waits_in_pending_then_is_published(
     stored = json.loads(s3_server.boto().get_object(Bucket=BUCKET, Key=key)["Body"].read())
     assert stored["hash"] == head["hash"]
     assert ledger_entries(settings.ledger_url, offsite.PUBLISHED)[-1]["pending_id"] == item.id
+
+
+def test_comparing_without_any_offsite_target_is_no_pass(
+    inventories: Path, settings: Settings, cli: Callable[..., Any]
+) -> None:
+    for client in ("atelier-nord", "riverton"):
+        file = inventories / client / "client.yml"
+        data = yaml.safe_load(file.read_text())
+        data["backup"].pop("offsite")
+        file.write_text(yaml.safe_dump(data, sort_keys=False))
+    record_runs(settings.ledger_url, 1)
+
+    done = cli("ledger", "verify", "--against-published")
+
+    assert done.code == ExitCode.ENVIRONMENT
+    assert "Error: --against-published: no client's contract names an offsite target" in done.err

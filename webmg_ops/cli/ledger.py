@@ -82,6 +82,11 @@ def verify_command(
     published = [(item.checkpoint, item.source) for item in fetched.checkpoints] if fetched else []
     with open_ledger(settings.ledger_url, create=False) as ledger:
         report = verify_ledger(ledger, expected, published)
+    if fetched is not None and not fetched.targets:
+        raise EnvironmentProblem(
+            "--against-published: no client's contract names an offsite target, "
+            "so no checkpoint was published to compare with"
+        )
     if fetched is not None:
         _say_published(fetched)
     ok = report.ok and not (fetched and fetched.invalid)
@@ -122,8 +127,6 @@ def verify_command(
 
 def _say_published(fetched: PublishedCheckpoints) -> None:
     """Print, on stderr, what reading the published checkpoints found wrong."""
-    if not fetched.targets:
-        console.print("No client names an offsite target: no published checkpoint to compare.")
     for where in fetched.unreadable:
         console.print(f"[bold red]Not read[/]: {escape(where)}", soft_wrap=True)
     for problem in fetched.invalid:

@@ -139,7 +139,10 @@ def find_object_lock(s3: Any, bucket: str) -> ObjectLock:
     """Given an S3 client and a bucket, return whether the bucket locks new objects.
 
     An endpoint that does not know object lock answers like a bucket without
-    it. Raise the S3 error for anything else (unreachable, access denied).
+    it; keys not allowed to read the setting are told so, and the object is
+    then sent without retention of its own (a bucket's default retention
+    still applies, and ``head_object`` reports it). Raise the S3 error for
+    anything else (unreachable, server errors).
     """
     from botocore.exceptions import ClientError
 
@@ -150,6 +153,8 @@ def find_object_lock(s3: Any, bucket: str) -> ObjectLock:
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if code in _NO_LOCK_CODES or status in (404, 405, 501):
             return ObjectLock(False, note=f"the bucket has no object lock ({code or status})")
+        if status == 403:
+            return ObjectLock(False, note="the keys may not read the bucket's object lock setting")
         raise
     configuration = answer.get("ObjectLockConfiguration") or {}
     if configuration.get("ObjectLockEnabled") != "Enabled":
