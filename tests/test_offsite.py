@@ -13,9 +13,11 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ import boto3
 import pytest
 import yaml
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from restic_testing import RESTIC_PASSWORD
 
 from webmg_ops import offsite, restic
@@ -601,8 +604,8 @@ def test_secrets_never_leak(
 # -- ledger checkpoints published offsite -----------------------------------------------
 
 
-def point_clients_at(inventories: Path, server: S3Server) -> None:
-    """Give alpenhof an offsite target on ``server`` (keys from the environment); no other."""
+def point_clients_at(inventories: Path, endpoint: str) -> None:
+    """Give alpenhof an offsite target on ``endpoint`` (keys from the environment); no other."""
     for client in ("alpenhof", "atelier-nord", "riverton", "terre-solidaire"):
         file = inventories / client / "client.yml"
         data = yaml.safe_load(file.read_text())
@@ -610,7 +613,7 @@ def point_clients_at(inventories: Path, server: S3Server) -> None:
         if client == CLIENT:
             data["backup"]["offsite"] = {
                 "kind": "reports",
-                "endpoint": server.endpoint,
+                "endpoint": endpoint,
                 "bucket": BUCKET,
                 "prefix": "webmg/",
             }
@@ -674,7 +677,7 @@ def published_client(
     s3_server: S3Server, inventories: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Client:
     """Return alpenhof with an offsite target on the test endpoint, its keys in the environment."""
-    point_clients_at(inventories, s3_server)
+    point_clients_at(inventories, s3_server.endpoint)
     credentials = s3_server.offsite_credentials()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key)
@@ -827,3 +830,111 @@ def test_comparing_without_any_offsite_target_is_no_pass(
 
     assert done.code == ExitCode.ENVIRONMENT
     assert "Error: --against-published: no client's contract names an offsite target" in done.err
+
+
+# -- checkpoints on an endpoint with Object Lock and versions ----------------------------
+
+
+def find_moto_server() -> Path | None:
+    """Return moto's S3 server (a dev dependency, beside this Python), None if absent."""
+    beside = Path(sys.executable).parent / "moto_server"
+    found = beside if beside.is_file() else shutil.which("moto_server")
+    return Path(found) if found else None
+
+
+@pytest.fixture
+def locking_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Start an S3 endpoint that implements Object Lock and versions; stop it afterwards.
+
+    rclone's S3 has neither, so the lock and the versions are tested here.
+    """
+    server = find_moto_server()
+    if server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("moto_server not found: run `make setup`")
+        pytest.skip("moto_server not found: run `make setup`")
+    port = free_port()
+    log = tmp_path / "moto.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=output, stderr=output
+        )
+    try:
+        if not network.wait_for_port("127.0.0.1", port, 30.0):
+            raise RuntimeError(f"moto_server did not answer: {log.read_text()[-800:]}")
+        # moto accepts any keys; these double as canaries.
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", f"WEBMGLOCK{secrets.token_hex(4).upper()}")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", f"lock-canary-{secrets.token_hex(12)}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def locking_s3(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
+def test_a_locked_checkpoint_outlives_the_keys_that_wrote_it(
+    locking_endpoint: str,
+    inventories: Path,
+    settings: Settings,
+    cli: Callable[..., Any],
+) -> None:
+    s3 = locking_s3(locking_endpoint)
+    s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    point_clients_at(inventories, locking_endpoint)
+    client = load_client(inventories, CLIENT)
+    record_runs(settings.ledger_url, 2)
+    published_at = datetime.now(UTC)
+
+    step = checkpoint_after_run(settings, client, RUN_ID, None, retry=FAST)
+
+    assert step is not None and step.published, step
+    [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
+    assert (entry["locked"], entry["lock_mode"]) == (True, "COMPLIANCE")
+    until = datetime.fromisoformat(entry["locked_until"])
+    assert timedelta(days=399) < until - published_at < timedelta(days=401)
+    [version] = s3.list_object_versions(Bucket=BUCKET, Prefix=entry["key"])["Versions"]
+
+    # With the controller's own keys: the locked version cannot be deleted...
+    with pytest.raises(ClientError) as refused:
+        s3.delete_object(Bucket=BUCKET, Key=entry["key"], VersionId=version["VersionId"])
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # ...and a plain DELETE only hides it behind a delete marker, which verify reports.
+    s3.delete_object(Bucket=BUCKET, Key=entry["key"])
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="webmg/_ledger/")
+    done = cli("ledger", "verify", "--against-published", "--json")
+    assert done.code == ExitCode.FAILED, done
+    assert "a delete marker hides this checkpoint" in done.err
+    # The hidden checkpoint is still compared with the chain.
+    assert json.loads(done.out)["published_compared"] == 1
+
+
+def test_a_bucket_default_retention_applies_to_checkpoints(
+    locking_endpoint: str, inventories: Path, settings: Settings
+) -> None:
+    s3 = locking_s3(locking_endpoint)
+    s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(
+        Bucket=BUCKET,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}},
+        },
+    )
+    point_clients_at(inventories, locking_endpoint)
+    record_runs(settings.ledger_url, 1)
+
+    step = checkpoint_after_run(
+        settings, load_client(inventories, CLIENT), RUN_ID, None, retry=FAST
+    )
+
+    assert step is not None and step.published, step
+    [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
+    assert (entry["locked"], entry["lock_mode"]) == (True, "GOVERNANCE")

@@ -261,13 +261,16 @@ def publish_checkpoint(
     )
 
 
-def _read_one(s3: Any, target: OffsiteTarget, key: str) -> PublishedCheckpoint:
-    """Read one checkpoint object; raise ValueError if it is not one."""
+def _read_one(s3: Any, target: OffsiteTarget, key: str, version: str | None) -> PublishedCheckpoint:
+    """Read one checkpoint object (one version of it); raise ValueError if it is not one."""
     name = key.removeprefix(folder_of(target))
     match = _KEY_NAME.fullmatch(name)
     if match is None:
         raise ValueError("its name is not <seq>-<hash>.json")
-    answer = s3.get_object(Bucket=target.bucket, Key=key, Range=f"bytes=0-{MAX_CHECKPOINT_BYTES}")
+    which = {"VersionId": version} if version else {}
+    answer = s3.get_object(
+        Bucket=target.bucket, Key=key, Range=f"bytes=0-{MAX_CHECKPOINT_BYTES}", **which
+    )
     document = json.loads(answer["Body"].read(MAX_CHECKPOINT_BYTES + 1))
     if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
         raise ValueError("it is not a webmg-ops ledger checkpoint")
@@ -280,30 +283,74 @@ def _read_one(s3: Any, target: OffsiteTarget, key: str) -> PublishedCheckpoint:
     )
 
 
+#: (key, version id or None) of each stored object, and the keys a delete marker hides.
+_Listing = tuple[list[tuple[str, str | None]], list[str]]
+
+
+def _list_versions(s3: Any, target: OffsiteTarget) -> _Listing | None:
+    """List every version under the checkpoints folder; None if the endpoint has no versions.
+
+    Versions matter: on a versioned (object-locked) bucket a plain DELETE
+    only adds a delete marker, which hides the locked checkpoint from a
+    plain listing though it is still there.
+    """
+    from botocore.exceptions import ClientError
+
+    objects: list[tuple[str, str | None]] = []
+    hidden: list[str] = []
+    try:
+        pages = s3.get_paginator("list_object_versions").paginate(
+            Bucket=target.bucket, Prefix=folder_of(target)
+        )
+        for page in pages:
+            for item in page.get("Versions") or ():
+                version = item.get("VersionId")
+                objects.append((str(item["Key"]), None if version in (None, "null") else version))
+            hidden.extend(
+                str(item["Key"]) for item in page.get("DeleteMarkers") or () if item.get("IsLatest")
+            )
+    except ClientError as error:
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if status in (400, 404, 405, 501):
+            return None
+        raise
+    return objects, hidden
+
+
+def _list_objects(s3: Any, target: OffsiteTarget) -> _Listing:
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=target.bucket, Prefix=folder_of(target)
+    )
+    return [(str(item["Key"]), None) for page in pages for item in page.get("Contents") or ()], []
+
+
 def fetch_checkpoints(
     target: OffsiteTarget, credentials: OffsiteCredentials, *, retry: RetryPolicy = DEFAULT_RETRY
 ) -> FetchedCheckpoints:
     """Given a target and its keys, return every checkpoint published there, in seq order.
 
-    An object that is not a valid checkpoint is listed in ``problems`` (a
-    forged or damaged object is itself a finding). A target that cannot be
-    listed gives a result with a masked ``reason``, never an exception.
+    Every version of every object is read where the endpoint keeps
+    versions. An object that is not a valid checkpoint, and a checkpoint
+    hidden by a delete marker, is listed in ``problems`` (each is itself a
+    finding). A target that cannot be listed gives a result with a masked
+    ``reason``, never an exception.
     """
     mask = credentials.secret_set()
     s3 = make_s3_client(target, credentials, retry)
     found: list[PublishedCheckpoint] = []
     problems: list[str] = []
     try:
-        pages = s3.get_paginator("list_objects_v2").paginate(
-            Bucket=target.bucket, Prefix=folder_of(target)
+        objects, hidden = _list_versions(s3, target) or _list_objects(s3, target)
+        problems.extend(
+            f"s3://{target.bucket}/{key}: a delete marker hides this checkpoint "
+            "(someone tried to delete it)"
+            for key in sorted(set(hidden))
         )
-        for page in pages:
-            for item in page.get("Contents") or ():
-                key = str(item["Key"])
-                try:
-                    found.append(_read_one(s3, target, key))
-                except (ValueError, TypeError, UnicodeDecodeError) as problem:
-                    problems.append(f"s3://{target.bucket}/{key}: {problem}")
+        for key, version in objects:
+            try:
+                found.append(_read_one(s3, target, key, version))
+            except (ValueError, TypeError, UnicodeDecodeError) as problem:
+                problems.append(f"s3://{target.bucket}/{key}: {problem}")
     except Exception as error:
         if not is_s3_failure(error):
             raise
