@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from webmg_ops.cli.main import main
-from webmg_ops.errors import ExitCode
+from webmg_ops.errors import EnvironmentProblem, ExitCode
 from webmg_ops.ledger import NewEntry, open_ledger, verify_ledger
 from webmg_ops.ledger.roles import ADMIN_URL_VARIABLE, WRITER_PASSWORD_VARIABLE
 
@@ -202,3 +202,18 @@ def test_bad_input_is_refused_before_connecting(
     assert run_cli("ledger", "setup-roles", *args) == code
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and "Traceback" not in err
+
+
+def test_a_writer_meeting_a_migration_is_told_who_migrates(roles: Roles) -> None:
+    engine = create_engine(roles.admin_url)
+    try:
+        with engine.connect() as connection, connection.begin():
+            # As if this webmg-ops were newer than the schema: the writer must not migrate.
+            connection.execute(text("DELETE FROM alembic_version"))
+    finally:
+        engine.dispose()
+    with pytest.raises(EnvironmentProblem) as refused:
+        open_ledger(roles.url_as(roles.writer))
+    assert "ledger setup-roles" in refused.value.message
+    assert "schema revision none" in refused.value.message
+    assert roles.writer in refused.value.message  # the URL names the role, never a password
