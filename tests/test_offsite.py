@@ -38,6 +38,7 @@ from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.lab import network
 from webmg_ops.lab.s3 import S3Credentials, rclone_binary, server_env
 from webmg_ops.ledger import open_ledger
+from webmg_ops.ledger.records import Checkpoint
 from webmg_ops.offsite import (
     OffsiteCredentials,
     OffsiteTarget,
@@ -53,6 +54,8 @@ from webmg_ops.offsite import (
     retry_pending,
     verification_problem,
 )
+from webmg_ops.offsite.checkpoints import publish_checkpoint
+from webmg_ops.offsite.record import record_checkpoint
 from webmg_ops.offsite_step import checkpoint_after_run
 from webmg_ops.settings import Settings
 
@@ -558,7 +561,13 @@ def test_secrets_never_leak(
     wrong = OffsiteCredentials("test", key_id, secret_key[::-1])
     refused = publish_files(reports, wrong, CLIENT, files, RUN_ID, retry=FAST)
     record_publication(settings, refused, RUN_ID)
+    head = Checkpoint(1, "ab" * 32)
+    when = {"at": "2026-11-28T12:00:00.000000Z", "client": CLIENT, "run_id": RUN_ID, "retry": FAST}
+    checkpoints = [publish_checkpoint(reports, wrong, head, **when)]
     s3_server.stop()
+    checkpoints.append(publish_checkpoint(reports, credentials, head, **when))
+    for publication in checkpoints:
+        record_checkpoint(settings, publication, RUN_ID)
     down = publish_files(reports, credentials, CLIENT, files, RUN_ID, retry=FAST)
     record_publication(settings, down, RUN_ID)
     record_copy(
@@ -580,10 +589,11 @@ def test_secrets_never_leak(
     )
 
     assert copied.ok and not down.ok and not refused.ok
+    assert not any(publication.published for publication in checkpoints)
     captured = capsys.readouterr()
     ledger_bytes = Path(settings.ledger_url.removeprefix("sqlite:///")).read_bytes()
     pending_bytes = offsite.pending_path(settings).read_bytes()
-    results = repr([copied, down, refused])
+    results = repr([copied, down, refused, *checkpoints])
     texts = {
         "ledger": ledger_bytes.decode("latin-1"),
         "pending": pending_bytes.decode(),
