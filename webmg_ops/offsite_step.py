@@ -195,8 +195,9 @@ def checkpoint_after_run(
     """Given a run just recorded, publish the ledger's head to its client's offsite target.
 
     Return what was done (None when the client has no offsite target or the
-    ledger is empty). A failure is recorded (``offsite-unpublished``, the
-    checkpoint kept in the pending file) and returned, never raised.
+    ledger is empty). A failure to publish is recorded
+    (``offsite-unpublished``, the checkpoint kept in the pending file) and
+    returned, not raised. Raise EnvironmentProblem if the ledger fails.
     """
     target = client.contract.backup.offsite
     if target is None:
