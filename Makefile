@@ -12,6 +12,7 @@ BIN := $(VENV)/bin
 LAB_VAULT := $(CURDIR)/var/lab/vault-password
 WEBMG := env $$([ -z "$$WEBMG_VAULT_PASSWORD_FILE" ] && [ -f $(LAB_VAULT) ] && echo WEBMG_VAULT_PASSWORD_FILE=$(LAB_VAULT)) $(BIN)/webmg-ops
 STAMP := $(VENV)/.installed
+LOCK_VENV := $(CURDIR)/var/lock-venv
 DEMO_CLIENT ?= atelier-nord
 
 # Debian packages: Python, and what the rehearsal lab and the backups need.
@@ -20,7 +21,7 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
 	postgresql util-linux passwd
 
-.PHONY: help setup apt-packages test lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
+.PHONY: help setup apt-packages lock test lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
 	ledger-verify drill drills-due lab-up lab-down lab-status
 
 help:
@@ -39,11 +40,23 @@ apt-packages:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(STAMP): pyproject.toml
+# Every package, the dev tools and the build backend included, comes from the
+# hash-pinned lock: a fresh machine gets exactly what CI tested. The project
+# itself is then installed without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+## lock           re-pin requirements.lock after a change to pyproject.toml (UPGRADE=pkg moves one)
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q pip-tools
+	$(LOCK_VENV)/bin/pip-compile -q --generate-hashes --extra dev --build-deps-for editable \
+		--allow-unsafe --strip-extras --no-emit-index-url $(if $(UPGRADE),--upgrade-package $(UPGRADE)) \
+		-o requirements.lock pyproject.toml
+	rm -rf $(LOCK_VENV)
 
 ## test           lint, type-check and run the whole test suite (needs root for the lab)
 test: setup lint

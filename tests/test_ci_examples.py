@@ -95,6 +95,23 @@ def test_github_secrets_reach_scripts_only_through_the_environment() -> None:
     )
 
 
+def test_drill_jobs_get_only_the_environments_secrets_and_the_ledger_writer() -> None:
+    job = load(GITHUB)["jobs"]["drills"]
+    assert job["environment"] == "restore-drills"
+    # Secrets reach only the steps that use them: the ledger's URL the drill step alone.
+    holders = {item["name"]: set(item.get("env", {})) for item in job["steps"]}
+    drill = "Run the restore drills that are due"
+    assert holders[drill] == {"WEBMG_LEDGER_URL"}
+    assert "secrets.WEBMG_LEDGER_URL" in step(drill)["env"]["WEBMG_LEDGER_URL"]
+    assert [name for name, keys in holders.items() if "WEBMG_VAULT_PASSWORD" in keys] == [
+        "Write the vault password file"
+    ]
+    assert not any("secrets." in str(value) for value in job.get("env", {}).values())
+    assert gitlab_job()["environment"]["name"] == "restore-drills"
+    for text in (GITHUB.read_text(), GITLAB.read_text()):
+        assert "ledger setup-roles" in text and "no become password" in text
+
+
 def test_github_vault_password_file_is_private(tmp_path: Path) -> None:
     runner_temp = tmp_path / "runner-temp"
     runner_temp.mkdir()

@@ -13,9 +13,13 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import socket
+import sqlite3
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,14 +27,18 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from restic_testing import RESTIC_PASSWORD
 
 from webmg_ops import offsite, restic
+from webmg_ops.clients import Client, load_client
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.lab import network
 from webmg_ops.lab.s3 import S3Credentials, rclone_binary, server_env
 from webmg_ops.ledger import open_ledger
+from webmg_ops.ledger.records import Checkpoint
 from webmg_ops.offsite import (
     OffsiteCredentials,
     OffsiteTarget,
@@ -46,6 +54,9 @@ from webmg_ops.offsite import (
     retry_pending,
     verification_problem,
 )
+from webmg_ops.offsite.checkpoints import publish_checkpoint
+from webmg_ops.offsite.record import record_checkpoint
+from webmg_ops.offsite_step import checkpoint_after_run
 from webmg_ops.settings import Settings
 
 BUCKET = "webmg-offsite"
@@ -550,7 +561,13 @@ def test_secrets_never_leak(
     wrong = OffsiteCredentials("test", key_id, secret_key[::-1])
     refused = publish_files(reports, wrong, CLIENT, files, RUN_ID, retry=FAST)
     record_publication(settings, refused, RUN_ID)
+    head = Checkpoint(1, "ab" * 32)
+    when = {"at": "2026-11-28T12:00:00.000000Z", "client": CLIENT, "run_id": RUN_ID, "retry": FAST}
+    checkpoints = [publish_checkpoint(reports, wrong, head, **when)]
     s3_server.stop()
+    checkpoints.append(publish_checkpoint(reports, credentials, head, **when))
+    for publication in checkpoints:
+        record_checkpoint(settings, publication, RUN_ID)
     down = publish_files(reports, credentials, CLIENT, files, RUN_ID, retry=FAST)
     record_publication(settings, down, RUN_ID)
     record_copy(
@@ -572,10 +589,11 @@ def test_secrets_never_leak(
     )
 
     assert copied.ok and not down.ok and not refused.ok
+    assert not any(publication.published for publication in checkpoints)
     captured = capsys.readouterr()
     ledger_bytes = Path(settings.ledger_url.removeprefix("sqlite:///")).read_bytes()
     pending_bytes = offsite.pending_path(settings).read_bytes()
-    results = repr([copied, down, refused])
+    results = repr([copied, down, refused, *checkpoints])
     texts = {
         "ledger": ledger_bytes.decode("latin-1"),
         "pending": pending_bytes.decode(),
@@ -591,3 +609,342 @@ def test_secrets_never_leak(
         for canary in (secret_key, RESTIC_PASSWORD):
             assert canary not in text, (where, canary[:6])
     assert argvs, "restic ran"
+
+
+# -- ledger checkpoints published offsite -----------------------------------------------
+
+
+def point_clients_at(inventories: Path, endpoint: str) -> None:
+    """Give alpenhof an offsite target on ``endpoint`` (keys from the environment); no other."""
+    for client in ("alpenhof", "atelier-nord", "riverton", "terre-solidaire"):
+        file = inventories / client / "client.yml"
+        data = yaml.safe_load(file.read_text())
+        data["backup"].pop("offsite", None)
+        if client == CLIENT:
+            data["backup"]["offsite"] = {
+                "kind": "reports",
+                "endpoint": endpoint,
+                "bucket": BUCKET,
+                "prefix": "webmg/",
+            }
+        file.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def record_runs(url: str, count: int) -> None:
+    """Append ``count`` runs (two entries each) for the client, as the engine would."""
+    with open_ledger(url) as ledger:
+        for number in range(count):
+            ledger.append("run-started", CLIENT, {"action": "backup", "n": number}, actor="ana")
+            ledger.append(
+                "run-finished", CLIENT, {"outcome": "succeeded", "n": number}, actor="ana"
+            )
+
+
+def stored_rows(db_file: Path) -> list[sqlite3.Row]:
+    with closing(sqlite3.connect(db_file)) as connection:
+        connection.row_factory = sqlite3.Row
+        return connection.execute("SELECT * FROM ledger_entries ORDER BY seq").fetchall()
+
+
+def documented_hash(prev_hash: str, row: Mapping[str, Any], payload: str) -> str:
+    """The chain's hash as the README documents it, computed without the package's code."""
+    entry = {
+        "seq": row["seq"],
+        "kind": row["kind"],
+        "client": row["client"],
+        "at": row["at"],
+        "actor": row["actor"],
+        "payload": json.loads(payload),
+    }
+    text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
+
+
+def rewrite_and_rehash(db_file: Path, seq: int, old: str, new: str) -> None:
+    """Rewrite one entry and recompute every hash, as someone holding the file would."""
+    rows = stored_rows(db_file)
+    with closing(sqlite3.connect(db_file)) as connection, connection:
+        triggers = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+        ).fetchall()
+        for name, _ in triggers:
+            connection.execute(f'DROP TRIGGER "{name}"')
+        prev_hash = "0" * 64
+        for row in rows:
+            payload = row["payload"].replace(old, new) if row["seq"] == seq else row["payload"]
+            new_hash = documented_hash(prev_hash, row, payload)
+            connection.execute(
+                "UPDATE ledger_entries SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (payload, prev_hash, new_hash, row["seq"]),
+            )
+            prev_hash = new_hash
+        for _, sql in triggers:
+            connection.execute(sql)
+
+
+@pytest.fixture
+def published_client(
+    s3_server: S3Server, inventories: Path, monkeypatch: pytest.MonkeyPatch
+) -> Client:
+    """Return alpenhof with an offsite target on the test endpoint, its keys in the environment."""
+    point_clients_at(inventories, s3_server.endpoint)
+    credentials = s3_server.offsite_credentials()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key)
+    return load_client(inventories, CLIENT)
+
+
+def test_each_checkpoint_is_published_verified_and_recorded(
+    s3_server: S3Server, settings: Settings, published_client: Client
+) -> None:
+    record_runs(settings.ledger_url, 3)
+    db_file = Path(settings.ledger_url.removeprefix("sqlite:///"))
+    head = stored_rows(db_file)[-1]
+
+    step = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+
+    assert step is not None and step.published, step
+    key = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{head['hash']}.json"
+    stored = json.loads(s3_server.boto().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert (stored["seq"], stored["hash"], stored["run_id"]) == (head["seq"], head["hash"], RUN_ID)
+    [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
+    assert entry["checkpoint"] == f"{head['seq']}:{head['hash']}"
+    assert entry["key"] == key
+    # rclone's S3 has no object lock: published all the same, and recorded as not locked.
+    assert entry["locked"] is False and entry["lock_note"]
+
+
+def test_a_rewritten_and_rehashed_ledger_is_caught_by_the_published_checkpoints(
+    s3_server: S3Server,
+    settings: Settings,
+    published_client: Client,
+    cli: Callable[..., Any],
+) -> None:
+    record_runs(settings.ledger_url, 2)
+    first = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    record_runs(settings.ledger_url, 2)
+    second = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    assert first is not None and first.published and second is not None and second.published
+    db_file = Path(settings.ledger_url.removeprefix("sqlite:///"))
+    published_seqs = sorted(
+        int(item["Key"].rsplit("/", 1)[1].split("-")[0])
+        for item in s3_server.boto().list_objects_v2(Bucket=BUCKET)["Contents"]
+        if "/_ledger/checkpoints/" in item["Key"]
+    )
+    assert len(published_seqs) == 2
+    intact = cli("ledger", "verify", "--against-published", "--json")
+    assert intact.code == ExitCode.OK, intact
+    assert json.loads(intact.out)["published_compared"] == 2
+
+    # The attacker turns the second run's failure-free record into another one and re-hashes.
+    rewrite_and_rehash(db_file, 3, '"n":1', '"n":7')
+
+    alone = cli("ledger", "verify")
+    assert alone.code == ExitCode.OK, alone  # the chain alone looks intact
+    caught = cli("ledger", "verify", "--against-published", "--json")
+    assert caught.code == ExitCode.FAILED, caught
+    report = json.loads(caught.out)
+    # Entry 3 was rewritten: the first checkpoint published after it is where it shows.
+    first_after = min(seq for seq in published_seqs if seq >= 3)
+    assert (report["ok"], report["first_bad_seq"]) == (False, first_after)
+    assert "was rewritten" in report["reason"] and "published at s3://" in report["reason"]
+    human = cli("ledger", "verify", "--against-published")
+    assert human.code == ExitCode.FAILED and f"broken at entry {first_after}" in human.err
+
+
+def test_a_cut_ledger_is_caught_by_the_published_checkpoints(
+    settings: Settings, published_client: Client, cli: Callable[..., Any]
+) -> None:
+    record_runs(settings.ledger_url, 3)
+    step = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    assert step is not None and step.published
+    db_file = Path(settings.ledger_url.removeprefix("sqlite:///"))
+    with closing(sqlite3.connect(db_file)) as connection, connection:
+        connection.execute("DROP TRIGGER ledger_entries_no_delete")
+        connection.execute("DELETE FROM ledger_entries WHERE seq > 4")
+
+    caught = cli("ledger", "verify", "--against-published", "--json")
+
+    assert caught.code == ExitCode.FAILED
+    assert json.loads(caught.out)["first_bad_seq"] == 5
+
+
+def test_an_object_that_is_no_checkpoint_fails_the_comparison(
+    s3_server: S3Server,
+    settings: Settings,
+    published_client: Client,
+    cli: Callable[..., Any],
+) -> None:
+    record_runs(settings.ledger_url, 1)
+    head = stored_rows(Path(settings.ledger_url.removeprefix("sqlite:///")))[-1]
+    forged = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{'0' * 64}.json"
+    body = json.dumps({"format": "webmg-ops ledger checkpoint 1", "seq": 1, "hash": head["hash"]})
+    s3_server.boto().put_object(Bucket=BUCKET, Key=forged, Body=body.encode())
+
+    done = cli("ledger", "verify", "--against-published")
+
+    assert done.code == ExitCode.FAILED
+    assert "Not a valid checkpoint" in done.err and forged in done.err
+
+
+def test_an_unreadable_target_is_no_pass(
+    s3_server: S3Server, settings: Settings, published_client: Client, cli: Callable[..., Any]
+) -> None:
+    record_runs(settings.ledger_url, 1)
+    s3_server.stop()
+
+    done = cli("ledger", "verify", "--against-published")
+
+    assert done.code == ExitCode.ENVIRONMENT, done
+    assert "Error: cannot compare with every published checkpoint" in done.err
+    assert "Traceback" not in done.err
+
+
+def test_a_checkpoint_not_published_waits_in_pending_then_is_published(
+    s3_server: S3Server, settings: Settings, published_client: Client
+) -> None:
+    record_runs(settings.ledger_url, 2)
+    head = stored_rows(Path(settings.ledger_url.removeprefix("sqlite:///")))[-1]
+    s3_server.stop()
+
+    step = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+
+    assert step is not None and not step.published and step.pending_id
+    [item] = read_pending(settings)
+    assert (item.kind, item.checkpoint) == ("checkpoint", f"{head['seq']}:{head['hash']}")
+    [entry] = ledger_entries(settings.ledger_url, offsite.UNPUBLISHED)
+    assert entry["pending_id"] == item.id and "endpoint unreachable" in entry["reason"]
+    record_runs(settings.ledger_url, 1)  # the ledger moves on; the retry publishes that head
+
+    s3_server.start()
+    report = retry_pending(settings, retry=FAST)
+
+    assert report.ok and read_pending(settings) == []
+    key = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{head['hash']}.json"
+    stored = json.loads(s3_server.boto().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert stored["hash"] == head["hash"]
+    assert ledger_entries(settings.ledger_url, offsite.PUBLISHED)[-1]["pending_id"] == item.id
+
+
+def test_comparing_without_any_offsite_target_is_no_pass(
+    inventories: Path, settings: Settings, cli: Callable[..., Any]
+) -> None:
+    for client in ("atelier-nord", "riverton"):
+        file = inventories / client / "client.yml"
+        data = yaml.safe_load(file.read_text())
+        data["backup"].pop("offsite")
+        file.write_text(yaml.safe_dump(data, sort_keys=False))
+    record_runs(settings.ledger_url, 1)
+
+    done = cli("ledger", "verify", "--against-published")
+
+    assert done.code == ExitCode.ENVIRONMENT
+    assert "Error: --against-published: no client's contract names an offsite target" in done.err
+
+
+# -- checkpoints on an endpoint with Object Lock and versions ----------------------------
+
+
+def find_moto_server() -> Path | None:
+    """Return moto's S3 server (a dev dependency, beside this Python), None if absent."""
+    beside = Path(sys.executable).parent / "moto_server"
+    found = beside if beside.is_file() else shutil.which("moto_server")
+    return Path(found) if found else None
+
+
+@pytest.fixture
+def locking_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Start an S3 endpoint that implements Object Lock and versions; stop it afterwards.
+
+    rclone's S3 has neither, so the lock and the versions are tested here.
+    """
+    server = find_moto_server()
+    if server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("moto_server not found: run `make setup`")
+        pytest.skip("moto_server not found: run `make setup`")
+    port = free_port()
+    log = tmp_path / "moto.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=output, stderr=output
+        )
+    try:
+        if not network.wait_for_port("127.0.0.1", port, 30.0):
+            raise RuntimeError(f"moto_server did not answer: {log.read_text()[-800:]}")
+        # moto accepts any keys; these double as canaries.
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", f"WEBMGLOCK{secrets.token_hex(4).upper()}")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", f"lock-canary-{secrets.token_hex(12)}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def locking_s3(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
+def test_a_locked_checkpoint_outlives_the_keys_that_wrote_it(
+    locking_endpoint: str,
+    inventories: Path,
+    settings: Settings,
+    cli: Callable[..., Any],
+) -> None:
+    s3 = locking_s3(locking_endpoint)
+    s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    point_clients_at(inventories, locking_endpoint)
+    client = load_client(inventories, CLIENT)
+    record_runs(settings.ledger_url, 2)
+    published_at = datetime.now(UTC)
+
+    step = checkpoint_after_run(settings, client, RUN_ID, None, retry=FAST)
+
+    assert step is not None and step.published, step
+    [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
+    assert (entry["locked"], entry["lock_mode"]) == (True, "COMPLIANCE")
+    until = datetime.fromisoformat(entry["locked_until"])
+    assert timedelta(days=399) < until - published_at < timedelta(days=401)
+    [version] = s3.list_object_versions(Bucket=BUCKET, Prefix=entry["key"])["Versions"]
+
+    # With the controller's own keys: the locked version cannot be deleted...
+    with pytest.raises(ClientError) as refused:
+        s3.delete_object(Bucket=BUCKET, Key=entry["key"], VersionId=version["VersionId"])
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # ...and a plain DELETE only hides it behind a delete marker, which verify reports.
+    s3.delete_object(Bucket=BUCKET, Key=entry["key"])
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="webmg/_ledger/")
+    done = cli("ledger", "verify", "--against-published", "--json")
+    assert done.code == ExitCode.FAILED, done
+    assert "a delete marker hides this checkpoint" in done.err
+    # The hidden checkpoint is still compared with the chain.
+    assert json.loads(done.out)["published_compared"] == 1
+
+
+def test_a_bucket_default_retention_applies_to_checkpoints(
+    locking_endpoint: str, inventories: Path, settings: Settings
+) -> None:
+    s3 = locking_s3(locking_endpoint)
+    s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(
+        Bucket=BUCKET,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}},
+        },
+    )
+    point_clients_at(inventories, locking_endpoint)
+    record_runs(settings.ledger_url, 1)
+
+    step = checkpoint_after_run(
+        settings, load_client(inventories, CLIENT), RUN_ID, None, retry=FAST
+    )
+
+    assert step is not None and step.published, step
+    [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
+    assert (entry["locked"], entry["lock_mode"]) == (True, "GOVERNANCE")

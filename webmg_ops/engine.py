@@ -33,7 +33,7 @@ from webmg_ops.inventory import find_inventory_file
 from webmg_ops.ledger import Entry, Ledger, open_ledger
 from webmg_ops.lock import LockHolder, acquire_client_lock, process_alive
 from webmg_ops.offsite.record import UNPUBLISHED
-from webmg_ops.offsite_step import OffsiteStep, offsite_after_run
+from webmg_ops.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
 from webmg_ops.policy import describe_value
 from webmg_ops.preflight import HostPreflight, run_preflight
 from webmg_ops.reports.runlog import render_refusal_log, render_run_log
@@ -109,6 +109,8 @@ class RunReport:
     run_log: Path | None
     #: The offsite copy the client's policy asked for after the run (None: none asked).
     offsite: OffsiteStep | None = None
+    #: The ledger checkpoint published offsite after the run (None: no offsite target).
+    checkpoint: OffsiteStep | None = None
 
 
 # --- helpers ------------------------------------------------------------
@@ -678,6 +680,10 @@ def _run_locked(
         if outcome is Outcome.SUCCEEDED and not request.check
         else None
     )
+    # Failed runs too: a rewrite of any recorded run must show against what was published.
+    checkpoint = (
+        None if request.check else _checkpoint(settings, ledger, client, request, run_id, secrets)
+    )
     return RunReport(
         run_id=run_id,
         client=client,
@@ -689,6 +695,7 @@ def _run_locked(
         outcome_detail=outcome_detail,
         run_log=log,
         offsite=offsite,
+        checkpoint=checkpoint,
     )
 
 
@@ -714,6 +721,25 @@ def _offsite(
             UNPUBLISHED, client.name, {"run_id": run_id, "offsite": "failed", "reason": message}
         )
         return OffsiteStep("unknown", False, None, message)
+
+
+def _checkpoint(
+    settings: Settings,
+    ledger: Ledger,
+    client: Client,
+    request: RunRequest,
+    run_id: str,
+    secrets: SecretSet,
+) -> OffsiteStep | None:
+    """Publish the ledger's head offsite after the run; a failure is recorded, never raised."""
+    try:
+        return checkpoint_after_run(settings, client, run_id, request.vault_password_file)
+    except WebmgError as error:
+        message = secrets.mask_text(error.message)
+        ledger.append(
+            UNPUBLISHED, client.name, {"run_id": run_id, "offsite": "checkpoint", "reason": message}
+        )
+        return OffsiteStep("checkpoint", False, None, message)
 
 
 def _preflight_status(check: HostPreflight | None) -> HostStatus:

@@ -7,22 +7,38 @@ uploaded (``reports``, after any run). The run is already recorded when
 this starts: whatever happens here is recorded on its own, as
 ``offsite-published`` or ``offsite-unpublished`` (with the item kept in the
 pending file for ``webmg-ops offsite publish``), and never undoes the run.
+
+After every real run, a client with an offsite target also gets the
+ledger's checkpoint published there (:func:`checkpoint_after_run`), and
+``ledger verify --against-published`` reads back every target's
+checkpoints (:func:`read_published_checkpoints`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from webmg_ops import restic
 from webmg_ops.backup_repository import client_repository
-from webmg_ops.clients import Client, load_client
+from webmg_ops.clients import Client, list_client_names, load_client
 from webmg_ops.errors import WebmgError
+from webmg_ops.ledger import format_utc, open_ledger
+from webmg_ops.offsite.checkpoints import (
+    CheckpointPublication,
+    PublishedCheckpoint,
+    checkpoint_key,
+    fetch_checkpoints,
+    folder_of,
+    publish_checkpoint,
+)
 from webmg_ops.offsite.copy import CopyResult, copy_snapshots, mask_location
 from webmg_ops.offsite.credentials import OffsiteCredentials, resolve_credentials
 from webmg_ops.offsite.pending import PendingItem
-from webmg_ops.offsite.record import record_copy, record_publication
+from webmg_ops.offsite.record import record_checkpoint, record_copy, record_publication
+from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy
 from webmg_ops.offsite.target import OffsiteTarget
 from webmg_ops.offsite.upload import FilePublication, PublishResult, publish_files
 from webmg_ops.reports.runlog import HTML_FILE, MARKDOWN_FILE
@@ -166,3 +182,102 @@ def pending_vault(settings: Settings, vault_password_file: Path | None) -> Any:
         return {key: str(value) for key, value in values.items()}
 
     return vault_for
+
+
+def checkpoint_after_run(
+    settings: Settings,
+    client: Client,
+    run_id: str,
+    vault_password_file: Path | None,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> OffsiteStep | None:
+    """Given a run just recorded, publish the ledger's head to its client's offsite target.
+
+    Return what was done (None when the client has no offsite target or the
+    ledger is empty). A failure to publish is recorded
+    (``offsite-unpublished``, the checkpoint kept in the pending file) and
+    returned, not raised. Raise EnvironmentProblem if the ledger fails.
+    """
+    target = client.contract.backup.offsite
+    if target is None:
+        return None
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        head = ledger.head()
+    if head is None:
+        return None
+    at = format_utc(datetime.now(UTC))
+    try:
+        credentials = credentials_for(client, target, vault_password_file)
+    except WebmgError as error:
+        key = checkpoint_key(target, head)
+        result = CheckpointPublication(
+            head, at, client.name, run_id, target, key, False, reason=error.message
+        )
+    else:
+        result = publish_checkpoint(
+            target, credentials, head, at=at, client=client.name, run_id=run_id, retry=retry
+        )
+    pending = record_checkpoint(settings, result, run_id)
+    lock = (
+        f"locked ({result.lock_mode}) until {result.locked_until}"
+        if result.lock_mode
+        else f"not locked: {result.lock_note or 'the server reports no retention'}"
+    )
+    detail = f"checkpoint {head} at {result.key}, {lock}" if result.published else result.reason
+    return OffsiteStep("checkpoint", result.published, pending, str(detail))
+
+
+@dataclass(frozen=True)
+class PublishedCheckpoints:
+    """Every checkpoint read back from the offsite targets, and what could not be read.
+
+    ``targets`` describes each target; ``unreadable`` names each target that
+    could not be read, and why; ``invalid`` each object of a checkpoints
+    folder that is not a valid checkpoint (itself a finding: something else
+    wrote there).
+    """
+
+    checkpoints: tuple[PublishedCheckpoint, ...]
+    targets: tuple[str, ...]
+    unreadable: tuple[str, ...]
+    invalid: tuple[str, ...]
+
+
+def _describe(target: OffsiteTarget) -> str:
+    return f"{target.endpoint}/{target.bucket}/{folder_of(target)}"
+
+
+def read_published_checkpoints(
+    settings: Settings, vault_password_file: Path | None, *, retry: RetryPolicy = DEFAULT_RETRY
+) -> PublishedCheckpoints:
+    """Given the settings, return the checkpoints published on every client's offsite target.
+
+    Targets shared by several clients are read once. A target whose keys
+    cannot be had or that cannot be listed is named in ``unreadable``. Raise
+    BadInput if a client's contract is invalid.
+    """
+    targets: dict[str, tuple[Client, OffsiteTarget]] = {}
+    for name in list_client_names(settings.inventories):
+        client = load_client(settings.inventories, name)
+        target = client.contract.backup.offsite
+        if target is not None:
+            targets.setdefault(_describe(target), (client, target))
+    found: list[PublishedCheckpoint] = []
+    unreadable: list[str] = []
+    invalid: list[str] = []
+    for where, (client, target) in sorted(targets.items()):
+        try:
+            credentials = credentials_for(client, target, vault_password_file)
+        except WebmgError as error:
+            unreadable.append(f"{where}: {error.message}")
+            continue
+        fetched = fetch_checkpoints(target, credentials, retry=retry)
+        if not fetched.ok:
+            unreadable.append(f"{where}: {fetched.reason}")
+        found.extend(fetched.checkpoints)
+        invalid.extend(fetched.problems)
+    found.sort(key=lambda item: item.checkpoint.seq)
+    return PublishedCheckpoints(
+        tuple(found), tuple(sorted(targets)), tuple(unreadable), tuple(invalid)
+    )

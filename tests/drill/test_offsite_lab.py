@@ -43,14 +43,19 @@ def vault_without_s3_keys(lab: Lab) -> Iterator[dict[str, Any]]:
         write_vault_values(file, password, values)
 
 
+def of_run(lab: Lab, kind: str, run_id: str, offsite: str) -> list[dict[str, Any]]:
+    """Return the payloads of ``kind`` entries of the run about one offsite item kind."""
+    return [
+        e.payload
+        for e in lab.entries(kind, CLIENT)
+        if e.payload["run_id"] == run_id and e.payload["offsite"] == offsite
+    ]
+
+
 def test_a_backup_is_copied_offsite_and_recorded(lab: Lab) -> None:
     report = backup(lab)
     assert report["offsite"]["published"] is True, report["offsite"]
-    published = [
-        e.payload
-        for e in lab.entries("offsite-published", CLIENT)
-        if e.payload["run_id"] == report["run_id"]
-    ]
+    published = of_run(lab, "offsite-published", report["run_id"], "restic-copy")
     assert len(published) == 1
     evidence = lab.entries("run-finished", CLIENT)[-1].payload["evidence"]
     copied = set(published[0]["snapshots"])
@@ -64,6 +69,15 @@ def test_a_backup_is_copied_offsite_and_recorded(lab: Lab) -> None:
     )
     listed = s3.list_objects_v2(Bucket=target.bucket, Prefix=f"{CLIENT}/snapshots/")
     assert listed.get("KeyCount", 0) >= len(copied)
+    # The engine published the ledger's head after the run, beside the copy.
+    assert report["checkpoint"]["published"] is True, report["checkpoint"]
+    [checkpoint] = of_run(lab, "offsite-published", report["run_id"], "checkpoint")
+    seq, hash_ = checkpoint["checkpoint"].split(":")
+    stored = s3.get_object(Bucket=target.bucket, Key=checkpoint["key"])["Body"].read()
+    assert (json.loads(stored)["seq"], json.loads(stored)["hash"]) == (int(seq), hash_)
+    assert checkpoint["key"] == f"_ledger/checkpoints/{int(seq):012d}-{hash_}.json"
+    verified = lab.cli("ledger", "verify", "--against-published")
+    assert verified.returncode == ExitCode.OK, verified.stderr[-2000:]
     # The S3 secret never reaches the ledger or the run's files.
     values = read_vault_values(
         lab.inventories / CLIENT / "group_vars" / "all" / "vault.yml",
@@ -85,12 +99,14 @@ def test_a_failed_copy_leaves_the_run_recorded_and_the_copy_pending_until_publis
     report = backup(lab)
     assert report["outcome"] == "succeeded"
     assert report["offsite"]["published"] is False
+    assert report["checkpoint"]["published"] is False
     pending_id = report["offsite"]["pending_id"]
-    unpublished = lab.entries("offsite-unpublished", CLIENT)[-1].payload
-    assert unpublished["run_id"] == report["run_id"]
+    [unpublished] = of_run(lab, "offsite-unpublished", report["run_id"], "restic-copy")
     assert "webmg_s3_access_key_id" in unpublished["reason"]
+    # The checkpoint waits beside the copy.
     listed = lab.cli("offsite", "pending", "--json")
-    assert [item["id"] for item in json.loads(listed.stdout)] == [pending_id]
+    waiting = {item["id"] for item in json.loads(listed.stdout)}
+    assert waiting == {pending_id, report["checkpoint"]["pending_id"]}
     # Still no keys: the retry fails and the item stays.
     assert lab.cli("offsite", "publish").returncode == ExitCode.FAILED
     file = lab.inventories / CLIENT / "group_vars" / "all" / "vault.yml"
@@ -98,6 +114,7 @@ def test_a_failed_copy_leaves_the_run_recorded_and_the_copy_pending_until_publis
     published = lab.cli("offsite", "publish")
     assert published.returncode == ExitCode.OK, published.stderr
     assert json.loads(lab.cli("offsite", "pending", "--json").stdout) == []
-    last = lab.entries("offsite-published", CLIENT)[-1].payload
-    assert last["run_id"] == report["run_id"]
+    last = of_run(lab, "offsite-published", report["run_id"], "restic-copy")[-1]
     assert last["pending_id"] == pending_id
+    [checkpoint] = of_run(lab, "offsite-published", report["run_id"], "checkpoint")
+    assert checkpoint["pending_id"] == report["checkpoint"]["pending_id"]

@@ -107,6 +107,7 @@ def test_verify_json(run: Runner, db_file: Path) -> None:
         "head": f"3:{read_row(db_file, 3)['hash']}",
         "first_bad_seq": None,
         "reason": None,
+        "published_compared": 0,
     }
     break_payload(db_file, 2)
     result = run(*ledger_args(db_file, "verify", "--json"))

@@ -263,6 +263,7 @@ def _run_and_report(settings: Settings, request: RunRequest, as_json: bool) -> i
                 "run_log": str(report.run_log) if report.run_log else None,
                 "diagnostic": report.outcome_detail.evidence.get("diagnostic"),
                 "offsite": asdict(report.offsite) if report.offsite else None,
+                "checkpoint": asdict(report.checkpoint) if report.checkpoint else None,
             }
         )
         return int(code)
@@ -281,8 +282,9 @@ def _run_and_report(settings: Settings, request: RunRequest, as_json: bool) -> i
     console.print(f"[{colour}]{report.outcome.value}[/{colour}] run {report.run_id}")
     console.print(f"ledger: {report.started.checkpoint} .. {report.finished.checkpoint}")
     show_diagnostic(report.outcome_detail.evidence.get("diagnostic"))
-    if report.offsite is not None:
-        step = report.offsite
+    for step in (report.offsite, report.checkpoint):
+        if step is None:
+            continue
         state = "published" if step.published else f"unpublished (pending {step.pending_id})"
         console.print(f"offsite {step.kind}: {state}: {step.detail}")
     if report.run_log:

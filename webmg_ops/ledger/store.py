@@ -48,6 +48,9 @@ from webmg_ops.ledger.records import (
 )
 from webmg_ops.ledger.schema import ENTRIES_TABLE, ledger_entries
 
+# PostgreSQL's SQLSTATE for "permission denied": a writer role meeting a migration.
+_INSUFFICIENT_PRIVILEGE = "42501"
+
 STREAM_CHUNK = 2000
 """Rows fetched at a time when streaming entries."""
 
@@ -168,9 +171,11 @@ class Ledger:
         """Create or upgrade the schema to the newest revision if needed.
 
         Raise EnvironmentProblem if the ledger was opened read-only or the
-        database refuses.
+        database refuses (naming ``ledger setup-roles`` when the role may not
+        migrate).
         """
         engine = self._require_writable()
+        current: str | None = None
         try:
             with engine.connect() as connection:
                 current = find_current_revision(connection)
@@ -181,6 +186,13 @@ class Ledger:
                     if find_current_revision(connection) != find_head_revision():
                         upgrade_to_head(connection)
         except SQLAlchemyError as error:
+            if getattr(getattr(error, "orig", None), "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:
+                raise EnvironmentProblem(
+                    f"ledger {self.description} is at schema revision {current or 'none'} and "
+                    f"this webmg-ops needs {find_head_revision()}, which its append-only role "
+                    "may not migrate to: the database's administrator runs "
+                    "'webmg-ops ledger setup-roles'"
+                ) from None
             raise describe_error(self.url, error) from None
         self._schema_ready = True
 

@@ -14,11 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from webmg_ops.errors import Failed, Refused
-from webmg_ops.offsite.target import OffsiteKind, OffsiteTarget
+from webmg_ops.offsite.target import OffsiteTarget
 from webmg_ops.settings import Settings
+
+PendingKind = Literal["restic-copy", "reports", "checkpoint"]
+"""What a pending item publishes: a policy's copy or upload, or a ledger checkpoint."""
 
 PENDING_FILE = Path("offsite") / "pending.jsonl"
 """Where failed items wait, relative to ``Settings.var_dir``."""
@@ -31,13 +34,15 @@ class PendingItem:
     An upload (``kind`` ``reports``) keeps its ``files`` and ``key_prefix``;
     a copy (``restic-copy``) keeps its ``source`` location (any URL password
     masked), the source's password file and cache folder (paths, not
-    secrets), its restic ``-o`` options (never secrets) and ``snapshot_ids``.
+    secrets), its restic ``-o`` options (never secrets) and ``snapshot_ids``;
+    a ledger checkpoint (``checkpoint``) keeps ``SEQ:HASH`` and the time it
+    was taken, so that a retry publishes that very checkpoint.
     The target is kept as it was when the item failed. No secret is kept:
     credentials are resolved again at each retry.
     """
 
     id: str
-    kind: OffsiteKind
+    kind: PendingKind
     client: str
     run_id: str
     target: OffsiteTarget
@@ -52,6 +57,8 @@ class PendingItem:
     source_cache_dir: str | None = None
     source_options: tuple[str, ...] = ()
     snapshot_ids: tuple[str, ...] = ()
+    checkpoint: str | None = None
+    checkpoint_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the item as JSON-ready data (one line of the pending file)."""
@@ -72,6 +79,8 @@ class PendingItem:
             "source_cache_dir": self.source_cache_dir,
             "source_options": list(self.source_options),
             "snapshot_ids": list(self.snapshot_ids),
+            "checkpoint": self.checkpoint,
+            "checkpoint_at": self.checkpoint_at,
         }
 
     @classmethod
@@ -81,7 +90,7 @@ class PendingItem:
         Raise KeyError, TypeError or ValueError if the data is not an item.
         """
         kind = data["kind"]
-        if kind not in ("reports", "restic-copy"):
+        if kind not in get_args(PendingKind):
             raise ValueError(f"unknown pending kind {kind!r}")
         return cls(
             id=str(data["id"]),
@@ -100,6 +109,8 @@ class PendingItem:
             source_cache_dir=data.get("source_cache_dir"),
             source_options=tuple(str(item) for item in data.get("source_options") or ()),
             snapshot_ids=tuple(str(item) for item in data.get("snapshot_ids") or ()),
+            checkpoint=data.get("checkpoint"),
+            checkpoint_at=data.get("checkpoint_at"),
         )
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 from webmg_ops import restic
 from webmg_ops.ledger import open_ledger
+from webmg_ops.offsite.checkpoints import CheckpointPublication
 from webmg_ops.offsite.copy import CopyResult
-from webmg_ops.offsite.pending import PendingItem, change_pending, utc_now
-from webmg_ops.offsite.target import OffsiteKind, OffsiteTarget
+from webmg_ops.offsite.pending import PendingItem, PendingKind, change_pending, utc_now
+from webmg_ops.offsite.target import OffsiteTarget
 from webmg_ops.offsite.upload import PublishResult
 from webmg_ops.settings import Settings
 
@@ -105,7 +106,7 @@ def append_entries(
 
 
 def _first_failure(
-    kind: OffsiteKind,
+    kind: PendingKind,
     client: str,
     run_id: str,
     target: OffsiteTarget,
@@ -187,5 +188,64 @@ def record_copy(
         settings,
         result.client,
         [(UNPUBLISHED, copy_payload(result, run_id, {"pending_id": item.id}))],
+    )
+    return item.id
+
+
+def checkpoint_payload(
+    result: CheckpointPublication, run_id: str, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return the ledger payload of a checkpoint's publication, with ``extra``."""
+    payload: dict[str, Any] = {
+        "run_id": run_id,
+        "offsite": "checkpoint",
+        "endpoint": result.target.endpoint,
+        "bucket": result.target.bucket,
+        "key": result.key,
+        "checkpoint": str(result.checkpoint),
+        "checkpoint_at": result.at,
+        **extra,
+    }
+    if result.published:
+        # Not locked is said plainly: whoever holds the S3 keys could then delete it.
+        payload.update(
+            locked=result.lock_mode is not None,
+            lock_mode=result.lock_mode,
+            locked_until=result.locked_until,
+            lock_note=result.lock_note,
+        )
+    else:
+        payload["reason"] = result.reason
+    return payload
+
+
+def record_checkpoint(settings: Settings, result: CheckpointPublication, run_id: str) -> str | None:
+    """Given a checkpoint's publication and its run, record it; return the pending id, if any.
+
+    A checkpoint left unpublished is first added to the pending file (with
+    its ``SEQ:HASH`` and time, so the retry publishes that very checkpoint),
+    then written as ``offsite-unpublished``; one published is
+    ``offsite-published`` with its key and lock. Raise EnvironmentProblem if
+    the ledger fails: the pending item is kept.
+    """
+    if result.published:
+        append_entries(
+            settings, result.client, [(PUBLISHED, checkpoint_payload(result, run_id, {}))]
+        )
+        return None
+    item = _first_failure(
+        "checkpoint",
+        result.client,
+        run_id,
+        result.target,
+        result.reason or "unknown",
+        checkpoint=str(result.checkpoint),
+        checkpoint_at=result.at,
+    )
+    change_pending(settings, lambda items: [*items, item])
+    append_entries(
+        settings,
+        result.client,
+        [(UNPUBLISHED, checkpoint_payload(result, run_id, {"pending_id": item.id}))],
     )
     return item.id

@@ -15,10 +15,13 @@ from pathlib import Path
 
 from webmg_ops import restic
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
+from webmg_ops.ledger.records import parse_checkpoint
+from webmg_ops.offsite.checkpoints import publish_checkpoint
 from webmg_ops.offsite.copy import copy_snapshots
 from webmg_ops.offsite.credentials import OffsiteCredentials, resolve_credentials
 from webmg_ops.offsite.pending import (
     PendingItem,
+    PendingKind,
     change_pending,
     locked,
     pending_path,
@@ -29,12 +32,12 @@ from webmg_ops.offsite.record import (
     PUBLISHED,
     UNPUBLISHED,
     append_entries,
+    checkpoint_payload,
     copy_payload,
     summary,
     upload_payloads,
 )
 from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy
-from webmg_ops.offsite.target import OffsiteKind
 from webmg_ops.offsite.upload import publish_files
 from webmg_ops.secrets import MASK
 from webmg_ops.settings import Settings
@@ -51,7 +54,7 @@ class RetryOutcome:
 
     id: str
     client: str
-    kind: OffsiteKind
+    kind: PendingKind
     run_id: str
     published: bool
     reason: str | None = None
@@ -162,6 +165,39 @@ def _retry_copy(
     return _still_pending(settings, item, result.reason or "unknown")
 
 
+def _retry_checkpoint(
+    settings: Settings, item: PendingItem, credentials: OffsiteCredentials, retry: RetryPolicy
+) -> RetryOutcome:
+    try:
+        checkpoint = parse_checkpoint(item.checkpoint or "")
+    except BadInput as error:
+        return _still_pending(settings, item, f"the pending checkpoint is unreadable: {error}")
+    result = publish_checkpoint(
+        item.target,
+        credentials,
+        checkpoint,
+        at=item.checkpoint_at or item.first_failed_at,
+        client=item.client,
+        run_id=item.run_id,
+        retry=retry,
+    )
+    extra = {"pending_id": item.id, "attempt": item.attempts + 1}
+    append_entries(
+        settings,
+        item.client,
+        [
+            (
+                PUBLISHED if result.published else UNPUBLISHED,
+                checkpoint_payload(result, item.run_id, extra),
+            )
+        ],
+    )
+    if result.published:
+        change_pending(settings, lambda items: [each for each in items if each.id != item.id])
+        return RetryOutcome(item.id, item.client, item.kind, item.run_id, True)
+    return _still_pending(settings, item, result.reason or "unknown")
+
+
 def _still_pending(settings: Settings, item: PendingItem, reason: str) -> RetryOutcome:
     updated = replace(item, reason=reason, last_attempt_at=utc_now(), attempts=item.attempts + 1)
     change_pending(
@@ -199,7 +235,9 @@ def retry_pending(
             except WebmgError as error:
                 outcomes.append(_still_pending(settings, item, error.message))
                 continue
-            if source is None:
+            if item.kind == "checkpoint":
+                outcomes.append(_retry_checkpoint(settings, item, credentials, retry))
+            elif source is None:
                 outcomes.append(_retry_upload(settings, item, credentials, retry))
             else:
                 outcomes.append(_retry_copy(settings, item, credentials, source, retry))
