@@ -366,3 +366,37 @@ def test_identities_only_in_every_ssh_command(folder: Path, tmp_path: Path) -> N
     pairs = list(itertools.pairwise(argv))
     assert ("-o", "IdentitiesOnly=yes") in pairs
     assert ("-o", "StrictHostKeyChecking=yes") in pairs
+
+
+def test_runner_puts_the_trust_settings_last(folder: Path, tmp_path: Path) -> None:
+    # Whatever else a job's environment says, the runner's last word is the engine's trust.
+    from webmg_ops.runner import Job, _environment, control_path_dir
+
+    job = Job(
+        run_id="trust",
+        playbook=tmp_path / "play.yml",
+        inventory=folder / "hosts.yml",
+        private_dir=tmp_path / "private",
+        environment={
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_SSH_ARGS": "-o StrictHostKeyChecking=no",
+            "ANSIBLE_SSH_COMMON_ARGS": "-o ProxyCommand=evil",
+            "ANSIBLE_INVENTORY_ENABLED": "script",
+        },
+    )
+    try:
+        environment = _environment(job)
+    finally:
+        control_path_dir(job.private_dir).rmdir()
+    assert environment["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    assert environment["ANSIBLE_INVENTORY_ENABLED"] == "yaml,ini"
+    ssh_args = shlex.split(environment["ANSIBLE_SSH_ARGS"])
+    assert "StrictHostKeyChecking=no" not in ssh_args
+    for option in (
+        "IdentitiesOnly=yes",
+        "StrictHostKeyChecking=yes",
+        f"UserKnownHostsFile={folder.absolute() / 'known_hosts'}",
+        f"GlobalKnownHostsFile={folder.absolute() / 'known_hosts'}",
+    ):
+        assert option in ssh_args
+    assert "ProxyCommand" not in environment["ANSIBLE_SSH_COMMON_ARGS"]
