@@ -260,6 +260,28 @@ def test_templated_vault_value_is_refused_without_showing_it(
     assert no_ledger()
 
 
+def test_inline_vault_interpreter_is_checked_once_decrypted(
+    cli, folder: Path, tmp_path: Path
+) -> None:
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    password_file = tmp_path / "vault-password"
+    password_file.write_bytes(VAULT_PASSWORD)
+    vault = VaultLib([("default", VaultSecret(VAULT_PASSWORD.strip()))])
+    encrypted = vault.encrypt(b"/tmp/evil-python").decode()
+    indented = "\n".join(f"  {line}" for line in encrypted.splitlines())
+    (folder / "host_vars").mkdir()
+    (folder / "host_vars" / "atelier-web1.yml").write_text(
+        f"ansible_python_interpreter: !vault |\n{indented}\n"
+    )
+    assert cli("validate", CLIENT).code == ExitCode.OK  # nothing to read without the password
+    done = cli(
+        "run", CLIENT, "check", "--reason", "attack", "--vault-password-file", str(password_file)
+    )
+    _assert_refused(done, "ansible_python_interpreter (vault-encrypted)", "an interpreter must be")
+    assert "evil" not in done.err
+
+
 def test_plain_vault_values_pass(folder: Path, tmp_path: Path) -> None:
     password_file = tmp_path / "vault-password"
     _write_vault(folder, password_file, {"webmg_db_password": "pl41n-{-secret"})

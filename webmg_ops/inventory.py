@@ -290,6 +290,10 @@ def _name_problem(name: str, value: Any) -> str | None:
     for prefix, reason in REFUSED_PREFIXES.items():
         if name.startswith(prefix):
             return f"refused in a client's inventory: {reason}"
+    from ansible.parsing.vault import EncryptedString
+
+    if isinstance(value, EncryptedString):
+        return None  # its value is checked once decrypted, with the engine's vault password
     if name == "ansible_connection" and str(value) not in ALLOWED_CONNECTIONS:
         return "refused: hosts are reached over ssh only, with the engine's host-key checking"
     interpreter = name.startswith("ansible_") and name.endswith("_interpreter")
