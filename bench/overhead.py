@@ -25,6 +25,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from webmg_ops.connection import ansible_trust_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -95,8 +97,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="webmg-bench-"))
     control = Path(tempfile.mkdtemp(prefix="webmg-cp-"))
     base_env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    # The client's host keys and key, as the engine hands them to every Ansible process.
+    trust = ansible_trust_environment(inventory.parent, ROOT / "ansible.cfg")
     tuned = {
         **base_env,
+        **trust,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control),
@@ -135,6 +140,8 @@ def main() -> None:
     empty_cfg.write_text("[defaults]\n")
     defaults = {
         **base_env,
+        # Trust alone, none of the tuned ssh_args.
+        "ANSIBLE_SSH_COMMON_ARGS": trust["ANSIBLE_SSH_COMMON_ARGS"],
         "ANSIBLE_CONFIG": str(empty_cfg),
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control),
     }

@@ -14,7 +14,12 @@ from pydantic import ValidationError
 
 from webmg_ops.contract import Contract, is_client_name
 from webmg_ops.errors import BadInput
-from webmg_ops.inventory import InventoryHost, is_lab_address, read_inventory_hosts
+from webmg_ops.inventory import (
+    InventoryHost,
+    client_folder_problems,
+    is_lab_address,
+    read_inventory_hosts,
+)
 from webmg_ops.policy import Policy, effective_policy, find_loosenings
 from webmg_ops.yamlsource import (
     SourceProblem,
@@ -188,6 +193,8 @@ def load_client(inventories: Path, name: str) -> Client:
     folder = client_folder(inventories, name)
     contract, source, problems = _read_contract(folder)
     hosts: tuple[InventoryHost, ...] = ()
+    # The client's folder is data: what would run code on the controller is refused first.
+    problems.extend(client_folder_problems(folder))
     try:
         hosts = tuple(read_inventory_hosts(folder))
     except BadInput as error:

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from webmg_ops.clients import Client
+from webmg_ops.connection import ansible_trust_environment
 from webmg_ops.controls import CONTROLS, Control, ControlStatus, root_login_allowed
 from webmg_ops.errors import EnvironmentProblem
 from webmg_ops.inventory import find_inventory_file
+from webmg_ops.runner import ANSIBLE_CFG
 from webmg_ops.vault import VAULT_PASSWORD_VARIABLE
 
 
@@ -457,13 +459,18 @@ def evaluate_host(
 
 
 @contextmanager
-def _ansible_config(path: Path, vault_password_file: Path | None) -> Iterator[None]:
+def _ansible_config(
+    path: Path, vault_password_file: Path | None, client_dir: Path
+) -> Iterator[None]:
     # testinfra reads ANSIBLE_CONFIG from the environment, and ssh inherits it.
     # testinfra runs ansible-inventory: the one installed beside this Python.
     # ansible-inventory decrypts the client's vault files (group_vars/all/vault.yml).
+    # The engine's trust settings (strict host keys, the client's key alone) come last.
     tools = str(Path(sys.executable).parent)
-    names = ("ANSIBLE_CONFIG", "PATH", "ANSIBLE_VAULT_PASSWORD_FILE")
+    trust = ansible_trust_environment(client_dir, ANSIBLE_CFG)
+    names = ("ANSIBLE_CONFIG", "PATH", "ANSIBLE_VAULT_PASSWORD_FILE", *trust)
     previous = {name: os.environ.get(name) for name in names}
+    os.environ.update(trust)
     os.environ["ANSIBLE_CONFIG"] = str(path)
     os.environ["PATH"] = os.pathsep.join([tools, previous["PATH"] or os.defpath])
     vault_password = vault_password_file or os.environ.get(VAULT_PASSWORD_VARIABLE)
@@ -511,7 +518,7 @@ def run_compliance(
     except ImportError as missing:
         raise EnvironmentProblem("pytest-testinfra is not installed") from missing
     inventory = str(find_inventory_file(client.folder))
-    with _ansible_config(ansible_cfg, vault_password_file):
+    with _ansible_config(ansible_cfg, vault_password_file, client.folder):
         runner = AnsibleRunner.get_runner(inventory)
         _render_inventory_vars(runner, client.folder)
         found = {

@@ -29,7 +29,7 @@ from webmg_ops.clients import Client, load_client
 from webmg_ops.connection import read_inventory_variables
 from webmg_ops.errors import BadInput, EnvironmentProblem, Refused, WebmgError
 from webmg_ops.governance import Clearance, PolicyRefusal, check_governance, rules_for
-from webmg_ops.inventory import find_inventory_file
+from webmg_ops.inventory import find_inventory_file, static_inventory
 from webmg_ops.ledger import Entry, Ledger, open_ledger
 from webmg_ops.lock import LockHolder, acquire_client_lock, process_alive
 from webmg_ops.offsite.record import UNPUBLISHED
@@ -170,12 +170,9 @@ def select_hosts(client: Client, limit: str | None) -> tuple[str, ...]:
         return names
     if not limit.strip():
         raise BadInput("--limit is empty")
-    from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
 
-    inventory = InventoryManager(
-        loader=DataLoader(), sources=[str(find_inventory_file(client.folder))]
-    )
+    inventory = static_inventory(find_inventory_file(client.folder), DataLoader())
     chosen = tuple(sorted(host.name for host in inventory.get_hosts(pattern=limit)))
     if not chosen:
         raise BadInput(f"--limit {limit!r} matches no host of {client.name}")
@@ -183,7 +180,11 @@ def select_hosts(client: Client, limit: str | None) -> tuple[str, ...]:
 
 
 def _ansible_cfg(client: Client) -> Path:
-    """Return the client's own ansible.cfg if it has one, else the project's tuned one."""
+    """Return the client's own ansible.cfg if it has one, else the project's tuned one.
+
+    A client's file was checked when the client was loaded: it may only tune speed.
+    The trust settings are applied over it by the runner's environment.
+    """
     own = client.folder / "ansible.cfg"
     return own if own.is_file() else ANSIBLE_CFG
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from webmg_ops.connection import ansible_trust_environment
 from webmg_ops.errors import EnvironmentProblem
 from webmg_ops.runs import FailedTask, HostResult, HostStatus
 from webmg_ops.secrets import SecretSet
@@ -259,6 +260,8 @@ def _environment(job: Job) -> dict[str, str]:
         "ANSIBLE_LOCAL_TEMP": str(job.private_dir / "tmp"),
     }
     environment.update(job.environment)
+    # Trust settings last, over any ansible.cfg and any other environment (see connection).
+    environment.update(ansible_trust_environment(job.inventory.parent, ANSIBLE_CFG))
     return environment
 
 

@@ -12,10 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from engine_testing import install_test_action
+from engine_testing import PLAYBOOKS, install_test_action
 from lab_testing import Lab, edited_contract, edited_file
 
 from webmg_ops.errors import ExitCode
+from webmg_ops.runner import ANSIBLE_CFG, Job, run_playbook
+from webmg_ops.runs import HostResult, HostStatus
+from webmg_ops.secrets import SecretSet
 
 pytestmark = pytest.mark.lab
 
@@ -272,6 +275,89 @@ def test_regenerated_host_key_is_refused_before_any_task(lab: Lab) -> None:
         finished = _finished(lab, report["run_id"])
         assert finished["evidence"]["preflight"]["atelier-db1"]["check"] == "host-key-changed"
         assert finished["hosts"][0]["ok"] == 0  # no task ran on the refused host
+    finally:
+        lab.reset("atelier-db1")
+
+
+def _play_on(lab: Lab, host: str, private_dir: Path) -> HostResult:
+    """Run the marker playbook on one host with the engine's runner and the client's files."""
+    folder = lab.inventories / CLIENT
+    own_cfg = folder / "ansible.cfg"
+    job = Job(
+        run_id=f"trust-{private_dir.name}",
+        playbook=PLAYBOOKS / "deploy_marker.yml",
+        inventory=folder / "hosts.yml",
+        private_dir=private_dir,
+        limit=host,
+        vault_password_file=Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]),
+        ansible_cfg=own_cfg if own_cfg.is_file() else ANSIBLE_CFG,
+    )
+    (result,) = run_playbook(job, [host], SecretSet.of([])).hosts
+    return result
+
+
+def test_client_files_cannot_switch_off_host_key_checking(lab: Lab, tmp_path: Path) -> None:
+    # The db host is re-installed (new host key); its client's files then try to make
+    # Ansible accept it anyway.
+    db = "198.18.0.42"
+    folder = lab.inventories / CLIENT
+    vars_file = folder / "group_vars" / "all" / "main.yml"
+    attacker_known_hosts = tmp_path / "attacker_known_hosts"
+    weakened = vars_file.read_text() + (
+        f"ansible_ssh_private_key_file: {folder / 'ssh' / 'id_ed25519'}\n"
+        "ansible_ssh_common_args: >-\n"
+        f"  -o StrictHostKeyChecking=no -o UserKnownHostsFile={attacker_known_hosts}\n"
+    )
+    regenerate = (
+        "sudo rm -f /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub && "
+        "sudo ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && "
+        "sudo systemctl restart ssh"
+    )
+    assert lab.ssh(db, regenerate).returncode == 0
+    try:
+        with (
+            edited_file(vars_file, weakened),
+            edited_file(folder / "ansible.cfg", "[defaults]\nhost_key_checking = False\n"),
+        ):
+            # Plain Ansible with these files accepts the new key: the attack is real.
+            plain = subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "ansible"),
+                    "-i",
+                    str(folder / "hosts.yml"),
+                    "atelier-db1",
+                    "-m",
+                    "ansible.builtin.ping",
+                ],
+                env={**lab.ansible_env(), "ANSIBLE_CONFIG": str(folder / "ansible.cfg")},
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            lab.end_ssh_masters()
+            assert plain.returncode == 0, plain.stdout + plain.stderr
+            entries = len(lab.entries())
+            done = lab.cli("run", CLIENT, "check", "--reason", "re-installed db")
+            assert done.returncode == ExitCode.BAD_INPUT, done.stderr
+            assert f"{vars_file}:" in done.stderr
+            assert "ansible_ssh_common_args: refused" in done.stderr
+            assert "ansible_ssh_private_key_file: refused" in done.stderr
+            assert f"{folder / 'ansible.cfg'}:2: [defaults] host_key_checking is refused" in (
+                done.stderr
+            )
+            assert len(lab.entries()) == entries  # refused before anything was written
+            # Were validation skipped, the engine's settings still come first for OpenSSH.
+            forced = _play_on(lab, "atelier-db1", tmp_path / "forced")
+            assert forced.status == HostStatus.UNREACHABLE, forced
+            assert "Host key verification failed" in forced.note
+        with edited_file(folder / "ansible.cfg", "[defaults]\nforks = 5\n"):
+            assert lab.cli("validate", CLIENT).returncode == ExitCode.OK
+            # A permitted ansible.cfg: Ansible itself refuses the changed key.
+            permitted = _play_on(lab, "atelier-db1", tmp_path / "permitted")
+            assert permitted.status == HostStatus.UNREACHABLE, permitted
+            assert "Host key verification failed" in permitted.note
+        assert (forced.ok, forced.changed, permitted.ok, permitted.changed) == (0, 0, 0, 0)
     finally:
         lab.reset("atelier-db1")
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from lab_testing import Lab
 
+from webmg_ops.connection import ansible_trust_environment
 from webmg_ops.lab.keys import known_hosts_line
+from webmg_ops.runner import ANSIBLE_CFG
 
 pytestmark = pytest.mark.lab
 
@@ -173,7 +175,7 @@ def test_ansible_reboot_module_sees_the_host_come_back(lab: Lab) -> None:
             "-m",
             "ansible.builtin.reboot",
         ],
-        env=lab.ansible_env(),
+        env={**lab.ansible_env(), **ansible_trust_environment(client, ANSIBLE_CFG)},
         cwd=lab.root,
         capture_output=True,
         text=True,

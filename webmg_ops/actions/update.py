@@ -27,7 +27,7 @@ from webmg_ops.actions import ActionOutcome, ungoverned_vars
 from webmg_ops.clients import client_file
 from webmg_ops.contract import HealthCheck
 from webmg_ops.errors import BadInput
-from webmg_ops.inventory import InventoryHost, find_inventory_file
+from webmg_ops.inventory import InventoryHost, find_inventory_file, static_inventory
 from webmg_ops.policy import UPDATE_MODE_ORDER, is_looser
 from webmg_ops.preflight import HostPreflight
 from webmg_ops.runner import PlaybookResult
@@ -92,13 +92,10 @@ def inventory_order(client: Client, hosts: Iterable[str]) -> tuple[str, ...]:
 
     The first of them is the canary, so a client's inventory lists its canary host first.
     """
-    from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
 
     wanted = set(hosts)
-    manager = InventoryManager(
-        loader=DataLoader(), sources=[str(find_inventory_file(client.folder))]
-    )
+    manager = static_inventory(find_inventory_file(client.folder), DataLoader())
     return tuple(str(host.name) for host in manager.get_hosts(pattern="all") if host.name in wanted)
 
 
