@@ -118,7 +118,9 @@ def postgres() -> Iterator[ScratchServer]:
         pytest.skip("PostgreSQL is not installed (make setup)")
     if os.geteuid() != 0:
         pytest.skip("the dump script runs pg_dump as the postgres account: needs root")
-    with scratch_server() as server:
+    # The scratch server's socket folder is private to its own account; the dump
+    # script runs pg_dump as ``postgres``, so the server listens on loopback too.
+    with scratch_server(listen_tcp=True) as server:
         for database, rows in (("demo", 3), ("other", 5)):
             _psql(server, "postgres", f"CREATE DATABASE {database}")
             _psql(server, database, "CREATE TABLE bookings (id integer)")
@@ -129,7 +131,7 @@ def postgres() -> Iterator[ScratchServer]:
 def _psql(server: ScratchServer, database: str, command: str) -> None:
     subprocess.run(
         ["runuser", "-u", "postgres", "--", find_binary("psql"), "-X", "-q", "-v",
-         "ON_ERROR_STOP=1", "-h", str(server.folder), "-p", str(server.port), "-U", "postgres",
+         "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres",
          "-d", database, "-c", command],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
@@ -138,7 +140,7 @@ def _psql(server: ScratchServer, database: str, command: str) -> None:
 @pytest.fixture
 def postgres_environment(postgres: ScratchServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point libpq (pg_dump, pg_restore) at the scratch server, as a host's default server."""
-    monkeypatch.setenv("PGHOST", str(postgres.folder))
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
     monkeypatch.setenv("PGPORT", str(postgres.port))
     monkeypatch.setenv("PGUSER", "postgres")
 

@@ -279,12 +279,14 @@ def test_a_hostile_dump_runs_no_program_on_the_controller_and_fails_the_drill(
 
 
 def _restore_check(**changes: object) -> RestoreCheck:
+    """Return a restore check with CHANGES applied after validation: the point of use
+    must refuse what a contract that bypassed validation could still carry."""
     fields: dict[str, object] = {
         "data": "/var/lib/webmg-demo",
         "user": "webmg-demo",
         "command": "/usr/bin/python3 /srv/app.py --data-dir {data} --port {port}",
     }
-    return RestoreCheck.model_validate({**fields, **changes})
+    return RestoreCheck.model_validate(fields).model_copy(update=changes)
 
 
 def _nowhere(tmp_path: Path) -> Connection:
