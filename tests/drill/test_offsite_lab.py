@@ -51,19 +51,24 @@ def test_a_backup_is_copied_offsite_and_recorded(lab: Lab) -> None:
         for e in lab.entries("offsite-published", CLIENT)
         if e.payload["run_id"] == report["run_id"]
     ]
-    assert len(published) == 1
     evidence = lab.entries("run-finished", CLIENT)[-1].payload["evidence"]
-    copied = set(published[0]["snapshots"])
+    # One copy per backed-up host, each from that host's own repository.
+    assert sorted(item["host"] for item in published) == sorted(evidence["snapshots"])
+    copied = {snapshot for item in published for snapshot in item["snapshots"]}
     assert set(evidence["snapshots"].values()) <= copied
-    # The S3 repository holds restic's files under the client's prefix.
+    # Each host's copy is a repository of its own under the client's prefix.
     client = load_client(lab.inventories, CLIENT)
     target = client.contract.backup.offsite
     assert target is not None
     s3 = make_s3_client(
         target, credentials_for(client, target, Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]))
     )
-    listed = s3.list_objects_v2(Bucket=target.bucket, Prefix=f"{CLIENT}/snapshots/")
-    assert listed.get("KeyCount", 0) >= len(copied)
+    copies = 0
+    for host in evidence["snapshots"]:
+        listed = s3.list_objects_v2(Bucket=target.bucket, Prefix=f"{CLIENT}/{host}/snapshots/")
+        assert listed.get("KeyCount", 0) >= 1, host
+        copies += listed["KeyCount"]
+    assert copies >= len(copied)
     # The S3 secret never reaches the ledger or the run's files.
     values = read_vault_values(
         lab.inventories / CLIENT / "group_vars" / "all" / "vault.yml",
@@ -85,12 +90,16 @@ def test_a_failed_copy_leaves_the_run_recorded_and_the_copy_pending_until_publis
     report = backup(lab)
     assert report["outcome"] == "succeeded"
     assert report["offsite"]["published"] is False
-    pending_id = report["offsite"]["pending_id"]
-    unpublished = lab.entries("offsite-unpublished", CLIENT)[-1].payload
-    assert unpublished["run_id"] == report["run_id"]
-    assert "webmg_s3_access_key_id" in unpublished["reason"]
+    pending_ids = sorted(report["offsite"]["pending_id"].split(", "))
+    unpublished = [
+        e.payload
+        for e in lab.entries("offsite-unpublished", CLIENT)
+        if e.payload["run_id"] == report["run_id"]
+    ]
+    assert len(unpublished) == len(pending_ids) == 2  # one per backed-up host
+    assert all("webmg_s3_access_key_id" in item["reason"] for item in unpublished)
     listed = lab.cli("offsite", "pending", "--json")
-    assert [item["id"] for item in json.loads(listed.stdout)] == [pending_id]
+    assert sorted(item["id"] for item in json.loads(listed.stdout)) == pending_ids
     # Still no keys: the retry fails and the item stays.
     assert lab.cli("offsite", "publish").returncode == ExitCode.FAILED
     file = lab.inventories / CLIENT / "group_vars" / "all" / "vault.yml"
@@ -98,6 +107,10 @@ def test_a_failed_copy_leaves_the_run_recorded_and_the_copy_pending_until_publis
     published = lab.cli("offsite", "publish")
     assert published.returncode == ExitCode.OK, published.stderr
     assert json.loads(lab.cli("offsite", "pending", "--json").stdout) == []
-    last = lab.entries("offsite-published", CLIENT)[-1].payload
-    assert last["run_id"] == report["run_id"]
-    assert last["pending_id"] == pending_id
+    republished = [
+        e.payload
+        for e in lab.entries("offsite-published", CLIENT)
+        if e.payload.get("pending_id") in pending_ids
+    ]
+    assert sorted(item["pending_id"] for item in republished) == pending_ids
+    assert all(item["run_id"] == report["run_id"] for item in republished)

@@ -52,6 +52,8 @@ class PendingItem:
     source_cache_dir: str | None = None
     source_options: tuple[str, ...] = ()
     snapshot_ids: tuple[str, ...] = ()
+    #: The host whose own repository a copy came from (None: a client-wide repository).
+    host: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the item as JSON-ready data (one line of the pending file)."""
@@ -72,6 +74,7 @@ class PendingItem:
             "source_cache_dir": self.source_cache_dir,
             "source_options": list(self.source_options),
             "snapshot_ids": list(self.snapshot_ids),
+            "host": self.host,
         }
 
     @classmethod
@@ -100,6 +103,7 @@ class PendingItem:
             source_cache_dir=data.get("source_cache_dir"),
             source_options=tuple(str(item) for item in data.get("source_options") or ()),
             snapshot_ids=tuple(str(item) for item in data.get("snapshot_ids") or ()),
+            host=str(data["host"]) if data.get("host") else None,
         )
 
 
