@@ -603,3 +603,16 @@ def test_a_forged_backup_key_is_refused_before_the_target(tmp_path: Path, forged
     b64 = public.split()[1]
     text = forged.format(key=key, b64=b64, b64short=b64[:-4])
     assert _key_pattern().match(text) is None
+
+
+@pytest.mark.parametrize(
+    "user", ["restic", "restic-alpenhof", "root"], ids=["shared", "another-client", "root"]
+)
+def test_a_backup_into_an_account_not_the_clients_own_is_refused(
+    inventories: Path, edit_contract, user: str
+) -> None:
+    location = f"sftp:{user}@198.18.0.5:/srv/restic/atelier-nord"
+    edit_contract("atelier-nord", lambda data: data["backup"].update(repository=location))
+    client = load_client(inventories, "atelier-nord")
+    with pytest.raises(BadInput, match="'restic-atelier-nord'"):
+        make_extra_vars(client, ("atelier-web1",), RunRequest("atelier-nord", "backup"))

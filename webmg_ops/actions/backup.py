@@ -24,7 +24,7 @@ from webmg_ops.actions import ActionOutcome, ungoverned_vars
 from webmg_ops.contract import RETENTION_PERIODS, Retention
 from webmg_ops.errors import BadInput
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.repository_location import parse_repository_location
+from webmg_ops.repository_location import SftpLocation, parse_repository_location
 from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
@@ -39,6 +39,11 @@ SNAPSHOT_TAG = "webmg"
 
 #: The inventory group of the agency's backup target.
 TARGET_GROUP = "backup_target"
+
+#: Each client's account on the backup target is this prefix and the client's name (the
+#: role's backup_target_user_prefix): an account shared by two clients would let one
+#: client's hosts reach the other's repositories.
+TARGET_USER_PREFIX = "restic-"
 
 #: The key under which the play publishes each host's repository evidence (forget, check).
 REPOSITORY_KEY = "_repositories"
@@ -104,17 +109,23 @@ def make_extra_vars(
 
     Paths, databases and repository come from the contract; retention and
     the check's data subset from the policy. Raise BadInput if the request
-    sets a governed var, or the contract names no paths or no repository
-    restic can reach (SFTP or S3).
+    sets a governed var, or the contract names no paths, no repository
+    restic can reach (SFTP or S3), or an SFTP account not the client's own.
     """
     requested = ungoverned_vars(request, GOVERNED_VARS)
     backup = client.contract.backup
     if not backup.repository:
         raise BadInput(f"{client.name}: the contract names no backup.repository")
     try:
-        parse_repository_location(backup.repository)
+        location = parse_repository_location(backup.repository)
     except ValueError as error:
         raise BadInput(f"{client.name}: {error}") from None
+    account = f"{TARGET_USER_PREFIX}{client.name}"
+    if isinstance(location, SftpLocation) and location.user != account:
+        raise BadInput(
+            f"{client.name}: backup.repository logs in as {location.user!r} on the backup "
+            f"target; each client has an account of its own there: {account!r}"
+        )
     if not backup.paths:
         raise BadInput(f"{client.name}: the contract names no backup.paths")
     retention = client.policy.retention
