@@ -1,8 +1,14 @@
-"""A client's backup repository, as the controller opens it (restore drills, checks, tests).
+"""A client's backup repositories, as the controller opens them (restore drills, checks, tests).
 
-The location comes from the contract (``backup.repository``); the password
-from the client's vault (``webmg_restic_password``), never from a file in
-clear. An ``sftp:`` repository is reached with the client's own SSH key
+Every backed-up host has a repository of its own, inside the contract's
+location (``backup.repository``, see
+:func:`webmg_ops.repository_location.host_repository_location`), with a
+password of its own: HMAC-SHA256 of the host's name keyed with the
+client's vault password (``webmg_restic_password``). A host holds only its
+own password, so it cannot decrypt another host's snapshots; the
+controller, which holds the vault, derives each of them. The role derives
+the same value with its ``webmg_host_restic_password`` filter. Passwords
+never come from a file in clear. An ``sftp:`` repository is reached with the client's own SSH key
 (``ssh/id_ed25519``) and its enrolled ``known_hosts``, strictly checked,
 the same keys Ansible uses for the client's hosts (the backup role
 authorizes the key's public half on the backup target). An ``s3:``
@@ -13,6 +19,8 @@ restic through its environment.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import shlex
 from pathlib import Path
 
@@ -21,6 +29,7 @@ from webmg_ops.errors import BadInput
 from webmg_ops.offsite.credentials import vault_credentials
 from webmg_ops.repository_location import (
     SftpLocation,
+    host_repository_location,
     parse_repository_location,
 )
 from webmg_ops.restic import Repository
@@ -29,6 +38,27 @@ from webmg_ops.vault import client_vault_variables, read_vault_password
 
 #: The vault variable holding a client's restic password.
 PASSWORD_VARIABLE = "webmg_restic_password"
+
+#: What a host's name is prefixed with before it is keyed with the client's password
+#: (the same words as the role's filter plugin, ``roles/backup/filter_plugins``).
+HOST_PASSWORD_CONTEXT = b"webmg-ops restic repository of host "
+
+#: The inventory group of the agency's backup target (it holds repositories, it has none).
+TARGET_GROUP = "backup_target"
+
+
+def host_password(client_password: str, host: str) -> str:
+    """Given the client's restic password and a host's name, return the host's own
+    repository password (hex HMAC-SHA256 of the name, keyed with the client's password).
+    """
+    return hmac.new(
+        client_password.encode(), HOST_PASSWORD_CONTEXT + host.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def backed_up_hosts(client: Client) -> tuple[str, ...]:
+    """Given a client, return its hosts that are backed up (all but the backup target)."""
+    return tuple(host.name for host in client.hosts if TARGET_GROUP not in host.groups)
 
 
 def sftp_command(location: SftpLocation, key: Path, known_hosts: Path) -> str:
@@ -79,22 +109,34 @@ def _restic_password(client: Client, vault: dict[str, str]) -> str:
     )
 
 
-def client_repository(
-    client: Client, vault_password_file: Path | None, *, cache_dir: Path | None = None
-) -> Repository:
-    """Given a client and the vault password file, return its backup repository for the controller.
+def host_repositories(
+    client: Client,
+    vault_password_file: Path | None,
+    *,
+    hosts: tuple[str, ...] | None = None,
+    cache_dir: Path | None = None,
+) -> dict[str, Repository]:
+    """Given a client and the vault password file, return each backed-up host's own
+    repository as the controller opens it (``hosts``: those hosts only).
 
     Raise BadInput if the contract names no repository, an SFTP repository's
-    SSH key or known_hosts is missing, or the vault does not give the
-    password (or, for S3, the key pair).
+    SSH key or known_hosts is missing, a host's name cannot name a
+    repository, or the vault does not give the password (or, for S3, the
+    key pair).
     """
     text = client.contract.backup.repository
     if not text:
         raise BadInput(f"{client.name}: the contract names no backup repository")
     try:
         location = parse_repository_location(text)
+        locations = {
+            host: host_repository_location(text, host)
+            for host in (backed_up_hosts(client) if hosts is None else hosts)
+        }
     except ValueError as error:
         raise BadInput(f"{client.name}: {error}") from None
+    options: tuple[str, ...] = ()
+    environment: dict[str, str] = {}
     if isinstance(location, SftpLocation):
         key = client.folder / "ssh" / "id_ed25519"
         known_hosts = client.folder / "known_hosts"
@@ -103,21 +145,30 @@ def client_repository(
                 raise BadInput(
                     f"{client.name}: {needed} is missing (enrol the client's hosts first)"
                 )
-        command = sftp_command(location, key.resolve(), known_hosts.resolve())
-        return Repository(
-            location=text,
-            password=restic_password(client, vault_password_file),
-            cache_dir=cache_dir,
-            options=(f"sftp.command={command}",),
-        )
+        options = (f"sftp.command={sftp_command(location, key.resolve(), known_hosts.resolve())}",)
     vault = client_vault(client, vault_password_file)
-    try:
-        credentials = vault_credentials(vault)
-    except BadInput as error:
-        raise BadInput(f"{client.name}: S3 repository: {error}") from None
-    return Repository(
-        location=text,
-        password=_restic_password(client, vault),
-        cache_dir=cache_dir,
-        environment=credentials.environment(),
-    )
+    password = _restic_password(client, vault)
+    if not isinstance(location, SftpLocation):
+        try:
+            environment = vault_credentials(vault).environment()
+        except BadInput as error:
+            raise BadInput(f"{client.name}: S3 repository: {error}") from None
+    return {
+        host: Repository(
+            location=host_location,
+            password=host_password(password, host),
+            cache_dir=cache_dir,
+            environment=environment,
+            options=options,
+        )
+        for host, host_location in locations.items()
+    }
+
+
+def host_repository(
+    client: Client, host: str, vault_password_file: Path | None, *, cache_dir: Path | None = None
+) -> Repository:
+    """Given a client, one of its backed-up hosts and the vault password file, return the
+    host's own repository. Raise BadInput as :func:`host_repositories` does.
+    """
+    return host_repositories(client, vault_password_file, hosts=(host,), cache_dir=cache_dir)[host]

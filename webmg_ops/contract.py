@@ -444,7 +444,7 @@ class BackupOverrides(StrictModel):
             "with the S3 keys in the vault."
         ),
         examples=[
-            "sftp:restic@198.18.0.5:/srv/restic/alpenhof",
+            "sftp:restic-alpenhof@198.18.0.5:/srv/restic/alpenhof",
             "s3:https://s3.eu-central-1.amazonaws.com/webmg-backups/alpenhof",
         ],
     )

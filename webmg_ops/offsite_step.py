@@ -2,7 +2,8 @@
 
 After a successful real run, a client whose contract names an offsite
 target (``backup.offsite``) gets either its snapshots copied into an S3
-restic repository (``restic-copy``, after a backup) or the run's reports
+restic repository (``restic-copy``, after a backup: each host's own
+repository into an S3 repository of its own) or the run's reports
 uploaded (``reports``, after any run). The run is already recorded when
 this starts: whatever happens here is recorded on its own, as
 ``offsite-published`` or ``offsite-unpublished`` (with the item kept in the
@@ -22,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from webmg_ops import restic
-from webmg_ops.backup_repository import client_repository
+from webmg_ops.backup_repository import host_repositories
 from webmg_ops.clients import Client, list_client_names, load_client
-from webmg_ops.errors import WebmgError
+from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.ledger import format_utc, open_ledger
 from webmg_ops.offsite.checkpoints import (
     CheckpointPublication,
@@ -75,14 +76,29 @@ def credentials_for(
     return resolve_credentials(target, vault=vault)
 
 
-def _source(settings: Settings, client: Client, vault_file: Path | None) -> restic.Repository:
-    return client_repository(client, vault_file, cache_dir=settings.var_dir / "restic-cache")
+def _sources(
+    settings: Settings,
+    client: Client,
+    vault_file: Path | None,
+    hosts: tuple[str, ...] | None = None,
+) -> dict[str, restic.Repository]:
+    return host_repositories(
+        client, vault_file, hosts=hosts, cache_dir=settings.var_dir / "restic-cache"
+    )
 
 
-def _copy(
-    settings: Settings, client: Client, target: OffsiteTarget, run_id: str, vault: Path | None
-) -> OffsiteStep:
-    source = _source(settings, client, vault)
+def _copy_host(
+    settings: Settings,
+    client: Client,
+    target: OffsiteTarget,
+    run_id: str,
+    vault: Path | None,
+    host: str,
+    source: restic.Repository,
+) -> tuple[CopyResult, str | None]:
+    """Copy one host's repository to its S3 repository and record the copy; return the
+    result and the id of its pending item (None when it was copied).
+    """
     try:
         credentials = credentials_for(client, target, vault)
     except WebmgError as error:
@@ -90,18 +106,33 @@ def _copy(
             client=client.name,
             target=target,
             source=mask_location(source.location),
-            repository=target.repository_location(client.name),
+            repository=target.repository_location(client.name, host),
             reason=error.message,
+            host=host,
         )
     else:
-        result = copy_snapshots(source, target, credentials, client.name)
-    pending = record_copy(settings, result, run_id, source)
-    detail = (
-        f"{len(result.snapshots)} snapshot(s) in {result.repository}"
-        if result.ok
-        else str(result.reason)
+        result = copy_snapshots(source, target, credentials, client.name, host=host)
+    return result, record_copy(settings, result, run_id, source)
+
+
+def _copy(
+    settings: Settings, client: Client, target: OffsiteTarget, run_id: str, vault: Path | None
+) -> OffsiteStep:
+    done = {
+        host: _copy_host(settings, client, target, run_id, vault, host, source)
+        for host, source in sorted(_sources(settings, client, vault).items())
+    }
+    failed = {host: pair for host, pair in done.items() if not pair[0].ok}
+    if not failed:
+        copied = sum(len(result.snapshots) for result, _ in done.values())
+        detail = f"{copied} snapshot(s) of {len(done)} host(s) in {target.endpoint}"
+        return OffsiteStep("restic-copy", True, None, detail)
+    return OffsiteStep(
+        "restic-copy",
+        False,
+        ", ".join(str(pending) for _, pending in failed.values()),
+        "; ".join(f"{host}: {result.reason}" for host, (result, _) in failed.items()),
     )
-    return OffsiteStep("restic-copy", result.ok, pending, detail)
 
 
 def _reports(
@@ -168,7 +199,12 @@ def pending_source(settings: Settings, vault_password_file: Path | None) -> Any:
 
     def source_for(item: PendingItem) -> restic.Repository:
         client = load_client(settings.inventories, item.client)
-        return _source(settings, client, vault_password_file)
+        if item.host is None:
+            raise BadInput(
+                f"pending copy {item.id}: it names no host, and a client's backups are in "
+                "one repository per host; take a new backup, whose copy replaces it"
+            )
+        return _sources(settings, client, vault_password_file, (item.host,))[item.host]
 
     return source_for
 

@@ -14,6 +14,11 @@ strict: the user a POSIX account name that is neither root nor an account
 a Debian server already has, the host a DNS name or IPv4 address, the path
 absolute without ``.`` or ``..`` segments.
 
+Each backed-up host has a repository of its own inside the client's
+location (:func:`host_repository_location`): a host's password opens
+only its own history, and a drill reads each host's snapshots from the
+repository that host writes, never by a hostname label.
+
 The scheme of an S3 endpoint is required (restic would otherwise assume
 HTTPS silently), and a location never carries credentials. An S3 endpoint
 and bucket follow the same rules as an offsite target's
@@ -34,6 +39,9 @@ _SFTP = re.compile(r"^sftp:(?P<user>[^@:/\s]+)@(?P<host>[^:/\s]+):(?P<path>/\S*)
 _S3 = re.compile(r"^s3:(?P<url>https?://\S+)$")
 _SFTP_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _SFTP_PATH = re.compile(r"^(/[A-Za-z0-9_@+=:,~.-]+)+$")
+
+#: An inventory host name that is safe as one folder or key segment (no '/', no leading '.').
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 #: What a valid location reads like, for error messages.
 EXPECTED = "sftp:USER@HOST:/PATH or s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]"
@@ -110,3 +118,17 @@ def _sftp_location(text: str, user: str, host: str, path: str) -> SftpLocation:
     if problem is not None:
         raise ValueError(f"backup repository {text!r}: {problem} (expected {EXPECTED})")
     return SftpLocation(user=user, host=host, path=path)
+
+
+def host_repository_location(text: str, host: str) -> str:
+    """Given a contract's ``backup.repository`` and a backed-up host, return that host's
+    own repository: the host's name appended to the location's path (SFTP) or key
+    prefix (S3).
+
+    Raise ValueError if the location is not valid or the host name is not a
+    single safe path segment.
+    """
+    parse_repository_location(text)
+    if not _HOST_NAME.match(host):
+        raise ValueError(f"host name {host!r} cannot name a repository folder")
+    return f"{text.rstrip('/')}/{host}"

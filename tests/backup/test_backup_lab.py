@@ -1,8 +1,10 @@
 """Verified backups on rehearsal-lab hosts: real restic over SFTP to the lab's backup target.
 
 atelier-nord backs up atelier-web1 and atelier-db1 (PostgreSQL ``demo``,
-``public.bookings`` 250 rows) to ``sftp:restic@198.18.0.5:/srv/restic/atelier-nord``;
-the controller opens the same repository with the client's own key and vault.
+``public.bookings`` 250 rows), each into a repository of its own under
+``sftp:restic-atelier-nord@198.18.0.5:/srv/restic/atelier-nord``, with a password of its
+own; the controller opens each host's repository with the client's own key
+and vault.
 """
 
 from __future__ import annotations
@@ -19,10 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backup_testing import (
+    HOST_SSH,
+    as_root_on,
+    restic_as_root_on,
+    sftp_repository,
+    target_account,
+)
 from lab_testing import Lab, edited_contract
 
 from webmg_ops import restic
-from webmg_ops.backup_repository import client_repository
+from webmg_ops.backup_repository import host_repositories
 from webmg_ops.clients import load_client
 from webmg_ops.errors import ExitCode
 from webmg_ops.lab.network import S3_URL
@@ -68,13 +77,27 @@ def finished(lab: Lab, run_id: str) -> dict[str, Any]:
     return entry.payload
 
 
-def repository(lab: Lab, tmp_path: Path, client: str = CLIENT) -> restic.Repository:
-    """Return the client's repository as the controller opens it (its key, its vault)."""
-    return client_repository(
+def repositories(lab: Lab, tmp_path: Path, client: str = CLIENT) -> dict[str, restic.Repository]:
+    """Return each host's repository as the controller opens it (the client's key, its vault)."""
+    return host_repositories(
         load_client(lab.inventories, client),
         lab.lab_dir / "vault-password",
         cache_dir=tmp_path / "restic-cache",
     )
+
+
+def repository(lab: Lab, tmp_path: Path, host: str, client: str = CLIENT) -> restic.Repository:
+    """Return one host's own repository as the controller opens it."""
+    return repositories(lab, tmp_path, client)[host]
+
+
+def snapshot_ids(lab: Lab, tmp_path: Path, client: str = CLIENT) -> set[str]:
+    """Return the ids of every snapshot in the client's hosts' repositories."""
+    return {
+        snapshot.id
+        for repo in repositories(lab, tmp_path, client).values()
+        for snapshot in restic.list_snapshots(repo)
+    }
 
 
 #: Run on a host as root: print every command line seen there for SECONDS (argv[1]).
@@ -141,12 +164,13 @@ def test_backup_saves_every_host_with_its_manifest_and_database(
         f"bytes added: {sum(h['bytes_added'] for h in evidence['hosts'].values())}, "
         f"check: {maintenance['check']['duration_s']} s"
     )
-    repo = repository(lab, tmp_path)
-    snapshots = restic.list_snapshots(repo, tags=["webmg"])
-    by_id = {snapshot.id: snapshot for snapshot in snapshots}
     for host, snapshot_id in evidence["snapshots"].items():
+        # Each host's snapshot is in its own repository, and only there.
+        by_id = {s.id: s for s in restic.list_snapshots(repository(lab, tmp_path, host))}
         assert by_id[snapshot_id].hostname == host
         assert "/var/backups/webmg" in by_id[snapshot_id].paths
+        assert evidence["hosts"][host]["repository"].endswith(f"/srv/restic/{CLIENT}/{host}")
+    repo = repository(lab, tmp_path, "atelier-db1")
     db_snapshot = evidence["snapshots"]["atelier-db1"]
     restic.restore(repo, db_snapshot, tmp_path / "restored", include=[MANIFEST_PATH])
     manifest = read_manifest(tmp_path / "restored" / MANIFEST_PATH.lstrip("/"))
@@ -180,13 +204,76 @@ def test_private_key_and_password_stay_on_the_host_root_only(
     assert done.returncode == 0, done.stderr
     modes = [line.split()[:2] for line in done.stdout.splitlines()]
     assert modes == [["700", "root"], ["600", "root"], ["600", "root"], ["600", "root"]]
-    keys = lab.ssh(ADDRESSES["backup1"], "sudo cat /var/lib/restic/.ssh/authorized_keys")
+    keys = lab.ssh(
+        ADDRESSES["backup1"], f"sudo cat /var/lib/webmg-restic/restic-{CLIENT}/.ssh/authorized_keys"
+    )
     assert keys.returncode == 0, keys.stderr
     for name in ("controller", *BACKED_UP):
         assert f"webmg-ops backup key: {CLIENT} {name}" in keys.stdout
-    assert all(
-        line.startswith("restrict ") for line in keys.stdout.splitlines() if "ssh-ed25519" in line
+    lines = [line for line in keys.stdout.splitlines() if "ssh-ed25519" in line]
+    assert len(lines) == 3
+    # Every key may only speak SFTP; a host's key is its type and base64, nothing it added.
+    assert all(line.startswith('restrict,command="internal-sftp" ssh-ed25519 ') for line in lines)
+    assert all(len(line.split()) == 3 for line in lines)
+
+
+def test_a_host_can_neither_open_another_hosts_repository_nor_learn_the_clients_password(
+    lab: Lab, first_backup: dict[str, Any]
+) -> None:
+    web = ADDRESSES["atelier-web1"]
+    # Root on the web host, with what the role left there, opens its own repository...
+    own = restic_as_root_on(lab, web, sftp_repository(CLIENT, "atelier-web1"), "snapshots")
+    assert own.returncode == 0, own.stderr
+    # ...but not the database host's: its password is not the web host's.
+    other = restic_as_root_on(lab, web, sftp_repository(CLIENT, "atelier-db1"), "snapshots")
+    assert other.returncode != 0, other.stdout
+    assert "wrong password" in other.stderr, other.stderr
+    # Each host holds a password of its own, and never the client's.
+    held = {
+        host: lab.ssh(ADDRESSES[host], "sudo cat /var/lib/webmg-backup/restic-password").stdout
+        for host in BACKED_UP
+    }
+    vault = read_vault_values(lab.inventories / CLIENT / VAULT_FILE, lab.lab_dir / "vault-password")
+    assert vault is not None
+    assert len(set(held.values())) == len(BACKED_UP)
+    assert str(vault["webmg_restic_password"]) not in held.values()
+    assert all(len(password) == 64 for password in held.values())
+
+
+#: Another client on the same backup target, whose repositories the attacks aim at.
+VICTIM = "alpenhof"
+
+
+def test_a_host_gets_no_shell_on_the_target_and_cannot_reach_another_clients_repositories(
+    lab: Lab, first_backup: dict[str, Any]
+) -> None:
+    code, report, _ = run_backup(lab, VICTIM)
+    assert code == ExitCode.OK, json.dumps(report["hosts"])
+    web = ADDRESSES["atelier-web1"]
+    victim_config = f"/srv/restic/{VICTIM}/alpenhof-web1/config"
+    own_config = f"/srv/restic/{CLIENT}/atelier-web1/config"
+    # Root on the web host, with its backup key: no command runs on the target...
+    shell = as_root_on(lab, web, [*HOST_SSH, target_account(CLIENT), "rm -rf /srv/restic"])
+    assert shell.returncode != 0, shell.stdout
+    # ...SFTP into another client's folder is refused...
+    sftp = lab.ssh(
+        web,
+        f"printf 'ls /srv/restic/{VICTIM}\\nrm {victim_config}\\n' | "
+        + shlex.join(["sudo", "sftp", "-b", "-", *HOST_SSH[1:], target_account(CLIENT)]),
     )
+    assert sftp.returncode != 0, sftp.stdout
+    assert "ermission denied" in sftp.stderr + sftp.stdout, sftp.stderr
+    # ...and its key does not open the other client's account.
+    other = restic_as_root_on(lab, web, sftp_repository(VICTIM, "alpenhof-web1"), "snapshots")
+    assert other.returncode != 0, other.stdout
+    # Both clients' repositories are whole.
+    for config in (victim_config, own_config):
+        assert lab.ssh(ADDRESSES["backup1"], f"sudo test -s {config}").returncode == 0, config
+    accounts = lab.ssh(ADDRESSES["backup1"], f"getent passwd restic-{CLIENT} restic-{VICTIM}")
+    assert [line.rsplit(":", 1)[1] for line in accounts.stdout.split()] == [
+        "/usr/sbin/nologin",
+        "/usr/sbin/nologin",
+    ]
 
 
 def test_second_backup_changes_no_setup_and_adds_snapshots(
@@ -203,16 +290,15 @@ def test_second_backup_changes_no_setup_and_adds_snapshots(
     assert set(evidence["snapshots"].values()).isdisjoint(
         first_backup["payload"]["evidence"]["snapshots"].values()
     )
-    ids = {snapshot.id for snapshot in restic.list_snapshots(repository(lab, tmp_path))}
-    assert set(evidence["snapshots"].values()) <= ids
+    assert set(evidence["snapshots"].values()) <= snapshot_ids(lab, tmp_path)
 
 
 def test_check_mode_changes_nothing(lab: Lab, first_backup: dict[str, Any], tmp_path: Path) -> None:
-    before = {s.id for s in restic.list_snapshots(repository(lab, tmp_path))}
+    before = snapshot_ids(lab, tmp_path)
     code, report, _ = run_backup(lab, CLIENT, "--check")
     assert code == ExitCode.OK, report
     assert all(host["changed"] == 0 for host in report["hosts"]), report["hosts"]
-    assert {s.id for s in restic.list_snapshots(repository(lab, tmp_path))} == before
+    assert snapshot_ids(lab, tmp_path) == before
 
 
 def test_a_killed_orchestrator_is_recorded_and_the_next_backup_recovers(
@@ -252,7 +338,7 @@ def test_a_killed_orchestrator_is_recorded_and_the_next_backup_recovers(
         assert evidence["repository_maintenance"]["check"]["ok"] is True
         removed = [lock for h in evidence["hosts"].values() for lock in h["stale_locks_removed"]]
         print(f"\nstale locks removed after the kill: {removed}")
-        assert restic.check_repository(repository(lab, tmp_path)).ok
+        assert restic.check_repository(repository(lab, tmp_path, "atelier-web1")).ok
     finally:
         lab.ssh(web, f"sudo rm -f {bulk}")
 
@@ -271,7 +357,7 @@ def canary_client(lab: Lab) -> Iterator[str]:
             lab.inventories,
             "terre-solidaire",
             lambda data: data["backup"].update(
-                repository="sftp:restic@198.18.0.5:/srv/restic/terre-solidaire-canary"
+                repository="sftp:restic-terre-solidaire@198.18.0.5:/srv/restic/terre-solidaire-canary"
             ),
         ):
             yield canary
@@ -336,7 +422,8 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_without_exposing_its_keys(
         assert set(again["hosts"][0]["changed_tasks"]) <= ACTION_TASKS, again["hosts"]
     assert drilled.returncode == ExitCode.OK, drilled.stdout + drilled.stderr
     # The repository is in the bucket, not on the backup target.
-    assert (lab.lab_dir / "s3" / BACKUP_BUCKET / S3_CLIENT / "config").is_file()
+    for host in ("riverton-web1", "riverton-web2", "riverton-db1"):
+        assert (lab.lab_dir / "s3" / BACKUP_BUCKET / S3_CLIENT / host / "config").is_file()
     assert S3_CLIENT not in lab.ssh(ADDRESSES["backup1"], "sudo ls /srv/restic").stdout.split()
     drill = finished(lab, json.loads(drilled.stdout)["run_id"])["evidence"]["hosts"]
     assert {name: item["ok"] for name, item in drill.items()} == {
@@ -380,13 +467,10 @@ def test_a_timer_backs_up_between_runs_and_the_next_run_records_it(
         # What the timer starts, started now: a backup with no orchestrator around.
         started = lab.ssh(web, "sudo systemctl start webmg-backup.service")
         assert started.returncode == 0, started.stderr
-        timer_snapshots = restic.list_snapshots(
-            repository(lab, tmp_path, TIMER_CLIENT), tags=["webmg-timer"]
-        )
-        (snapshot,) = [s for s in timer_snapshots if s.hostname == TIMER_HOST]
+        repo = repository(lab, tmp_path, TIMER_HOST, TIMER_CLIENT)
+        (snapshot,) = restic.list_snapshots(repo, tags=["webmg-timer"])
         assert "webmg" in snapshot.tags  # the level's retention applies to it too
         # The timer's snapshot holds the manifest and the data, like any other.
-        repo = repository(lab, tmp_path, TIMER_CLIENT)
         restic.restore(repo, snapshot.id, tmp_path / "restored", include=[MANIFEST_PATH])
         manifest = read_manifest(tmp_path / "restored" / MANIFEST_PATH.lstrip("/"))
         assert manifest["host"] == TIMER_HOST and len(manifest["files"]) > 100

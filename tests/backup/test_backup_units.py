@@ -8,30 +8,55 @@ expectation computed here independently.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from restic_testing import RESTIC_PASSWORD
 
 from webmg_ops.actions.backup import (
     check_subset,
+    combined_repository_evidence,
     forget_arguments,
     full_snapshot_id,
     make_extra_vars,
+    repository_evidence,
 )
+from webmg_ops.actions.drill import choose_snapshots
+from webmg_ops.backup_repository import host_password
 from webmg_ops.clients import ContractInvalid, load_client
 from webmg_ops.contract import Level, Retention
 from webmg_ops.errors import BadInput
 from webmg_ops.manifest import build_manifest
 from webmg_ops.policy import LEVEL_DEFAULTS
-from webmg_ops.repository_location import S3Location, SftpLocation, parse_repository_location
-from webmg_ops.restic import Repository, backup, forget, list_snapshots
+from webmg_ops.repository_location import (
+    S3Location,
+    SftpLocation,
+    host_repository_location,
+    parse_repository_location,
+)
+from webmg_ops.restic import (
+    Repository,
+    ResticError,
+    ResticFailure,
+    Snapshot,
+    backup,
+    forget,
+    init_repository,
+    list_snapshots,
+)
 from webmg_ops.runs import RunRequest
 
 MANIFEST_SCRIPT = (
@@ -46,7 +71,9 @@ def test_extra_vars_come_from_the_contract_and_the_policy(inventories: Path) -> 
     now = datetime(2026, 3, 1, 12, tzinfo=UTC)
     extra = make_extra_vars(client, ("atelier-web1",), RunRequest("atelier-nord", "backup"), now)
     assert extra["backup_client"] == "atelier-nord"
-    assert extra["backup_repository"] == "sftp:restic@198.18.0.5:/srv/restic/atelier-nord"
+    assert (
+        extra["backup_repository"] == "sftp:restic-atelier-nord@198.18.0.5:/srv/restic/atelier-nord"
+    )
     assert extra["backup_paths"] == ["/etc", "/var/lib/webmg-demo"]
     assert extra["backup_databases"] == [
         {"name": "demo", "engine": "postgresql", "host_group": "db"}
@@ -388,3 +415,204 @@ def test_a_timer_backup_skips_while_a_run_holds_the_host_and_says_so(
     os.utime(tmp_path / "run-in-progress", (0, 0))
     assert _timer(str(settings)).returncode == 0
     assert len(list_snapshots(repository)) == 1
+
+
+# --- one repository and one password per host -----------------------------
+
+ROLE_FILTERS = (
+    Path(__file__).resolve().parents[2] / "roles" / "backup" / "filter_plugins" / "webmg_backup.py"
+)
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        (
+            "sftp:restic-atelier-nord@198.18.0.5:/srv/restic/atelier-nord",
+            "sftp:restic-atelier-nord@198.18.0.5:/srv/restic/atelier-nord/atelier-web1",
+        ),
+        (
+            "sftp:restic-atelier-nord@198.18.0.5:/srv/restic/atelier-nord/",
+            "sftp:restic-atelier-nord@198.18.0.5:/srv/restic/atelier-nord/atelier-web1",
+        ),
+        ("s3:http://198.18.0.1:9000/backups", "s3:http://198.18.0.1:9000/backups/atelier-web1"),
+        (
+            "s3:http://198.18.0.1:9000/backups/acme",
+            "s3:http://198.18.0.1:9000/backups/acme/atelier-web1",
+        ),
+    ],
+)
+def test_each_host_has_its_own_repository_inside_the_clients_location(
+    location: str, expected: str
+) -> None:
+    assert host_repository_location(location, "atelier-web1") == expected
+
+
+@pytest.mark.parametrize("host", ["../atelier-db1", "web/../../db", ".hidden", "", "a b"])
+def test_a_host_name_that_could_leave_its_folder_names_no_repository(host: str) -> None:
+    with pytest.raises(ValueError, match="cannot name a repository folder"):
+        host_repository_location("sftp:restic@198.18.0.5:/srv/restic/acme", host)
+
+
+def _role_filter() -> Any:
+    spec = importlib.util.spec_from_file_location("webmg_backup_filters", ROLE_FILTERS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FilterModule().filters()["webmg_host_restic_password"]
+
+
+def test_the_role_and_the_controller_derive_the_same_password_per_host() -> None:
+    derive = _role_filter()
+    client_password = "client-password-" + os.urandom(8).hex()
+    hosts = ("atelier-web1", "atelier-db1")
+    # HMAC-SHA256 of the host's name, keyed with the client's password, computed here.
+    expected = {
+        host: hmac.new(
+            client_password.encode(),
+            b"webmg-ops restic repository of host " + host.encode(),
+            hashlib.sha256,
+        ).hexdigest()
+        for host in hosts
+    }
+    assert {host: derive(client_password, host) for host in hosts} == expected
+    assert {host: host_password(client_password, host) for host in hosts} == expected
+    assert len(set(expected.values())) == len(hosts)
+    assert client_password not in expected.values()
+
+
+def test_one_hosts_password_does_not_open_another_hosts_repository(tmp_path: Path) -> None:
+    client_password = "client-password-" + os.urandom(8).hex()
+    repositories = {
+        host: Repository(
+            location=str(tmp_path / host),
+            password=host_password(client_password, host),
+            cache_dir=tmp_path / "cache",
+        )
+        for host in ("atelier-web1", "atelier-db1")
+    }
+    for repository in repositories.values():
+        init_repository(repository)
+    source = tmp_path / "data"
+    source.mkdir()
+    (source / "dump.sql").write_text("bookings 250\n")
+    backup(repositories["atelier-db1"], [source])
+    # The web host's password against the database host's repository: refused.
+    stolen = replace(repositories["atelier-db1"], password=repositories["atelier-web1"].password)
+    with pytest.raises(ResticError) as refused:
+        list_snapshots(stolen)
+    assert refused.value.failure is ResticFailure.WRONG_PASSWORD
+    assert len(list_snapshots(repositories["atelier-db1"])) == 1
+
+
+def _snapshot(short_id: str, hostname: str, day: int) -> Snapshot:
+    return Snapshot(
+        id=short_id * 8,
+        short_id=short_id,
+        time=datetime(2026, 1, day, tzinfo=UTC),
+        hostname=hostname,
+        paths=("/etc",),
+        tags=("webmg",),
+    )
+
+
+def test_a_drill_takes_each_hosts_latest_snapshot_from_its_repository_whatever_its_label() -> None:
+    own = _snapshot("aaaaaaaa", "atelier-db1", 1)
+    forged = _snapshot("bbbbbbbb", "atelier-db1", 2)  # written by the web host, newer
+    chosen = choose_snapshots({"atelier-db1": [own], "atelier-web1": [forged]}, None)
+    assert chosen == {"atelier-db1": own, "atelier-web1": forged}
+    assert choose_snapshots({"atelier-db1": [own], "atelier-web1": [forged]}, "bbbb") == {
+        "atelier-web1": forged
+    }
+    with pytest.raises(BadInput, match="no snapshot 'cccc'"):
+        choose_snapshots({"atelier-db1": [own]}, "cccc")
+
+
+def test_the_hosts_repository_evidence_adds_up_to_the_clients() -> None:
+    def shaped(kept: list[str], ok: bool, errors: list[str], seconds: str) -> dict[str, Any]:
+        raw = {
+            "forget": {"arguments": ["--keep-daily", "7"], "kept": kept, "removed": ["old"]},
+            "check": {"ok": ok, "subset": "1/4", "duration": seconds, "errors": errors},
+        }
+        evidence = repository_evidence(raw)
+        assert evidence is not None
+        return evidence
+
+    combined = combined_repository_evidence(
+        {
+            "atelier-web1": shaped(["w1", "w2"], True, [], "0:00:02.500000"),
+            "atelier-db1": shaped(["d1"], False, ["pack 1234 damaged"], "0:00:04.000000"),
+        }
+    )
+    assert combined is not None
+    assert combined["forget"]["kept"] == 3 and combined["forget"]["removed"] == 2
+    assert combined["check"] == {
+        "ok": False,
+        "subset": "1/4",
+        "duration_s": 4.0,
+        "errors": ["atelier-db1: pack 1234 damaged"],
+    }
+    assert combined_repository_evidence({}) is None
+
+
+# --- what a host may put into the backup target's authorized_keys ----------
+
+ROLE_DEFAULTS = Path(__file__).resolve().parents[2] / "roles" / "backup" / "defaults" / "main.yml"
+
+
+def _key_pattern() -> re.Pattern[str]:
+    # Ansible's ``match`` test is re.match; the role's ``regex_search`` takes group 1.
+    return re.compile(yaml.safe_load(ROLE_DEFAULTS.read_text())["backup_public_key_pattern"])
+
+
+def _generated_public_key(tmp_path: Path, comment: str) -> str:
+    key = tmp_path / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], check=True
+    )
+    return key.with_suffix(".pub").read_text().strip()
+
+
+def test_a_hosts_real_backup_key_is_authorized_without_its_comment(tmp_path: Path) -> None:
+    public = _generated_public_key(tmp_path, "webmg-backup@atelier-web1")
+    found = _key_pattern().match(public)
+    assert found is not None
+    assert found[1] == " ".join(public.split()[:2])
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        # A second line: an unrestricted key of the attacker's.
+        "{key}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIattackerattackerattackerattackerattack",
+        "{key} comment\nssh-ed25519 {b64}",
+        "{key}\r\nssh-ed25519 {b64}",
+        # Options of its own, in front of the key.
+        'command="/bin/sh" {key}',
+        'no-pty,permitopen="*:*" {key}',
+        # Another key type, or a key cut short or made longer.
+        "ssh-rsa {b64}",
+        "{key}AAAA",
+        "ssh-ed25519 {b64short}",
+        "",
+    ],
+)
+def test_a_forged_backup_key_is_refused_before_the_target(tmp_path: Path, forged: str) -> None:
+    public = _generated_public_key(tmp_path, "c")
+    key = " ".join(public.split()[:2])
+    b64 = public.split()[1]
+    text = forged.format(key=key, b64=b64, b64short=b64[:-4])
+    assert _key_pattern().match(text) is None
+
+
+@pytest.mark.parametrize(
+    "user", ["restic", "restic-alpenhof", "root"], ids=["shared", "another-client", "root"]
+)
+def test_a_backup_into_an_account_not_the_clients_own_is_refused(
+    inventories: Path, edit_contract, user: str
+) -> None:
+    location = f"sftp:{user}@198.18.0.5:/srv/restic/atelier-nord"
+    edit_contract("atelier-nord", lambda data: data["backup"].update(repository=location))
+    client = load_client(inventories, "atelier-nord")
+    with pytest.raises(BadInput, match="'restic-atelier-nord'"):
+        make_extra_vars(client, ("atelier-web1",), RunRequest("atelier-nord", "backup"))

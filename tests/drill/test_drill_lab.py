@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backup_testing import restic_as_root_on, sftp_repository
 from lab_testing import Lab, edited_contract
 
-from webmg_ops.backup_repository import client_repository
+from webmg_ops.backup_repository import host_repository
 from webmg_ops.clients import load_client
 from webmg_ops.errors import ExitCode
 from webmg_ops.manifest import MANIFEST_PATH
@@ -166,16 +167,58 @@ def test_a_file_deleted_from_live_data_after_the_backup_is_restored(lab: Lab) ->
     assert code == ExitCode.OK, report
     # The drill checked the snapshot's manifest, which lists the deleted file.
     client = load_client(lab.inventories, CLIENT)
-    repository = client_repository(
-        client, Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]), cache_dir=lab.root / "c"
+    repository = host_repository(
+        client, "atelier-web1", Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]), cache_dir=lab.root / "c"
     )
-    latest = [s for s in list_snapshots(repository) if s.hostname == "atelier-web1"][-1]
+    latest = list_snapshots(repository)[-1]
     manifest = json.loads(
         run_restic(repository, ["dump", latest.id, MANIFEST_PATH], command="dump").stdout
     )
     assert marker in manifest["files"]
     evidence = finished(lab, report["run_id"])["evidence"]["hosts"]["atelier-web1"]
     assert evidence["snapshot"] == latest.id[:8]
+
+
+def test_a_snapshot_labelled_as_another_host_is_not_drilled_as_that_host(lab: Lab) -> None:
+    backed_up(lab, CLIENT)
+    # Root on the web host writes a snapshot that claims to be the database host's,
+    # into the one repository it can write: its own.
+    forged = restic_as_root_on(
+        lab,
+        WEB1,
+        sftp_repository(CLIENT, "atelier-web1"),
+        "backup",
+        "--json",
+        "--host",
+        "atelier-db1",
+        "--tag",
+        "webmg",
+        "/etc/hostname",
+    )
+    assert forged.returncode == 0, forged.stderr
+    (forged_id,) = [
+        json.loads(line)["snapshot_id"]
+        for line in forged.stdout.splitlines()
+        if '"message_type":"summary"' in line
+    ]
+    client = load_client(lab.inventories, CLIENT)
+    vault_password = Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"])
+    db_repository = host_repository(client, "atelier-db1", vault_password, cache_dir=lab.root / "c")
+    db_latest = list_snapshots(db_repository)[-1]
+    try:
+        _code, report = drill(lab, CLIENT)
+        hosts = finished(lab, report["run_id"])["evidence"]["hosts"]
+        # The database host's drill restores the database host's own latest snapshot...
+        assert hosts["atelier-db1"]["snapshot"] == db_latest.id[:8]
+        assert hosts["atelier-db1"]["ok"] is True
+        # ...and the forged one is the web host's, where it was written (and fails there).
+        assert forged_id.startswith(hosts["atelier-web1"]["snapshot"])
+        assert hosts["atelier-web1"]["ok"] is False
+    finally:
+        web_repository = host_repository(
+            client, "atelier-web1", vault_password, cache_dir=lab.root / "c"
+        )
+        run_restic(web_repository, ["forget", forged_id], command="forget")
 
 
 @contextlib.contextmanager
@@ -193,9 +236,11 @@ def damaged_pack(lab: Lab, pack: str, damage: str) -> Iterator[str]:
 
 
 def largest_pack(lab: Lab, client: str) -> str:
-    """The path on backup1 of the largest pack file of CLIENT's repository."""
-    root = f"/srv/restic/{client}/data"
-    return on_backup1(lab, f"find {root} -type f -printf '%s %p\\n' | sort -n | tail -1").split()[1]
+    """The path on backup1 of the largest pack file of CLIENT's hosts' repositories."""
+    root = f"/srv/restic/{client}"
+    return on_backup1(
+        lab, f"find {root} -path '*/data/*' -type f -printf '%s %p\\n' | sort -n | tail -1"
+    ).split()[1]
 
 
 def blob_restored_by_the_next_drill(lab: Lab, client: str) -> tuple[str, int]:
@@ -218,8 +263,9 @@ def blob_restored_by_the_next_drill(lab: Lab, client: str) -> tuple[str, int]:
     blob_id = made.stdout.split()[0]
     backup = lab.cli("run", client, "backup", "--limit", host.name, "--reason", "unique blob")
     assert backup.returncode == ExitCode.OK, backup.stderr[-2000:]
-    repository = client_repository(
+    repository = host_repository(
         load_client(lab.inventories, client),
+        host.name,
         Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]),
         cache_dir=lab.root / "c",
     )
@@ -229,9 +275,9 @@ def blob_restored_by_the_next_drill(lab: Lab, client: str) -> tuple[str, int]:
         for pack in index["packs"]:
             for blob in pack["blobs"]:
                 if blob["id"] == blob_id:
-                    where = f"/srv/restic/{client}/data/{pack['id'][:2]}/{pack['id']}"
+                    where = f"/srv/restic/{client}/{host.name}/data/{pack['id'][:2]}/{pack['id']}"
                     return where, blob["offset"] + blob["length"] // 2
-    raise AssertionError(f"blob {blob_id} of {path} is in no index of {client}'s repository")
+    raise AssertionError(f"blob {blob_id} of {path} is in no index of {host.name}'s repository")
 
 
 def test_a_flipped_byte_in_a_blob_the_restore_reads_fails_the_drill(lab: Lab) -> None:

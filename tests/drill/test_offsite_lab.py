@@ -56,20 +56,25 @@ def test_a_backup_is_copied_offsite_and_recorded(lab: Lab) -> None:
     report = backup(lab)
     assert report["offsite"]["published"] is True, report["offsite"]
     published = of_run(lab, "offsite-published", report["run_id"], "restic-copy")
-    assert len(published) == 1
     evidence = lab.entries("run-finished", CLIENT)[-1].payload["evidence"]
-    copied = set(published[0]["snapshots"])
+    # One copy per backed-up host, each from that host's own repository.
+    assert sorted(item["host"] for item in published) == sorted(evidence["snapshots"])
+    copied = {snapshot for item in published for snapshot in item["snapshots"]}
     assert set(evidence["snapshots"].values()) <= copied
-    # The S3 repository holds restic's files under the client's prefix.
+    # Each host's copy is a repository of its own under the client's prefix.
     client = load_client(lab.inventories, CLIENT)
     target = client.contract.backup.offsite
     assert target is not None
     s3 = make_s3_client(
         target, credentials_for(client, target, Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]))
     )
-    listed = s3.list_objects_v2(Bucket=target.bucket, Prefix=f"{CLIENT}/snapshots/")
-    assert listed.get("KeyCount", 0) >= len(copied)
-    # The engine published the ledger's head after the run, beside the copy.
+    copies = 0
+    for host in evidence["snapshots"]:
+        listed = s3.list_objects_v2(Bucket=target.bucket, Prefix=f"{CLIENT}/{host}/snapshots/")
+        assert listed.get("KeyCount", 0) >= 1, host
+        copies += listed["KeyCount"]
+    assert copies >= len(copied)
+    # The engine published the ledger's head after the run, beside the copies.
     assert report["checkpoint"]["published"] is True, report["checkpoint"]
     [checkpoint] = of_run(lab, "offsite-published", report["run_id"], "checkpoint")
     seq, hash_ = checkpoint["checkpoint"].split(":")
@@ -100,13 +105,14 @@ def test_a_failed_copy_leaves_the_run_recorded_and_the_copy_pending_until_publis
     assert report["outcome"] == "succeeded"
     assert report["offsite"]["published"] is False
     assert report["checkpoint"]["published"] is False
-    pending_id = report["offsite"]["pending_id"]
-    [unpublished] = of_run(lab, "offsite-unpublished", report["run_id"], "restic-copy")
-    assert "webmg_s3_access_key_id" in unpublished["reason"]
-    # The checkpoint waits beside the copy.
+    pending_ids = sorted(report["offsite"]["pending_id"].split(", "))
+    unpublished = of_run(lab, "offsite-unpublished", report["run_id"], "restic-copy")
+    assert len(unpublished) == len(pending_ids) == 2  # one per backed-up host
+    assert all("webmg_s3_access_key_id" in item["reason"] for item in unpublished)
+    # The checkpoint waits beside the copies.
     listed = lab.cli("offsite", "pending", "--json")
-    waiting = {item["id"] for item in json.loads(listed.stdout)}
-    assert waiting == {pending_id, report["checkpoint"]["pending_id"]}
+    waiting = sorted(item["id"] for item in json.loads(listed.stdout))
+    assert waiting == sorted([*pending_ids, report["checkpoint"]["pending_id"]])
     # Still no keys: the retry fails and the item stays.
     assert lab.cli("offsite", "publish").returncode == ExitCode.FAILED
     file = lab.inventories / CLIENT / "group_vars" / "all" / "vault.yml"
@@ -114,7 +120,7 @@ def test_a_failed_copy_leaves_the_run_recorded_and_the_copy_pending_until_publis
     published = lab.cli("offsite", "publish")
     assert published.returncode == ExitCode.OK, published.stderr
     assert json.loads(lab.cli("offsite", "pending", "--json").stdout) == []
-    last = of_run(lab, "offsite-published", report["run_id"], "restic-copy")[-1]
-    assert last["pending_id"] == pending_id
+    republished = of_run(lab, "offsite-published", report["run_id"], "restic-copy")
+    assert sorted(item["pending_id"] for item in republished) == pending_ids
     [checkpoint] = of_run(lab, "offsite-published", report["run_id"], "checkpoint")
     assert checkpoint["pending_id"] == report["checkpoint"]["pending_id"]

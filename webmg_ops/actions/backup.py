@@ -2,7 +2,8 @@
 
 The contract names what is saved (``backup.paths``, ``backup.databases``)
 and where (``backup.repository``: a folder on the agency's backup target
-over SFTP, or an S3 bucket); the policy decides how long snapshots are kept
+over SFTP, or an S3 bucket, in which each host has a repository of its own
+with a password of its own); the policy decides how long snapshots are kept
 (``backup.retention``) and how fast the repository's data is re-read
 (``cadence.backup`` and ``cadence.drill``). All of it travels to
 ``playbooks/backup.yml`` as extra vars; the repository password stays in
@@ -23,7 +24,7 @@ from webmg_ops.actions import ActionOutcome, ungoverned_vars
 from webmg_ops.contract import RETENTION_PERIODS, Retention
 from webmg_ops.errors import BadInput
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.repository_location import parse_repository_location
+from webmg_ops.repository_location import SftpLocation, parse_repository_location
 from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
@@ -39,8 +40,13 @@ SNAPSHOT_TAG = "webmg"
 #: The inventory group of the agency's backup target.
 TARGET_GROUP = "backup_target"
 
-#: The key under which the play publishes the repository's evidence (forget, check).
-REPOSITORY_KEY = "_repository"
+#: Each client's account on the backup target is this prefix and the client's name (the
+#: role's backup_target_user_prefix): an account shared by two clients would let one
+#: client's hosts reach the other's repositories.
+TARGET_USER_PREFIX = "restic-"
+
+#: The key under which the play publishes each host's repository evidence (forget, check).
+REPOSITORY_KEY = "_repositories"
 
 #: Extra vars that the contract and policy set; a run may not set them itself.
 GOVERNED_VARS = frozenset(
@@ -103,17 +109,23 @@ def make_extra_vars(
 
     Paths, databases and repository come from the contract; retention and
     the check's data subset from the policy. Raise BadInput if the request
-    sets a governed var, or the contract names no paths or no repository
-    restic can reach (SFTP or S3).
+    sets a governed var, or the contract names no paths, no repository
+    restic can reach (SFTP or S3), or an SFTP account not the client's own.
     """
     requested = ungoverned_vars(request, GOVERNED_VARS)
     backup = client.contract.backup
     if not backup.repository:
         raise BadInput(f"{client.name}: the contract names no backup.repository")
     try:
-        parse_repository_location(backup.repository)
+        location = parse_repository_location(backup.repository)
     except ValueError as error:
         raise BadInput(f"{client.name}: {error}") from None
+    account = f"{TARGET_USER_PREFIX}{client.name}"
+    if isinstance(location, SftpLocation) and location.user != account:
+        raise BadInput(
+            f"{client.name}: backup.repository logs in as {location.user!r} on the backup "
+            f"target; each client has an account of its own there: {account!r}"
+        )
     if not backup.paths:
         raise BadInput(f"{client.name}: the contract names no backup.paths")
     retention = client.policy.retention
@@ -278,6 +290,41 @@ def repository_evidence(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def combined_repository_evidence(
+    repositories: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any] | None:
+    """Given each host's shaped repository evidence, return the client's in the same shape:
+    snapshots kept and removed summed, the check ok only if every host's check is, its
+    errors named by host, the longest check's duration.
+    """
+    if not repositories:
+        return None
+    ordered = sorted(repositories.items())
+    kept = [item for _, evidence in ordered for item in evidence["forget"]["kept_ids"]]
+    removed = [item for _, evidence in ordered for item in evidence["forget"]["removed_ids"]]
+    durations = [e["check"]["duration_s"] for _, e in ordered if e["check"]["duration_s"]]
+    return {
+        "initialized": any(evidence["initialized"] for _, evidence in ordered),
+        "forget": {
+            "arguments": ordered[0][1]["forget"]["arguments"],
+            "kept": len(kept),
+            "removed": len(removed),
+            "kept_ids": kept,
+            "removed_ids": removed,
+        },
+        "check": {
+            "ok": all(evidence["check"]["ok"] for _, evidence in ordered),
+            "subset": ordered[0][1]["check"]["subset"],
+            "duration_s": max(durations) if durations else None,
+            "errors": [
+                f"{host}: {error}"
+                for host, evidence in ordered
+                for error in evidence["check"]["errors"]
+            ],
+        },
+    }
+
+
 def full_snapshot_id(snapshot_id: str | None, known: Sequence[str]) -> str | None:
     """Given a snapshot id (short or full) and full ids, return the full id it names (or itself)."""
     if not snapshot_id:
@@ -346,18 +393,23 @@ def make_outcome(
     raw_hosts = {
         host: data
         for host, data in result.evidence.items()
-        if host != REPOSITORY_KEY and isinstance(data, Mapping)
+        if not host.startswith("_") and isinstance(data, Mapping)
     }
     hosts = {host: host_evidence(raw) for host, raw in sorted(raw_hosts.items())}
-    raw_repository = result.evidence.get(REPOSITORY_KEY)
-    repository = repository_evidence(
-        raw_repository if isinstance(raw_repository, Mapping) else None
-    )
-    if repository is not None:
-        # restic 0.14 reports a backup's short id; forget lists the full ids it kept.
-        for evidence in hosts.values():
+    raw_repositories = result.evidence.get(REPOSITORY_KEY)
+    repositories: dict[str, dict[str, Any]] = {}
+    for host, raw in sorted((raw_repositories or {}).items()):
+        shaped = repository_evidence(raw if isinstance(raw, Mapping) else None)
+        if shaped is not None:
+            repositories[str(host)] = shaped
+    repository = combined_repository_evidence(repositories)
+    for host, evidence in hosts.items():
+        own = repositories.get(host)
+        evidence["repository"] = raw_hosts[host].get("repository") or None
+        if own is not None:
+            # restic 0.14 reports a backup's short id; forget lists the full ids it kept.
             evidence["snapshot_id"] = full_snapshot_id(
-                evidence["snapshot_id"], repository["forget"]["kept_ids"]
+                evidence["snapshot_id"], own["forget"]["kept_ids"]
             )
     if before.check:
         return ActionOutcome(

@@ -3,7 +3,10 @@
 A controller action (no playbook): it needs only the backup repository,
 which is what a real restore would have, and, for a restore check, the
 hosts that run the application. For
-each backed-up host it restores the latest snapshot (or ``--snapshot``)
+each backed-up host it opens that host's own repository (its own
+password; a snapshot is the host's because it is in the host's
+repository, never because of its hostname label), restores the latest
+snapshot (or ``--snapshot``)
 into a private scratch folder under the run's folder, checks every file of
 the snapshot's own manifest by size and SHA-256, restores each database
 dump into a scratch PostgreSQL server and compares the row counts with
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from webmg_ops.actions import ActionOutcome, ControllerDone, ControllerRun
-from webmg_ops.backup_repository import client_repository
+from webmg_ops.backup_repository import host_repositories
 from webmg_ops.clients import Client
 from webmg_ops.connection import Connection, read_inventory_variables
 from webmg_ops.contract import RestoreCheck
@@ -33,7 +36,14 @@ from webmg_ops.drill import DrillResult, run_drill
 from webmg_ops.durations import format_duration
 from webmg_ops.errors import BadInput, Failed
 from webmg_ops.manifest import UnsafePath, restored_path
-from webmg_ops.restic import ResticError, Snapshot, check_repository, list_snapshots
+from webmg_ops.restic import (
+    CheckResult,
+    Repository,
+    ResticError,
+    Snapshot,
+    check_repository,
+    list_snapshots,
+)
 from webmg_ops.restore_check import check_restored_copy
 from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
 from webmg_ops.scratchdb import ScratchServer, scratch_server
@@ -50,23 +60,49 @@ SCRATCH = "scratch"
 
 
 def choose_snapshots(
-    snapshots: list[Snapshot], hosts: tuple[str, ...], snapshot_id: str | None
+    snapshots: Mapping[str, list[Snapshot]], snapshot_id: str | None
 ) -> dict[str, Snapshot]:
-    """Given the repository's snapshots (oldest first), the run's hosts and an optional
-    snapshot id, return host -> snapshot to drill: the latest of each host, or the one asked.
+    """Given each host's snapshots from its own repository (oldest first) and an optional
+    snapshot id, return host -> snapshot to drill: the latest of each host's repository,
+    or the one asked, in the repository that holds it. Hostname labels are not read:
+    whatever a host wrote into its repository is that host's.
 
-    Raise BadInput if the asked snapshot does not exist.
+    Raise BadInput if the asked snapshot is in no host's repository.
     """
     if snapshot_id:
-        for snapshot in snapshots:
-            if snapshot.id.startswith(snapshot_id) or snapshot.short_id == snapshot_id:
-                return {snapshot.hostname: snapshot}
-        raise BadInput(f"no snapshot {snapshot_id!r} in the repository")
-    latest: dict[str, Snapshot] = {}
-    for snapshot in snapshots:
-        if snapshot.hostname in hosts:
-            latest[snapshot.hostname] = snapshot
-    return latest
+        for host, listed in sorted(snapshots.items()):
+            for snapshot in listed:
+                if snapshot.id.startswith(snapshot_id) or snapshot.short_id == snapshot_id:
+                    return {host: snapshot}
+        raise BadInput(f"no snapshot {snapshot_id!r} in the hosts' repositories")
+    return {host: listed[-1] for host, listed in snapshots.items() if listed}
+
+
+def open_repositories(
+    repositories: Mapping[str, Repository],
+) -> tuple[dict[str, list[Snapshot]], dict[str, str], float]:
+    """Given each host's repository, list its snapshots and check its structure.
+
+    Return the snapshots by host, why each host's repository could not be
+    used (restic failed, or its structure check did), and the seconds of the
+    longest structure check.
+    """
+    snapshots: dict[str, list[Snapshot]] = {}
+    problems: dict[str, str] = {}
+    longest = 0.0
+    for host, repository in sorted(repositories.items()):
+        try:
+            listed = list_snapshots(repository)
+            structure: CheckResult = check_repository(repository)
+        except ResticError as error:
+            problems[host] = error.message
+            continue
+        longest = max(longest, structure.duration_s)
+        if not structure.ok:
+            problems[host] = f"repository check failed: {'; '.join(structure.errors)}"
+            continue
+        snapshots[host] = listed
+    return snapshots, problems, longest
 
 
 def table_of(key: str) -> tuple[str, str]:
@@ -226,7 +262,7 @@ def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -
 
     Raise BadInput naming what is missing.
     """
-    client_repository(client, request.vault_password_file)
+    host_repositories(client, request.vault_password_file)
     return dict(request.extra_vars)
 
 
@@ -238,21 +274,20 @@ def run_on_controller(run: ControllerRun) -> ControllerDone:
     client = run.client
     targets = {host.name for host in client.hosts if "backup_target" in host.groups}
     hosts = tuple(host for host in run.hosts if host not in targets)
-    repository = client_repository(
-        client, run.request.vault_password_file, cache_dir=run.settings.var_dir / "restic-cache"
+    repositories = host_repositories(
+        client,
+        run.request.vault_password_file,
+        hosts=hosts,
+        cache_dir=run.settings.var_dir / "restic-cache",
     )
     restore_check, check_connections = _restore_check_hosts(client, run.request.vault_password_file)
     rpo_target: timedelta = client.policy.get("targets.rpo")
     rto_target: timedelta = client.policy.get("targets.rto")
-    try:
-        chosen = choose_snapshots(
-            list_snapshots(repository), hosts, run.request.extra_vars.get(SNAPSHOT_VAR)
-        )
-        structure = check_repository(repository)
-    except ResticError as error:
-        return _failed_hosts(hosts, error.message)
-    if not structure.ok:
-        return _failed_hosts(hosts, f"repository check failed: {'; '.join(structure.errors)}")
+    snapshots, problems, structure_s = open_repositories(repositories)
+    if hosts and not snapshots:
+        return _failed_hosts(hosts, "; ".join(sorted(set(problems.values()))))
+    asked = run.request.extra_vars.get(SNAPSHOT_VAR)
+    chosen = choose_snapshots(snapshots, asked)
     scratch = run.folder / SCRATCH
     results: list[HostResult] = []
     evidence: dict[str, Any] = {}
@@ -263,8 +298,14 @@ def run_on_controller(run: ControllerRun) -> ControllerDone:
                 if run.cancel():
                     break
                 snapshot = chosen.get(host)
+                if host in problems and not asked:
+                    results.append(HostResult(host, HostStatus.FAILED, note=problems[host]))
+                    risks.append(
+                        ResidualRisk(host, "backups could not be restored", problems[host])
+                    )
+                    continue
                 if snapshot is None:
-                    if run.request.extra_vars.get(SNAPSHOT_VAR):
+                    if asked:
                         continue
                     results.append(
                         HostResult(host, HostStatus.FAILED, note="no snapshot of this host")
@@ -274,7 +315,7 @@ def run_on_controller(run: ControllerRun) -> ControllerDone:
                 folder = scratch / host
                 folder.mkdir(parents=True, mode=0o700)
                 result = run_drill(
-                    repository,
+                    repositories[host],
                     folder,
                     rpo_target=rpo_target,
                     rto_target=rto_target,
@@ -322,8 +363,9 @@ def run_on_controller(run: ControllerRun) -> ControllerDone:
         outcome=ActionOutcome(
             evidence={
                 "hosts": evidence,
-                "repository": repository.location,
-                "structure_check_s": structure.duration_s,
+                "repository": client.contract.backup.repository,
+                "repositories": {host: repositories[host].location for host in hosts},
+                "structure_check_s": structure_s,
                 "targets": {"rpo": format_duration(rpo_target), "rto": format_duration(rto_target)},
             },
             residual_risks=tuple(risks),

@@ -40,6 +40,8 @@ class CopyResult:
     source: str
     repository: str
     snapshot_ids: tuple[str, ...] = ()
+    #: The backed-up host whose own repository is copied (None: a client-wide repository).
+    host: str | None = None
     snapshots: tuple[str, ...] = ()
     copied: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
@@ -84,14 +86,21 @@ def _snapshot_origins(repository: restic.Repository) -> dict[str, str]:
 
 
 def _repository_exists(
-    target: OffsiteTarget, credentials: OffsiteCredentials, client: str, retry: RetryPolicy
+    target: OffsiteTarget,
+    credentials: OffsiteCredentials,
+    client: str,
+    retry: RetryPolicy,
+    host: str | None = None,
 ) -> bool:
-    """Return whether the client's S3 repository has its config. Raise botocore's errors."""
+    """Return whether the client's (host's) S3 repository has its config.
+
+    Raise botocore's errors.
+    """
     from botocore.exceptions import ClientError
 
     s3 = make_s3_client(target, credentials, retry)
     try:
-        s3.head_object(Bucket=target.bucket, Key=f"{target.client_prefix(client)}/config")
+        s3.head_object(Bucket=target.bucket, Key=f"{target.repository_prefix(client, host)}/config")
     except ClientError as error:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         code = str(error.response.get("Error", {}).get("Code", ""))
@@ -111,10 +120,12 @@ def copy_snapshots(
     check: bool = True,
     timeout: float = restic.DEFAULT_TIMEOUT_S,
     retry: RetryPolicy = DEFAULT_RETRY,
+    host: str | None = None,
 ) -> CopyResult:
     """Given a source repository, a target and its keys, copy the client's snapshots to S3.
 
-    The S3 repository is ``s3:<endpoint>/<bucket>/<prefix><client>`` and has
+    The S3 repository is ``s3:<endpoint>/<bucket>/<prefix><client>``, or
+    ``.../<client>/<host>`` for a host's own repository, and has
     the same password as the source (same password file, or same password);
     if it does not exist yet it is created with the source's chunker
     parameters, so that copies deduplicate. All snapshots are copied, or
@@ -132,7 +143,7 @@ def copy_snapshots(
     """
     validate_client(client)
     started = time.monotonic()
-    location = target.repository_location(client)
+    location = target.repository_location(client, host)
     mask = credentials.secret_set().union(SecretSet.of((source.password,)))
     source_env = source.env()  # EnvironmentProblem when the source has no password
     from_environment = {"RESTIC_FROM_REPOSITORY": source.location}
@@ -151,12 +162,12 @@ def copy_snapshots(
     )
     with_source = replace(destination, environment={**destination.environment, **from_environment})
     result = CopyResult(
-        client, target, mask_location(source.location), location, tuple(snapshot_ids)
+        client, target, mask_location(source.location), location, tuple(snapshot_ids), host=host
     )
     initialised = False
     checked = False
     try:
-        if not _repository_exists(target, credentials, client, retry):
+        if not _repository_exists(target, credentials, client, retry, host):
             restic.run_restic(with_source, ["init", "--copy-chunker-params"], command="init")
             initialised = True
         source_origins = _snapshot_origins(source)

@@ -59,6 +59,8 @@ class PendingItem:
     snapshot_ids: tuple[str, ...] = ()
     checkpoint: str | None = None
     checkpoint_at: str | None = None
+    #: The host whose own repository a copy came from (None: a client-wide repository).
+    host: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the item as JSON-ready data (one line of the pending file)."""
@@ -81,6 +83,7 @@ class PendingItem:
             "snapshot_ids": list(self.snapshot_ids),
             "checkpoint": self.checkpoint,
             "checkpoint_at": self.checkpoint_at,
+            "host": self.host,
         }
 
     @classmethod
@@ -111,6 +114,7 @@ class PendingItem:
             snapshot_ids=tuple(str(item) for item in data.get("snapshot_ids") or ()),
             checkpoint=data.get("checkpoint"),
             checkpoint_at=data.get("checkpoint_at"),
+            host=str(data["host"]) if data.get("host") else None,
         )
 
 

@@ -78,6 +78,7 @@ def copy_payload(result: CopyResult, run_id: str, extra: Mapping[str, Any]) -> d
         "offsite": "restic-copy",
         "repository": result.repository,
         "source": result.source,
+        **({"host": result.host} if result.host else {}),
         **extra,
     }
     if result.ok:
@@ -182,6 +183,7 @@ def record_copy(
         source_cache_dir=str(source.cache_dir) if source.cache_dir else None,
         source_options=source.options,
         snapshot_ids=result.snapshot_ids,
+        host=result.host,
     )
     change_pending(settings, lambda items: [*items, item])
     append_entries(

@@ -151,7 +151,13 @@ def _retry_copy(
     retry: RetryPolicy,
 ) -> RetryOutcome:
     result = copy_snapshots(
-        source, item.target, credentials, item.client, snapshot_ids=item.snapshot_ids, retry=retry
+        source,
+        item.target,
+        credentials,
+        item.client,
+        snapshot_ids=item.snapshot_ids,
+        retry=retry,
+        host=item.host,
     )
     extra = {"pending_id": item.id, "attempt": item.attempts + 1}
     append_entries(

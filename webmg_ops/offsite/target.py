@@ -209,12 +209,18 @@ class OffsiteTarget(_StrictModel):
         """Given a client, return the key prefix of its objects, without a trailing '/'."""
         return f"{self.prefix}{client}"
 
-    def repository_location(self, client: str) -> str:
-        """Given a client, return its restic repository, s3:<endpoint>/<bucket>/<prefix><client>.
+    def repository_location(self, client: str, host: str | None = None) -> str:
+        """Given a client (and one of its hosts), return the restic repository of its copy,
+        s3:<endpoint>/<bucket>/<prefix><client>[/<host>].
 
         The repository's password is the source repository's (see :func:`copy_snapshots`).
         """
-        return f"s3:{self.endpoint}/{self.bucket}/{self.client_prefix(client)}"
+        return f"s3:{self.endpoint}/{self.bucket}/{self.repository_prefix(client, host)}"
+
+    def repository_prefix(self, client: str, host: str | None = None) -> str:
+        """Given a client (and one of its hosts), return the key prefix of its copy's repository."""
+        prefix = self.client_prefix(client)
+        return f"{prefix}/{host}" if host else prefix
 
 
 def parse_target(data: Mapping[str, Any]) -> OffsiteTarget:
