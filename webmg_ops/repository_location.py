@@ -38,7 +38,7 @@ from webmg_ops.offsite.target import bucket_name_problem, check_endpoint
 _SFTP = re.compile(r"^sftp:(?P<user>[^@:/\s]+)@(?P<host>[^:/\s]+):(?P<path>/\S*)$")
 _S3 = re.compile(r"^s3:(?P<url>https?://\S+)$")
 _SFTP_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
-_SFTP_PATH = re.compile(r"^(/[A-Za-z0-9_@+=:,~.-]+)+$")
+_SFTP_PATH = re.compile(r"^(/[A-Za-z0-9_@+=:,~.-]+)+/?$")
 
 #: An inventory host name that is safe as one folder or key segment (no '/', no leading '.').
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")

@@ -605,9 +605,9 @@ def test_a_forged_backup_key_is_refused_before_the_target(tmp_path: Path, forged
     assert _key_pattern().match(text) is None
 
 
-@pytest.mark.parametrize(
-    "user", ["restic", "restic-alpenhof", "root"], ids=["shared", "another-client", "root"]
-)
+# root (and any system account) is refused earlier, by the contract itself:
+# tests/test_contract_values.py.
+@pytest.mark.parametrize("user", ["restic", "restic-alpenhof"], ids=["shared", "another-client"])
 def test_a_backup_into_an_account_not_the_clients_own_is_refused(
     inventories: Path, edit_contract, user: str
 ) -> None:
