@@ -181,6 +181,8 @@ class EventCollector:
 
     def _message(self, result: Mapping[str, Any]) -> str:
         """Return what an engineer needs from a failed result: message, command, stderr."""
+        # Masked as data first: joining an argv or dumping JSON must not hide a secret.
+        result = self.secrets.mask_data(json.loads(json.dumps(dict(result), default=str)))
         parts = []
         for key, label in (
             ("msg", ""),

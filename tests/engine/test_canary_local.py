@@ -139,6 +139,7 @@ def test_canaries_in_every_form_never_reach_kept_files(
     (host,) = result.hosts
     assert [task.task for task in host.failed_tasks] == ["Fail with a secret in the arguments"]
     assert MASK in host.failed_tasks[0].message
+    assert leaks(host.failed_tasks[0].message, canaries) == []
     assert seen_mid_run == []
     kept = _kept_text(var)
     assert leaks(kept, canaries) == []
