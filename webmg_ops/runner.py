@@ -77,9 +77,10 @@ RESULT_LABELS: dict[str, str] = {
 #: Events that carry only Ansible's formatted text, no structured result.
 TEXT_EVENTS = frozenset({"verbose", "warning", "deprecated", "error", "debug", "system_warning"})
 
-#: ansible-runner's settings, read from ``env/settings`` in the private directory (the
-#: keyword arguments of the same names are overridden by that file's absence). The raw
-#: output is formatted before any masking: it is never written.
+#: ansible-runner's settings, written to ``env/settings`` in the private directory:
+#: ansible-runner 2.4 reads ``suppress_output_file`` from that file only (the keyword
+#: argument is overwritten when the run is prepared). Ansible's raw output is
+#: formatted before any masking could happen: it is never written.
 RUNNER_SETTINGS: Mapping[str, Any] = {"suppress_output_file": True}
 
 _TERMINAL_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
