@@ -20,6 +20,8 @@ import yaml
 
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import open_ledger
+from webmg_ops.runner import Job, run_playbook
+from webmg_ops.secrets import SecretSet
 
 #: A client whose one host is this machine (no SSH: the run fails at its preflight,
 #: after writing its lock, ledger entries and run folder).
@@ -166,3 +168,40 @@ def test_a_private_vault_password_file_is_used(
     )
     assert done.code == ExitCode.FAILED, done  # it went on to the hosts' preflight
     assert "vault password file" not in done.err
+
+
+def test_a_ledger_made_outside_a_command_is_private(tmp_path: Path) -> None:
+    # The lab and library callers open the ledger without the command line's umask.
+    url = f"sqlite:///{tmp_path / 'var' / 'ledger.db'}"
+    with open_ledger(url) as ledger:
+        assert ledger.head() is None
+    assert _open_entries(tmp_path / "var") == []
+    (tmp_path / "var" / "ledger.db").chmod(0o644)
+    with open_ledger(url):
+        pass
+    assert stat.S_IMODE((tmp_path / "var" / "ledger.db").stat().st_mode) == 0o600
+
+
+def test_facts_and_artifacts_of_a_play_are_private(tmp_path: Path) -> None:
+    playbook = tmp_path / "facts.yml"
+    playbook.write_text(
+        yaml.safe_dump([{"name": "Gather", "hosts": "all", "gather_facts": True, "tasks": []}])
+    )
+    inventory = tmp_path / "hosts.yml"
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"local1": host}}}))
+    var = tmp_path / "var"
+    result = run_playbook(
+        Job(
+            run_id="run-facts",
+            playbook=playbook,
+            inventory=inventory,
+            private_dir=var / "runs" / "run-facts" / "ansible",
+            fact_cache=var / "facts" / "local-shop",
+        ),
+        ["local1"],
+        SecretSet(),
+    )
+    assert result.ok, result
+    assert list((var / "facts" / "local-shop").iterdir()), "the facts were cached"
+    assert _open_entries(var) == []

@@ -58,6 +58,9 @@ RAW_RUN_FILES = ("env", "extravars.json", "tmp")
 #: The same, in ansible-runner's artifact folder of the run.
 RAW_ARTIFACT_FILES = ("command", "stdout", "stderr", "job_events", "fact_cache")
 
+#: The umask while a play runs: of this process, ansible-runner and ansible-playbook.
+PRIVATE_UMASK = 0o077
+
 #: The prefix of SSH control folders in the temporary directory.
 CONTROL_DIR_PREFIX = "webmg-cp-"
 
@@ -512,6 +515,11 @@ def _scrub_artifacts(job: Job, output: str) -> None:
     remove_raw_files(job.private_dir)
     for path in job.private_dir.rglob("*"):
         path.chmod(0o700 if path.is_dir() else 0o600)
+    if job.fact_cache is not None and job.fact_cache.is_dir():
+        # Ansible's fact cache sets 0644 on each host's file, whatever the umask.
+        for path in job.fact_cache.iterdir():
+            if path.is_file() and not path.is_symlink():
+                path.chmod(0o600)
 
 
 def _command_file_remover(job: Job) -> Callable[..., None]:
@@ -557,6 +565,22 @@ def run_playbook(
         vault_password_file=job.vault_password_file.resolve() if job.vault_password_file else None,
         fact_cache=job.fact_cache.resolve() if job.fact_cache else None,
     )
+    # Whoever calls, what the run writes (its folders, facts, artifacts) is private.
+    previous_umask = os.umask(PRIVATE_UMASK)
+    try:
+        return _run_job(ansible_runner, job, hosts, secrets, on_progress, should_cancel)
+    finally:
+        os.umask(previous_umask)
+
+
+def _run_job(
+    ansible_runner: Any,
+    job: Job,
+    hosts: Sequence[str],
+    secrets: SecretSet,
+    on_progress: Callable[[Progress], None] | None,
+    should_cancel: Callable[[], bool] | None,
+) -> PlaybookResult:
     job.private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     extra_vars_file: Path | None = None
     if job.extra_vars:
