@@ -6,9 +6,10 @@ import base64
 import json
 import string
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +42,15 @@ def forms_of(secret: str) -> dict[str, str]:
         "base64-urlsafe": urlsafe,
         "base64-urlsafe-unpadded": urlsafe.rstrip("="),
         "url-quoted": quote(secret, safe=""),
+        "url-quoted-keeping-slashes": quote(secret),
+        "url-quoted-plus": quote_plus(secret),
+        "url-quoted-lowercase": quote(secret, safe="").lower(),
         "repr": repr(secret)[1:-1],
+        "hex": raw.hex(),
+        "hex-uppercase": raw.hex().upper(),
+        "uppercase": secret.upper(),
+        "lowercase": secret.lower(),
+        "swapped-case": secret.swapcase(),
     }
 
 
@@ -77,6 +86,27 @@ def test_canary_is_masked_in_nested_data(canary: str) -> None:
     assert masked["hosts"][0] == {"name": "web-1", "stdout": f"login with {MASK} ok"}
     assert isinstance(masked["hosts"][1], tuple)
     assert data["hosts"][0]["stdout"] == f"login with {canary} ok", "the input is not changed"
+
+
+@pytest.mark.parametrize("style", [None, "'"])
+def test_a_secret_folded_by_yaml_is_masked(style: str | None) -> None:
+    # Ansible's YAML result format folds a long line at its spaces (plain and
+    # single-quoted styles), splitting a secret that holds spaces.
+    canary = "canary " + " ".join(f"word{index:02d}" for index in range(20)) + " end"
+    dumped = yaml.dump({"msg": f"value {canary}"}, width=40, default_style=style)
+    assert canary not in dumped, "the secret is folded onto several lines"
+    masked = SecretSet.of([canary]).mask_text(dumped)
+    assert yaml.safe_load(masked) == {"msg": f"value {MASK}"}
+
+
+@given(canary=canaries)
+def test_a_secret_split_across_argv_items_is_masked(canary: str) -> None:
+    # ``cmd`` in a command's result is its argv: a secret with spaces is split into words.
+    argv = ["echo", "before", *canary.split(" "), "after"]
+    masked = SecretSet.of([canary]).mask_data({"cmd": argv, "stdout_lines": canary.splitlines()})
+    assert " ".join(masked["cmd"]).find(canary) == -1
+    assert leaked_forms(json.dumps(masked), canary) == []
+    assert masked["cmd"][0] == "echo"
 
 
 def test_secret_named_keys_are_masked_whatever_their_value() -> None:
@@ -223,6 +253,22 @@ def test_large_text_is_masked() -> None:
         ("aws_credentials", True),
         ("Credential", True),
         ("RESTIC_PASSWORD", True),
+        ("AWS_ACCESS_KEY_ID", True),
+        ("webmg_s3_access_key_id", True),
+        ("s3_access_key_id", True),
+        ("storage_key_id", True),
+        ("github_token", True),
+        ("refresh_token_value", True),
+        ("ssh_passphrase", True),
+        ("db_password_hash", True),
+        ("apikey", True),
+        ("service_apikey", True),
+        ("Authorization", True),
+        ("session_cookie", True),
+        ("jwt_signing_key", True),
+        ("secret_id", True),
+        ("key_passphrase_file", False),
+        ("access_key_path", False),
         ("ansible_ssh_private_key_file", False),
         ("restic_password_file", False),
         ("RESTIC_PASSWORD_FILE", False),

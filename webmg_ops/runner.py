@@ -5,18 +5,21 @@ the job (a private data directory per run, ``ident`` = run id), streams
 Ansible's events into per-host results as they arrive (never re-reading
 files from disk), and returns a typed result. Secrets are kept out of argv
 (extra vars travel in a 0600 file), out of ansible-runner's env files
-(``suppress_env_files``) and out of the artifacts it keeps (events are not
-written, and files that hold the environment or raw output are removed or
-masked after the run).
+(``suppress_env_files``) and out of the artifacts it keeps: events and raw
+output are never written, the command file (which holds the environment)
+is removed as soon as the play starts, and the output kept for engineers is
+built from the structured events after masking them, so that no formatter
+(YAML folding a long line, JSON escaping) runs before the secrets are gone.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import re
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -43,6 +46,48 @@ EVIDENCE_KEY = "webmg_evidence"
 #: Where a run's ansible-playbook PID is written while it runs, so a later
 #: command can end what a crashed orchestrator left behind.
 PID_FILE = "ansible.pid"
+
+#: The output kept for engineers, in the run's private directory: built from masked events.
+OUTPUT_FILE = "ansible-output.masked.txt"
+
+#: Where the path of a run's SSH control folder is written, in its private directory,
+#: so a later command can end the SSH masters of a crashed run and remove the folder.
+CONTROL_DIR_FILE = "control-dir"
+
+#: What a run leaves in its private directory that can hold unmasked secrets.
+RAW_RUN_FILES = ("env", "extravars.json", "tmp")
+#: The same, in ansible-runner's artifact folder of the run.
+RAW_ARTIFACT_FILES = ("command", "stdout", "stderr", "job_events", "fact_cache")
+
+#: The umask while a play runs: of this process, ansible-runner and ansible-playbook.
+PRIVATE_UMASK = 0o077
+
+#: The prefix of SSH control folders in the temporary directory.
+CONTROL_DIR_PREFIX = "webmg-cp-"
+
+#: How each result event is introduced in the kept output, as Ansible's own display does.
+RESULT_LABELS: dict[str, str] = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipping",
+    "runner_item_on_ok": "ok (item)",
+    "runner_item_on_failed": "failed (item)",
+    "runner_item_on_skipped": "skipping (item)",
+    "runner_retry": "retrying",
+    "runner_on_async_failed": "failed (async)",
+}
+
+#: Events that carry only Ansible's formatted text, no structured result.
+TEXT_EVENTS = frozenset({"verbose", "warning", "deprecated", "error", "debug", "system_warning"})
+
+#: ansible-runner's settings, written to ``env/settings`` in the private directory:
+#: ansible-runner 2.4 reads ``suppress_output_file`` from that file only (the keyword
+#: argument is overwritten when the run is prepared). Ansible's raw output is
+#: formatted before any masking could happen: it is never written.
+RUNNER_SETTINGS: Mapping[str, Any] = {"suppress_output_file": True}
+
+_TERMINAL_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -133,6 +178,7 @@ class EventCollector:
         self.task = ""
         self.failed_hosts: set[str] = set()
         self.pid: int | None = None
+        self.output: list[str] = []
         self._lock = threading.Lock()
 
     def _tally(self, host: str) -> _HostTally:
@@ -140,6 +186,8 @@ class EventCollector:
 
     def _message(self, result: Mapping[str, Any]) -> str:
         """Return what an engineer needs from a failed result: message, command, stderr."""
+        # Masked as data first: joining an argv or dumping JSON must not hide a secret.
+        result = self.secrets.mask_data(json.loads(json.dumps(dict(result), default=str)))
         parts = []
         for key, label in (
             ("msg", ""),
@@ -165,7 +213,45 @@ class EventCollector:
         """Given one runner event, update the tallies; return False so it is not kept on disk."""
         with self._lock:
             self._handle(event)
+            self._keep(event)
         return False
+
+    def _keep(self, event: Mapping[str, Any]) -> None:
+        """Given one runner event, add its masked lines to the kept output.
+
+        Results are masked as data and only then written as one line of JSON:
+        nothing is folded or escaped before the secrets are gone.
+        """
+        kind = str(event.get("event", ""))
+        data: Mapping[str, Any] = event.get("event_data") or {}
+        if kind in RESULT_LABELS:
+            result = json.loads(json.dumps(data.get("res") or {}, default=str))
+            masked = json.dumps(self.secrets.mask_data(result), sort_keys=True, ensure_ascii=False)
+            host = self.secrets.mask_text(str(data.get("host", "")))
+            self.output.append(f"{RESULT_LABELS[kind]}: [{host}] => {masked}")
+        elif kind == "playbook_on_play_start":
+            name = data.get("play") or data.get("name") or ""
+            self.output.append(f"PLAY [{self.secrets.mask_text(str(name))}]")
+        elif kind == "playbook_on_task_start":
+            self.output.append(f"TASK [{self.secrets.mask_text(str(data.get('task', '')))}]")
+        elif kind == "playbook_on_stats":
+            self.output.extend(self._recap())
+        elif kind in TEXT_EVENTS:
+            text = _TERMINAL_ESCAPES.sub("", str(event.get("stdout", ""))).strip()
+            if text:
+                self.output.append(self.secrets.mask_text(text))
+
+    def _recap(self) -> list[str]:
+        lines = ["PLAY RECAP"]
+        for host, counts in sorted(self.stats.items()):
+            numbers = " ".join(f"{name}={count}" for name, count in sorted(counts.items()))
+            lines.append(f"{self.secrets.mask_text(host)}: {numbers}")
+        return lines
+
+    def output_text(self) -> str:
+        """Return the kept output: masked, one line per result."""
+        with self._lock:
+            return "".join(f"{line}\n" for line in self.output)
 
     def _handle(self, event: Mapping[str, Any]) -> None:
         if self.pid is None and isinstance(event.get("pid"), int):
@@ -250,9 +336,7 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def _environment(job: Job) -> dict[str, str]:
-    control_dir = control_path_dir(job.private_dir)
-    control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _environment(job: Job, control_dir: Path) -> dict[str, str]:
     environment = {
         "ANSIBLE_CONFIG": str(job.ansible_cfg),
         "ANSIBLE_ROLES_PATH": str(ROLES),
@@ -276,39 +360,119 @@ def _cmdline(job: Job, extra_vars_file: Path | None) -> str:
     return " ".join(parts)
 
 
-def control_path_dir(private_dir: Path) -> Path:
-    """Given a run's private directory, return where its SSH control sockets live.
+#: What makes a folder unfit to hold SSH control sockets: another local user
+#: could then connect through a master, or swap a socket for their own.
+_UNSAFE_FOLDER_CHECKS: tuple[tuple[Callable[[os.stat_result], bool], str], ...] = (
+    (lambda info: stat.S_ISLNK(info.st_mode), "is a symbolic link"),
+    (lambda info: not stat.S_ISDIR(info.st_mode), "is not a folder"),
+    (lambda info: info.st_uid != os.geteuid(), "is owned by uid {uid}, not by uid {euid}"),
+    (lambda info: bool(info.st_mode & 0o077), "is open to group or others (mode {mode:04o})"),
+)
+
+
+def unsafe_folder_reason(path: Path) -> str | None:
+    """Given a path, return why it is not a folder private to this user, or None if it is.
+
+    A private folder is a real folder (not a symbolic link) owned by the
+    effective user, with no permission for group or others.
+    """
+    try:
+        info = path.lstat()
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    values = {"uid": info.st_uid, "euid": os.geteuid(), "mode": stat.S_IMODE(info.st_mode)}
+    return next(
+        (reason.format(**values) for check, reason in _UNSAFE_FOLDER_CHECKS if check(info)),
+        None,
+    )
+
+
+def check_private_folder(path: Path) -> Path:
+    """Given a folder that must be this user's alone, return it.
+
+    Raise EnvironmentProblem, naming the folder and what is wrong, if it is a
+    symbolic link, not a folder, owned by another user or open to group or others.
+    """
+    reason = unsafe_folder_reason(path)
+    if reason is not None:
+        raise EnvironmentProblem(f"SSH control folder {path} {reason}: refusing to use it")
+    return path
+
+
+def create_control_dir(private_dir: Path) -> Path:
+    """Given a run's private directory, create its SSH control folder and return it.
 
     A socket path must stay under 108 bytes, so the folder is a short one in
-    the temporary directory, named after the run's private directory.
+    the temporary directory; its name is random (``mkdtemp``), so no other
+    local user can create it first, and it is checked before use. Its path is
+    recorded in the private directory for :func:`end_run_processes`.
+    Raise EnvironmentProblem if the folder is not private to this user.
     """
-    digest = hashlib.sha256(str(private_dir.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"webmg-cp-{digest}"
+    folder = check_private_folder(Path(tempfile.mkdtemp(prefix=CONTROL_DIR_PREFIX)))
+    write_private(private_dir / CONTROL_DIR_FILE, str(folder))
+    return folder
+
+
+def control_path_dir(private_dir: Path) -> Path | None:
+    """Given a run's private directory, return its recorded SSH control folder, if any."""
+    record = private_dir / CONTROL_DIR_FILE
+    if not record.is_file():
+        return None
+    text = record.read_text(encoding="utf-8").strip()
+    return Path(text) if text else None
+
+
+def remove_control_dir(private_dir: Path) -> None:
+    """Given a run's private directory, remove its SSH control folder and the record of it.
+
+    A folder that is no longer private to this user (replaced since) is left alone.
+    """
+    folder = control_path_dir(private_dir)
+    if folder is not None and unsafe_folder_reason(folder) is None:
+        shutil.rmtree(folder, ignore_errors=True)
+    (private_dir / CONTROL_DIR_FILE).unlink(missing_ok=True)
 
 
 def end_run_processes(private_dir: Path) -> list[int]:
-    """Given a run's private directory, end what the run left running; return the PIDs ended.
+    """Given a run's private directory, end what the run left; return the PIDs ended.
 
     That is the ansible-playbook process group recorded in the PID file (if
     it still runs this job) and the ControlPersist SSH masters whose control
-    sockets live in the run's own directory. Processes are matched by the
-    run's private path in their command line, so nothing else is touched.
+    sockets live in the run's own control folder. Processes are matched by
+    the run's private path or control folder in their command line, so
+    nothing else is touched. Then the files that can hold unmasked secrets
+    (:func:`remove_raw_files`) and the control folder are removed: even after
+    a crash, nothing unmasked outlives the run.
     """
-    marker = str(private_dir)
-    ended: list[int] = []
+    ended = _end_playbook(private_dir) + _end_ssh_masters(private_dir)
+    remove_raw_files(private_dir)
+    remove_control_dir(private_dir)
+    return ended
+
+
+def _end_playbook(private_dir: Path) -> list[int]:
     pid_file = private_dir / PID_FILE
-    if pid_file.is_file():
-        try:
-            pid = int(pid_file.read_text().strip())
-        except ValueError:
-            pid = 0
-        if pid > 1 and marker in _cmdline_of(pid):
-            try:
-                os.killpg(os.getpgid(pid), signal.SIGTERM)
-                ended.append(pid)
-            except ProcessLookupError:
-                pass
-    control = str(control_path_dir(private_dir))
+    if not pid_file.is_file():
+        return []
+    try:
+        pid = int(pid_file.read_text().strip())
+    except ValueError:
+        return []
+    if pid <= 1 or str(private_dir) not in _cmdline_of(pid):
+        return []
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGTERM)
+    except ProcessLookupError:
+        return []
+    return [pid]
+
+
+def _end_ssh_masters(private_dir: Path) -> list[int]:
+    folder = control_path_dir(private_dir)
+    if folder is None:
+        return []
+    control = str(folder)
+    ended: list[int] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -331,29 +495,48 @@ def _cmdline_of(pid: int) -> str:
         return ""
 
 
-def _scrub_artifacts(job: Job, secrets: SecretSet) -> None:
-    """Remove what can hold secrets; keep a masked copy of the output for engineers."""
-    artifact_dir = job.private_dir / "artifacts" / job.run_id
-    stdout = artifact_dir / "stdout"
-    if stdout.is_file():
-        write_private(
-            job.private_dir / "ansible-output.masked.txt",
-            secrets.mask_text(stdout.read_text(encoding="utf-8", errors="replace")),
-        )
-    for name in ("command", "stdout", "stderr", "job_events", "fact_cache"):
-        target = artifact_dir / name
-        if target.is_dir():
+def remove_raw_files(private_dir: Path) -> None:
+    """Given a run's private directory, remove every file in it that can hold unmasked secrets.
+
+    These are ansible-runner's environment, command, raw output and event
+    files, the extra vars file and Ansible's local temporary folder.
+    """
+    targets = [private_dir / name for name in RAW_RUN_FILES]
+    artifacts = private_dir / "artifacts"
+    if artifacts.is_dir():
+        targets += [ident / name for ident in artifacts.iterdir() for name in RAW_ARTIFACT_FILES]
+    for target in targets:
+        if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target, ignore_errors=True)
-        elif target.exists():
+        elif target.is_symlink() or target.exists():
             target.unlink()
-    for name in ("env", "extravars.json", "tmp"):
-        target = job.private_dir / name
-        if target.is_dir():
-            shutil.rmtree(target, ignore_errors=True)
-        elif target.exists():
-            target.unlink()
+
+
+def _scrub_artifacts(job: Job, output: str) -> None:
+    """Remove what can hold secrets; keep the masked output for engineers."""
+    write_private(job.private_dir / OUTPUT_FILE, output)
+    remove_raw_files(job.private_dir)
     for path in job.private_dir.rglob("*"):
         path.chmod(0o700 if path.is_dir() else 0o600)
+    if job.fact_cache is not None and job.fact_cache.is_dir():
+        # Ansible's fact cache sets 0644 on each host's file, whatever the umask.
+        for path in job.fact_cache.iterdir():
+            if path.is_file() and not path.is_symlink():
+                path.chmod(0o600)
+
+
+def _command_file_remover(job: Job) -> Callable[..., None]:
+    """Given a job, return a status handler removing runner's command file once the play runs.
+
+    That file holds the whole environment (secrets included); removing it as
+    soon as ansible-playbook has started means not even a crash leaves it behind.
+    """
+
+    def on_status(data: Mapping[str, Any], runner_config: Any = None) -> None:
+        if data.get("status") == "running":
+            (job.private_dir / "artifacts" / job.run_id / "command").unlink(missing_ok=True)
+
+    return on_status
 
 
 def run_playbook(
@@ -385,6 +568,22 @@ def run_playbook(
         vault_password_file=job.vault_password_file.resolve() if job.vault_password_file else None,
         fact_cache=job.fact_cache.resolve() if job.fact_cache else None,
     )
+    # Whoever calls, what the run writes (its folders, facts, artifacts) is private.
+    previous_umask = os.umask(PRIVATE_UMASK)
+    try:
+        return _run_job(ansible_runner, job, hosts, secrets, on_progress, should_cancel)
+    finally:
+        os.umask(previous_umask)
+
+
+def _run_job(
+    ansible_runner: Any,
+    job: Job,
+    hosts: Sequence[str],
+    secrets: SecretSet,
+    on_progress: Callable[[Progress], None] | None,
+    should_cancel: Callable[[], bool] | None,
+) -> PlaybookResult:
     job.private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     extra_vars_file: Path | None = None
     if job.extra_vars:
@@ -392,11 +591,13 @@ def run_playbook(
         extra_vars_file = job.private_dir / "extravars.json"
         write_private(extra_vars_file, json.dumps(dict(job.extra_vars)))
 
+    write_private(job.private_dir / "env" / "settings", json.dumps(RUNNER_SETTINGS))
+
     def record_pid(pid: int) -> None:
         write_private(job.private_dir / PID_FILE, str(pid))
 
     collector = EventCollector(hosts, secrets, on_progress=on_progress, on_pid=record_pid)
-    environment = _environment(job)
+    environment = _environment(job, create_control_dir(job.private_dir))
     # ansible-playbook must be the one installed beside this interpreter.
     environment["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     started = time.monotonic()
@@ -417,13 +618,13 @@ def run_playbook(
             **({"fact_cache": str(job.fact_cache)} if job.fact_cache else {}),
             quiet=True,
             event_handler=collector.handle,
+            status_handler=_command_file_remover(job),
             cancel_callback=should_cancel or (lambda: False),
         )
     finally:
-        _scrub_artifacts(job, secrets)
+        _scrub_artifacts(job, collector.output_text())
         (job.private_dir / PID_FILE).unlink(missing_ok=True)
         end_run_processes(job.private_dir)
-        shutil.rmtree(control_path_dir(job.private_dir), ignore_errors=True)
     return PlaybookResult(
         status=str(runner.status),
         rc=int(runner.rc if runner.rc is not None else 1),

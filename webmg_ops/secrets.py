@@ -5,8 +5,9 @@ ledger, run logs, reports or the ansible-runner artifacts kept on disk. A
 :class:`SecretSet` holds the values known to be secret and masks them in
 text and in JSON-like data, in every form in which a tool may print them:
 plain, JSON-escaped, Python-repr-escaped, URL-quoted, HTML-escaped, shell
-quoted and base64 (standard and URL-safe, padded or not, alone or inside a
-larger base64 blob). :func:`is_secret_name` recognises secret variables by
+quoted, hex and base64 (standard and URL-safe, padded or not, alone or inside
+a larger base64 blob), in any letter case, and with its whitespace folded
+onto several lines. :func:`is_secret_name` recognises secret variables by
 their key name, so that their values are masked even when nobody declared
 them.
 """
@@ -41,35 +42,47 @@ SECRET_NAME_RULES: tuple[tuple[str, bool], ...] = (
     ("*_file", False),
     ("*_path", False),
     ("*_dir", False),
+    # Passwords and passphrases.
     ("password", True),
     ("passwd", True),
     ("passphrase", True),
-    ("*_password", True),
-    ("*_passwd", True),
-    ("*_passphrase", True),
+    ("*_password*", True),
+    ("*_passwd*", True),
+    ("*_passphrase*", True),
     ("*_pass", True),
+    ("*_pw", True),
+    # Secrets, tokens and authorization headers.
     ("secret", True),
     ("secrets", True),
-    ("secret_key", True),
+    ("secret_*", True),
     ("*_secret*", True),
     ("token", True),
+    ("tokens", True),
     ("*_token", True),
+    ("*_tokens", True),
+    ("*_token_*", True),
+    ("authorization", True),
+    ("*_authorization", True),
+    ("cookie", True),
+    ("*_cookie", True),
+    # Keys: API, private, access (with their ids: an access key id names one key pair).
     ("api_key", True),
+    ("apikey", True),
     ("*_api_key", True),
+    ("*_apikey", True),
     ("private_key", True),
     ("*_private_key", True),
-    ("access_key", True),
-    ("*_access_key", True),
-    ("*_secret_key", True),
+    ("*access_key*", True),
+    ("*_key_id", True),
     ("account_key", True),
     ("*_account_key", True),
+    ("*_signing_key", True),
+    ("*_encryption_key", True),
+    ("*_session_key", True),
     ("vault_*", True),
     ("*credential*", True),
 )
 """Glob patterns on lowercased key names (``-`` read as ``_``): the first match decides."""
-
-ENVIRONMENT_SECRET_NAMES: frozenset[str] = frozenset({"AWS_ACCESS_KEY_ID"})
-"""Environment variables that hold secrets although their names do not say so."""
 
 _URL_NAME_SUFFIXES: tuple[str, ...] = ("_URL", "_URI", "_DSN")
 
@@ -103,11 +116,14 @@ def _forms(secret: str) -> set[str]:
     raw = secret.encode()
     forms = {
         secret,
+        secret.upper(),
+        secret.lower(),
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
         repr(secret)[1:-1],
         ascii(secret)[1:-1],
         repr(raw)[2:-1],
+        raw.hex(),
         quote(secret),
         quote(secret, safe=""),
         quote_plus(secret),
@@ -119,6 +135,19 @@ def _forms(secret: str) -> set[str]:
             forms.add(variant.decode())
             forms.add(variant.rstrip(b"=").decode())
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _form_pattern(form: str) -> str:
+    # A run of whitespace inside a secret matches any run of whitespace: a formatter
+    # that folds long lines (YAML, textwrap) breaks a secret at its spaces. Leading and
+    # trailing whitespace stays exact, so that the text around a secret is kept.
+    lead, core, trail = _EDGES.fullmatch(form).groups()  # type: ignore[union-attr]
+    inner = r"\s+".join(re.escape(part) for part in _WHITESPACE.split(core))
+    return re.escape(lead) + inner + re.escape(trail)
+
+
+_WHITESPACE = re.compile(r"\s+")
+_EDGES = re.compile(r"(\s*)(.*?)(\s*)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -159,26 +188,41 @@ class SecretSet:
         return f"SecretSet(<{len(self.values)} secrets>)"
 
     @cached_property
-    def _pattern(self) -> re.Pattern[str] | None:
-        forms = set().union(*(_forms(secret) for secret in self.values))
+    def _alternatives(self) -> str | None:
+        # The forms are lowercased, and so is the text searched: ignoring case keeps
+        # hex digits, percent escapes and a secret printed in upper or lower case
+        # masked, where re.IGNORECASE would make the search many times slower.
+        forms = {form.lower() for secret in self.values for form in _forms(secret)}
         if not forms:
             return None
         # Longest first: at one position the alternation takes the first form that
         # matches, so a secret that contains another is masked whole.
         ordered = sorted(forms, key=lambda form: (-len(form), form))
-        return re.compile("|".join(map(re.escape, ordered)))
+        return "|".join(map(_form_pattern, ordered))
 
-    def mask_text(self, text: str) -> str:
-        """Given text, return it with every form of every secret replaced by :data:`MASK`.
+    @cached_property
+    def _pattern(self) -> re.Pattern[str] | None:
+        alternatives = self._alternatives
+        return None if alternatives is None else re.compile(alternatives)
 
-        Overlapping occurrences (two secrets sharing characters) are masked as one span.
-        """
-        pattern = self._pattern
-        if pattern is None or not text:
-            return text
+    @cached_property
+    def _caseless_pattern(self) -> re.Pattern[str] | None:
+        # For the rare text whose lowercase changes its length (offsets would shift).
+        alternatives = self._alternatives
+        return None if alternatives is None else re.compile(alternatives, re.IGNORECASE)
+
+    def _spans(self, text: str) -> list[list[int]]:
+        """Given text, return the [start, end) spans of every form of every secret, merged."""
         spans: list[list[int]] = []
+        if self._alternatives is None or not text:
+            return spans
+        subject = text.lower()
+        pattern = self._pattern
+        if len(subject) != len(text):
+            subject, pattern = text, self._caseless_pattern
+        assert pattern is not None
         position = 0
-        while (match := pattern.search(text, position)) is not None:
+        while (match := pattern.search(subject, position)) is not None:
             start, end = match.span()
             if spans and start <= spans[-1][1]:
                 spans[-1][1] = max(spans[-1][1], end)
@@ -187,6 +231,14 @@ class SecretSet:
             # Searching again from the next character finds a secret that begins
             # inside this one and ends after it.
             position = start + 1
+        return spans
+
+    def mask_text(self, text: str) -> str:
+        """Given text, return it with every form of every secret replaced by :data:`MASK`.
+
+        Overlapping occurrences (two secrets sharing characters) are masked as one span.
+        """
+        spans = self._spans(text)
         if not spans:
             return text
         pieces = []
@@ -198,12 +250,30 @@ class SecretSet:
         pieces.append(text[previous:])
         return "".join(pieces)
 
+    def _mask_words(self, words: list[str] | tuple[str, ...]) -> list[str]:
+        """Given a list of strings, return it masked, a secret split across items included.
+
+        A command's argv (``cmd`` in a result, ``stdout_lines``) splits a
+        secret holding spaces or newlines into several items: every item that
+        overlaps a secret found in the items joined by spaces becomes :data:`MASK`.
+        """
+        spans = self._spans(" ".join(words))
+        masked = []
+        start = 0
+        for word in words:
+            end = start + len(word)
+            overlaps = any(begin < end and start < finish for begin, finish in spans)
+            masked.append(MASK if overlaps and word else self.mask_text(word))
+            start = end + 1
+        return masked
+
     def mask_data(self, data: Any) -> Any:
         """Given JSON-like data, return a deep copy with every secret masked.
 
         Strings (keys included) are masked as text; the value of a key whose
         name :func:`is_secret_name` recognises becomes :data:`MASK` whatever it
-        is; a number whose text is a secret becomes :data:`MASK`. Mappings
+        is; a number whose text is a secret becomes :data:`MASK`; in a list of
+        strings, the items a secret is split across become :data:`MASK`. Mappings
         become dicts; lists and tuples keep their type; other values are
         returned as they are.
         """
@@ -217,6 +287,8 @@ class SecretSet:
                 for key, value in data.items()
             }
         if isinstance(data, list | tuple):
+            if len(data) > 1 and all(isinstance(item, str) for item in data):
+                return type(data)(self._mask_words(data))
             return type(data)(self.mask_data(item) for item in data)
         if isinstance(data, int | float) and not isinstance(data, bool):
             text = str(data)
@@ -263,12 +335,12 @@ def secrets_from_environment(environ: Mapping[str, str]) -> SecretSet:
 
     These are the values of variables with a secret name (``RESTIC_PASSWORD``,
     ``AWS_SECRET_ACCESS_KEY``, ``WEBMG_API_TOKEN``), of
-    :data:`ENVIRONMENT_SECRET_NAMES`, and the passwords embedded in URLs
+    and the passwords embedded in URLs
     (``WEBMG_LEDGER_URL=postgresql://user:password@host/db``).
     """
     values: list[str] = []
     for name, value in environ.items():
-        if is_secret_name(name) or name.upper() in ENVIRONMENT_SECRET_NAMES:
+        if is_secret_name(name):
             values.append(value)
         elif name.upper().endswith(_URL_NAME_SUFFIXES):
             try:

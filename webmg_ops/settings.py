@@ -7,11 +7,24 @@ environment variables, and passed down explicitly.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from webmg_ops.errors import EnvironmentProblem
+
 DEFAULT_INVENTORIES = Path("inventories")
 DEFAULT_VAR_DIR = Path("var")
+
+UMASK = 0o077
+"""The file mode creation mask of every command: what the tool writes is its owner's alone.
+
+The ledger and its WAL, facts, run folders and logs then start 0600 (files)
+and 0700 (folders), whatever the caller's own umask.
+"""
+
+VAR_DIR_MODE = 0o700
+"""The mode of the var folder: nobody else may even look inside it."""
 
 
 @dataclass(frozen=True)
@@ -45,3 +58,32 @@ def resolve_settings(inventories: str | None = None, ledger_url: str | None = No
     )
     url = ledger_url or os.environ.get("WEBMG_LEDGER_URL") or default_ledger_url(var_dir)
     return Settings(inventories=inventories_path, ledger_url=url, var_dir=var_dir)
+
+
+def secure_var_dir(var_dir: Path) -> int | None:
+    """Given the var folder, make it private to this user; return its old mode if it was not.
+
+    A folder left open by an earlier version (or made by hand under a lax
+    umask) is tightened to :data:`VAR_DIR_MODE`, which makes every file
+    beneath it unreachable for other users, whatever their own modes. A
+    missing folder is left to be made, private, by the first write.
+    Raise EnvironmentProblem if it belongs to another user, who could read
+    or rewrite the ledger and the run folders.
+    """
+    try:
+        info = var_dir.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise EnvironmentProblem(f"var folder {var_dir}: {error.strerror}") from None
+    if info.st_uid != os.geteuid():
+        raise EnvironmentProblem(
+            f"var folder {var_dir} belongs to uid {info.st_uid}, not to this user "
+            f"(uid {os.geteuid()}): its ledger and runs must be private; use another "
+            "WEBMG_VAR or chown it"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & ~VAR_DIR_MODE:
+        return None
+    var_dir.chmod(VAR_DIR_MODE)
+    return mode

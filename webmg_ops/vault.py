@@ -9,7 +9,8 @@ own vault library.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,27 @@ VAULT_PASSWORD_VARIABLE = "WEBMG_VAULT_PASSWORD_FILE"
 _VAULT_HEADER = b"$ANSIBLE_VAULT"
 
 
+#: What makes a vault password file unfit: another local user could read the
+#: password (and decrypt every client's vault) or replace it.
+_UNSAFE_PASSWORD_FILE_CHECKS: tuple[tuple[Callable[[os.stat_result], bool], str], ...] = (
+    (
+        lambda info: info.st_uid != os.geteuid(),
+        "belongs to uid {uid}, not to this user (uid {euid}): take it over "
+        "(chown {euid} {path}) and chmod 600 {path}",
+    ),
+    (
+        lambda info: bool(info.st_mode & 0o077),
+        "is open to group or others (mode {mode:04o}): chmod 600 {path}",
+    ),
+)
+
+
 def vault_password_file(option: str | None) -> Path | None:
     """Given ``--vault-password-file`` (or None), return the file to use, if any.
 
     Falls back to ``WEBMG_VAULT_PASSWORD_FILE``. Raise BadInput if the named
-    file does not exist.
+    file does not exist, belongs to another user or is open to group or
+    others (the message names the file, its mode and the fix).
     """
     name = option or os.environ.get(VAULT_PASSWORD_VARIABLE)
     if not name:
@@ -33,6 +50,11 @@ def vault_password_file(option: str | None) -> Path | None:
     path = Path(name)
     if not path.is_file():
         raise BadInput(f"vault password file {path} not found")
+    info = path.stat()
+    values = {"uid": info.st_uid, "euid": os.geteuid(), "mode": stat.S_IMODE(info.st_mode)}
+    for check, problem in _UNSAFE_PASSWORD_FILE_CHECKS:
+        if check(info):
+            raise BadInput(f"vault password file {path} {problem.format(path=path, **values)}")
     return path
 
 

@@ -46,6 +46,7 @@ def test_a_drill_of_an_s3_repository_without_its_keys_names_them_and_writes_noth
     edit_contract("atelier-nord", lambda data: data["backup"].update(repository=location))
     password_file = tmp_path / "vault-password"
     password_file.write_text("a vault password\n")
+    password_file.chmod(0o600)
     monkeypatch.setenv("WEBMG_VAULT_PASSWORD_FILE", str(password_file))
     vault = inventories / "atelier-nord" / "group_vars" / "all" / "vault.yml"
     write_vault_values(

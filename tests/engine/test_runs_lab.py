@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from engine_testing import PLAYBOOKS, install_test_action
 from lab_testing import Lab, edited_contract, edited_file
+from leak_search import leaks
 
 from webmg_ops.errors import ExitCode
 from webmg_ops.runner import ANSIBLE_CFG, Job, run_playbook
@@ -496,6 +497,17 @@ def test_canary_secrets_never_leak(
             json.dumps(value)[1:-1],
         ):
             assert form.encode() not in blob, f"the {name} canary leaked as {form!r}"
+    # Every encoded form the playbook printed (hex, base64 at each alignment, URL, case).
+    assert leaks(blob.decode(errors="replace"), canaries) == []
+    # What the run wrote is private to its owner, whatever the caller's umask.
+    open_to_others = [
+        f"{path} {path.lstat().st_mode & 0o777:04o}"
+        for path in lab.settings.var_dir.rglob("*")
+        if "lab" not in path.relative_to(lab.settings.var_dir).parts[:1]
+        and not path.is_symlink()
+        and path.lstat().st_mode & 0o077
+    ]
+    assert open_to_others == []
     run_id = lab.entries("run-finished", CLIENT)[-1].payload
     assert run_id["outcome"] == "failed"
     failed = run_id["hosts"][0]["failed_tasks"][0]

@@ -20,10 +20,15 @@ import click
 from webmg_ops import __version__
 from webmg_ops.cli import clients, compliance, lab, ledger, offsite, runs
 from webmg_ops.errors import ExitCode, WebmgError
-from webmg_ops.settings import resolve_settings
+from webmg_ops.settings import UMASK, resolve_settings, secure_var_dir
 
 #: Commands that never touch the ledger (help, schema) or manage it themselves.
 _NO_RECONCILE = frozenset({"schema", "lab", "validate", None})
+
+#: Commands whose files must stay readable by other accounts, with the umask they use.
+#: The lab writes the root file systems of its hosts, where services run as their own
+#: users; its keys and passwords are written 0600 explicitly.
+_UMASK_EXCEPTIONS: dict[str | None, int] = {"lab": 0o022}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,7 +49,15 @@ _NO_RECONCILE = frozenset({"schema", "lab", "validate", None})
 def cli(ctx: click.Context, inventories: str | None, ledger_url: str | None, debug: bool) -> None:
     """Governed maintenance of client servers: updates, hardening, backups and
     restore drills, each run recorded in a tamper-evident ledger."""
+    os.umask(_UMASK_EXCEPTIONS.get(ctx.invoked_subcommand, UMASK))
     ctx.obj = resolve_settings(inventories=inventories, ledger_url=ledger_url)
+    previous_mode = secure_var_dir(ctx.obj.var_dir)
+    if previous_mode is not None:
+        click.echo(
+            f"Notice: {ctx.obj.var_dir} was open to group or others (mode {previous_mode:04o}); "
+            "it is now private (0700).",
+            err=True,
+        )
     if ctx.invoked_subcommand not in _NO_RECONCILE:
         # Any command first closes runs whose orchestrator died.
         runs.reconcile_before(ctx.obj)
@@ -75,9 +88,20 @@ def _report_error(message: str, code: ExitCode, argv: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``) and exit.
 
-    Exits with the command's :class:`ExitCode`.
+    Every file the command writes is private to its owner (umask
+    :data:`~webmg_ops.settings.UMASK`). Exits with the command's :class:`ExitCode`.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    # Private from the first file written; the caller's umask is back when main returns
+    # (it matters to a caller that runs main in its own process, as the tests do).
+    previous_umask = os.umask(UMASK)
+    try:
+        _run(args)
+    finally:
+        os.umask(previous_umask)
+
+
+def _run(args: list[str]) -> None:
     debug = "--debug" in args or os.environ.get("WEBMG_DEBUG") == "1"
     try:
         result = cli.main(args=args, prog_name="webmg-ops", standalone_mode=False)

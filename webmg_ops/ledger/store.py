@@ -7,6 +7,8 @@ so concurrent writers queue instead of forking the chain; the primary key on
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -418,6 +420,7 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
             return Ledger(parsed, None, writable=False)
         if create:
             _make_parent(sqlite_file, parsed)
+            _make_private(sqlite_file, parsed)
     engine = make_engine(parsed, writable=create)
     ledger = Ledger(parsed, engine, writable=create)
     try:
@@ -435,9 +438,27 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
     return ledger
 
 
+def _make_private(path: Path, url: URL) -> None:
+    """Given the SQLite file, create it or make it readable by its owner only.
+
+    SQLite gives its journal and WAL files the database file's mode, so the
+    whole ledger stays private, whatever the umask of the command that made it.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077 and path.stat().st_uid == os.geteuid():
+            path.chmod(mode & 0o700)
+    except OSError as error:
+        raise EnvironmentProblem(
+            f"cannot create ledger {mask_url(url)}: {error.strerror or error}"
+        ) from None
+
+
 def _make_parent(path: Path, url: URL) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as error:
         raise EnvironmentProblem(
             f"cannot create the folder of ledger {mask_url(url)}: {error.strerror or error}"
