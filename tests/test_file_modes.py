@@ -9,6 +9,7 @@ it was.
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -23,8 +24,8 @@ from webmg_ops.ledger import open_ledger
 from webmg_ops.runner import Job, run_playbook
 from webmg_ops.secrets import SecretSet
 
-#: A client whose one host is this machine (no SSH: the run fails at its preflight,
-#: after writing its lock, ledger entries and run folder).
+#: A client whose one host is a loopback port nothing listens on (the run fails at
+#: its preflight, after writing its lock, ledger entries and run folder).
 LOCAL_CLIENT = "local-shop"
 #: An account that is not the one running the tests.
 OTHER_UID = 65534
@@ -50,7 +51,7 @@ def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def local_client(inventories: Path) -> Path:
-    """Add a client whose one host is this machine, with a window that is always closed."""
+    """Add a client whose one host cannot be reached, with a window that is always closed."""
     folder = inventories / LOCAL_CLIENT
     folder.mkdir()
     contract = yaml.safe_load((inventories / "atelier-nord" / "client.yml").read_text())
@@ -58,7 +59,12 @@ def local_client(inventories: Path) -> Path:
     contract["windows"] = [w for w in contract["windows"] if not w.get("always")]
     contract.pop("health_checks", None)
     (folder / "client.yml").write_text(yaml.safe_dump(contract, sort_keys=False))
-    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    # A client's inventory may not choose a local connection: an ssh host on a
+    # loopback port that nothing listens on.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    host = {"ansible_host": "127.0.0.1", "ansible_port": port}
     (folder / "hosts.yml").write_text(
         yaml.safe_dump({"all": {"children": {"web": {"hosts": {"local1": host}}}}})
     )

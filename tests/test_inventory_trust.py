@@ -267,6 +267,7 @@ def test_inline_vault_interpreter_is_checked_once_decrypted(
 
     password_file = tmp_path / "vault-password"
     password_file.write_bytes(VAULT_PASSWORD)
+    password_file.chmod(0o600)
     vault = VaultLib([("default", VaultSecret(VAULT_PASSWORD.strip()))])
     encrypted = vault.encrypt(b"/tmp/evil-python").decode()
     indented = "\n".join(f"  {line}" for line in encrypted.splitlines())
@@ -392,7 +393,7 @@ def test_identities_only_in_every_ssh_command(folder: Path, tmp_path: Path) -> N
 
 def test_runner_puts_the_trust_settings_last(folder: Path, tmp_path: Path) -> None:
     # Whatever else a job's environment says, the runner's last word is the engine's trust.
-    from webmg_ops.runner import Job, _environment, control_path_dir
+    from webmg_ops.runner import Job, _environment
 
     job = Job(
         run_id="trust",
@@ -406,10 +407,7 @@ def test_runner_puts_the_trust_settings_last(folder: Path, tmp_path: Path) -> No
             "ANSIBLE_INVENTORY_ENABLED": "script",
         },
     )
-    try:
-        environment = _environment(job)
-    finally:
-        control_path_dir(job.private_dir).rmdir()
+    environment = _environment(job, tmp_path / "control")
     assert environment["ANSIBLE_HOST_KEY_CHECKING"] == "True"
     assert environment["ANSIBLE_INVENTORY_ENABLED"] == "yaml,ini"
     ssh_args = shlex.split(environment["ANSIBLE_SSH_ARGS"])
