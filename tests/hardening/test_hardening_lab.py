@@ -7,7 +7,11 @@ so those controls end as residual risks (persisted, not applied).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ import pytest
 import yaml
 from lab_testing import Lab, edited_contract, edited_file
 
+from webmg_ops.engine import reconcile_runs
 from webmg_ops.errors import ExitCode
 from webmg_ops.ssh import openssh_argv
 
@@ -77,6 +82,14 @@ def guards(lab: Lab, host: str, *options: str) -> list[str]:
     )
     assert done.returncode == 0, done.stderr
     return sorted(set(done.stdout.split()))
+
+
+def wait_until(predicate: Any, seconds: float, what: str) -> None:
+    """Poll PREDICATE until it holds; fail naming WHAT after SECONDS."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not within {seconds} s"
+        time.sleep(0.5)
 
 
 def test_harden_a_bare_host_check_first_then_converge_idempotence_and_drift(lab: Lab) -> None:
@@ -205,4 +218,50 @@ def test_a_clients_run_never_touches_the_backup_target(lab: Lab) -> None:
         assert target_after.stdout == target_before.stdout
         assert guards(lab, WEB) == []
     finally:
+        lab.reset(WEB)
+
+
+def test_the_guard_gives_access_back_when_the_run_dies_during_a_lock_out(lab: Lab) -> None:
+    # Rules without the controller's network cut SSH; the run is then killed while it
+    # waits for a new session, so only the timer armed on the host can undo the change.
+    firewall = ("/etc/nftables.conf",)
+    lab.diagnosed(CLIENT)
+    before = checksum(lab, WEB, *firewall, listing="/etc/nftables.conf")
+    ruleset = lab.ssh(ADDRESSES[WEB], "sudo nft list ruleset").stdout
+    run: subprocess.Popen[str] | None = None
+    try:
+        run = subprocess.Popen(
+            [
+                sys.executable, "-m", "webmg_ops.cli.main", "run", CLIENT, "harden",
+                "--limit", WEB, "--reason", "test",
+                "-e", "hardening_management_networks=203.0.113.0/24",
+                "-e", "hardening_guard_timeout=40", "-e", "hardening_guard_confirm_timeout=600",
+            ],
+            env=lab.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+
+        def locked_out() -> bool:
+            assert run is not None and run.poll() is None, "the run ended by itself"
+            return lab.ssh(ADDRESSES[WEB], "true").returncode != 0
+
+        wait_until(locked_out, 300, "the lock-out")
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=60)
+        # The controller's own clean-up ends the dead run's ansible-playbook and SSH
+        # masters: only the host's timer can end the lock-out now.
+        reconcile_runs(lab.settings)
+        wait_until(
+            lambda: lab.ssh(ADDRESSES[WEB], "true").returncode == 0,
+            40 + 60,
+            "SSH access given back by the guard",
+        )
+        assert checksum(lab, WEB, *firewall, listing="/etc/nftables.conf") == before
+        assert lab.ssh(ADDRESSES[WEB], "sudo nft list ruleset").stdout == ruleset
+        assert not [name for name in guards(lab, WEB) if not name.endswith(".timer")]
+    finally:
+        if run is not None and run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=60)
+        reconcile_runs(lab.settings)
         lab.reset(WEB)
