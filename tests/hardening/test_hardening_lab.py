@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,6 +31,8 @@ WEB, DB = "atelier-web1", "atelier-db1"
 TARGET = "backup1"
 ADDRESSES = {WEB: "198.18.0.41", DB: "198.18.0.42", TARGET: "198.18.0.5"}
 SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-webmg-hardening.conf"
+#: A guard's unit: area, UTC time and a random part (unique per host, area and run).
+GUARD_UNIT = re.compile(r"^webmg-guard-(ssh|firewall)-[0-9]{14}-[0-9a-f]{8}$")
 
 
 def compliance(lab: Lab, host: str) -> dict[str, Any]:
@@ -259,6 +262,13 @@ def test_the_guard_gives_access_back_when_the_run_dies_during_a_lock_out(lab: La
         assert checksum(lab, WEB, *firewall, listing="/etc/nftables.conf") == before
         assert lab.ssh(ADDRESSES[WEB], "sudo nft list ruleset").stdout == ruleset
         assert not [name for name in guards(lab, WEB) if not name.endswith(".timer")]
+        # systemd logged each guard under its own name: one per area of this run.
+        logged = lab.ssh(
+            ADDRESSES[WEB],
+            "sudo journalctl --no-pager -o cat | grep -o 'webmg-guard-[a-z]*-[0-9a-f-]*' | sort -u",
+        ).stdout.split()
+        assert {name.split("-")[2] for name in logged} == {"ssh", "firewall"}, logged
+        assert all(GUARD_UNIT.match(name) for name in logged), logged
     finally:
         if run is not None and run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
