@@ -167,7 +167,10 @@ def test_extra_vars_set_root_login_from_the_level_and_split_networks() -> None:
     from webmg_ops.contract import Level
     from webmg_ops.runs import RunRequest
 
-    client = SimpleNamespace(policy=SimpleNamespace(level=Level.INSTITUTIONAL_SLA))
+    lab_host = SimpleNamespace(name="h", address="198.18.0.9", groups=("web",))
+    client = SimpleNamespace(
+        policy=SimpleNamespace(level=Level.INSTITUTIONAL_SLA), hosts=(lab_host,)
+    )
     request = RunRequest(
         client="x",
         action="harden",

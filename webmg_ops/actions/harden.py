@@ -5,16 +5,25 @@ for a real run, after it; the evidence holds both scores and the controls
 that fail. In check mode (``--check``, the drift check) the role reports
 what it would change, and every control that passed in the last recorded
 real hardening run of a host but fails now is drift.
+
+The backup target is the agency's own infrastructure: a client's run never
+hardens it (its firewall would decide who reaches every client's backups),
+and an explicit ``--limit`` naming it is refused. Every host hardened needs
+the agency's management networks (``hardening_management_networks``) from
+its inventory: there is no default, so a real client cannot end up
+accepting SSH only from the lab.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from webmg_ops.actions import ActionOutcome
+from webmg_ops.actions.backup import TARGET_GROUP
 from webmg_ops.clients import Client
 from webmg_ops.compliance import (
     HostCompliance,
@@ -24,17 +33,27 @@ from webmg_ops.compliance import (
     statuses,
     to_document,
 )
+from webmg_ops.connection import read_inventory_variables
 from webmg_ops.controls import CONTROLS, ControlStatus, root_login_setting
+from webmg_ops.errors import BadInput
+from webmg_ops.inventory import LAB_NETWORK, is_lab_address
 from webmg_ops.ledger import open_ledger
 from webmg_ops.preflight import HostPreflight
 from webmg_ops.runner import ANSIBLE_CFG, PlaybookResult
-from webmg_ops.runs import RUN_FINISHED, ResidualRisk, RunRequest
+from webmg_ops.runs import RUN_FINISHED, HostResult, HostStatus, ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
+from webmg_ops.vault import read_vault_password
 
 PLAYBOOK = "harden.yml"
 
+#: The agency's management networks: the only sources of SSH once a host is hardened.
+MANAGEMENT_NETWORKS = "hardening_management_networks"
+
 #: Extra vars given as ``KEY=a,b`` on the command line that the role reads as lists.
-LIST_VARS = frozenset({"hardening_management_networks"})
+LIST_VARS = frozenset({MANAGEMENT_NETWORKS})
+
+#: Why a backup target in a client's run is left alone (the run's note for it).
+TARGET_NOTE = "not hardened: the backup target is hardened from the agency's own inventory"
 
 _TITLES = {control.id: control.title for control in CONTROLS}
 
@@ -51,18 +70,105 @@ class Before:
     #: host -> control -> status after the last recorded real hardening run.
     baseline: Mapping[str, Mapping[str, str]]
     vault_password_file: Path | None = None
+    #: Backup targets among the run's hosts: never hardened by a client's run.
+    targets: tuple[str, ...] = ()
+
+
+def backup_targets(client: Client, hosts: Sequence[str]) -> tuple[str, ...]:
+    """Given a client and the run's hosts, return those of the backup target group."""
+    groups = {host.name: host.groups for host in client.hosts}
+    return tuple(host for host in hosts if TARGET_GROUP in groups.get(host, ()))
+
+
+def plan_batches(client: Client, hosts: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """Given a client and the run's hosts, return the one batch hardened: the backup target
+    left out.
+    """
+    targets = backup_targets(client, hosts)
+    return (tuple(host for host in hosts if host not in targets),)
+
+
+def _bad_network(value: str) -> str | None:
+    """Given one management network as written, return why it is refused (None if fine)."""
+    if "{{" in value:
+        return None  # a template: Ansible resolves it, the role's argument spec checks it
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return f"{value!r} is not a network in CIDR form (203.0.113.0/24)"
+    return None
+
+
+def check_management_networks(host: str, address: str, networks: Any, where: str) -> None:
+    """Given a host, its address, its management networks and where they were set, return
+    None when they can be used.
+
+    Raise BadInput if they are missing or empty, not networks, or the rehearsal
+    lab's range on a host outside the lab (a demo inventory's value copied).
+    """
+    if not networks:
+        raise BadInput(
+            f"{where}: {MANAGEMENT_NETWORKS} is not set for {host}; set the agency's "
+            "management networks (the only sources of SSH after hardening) in the "
+            "client's group_vars"
+        )
+    if isinstance(networks, str) or not isinstance(networks, Sequence):
+        raise BadInput(f"{where}: {MANAGEMENT_NETWORKS} of {host} must be a list of networks")
+    for value in networks:
+        problem = _bad_network(str(value))
+        if problem:
+            raise BadInput(f"{where}: {MANAGEMENT_NETWORKS} of {host}: {problem}")
+        if "{{" in str(value) or is_lab_address(address):
+            continue
+        if ipaddress.ip_network(str(value).strip(), strict=False).overlaps(LAB_NETWORK):
+            raise BadInput(
+                f"{where}: {MANAGEMENT_NETWORKS} of {host} ({address}, outside the lab) "
+                f"includes the rehearsal lab's range {LAB_NETWORK}; set the agency's "
+                "management networks"
+            )
+
+
+def _require_management_networks(
+    client: Client, hosts: Sequence[str], request: RunRequest, extra: Mapping[str, Any]
+) -> None:
+    """Given a client, the hosts hardened, the request and its extra vars, return None when
+    every host has management networks that can be used. Raise BadInput otherwise.
+    """
+    addresses = {host.name: host.address for host in client.hosts}
+    if MANAGEMENT_NETWORKS in extra:
+        for host in hosts:
+            check_management_networks(
+                host, addresses.get(host, host), extra[MANAGEMENT_NETWORKS], "-e"
+            )
+        return
+    variables = read_inventory_variables(
+        client.folder, read_vault_password(request.vault_password_file)
+    ).variables
+    for host in hosts:
+        networks = (variables.get(host) or {}).get(MANAGEMENT_NETWORKS)
+        check_management_networks(host, addresses.get(host, host), networks, str(client.folder))
 
 
 def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -> dict[str, Any]:
     """Given a client, the run's hosts and the request, return the play's extra vars.
 
     Root login follows the client's level; list variables may be given as
-    comma-separated text.
+    comma-separated text. Raise BadInput if ``--limit`` names a backup target
+    or a host to harden lacks valid management networks.
     """
     extra: dict[str, Any] = dict(request.extra_vars)
     for name in LIST_VARS & set(extra):
         if isinstance(extra[name], str):
             extra[name] = [item.strip() for item in extra[name].split(",") if item.strip()]
+    targets = backup_targets(client, hosts)
+    if request.limit is not None and targets:
+        raise BadInput(
+            f"--limit {request.limit!r} names the backup target ({', '.join(targets)}): "
+            "it is hardened from the agency's own inventory, never from a client's run"
+        )
+    _require_management_networks(
+        client, [host for host in hosts if host not in targets], request, extra
+    )
     extra["hardening_ssh_permit_root_login"] = root_login_setting(client.policy.level.value)
     return extra
 
@@ -90,14 +196,19 @@ def before_play(
     """
     own = client.folder / "ansible.cfg"
     ansible_cfg = own if own.is_file() else ANSIBLE_CFG
+    targets = backup_targets(client, hosts)
+    hardened = tuple(host for host in hosts if host not in targets)
     return Before(
         client=client,
-        hosts=tuple(hosts),
+        hosts=hardened,
         check=request.check,
         ansible_cfg=ansible_cfg,
-        compliance=tuple(run_compliance(client, hosts, ansible_cfg, request.vault_password_file)),
+        compliance=tuple(
+            run_compliance(client, hardened, ansible_cfg, request.vault_password_file)
+        ),
         vault_password_file=request.vault_password_file,
         baseline=last_hardened(settings, client.name),
+        targets=targets,
     )
 
 
@@ -235,4 +346,8 @@ def make_outcome(
         residual_risks=tuple(risks),
         next_steps=tuple(steps),
         summary=summary,
+        # The play leaves the backup target out; the run says so rather than "unknown".
+        hosts=tuple(
+            HostResult(host=host, status=HostStatus.OK, note=TARGET_NOTE) for host in before.targets
+        ),
     )
