@@ -65,21 +65,18 @@ def make_hostile_dump(
         )
     for statement in _armed(f"touch {shlex.quote(str(marker))}; cat >/dev/null"):
         server._psql(database, statement)
+    return dump_database(server, database, target)
+
+
+def dump_database(server: ScratchServer, database: str, target: Path) -> Path:
+    """Given a scratch SERVER, dump its DATABASE to TARGET (custom format) and return TARGET.
+
+    pg_dump is a client program: it runs as the test's own account, root included.
+    """
     subprocess.run(
-        [
-            find_binary("pg_dump"),
-            "-Fc",
-            "-h",
-            str(server.folder),
-            "-p",
-            str(server.port),
-            "-U",
-            "postgres",
-            "-f",
-            str(target),
-            database,
-        ],
+        [find_binary("pg_dump"), "-Fc", "-h", str(server.folder), "-p", str(server.port),
+         "-U", "postgres", "-f", str(target), database],
         check=True,
         capture_output=True,
-    )
+    )  # fmt: skip
     return target

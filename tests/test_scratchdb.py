@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile_dumps import KINDS, make_hostile_dump
+from hostile_dumps import KINDS, dump_database, make_hostile_dump
 
 from webmg_ops.errors import Failed
 from webmg_ops.scratchdb import ScratchServer, find_binary, scratch_server
@@ -31,26 +31,7 @@ def make_dump(server: ScratchServer, folder: Path, rows: int, database: str = "s
         database,
         f"CREATE TABLE shop.orders AS SELECT g AS id FROM generate_series(1, {rows}) AS g",
     )
-    dump = folder / "source.dump"
-    # A client program: it runs as the test's own account, root included.
-    subprocess.run(
-        [
-            find_binary("pg_dump"),
-            "-Fc",
-            "-h",
-            str(server.folder),
-            "-p",
-            str(server.port),
-            "-U",
-            "postgres",
-            "-f",
-            str(dump),
-            database,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return dump
+    return dump_database(server, database, folder / "source.dump")
 
 
 def test_a_dump_restores_into_a_new_database_with_its_rows(
