@@ -51,7 +51,7 @@ CLIENT_ANSIBLE_CFG = "ansible.cfg"
 
 _SSH_OPTIONS = (
     "adds OpenSSH options after the engine's: a ProxyCommand runs on the controller, "
-    "StrictHostKeyChecking=no, another known_hosts or -F weaken host-key checking"
+    "turning StrictHostKeyChecking off, another known_hosts or -F weaken host-key checking"
 )
 _PROGRAM = "names the program the controller runs in place of OpenSSH"
 _HOST_KEYS = "turns host-key checking off"
