@@ -10,7 +10,8 @@ BIN := $(VENV)/bin
 # each command gets it when it exists and no other vault password file is set
 # (looked up when the command runs, so a lab started by the same recipe counts).
 LAB_VAULT := $(CURDIR)/var/lab/vault-password
-WEBMG := env $$([ -z "$$WEBMG_VAULT_PASSWORD_FILE" ] && [ -f $(LAB_VAULT) ] && echo WEBMG_VAULT_PASSWORD_FILE=$(LAB_VAULT)) $(BIN)/webmg-ops
+VAULT_ENV := env $$([ -z "$$WEBMG_VAULT_PASSWORD_FILE" ] && [ -f $(LAB_VAULT) ] && echo WEBMG_VAULT_PASSWORD_FILE=$(LAB_VAULT))
+WEBMG := $(VAULT_ENV) $(BIN)/webmg-ops
 STAMP := $(VENV)/.installed
 LOCK_VENV := $(CURDIR)/var/lock-venv
 DEMO_CLIENT ?= atelier-nord
@@ -88,8 +89,8 @@ demo: setup
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
 	$(BIN)/python bench/ledger.py
-	$(BIN)/python bench/overhead.py
-	$(BIN)/python bench/drill.py
+	$(VAULT_ENV) $(BIN)/python bench/overhead.py
+	$(VAULT_ENV) $(BIN)/python bench/drill.py
 
 ## run            run ACTION=y for CLIENT=x (CHECK=1 for a dry run; REASON="..." recorded)
 run: setup

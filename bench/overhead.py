@@ -97,6 +97,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="webmg-bench-"))
     control = Path(tempfile.mkdtemp(prefix="webmg-cp-"))
     base_env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    # The lab clients' group_vars hold vault-encrypted values: plain Ansible needs
+    # the same password file the engine reads.
+    vault_password = os.environ.get("WEBMG_VAULT_PASSWORD_FILE")
+    if vault_password:
+        base_env["ANSIBLE_VAULT_PASSWORD_FILE"] = vault_password
     # The client's host keys and key, as the engine hands them to every Ansible process.
     trust = ansible_trust_environment(inventory.parent, ROOT / "ansible.cfg")
     tuned = {
