@@ -18,6 +18,7 @@ network or storage failure is a result, never an exception.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -218,6 +219,9 @@ def publish_checkpoint(
     body = checkpoint_body(checkpoint, at, client, run_id)
     mask = credentials.secret_set()
     s3 = make_s3_client(target, credentials, retry)
+    publication = functools.partial(
+        CheckpointPublication, checkpoint, at, client, run_id, target, key
+    )
     reason = "not tried"
     attempt = 0
     for attempt in range(1, retry.attempts + 1):
@@ -233,13 +237,7 @@ def publish_checkpoint(
                 break
         else:
             until = head.get("ObjectLockRetainUntilDate")
-            return CheckpointPublication(
-                checkpoint,
-                at,
-                client,
-                run_id,
-                target,
-                key,
+            return publication(
                 True,
                 lock_mode=head.get("ObjectLockMode"),
                 locked_until=until.astimezone(UTC).isoformat() if until is not None else None,
@@ -248,17 +246,7 @@ def publish_checkpoint(
             )
         if attempt < retry.attempts:
             time.sleep(retry.delay(attempt))
-    return CheckpointPublication(
-        checkpoint,
-        at,
-        client,
-        run_id,
-        target,
-        key,
-        False,
-        reason=mask.mask_text(reason),
-        attempts=attempt,
-    )
+    return publication(False, reason=mask.mask_text(reason), attempts=attempt)
 
 
 def _read_one(s3: Any, target: OffsiteTarget, key: str, version: str | None) -> PublishedCheckpoint:
