@@ -185,13 +185,7 @@ def record_copy(
         snapshot_ids=result.snapshot_ids,
         host=result.host,
     )
-    change_pending(settings, lambda items: [*items, item])
-    append_entries(
-        settings,
-        result.client,
-        [(UNPUBLISHED, copy_payload(result, run_id, {"pending_id": item.id}))],
-    )
-    return item.id
+    return _keep_pending(settings, item, copy_payload(result, run_id, {"pending_id": item.id}))
 
 
 def checkpoint_payload(
@@ -244,10 +238,14 @@ def record_checkpoint(settings: Settings, result: CheckpointPublication, run_id:
         checkpoint=str(result.checkpoint),
         checkpoint_at=result.at,
     )
-    change_pending(settings, lambda items: [*items, item])
-    append_entries(
-        settings,
-        result.client,
-        [(UNPUBLISHED, checkpoint_payload(result, run_id, {"pending_id": item.id}))],
+    return _keep_pending(
+        settings, item, checkpoint_payload(result, run_id, {"pending_id": item.id})
     )
+
+
+def _keep_pending(settings: Settings, item: PendingItem, unpublished: dict[str, Any]) -> str:
+    """Given the settings, an item not published and its ``offsite-unpublished`` payload,
+    keep the item in the pending file, record the entry, and return the item's id."""
+    change_pending(settings, lambda items: [*items, item])
+    append_entries(settings, item.client, [(UNPUBLISHED, unpublished)])
     return item.id
