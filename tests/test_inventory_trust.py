@@ -189,6 +189,14 @@ def test_in_process_reading_never_templates(folder: Path, tmp_path: Path) -> Non
         ("ansible_shell_executable", "/tmp/evil"),
         ("inventory_dir", "/srv/inventories/other"),
         ("backup_controller_known_hosts", "/srv/inventories/other/known_hosts"),
+        # The shared backup target is the agency's: a client's variables would otherwise
+        # put its keys into root's account, or chown another client's folder to its own.
+        ("backup_target_home", "/root"),
+        ("backup_target_path", "/srv/restic/alpenhof"),
+        ("backup_target_server_command", "sh -c"),
+        ("backup_authorized_key_options", "restrict"),
+        ("backup_public_key_pattern", ".*"),
+        ("backup_client", "alpenhof"),
     ],
 )
 def test_trust_variables_are_refused_in_the_hosts_file(

@@ -70,6 +70,10 @@ _ALIAS = (
     "write ansible_host, ansible_port or ansible_user"
 )
 _MAGIC = "set by Ansible itself; another value would point the roles at another client's files"
+_TARGET = (
+    "a setting of the agency's backup target, which every client shares: the account, "
+    "folders, keys and forced commands there are the role's alone, never a client's"
+)
 _CONTROLLER_PATH = (
     "a file on the controller that the backup role reads in a task delegated there, "
     "derived from the client's folder; another path could be another client's file"
@@ -110,11 +114,16 @@ REFUSED_VARIABLES: Mapping[str, str] = {
     "role_path": _MAGIC,
     "backup_controller_key_file": _CONTROLLER_PATH,
     "backup_controller_known_hosts": _CONTROLLER_PATH,
+    "backup_authorized_key_options": _TARGET,
+    "backup_public_key_pattern": _TARGET,
+    "backup_client": _TARGET,
+    "backup_repository": _TARGET,
 }
 #: Name prefixes refused, with the reason.
 REFUSED_PREFIXES: Mapping[str, str] = {
     "ansible_paramiko_": "a paramiko setting (its own host-key policy, proxy command and "
     "key search); hosts are reached over OpenSSH only",
+    "backup_target_": _TARGET,
 }
 #: The connection plugins a client may name: OpenSSH, with the engine's trust settings.
 ALLOWED_CONNECTIONS = frozenset({"ssh", "ansible.builtin.ssh"})
