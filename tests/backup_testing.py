@@ -1,24 +1,32 @@
 """What root on a client host can do with the backup secrets the role leaves there.
 
-The attacks of the backup tests run restic as root on a client host, with
-the files the backup role wrote there (the host's key, pinned host key and
-password file), against a repository of the attacker's choosing.
+The attacks of the backup tests use what the backup role wrote on a client
+host (the host's key, the pinned host key of the backup target and the
+password file): restic run as root there, the way the role runs it, and
+restic's REST protocol spoken by hand over the host key's SSH channel
+(:func:`rest_over_ssh`), the way an attacker holding the key could.
 """
 
 from __future__ import annotations
 
+import os
+import selectors
 import shlex
 import subprocess
+from dataclasses import dataclass
+from pathlib import Path
 
+import h2.config
+import h2.connection
+import h2.events
 from lab_testing import Lab
 
 #: The backup target of the lab's clients.
 TARGET_ADDRESS = "198.18.0.5"
 #: The role's root-only folder on every client host.
 SECRET_DIR = "/var/lib/webmg-backup"
-#: ssh as the role sets it up for restic: the host's own key, its pinned host key.
-HOST_SSH = (
-    "ssh",
+#: ssh's options as the role sets them up for restic: the host's own key, its pinned host key.
+HOST_SSH_OPTIONS = (
     "-i",
     f"{SECRET_DIR}/id_ed25519",
     "-o",
@@ -30,16 +38,12 @@ HOST_SSH = (
     "-o",
     f"UserKnownHostsFile={SECRET_DIR}/known_hosts",
 )
+HOST_SSH = ("ssh", *HOST_SSH_OPTIONS)
 
 
 def target_account(client: str) -> str:
     """Return CLIENT's account on the lab's backup target."""
     return f"restic-{client}@{TARGET_ADDRESS}"
-
-
-def sftp_repository(client: str, host: str) -> str:
-    """Return the location of HOST's own repository of CLIENT on the lab's backup target."""
-    return f"sftp:{target_account(client)}:/srv/restic/{client}/{host}"
 
 
 def as_root_on(lab: Lab, address: str, command: list[str]) -> subprocess.CompletedProcess[str]:
@@ -48,20 +52,96 @@ def as_root_on(lab: Lab, address: str, command: list[str]) -> subprocess.Complet
 
 
 def restic_as_root_on(
-    lab: Lab, address: str, repository: str, *arguments: str, account: str | None = None
+    lab: Lab, address: str, client: str, *arguments: str, account: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run restic as root on the host at ADDRESS against REPOSITORY, with the host's own
-    key and password file, logging in as ACCOUNT (the repository's); return what it did."""
-    login = account or repository.removeprefix("sftp:").partition(":")[0]
+    """Run restic as root on the host at ADDRESS as the backup role does (rclone backend
+    through ssh with the host's own key and password file), logging in as ACCOUNT
+    (CLIENT's by default); return what it did."""
+    login = account or target_account(client)
     command = [
         "sudo",
         "env",
-        f"RESTIC_REPOSITORY={repository}",
+        f"RESTIC_REPOSITORY=rclone:/srv/restic/{client}",
         f"RESTIC_PASSWORD_FILE={SECRET_DIR}/restic-password",
         "RESTIC_CACHE_DIR=/var/cache/webmg-backup",
         "restic",
         "-o",
-        f"sftp.command={shlex.join([*HOST_SSH, login, '-s', 'sftp'])}",
+        "rclone.program=ssh",
+        "-o",
+        f"rclone.args={shlex.join([*HOST_SSH_OPTIONS, '--', login])}",
         *arguments,
     ]
     return lab.ssh(address, shlex.join(command))
+
+
+def stolen_backup_key(lab: Lab, address: str, folder: Path) -> Path:
+    """Copy the backup key of the host at ADDRESS, as its root could, into FOLDER; return it."""
+    done = as_root_on(lab, address, ["cat", f"{SECRET_DIR}/id_ed25519"])
+    assert done.returncode == 0, done.stderr
+    key = folder / "stolen_id_ed25519"
+    key.touch(mode=0o600)
+    key.write_text(done.stdout)
+    return key
+
+
+@dataclass(frozen=True)
+class Response:
+    """One answer of the backup target's restic server: its status and body."""
+
+    status: int
+    body: bytes
+
+
+def rest_over_ssh(
+    key: Path,
+    known_hosts: Path,
+    account: str,
+    requests: list[tuple[str, str, bytes]],
+    timeout: float = 60.0,
+) -> list[Response]:
+    """Log in to ACCOUNT with KEY (the target's host key checked against KNOWN_HOSTS), speak
+    restic's REST protocol (HTTP/2 on the SSH channel, as restic's rclone backend does) and
+    send each request (method, path, body) in turn; return each response.
+
+    Raise AssertionError if the server stops answering within TIMEOUT seconds.
+    """
+    argv = [
+        "ssh", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}",
+        "--", account, "whatever the client asks",
+    ]  # fmt: skip
+    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    connection.initiate_connection()
+    responses = []
+    with subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as process:
+        assert process.stdin is not None and process.stdout is not None
+        selector = selectors.DefaultSelector()
+        selector.register(process.stdout, selectors.EVENT_READ)
+        for method, path, body in requests:
+            stream = connection.get_next_available_stream_id()
+            headers = [(":method", method), (":path", path), (":scheme", "http"),
+                       (":authority", "restic"), ("content-length", str(len(body)))]  # fmt: skip
+            connection.send_headers(stream, headers, end_stream=not body)
+            if body:
+                connection.send_data(stream, body, end_stream=True)
+            status, chunks, ended = 0, [], False
+            while not ended:
+                process.stdin.write(connection.data_to_send())
+                process.stdin.flush()
+                assert selector.select(timeout), f"no answer to {method} {path}"
+                data = os.read(process.stdout.fileno(), 65536)
+                assert data, f"the server closed the channel during {method} {path}"
+                for event in connection.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream:
+                        status = int(dict(event.headers)[b":status"])
+                    elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream:
+                        chunks.append(event.data)
+                        connection.acknowledge_received_data(event.flow_controlled_length, stream)
+                    elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
+                        ended = ended or event.stream_id == stream
+            responses.append(Response(status, b"".join(chunks)))
+        process.stdin.close()
+        process.kill()
+    return responses

@@ -1,10 +1,11 @@
-"""Verified backups on rehearsal-lab hosts: real restic over SFTP to the lab's backup target.
+"""Verified backups on rehearsal-lab hosts: real restic to the lab's backup target.
 
 atelier-nord backs up atelier-web1 and atelier-db1 (PostgreSQL ``demo``,
 ``public.bookings`` 250 rows), each into a repository of its own under
 ``sftp:restic-atelier-nord@198.18.0.5:/srv/restic/atelier-nord``, with a password of its
-own; the controller opens each host's repository with the client's own key
-and vault.
+own. Each host's key reaches only rclone's append-only restic server on its own folder;
+the controller opens each host's repository over SFTP with the client's own key and
+vault, and applies the retention and the check from there.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import pytest
 from backup_testing import (
     HOST_SSH,
     as_root_on,
+    rest_over_ssh,
     restic_as_root_on,
-    sftp_repository,
+    stolen_backup_key,
     target_account,
 )
 from lab_testing import Lab, edited_contract
@@ -60,7 +62,6 @@ ACTION_TASKS = {
     "Dump the databases and count their rows",
     "Write the manifest of the backup set",
     "Take the snapshot",
-    "Forget the snapshots beyond the retention and prune their data",
     "Remove the stale locks (restic unlock removes only locks whose process is gone)",
 }
 
@@ -210,24 +211,49 @@ def test_private_key_and_password_stay_on_the_host_root_only(
     assert keys.returncode == 0, keys.stderr
     for name in ("controller", *BACKED_UP):
         assert f"webmg-ops backup key: {CLIENT} {name}" in keys.stdout
-    lines = [line for line in keys.stdout.splitlines() if "ssh-ed25519" in line]
+    lines = {
+        line.split()[-1]: line
+        for line in keys.stdout.splitlines()
+        if "ssh-ed25519" in line and "# " not in line
+    }
     assert len(lines) == 3
-    # Every key may only speak SFTP; a host's key is its type and base64, nothing it added.
-    assert all(line.startswith('restrict,command="internal-sftp" ssh-ed25519 ') for line in lines)
-    assert all(len(line.split()) == 3 for line in lines)
+    # The controller's key speaks SFTP; each host's key only serves its own folder,
+    # append-only; a host's key is its type and base64, nothing it added.
+    for host in BACKED_UP:
+        public = lab.ssh(ADDRESSES[host], "sudo cat /var/lib/webmg-backup/id_ed25519.pub")
+        line = lines.pop(public.stdout.split()[1])
+        assert line.startswith(
+            'restrict,command="rclone serve restic --stdio --append-only --config /dev/null '
+            f'/srv/restic/{CLIENT}/{host}" ssh-ed25519 '
+        ), line
+    (controller,) = lines.values()
+    assert controller.startswith('restrict,command="internal-sftp" ssh-ed25519 ')
+    # The account cannot change its own keys: they belong to root.
+    owners = lab.ssh(
+        ADDRESSES["backup1"],
+        f"sudo stat -c '%U %a' /var/lib/webmg-restic/restic-{CLIENT} "
+        f"/var/lib/webmg-restic/restic-{CLIENT}/.ssh "
+        f"/var/lib/webmg-restic/restic-{CLIENT}/.ssh/authorized_keys",
+    )
+    assert owners.stdout.split("\n")[:3] == ["root 755", "root 755", "root 644"], owners.stdout
 
 
-def test_a_host_can_neither_open_another_hosts_repository_nor_learn_the_clients_password(
-    lab: Lab, first_backup: dict[str, Any]
+def test_a_host_reaches_only_its_own_repository_and_never_the_clients_password(
+    lab: Lab, first_backup: dict[str, Any], tmp_path: Path
 ) -> None:
     web = ADDRESSES["atelier-web1"]
-    # Root on the web host, with what the role left there, opens its own repository...
-    own = restic_as_root_on(lab, web, sftp_repository(CLIENT, "atelier-web1"), "snapshots")
-    assert own.returncode == 0, own.stderr
-    # ...but not the database host's: its password is not the web host's.
-    other = restic_as_root_on(lab, web, sftp_repository(CLIENT, "atelier-db1"), "snapshots")
-    assert other.returncode != 0, other.stdout
-    assert "wrong password" in other.stderr, other.stderr
+    own = {
+        snapshot.id for snapshot in restic.list_snapshots(repository(lab, tmp_path, "atelier-web1"))
+    }
+    # Root on the web host, with what the role left there, asks for the database host's
+    # repository: whatever it names, its key is served its own folder, with its own snapshots.
+    asked = restic_as_root_on(
+        lab, web, CLIENT, "-r", f"rclone:/srv/restic/{CLIENT}/atelier-db1", "snapshots", "--json"
+    )
+    assert asked.returncode == 0, asked.stderr
+    served = json.loads(asked.stdout)
+    assert {snapshot["id"] for snapshot in served} == own
+    assert {snapshot["hostname"] for snapshot in served} == {"atelier-web1"}
     # Each host holds a password of its own, and never the client's.
     held = {
         host: lab.ssh(ADDRESSES[host], "sudo cat /var/lib/webmg-backup/restic-password").stdout
@@ -240,6 +266,69 @@ def test_a_host_can_neither_open_another_hosts_repository_nor_learn_the_clients_
     assert all(len(password) == 64 for password in held.values())
 
 
+def target_files(lab: Lab, client: str = CLIENT) -> dict[str, str]:
+    """Return every file of CLIENT's repositories on the backup target: path to SHA-256."""
+    done = lab.ssh(
+        ADDRESSES["backup1"],
+        f"sudo find /srv/restic/{client} -type f -exec sha256sum {{}} +",
+    )
+    assert done.returncode == 0, done.stderr
+    return {line.split()[1]: line.split()[0] for line in done.stdout.splitlines()}
+
+
+def test_a_hosts_key_can_neither_delete_nor_rewrite_its_history_nor_touch_another_hosts(
+    lab: Lab, first_backup: dict[str, Any], tmp_path: Path
+) -> None:
+    web_folder = f"/srv/restic/{CLIENT}/atelier-web1"
+    db_folder = f"/srv/restic/{CLIENT}/atelier-db1"
+    before = target_files(lab)
+    snapshot = first_backup["payload"]["evidence"]["snapshots"]["atelier-web1"]
+    db_config = lab.ssh(ADDRESSES["backup1"], f"sudo base64 -w0 {db_folder}/config").stdout
+    # Root on the web host takes the host's backup key and speaks the server's protocol itself.
+    key = stolen_backup_key(lab, ADDRESSES["atelier-web1"], tmp_path)
+    known_hosts = lab.inventories / CLIENT / "known_hosts"
+    forged_key = "0" * 64
+    responses = rest_over_ssh(
+        key,
+        known_hosts,
+        target_account(CLIENT),
+        [
+            ("GET", "/config", b""),
+            ("DELETE", f"/snapshots/{snapshot}", b""),
+            ("POST", f"/snapshots/{snapshot}", b"a forged snapshot"),
+            ("DELETE", "/config", b""),
+            ("GET", "/../atelier-db1/config", b""),
+            ("GET", "/%2e%2e/atelier-db1/config", b""),
+            ("POST", f"/../atelier-db1/keys/{forged_key}", b"a forged key"),
+            ("DELETE", "/../atelier-db1/config", b""),
+        ],
+    )
+    statuses = [response.status for response in responses]
+    # The channel works: its own repository's config is served...
+    assert statuses[0] == 200, statuses
+    # ...but deleting or overwriting a snapshot, or the config, is forbidden.
+    assert statuses[1:4] == [403, 403, 403], statuses
+    # Nothing of the database host's repository is served to the web host's key.
+    import base64
+
+    db_bytes = base64.b64decode(db_config)
+    assert all(response.body != db_bytes for response in responses)
+    after = target_files(lab)
+    # Every file that was there is still there, unchanged; nothing new outside its folder.
+    assert {path: after.get(path) for path in before} == before
+    assert all(path.startswith(web_folder + "/") for path in set(after) - set(before))
+    assert not any(path.startswith(db_folder) for path in set(after) - set(before))
+    # restic itself, run as the role runs it, cannot forget the host's snapshot either.
+    forgot = restic_as_root_on(
+        lab, ADDRESSES["atelier-web1"], CLIENT, "forget", "--prune", snapshot
+    )
+    assert forgot.returncode != 0, forgot.stdout
+    assert snapshot in {
+        s.id for s in restic.list_snapshots(repository(lab, tmp_path, "atelier-web1"))
+    }
+    assert target_files(lab).items() >= before.items()
+
+
 #: Another client on the same backup target, whose repositories the attacks aim at.
 VICTIM = "alpenhof"
 
@@ -250,30 +339,22 @@ def test_a_host_gets_no_shell_on_the_target_and_cannot_reach_another_clients_rep
     code, report, _ = run_backup(lab, VICTIM)
     assert code == ExitCode.OK, json.dumps(report["hosts"])
     web = ADDRESSES["atelier-web1"]
-    victim_config = f"/srv/restic/{VICTIM}/alpenhof-web1/config"
-    own_config = f"/srv/restic/{CLIENT}/atelier-web1/config"
-    # Root on the web host, with its backup key: no command runs on the target...
-    shell = as_root_on(lab, web, [*HOST_SSH, target_account(CLIENT), "rm -rf /srv/restic"])
-    assert shell.returncode != 0, shell.stdout
-    # ...SFTP into another client's folder is refused...
+    before = {**target_files(lab), **target_files(lab, VICTIM)}
+    # Root on the web host, with its backup key: no command of its choosing runs...
+    as_root_on(lab, web, [*HOST_SSH, "-n", "--", target_account(CLIENT), "rm -rf /srv/restic"])
+    # ...SFTP is not served to it...
     sftp = lab.ssh(
         web,
-        f"printf 'ls /srv/restic/{VICTIM}\\nrm {victim_config}\\n' | "
+        f"printf 'ls /srv/restic/{VICTIM}\\nrm /srv/restic/{VICTIM}/alpenhof-web1/config\\n' | "
         + shlex.join(["sudo", "sftp", "-b", "-", *HOST_SSH[1:], target_account(CLIENT)]),
     )
     assert sftp.returncode != 0, sftp.stdout
-    assert "ermission denied" in sftp.stderr + sftp.stdout, sftp.stderr
     # ...and its key does not open the other client's account.
-    other = restic_as_root_on(lab, web, sftp_repository(VICTIM, "alpenhof-web1"), "snapshots")
+    other = restic_as_root_on(lab, web, VICTIM, "snapshots", account=target_account(VICTIM))
     assert other.returncode != 0, other.stdout
+    assert "ermission denied" in other.stderr, other.stderr
     # Both clients' repositories are whole.
-    for config in (victim_config, own_config):
-        assert lab.ssh(ADDRESSES["backup1"], f"sudo test -s {config}").returncode == 0, config
-    accounts = lab.ssh(ADDRESSES["backup1"], f"getent passwd restic-{CLIENT} restic-{VICTIM}")
-    assert [line.rsplit(":", 1)[1] for line in accounts.stdout.split()] == [
-        "/usr/sbin/nologin",
-        "/usr/sbin/nologin",
-    ]
+    assert {**target_files(lab), **target_files(lab, VICTIM)}.items() >= before.items()
 
 
 def test_second_backup_changes_no_setup_and_adds_snapshots(

@@ -31,8 +31,8 @@ from webmg_ops.actions.backup import (
     combined_repository_evidence,
     forget_arguments,
     full_snapshot_id,
+    maintenance_plan,
     make_extra_vars,
-    repository_evidence,
 )
 from webmg_ops.actions.drill import choose_snapshots
 from webmg_ops.backup_repository import host_password
@@ -46,6 +46,11 @@ from webmg_ops.repository_location import (
     SftpLocation,
     host_repository_location,
     parse_repository_location,
+)
+from webmg_ops.repository_maintenance import (
+    MaintenancePlan,
+    maintain_repository,
+    repository_evidence,
 )
 from webmg_ops.restic import (
     Repository,
@@ -78,16 +83,21 @@ def test_extra_vars_come_from_the_contract_and_the_policy(inventories: Path) -> 
     assert extra["backup_databases"] == [
         {"name": "demo", "engine": "postgresql", "host_group": "db"}
     ]
-    # stability-security: keep 7 daily and 4 weekly; a daily backup, a quarterly drill.
-    assert extra["backup_retention"] == {
-        "hourly": 0, "daily": 7, "weekly": 4, "monthly": 0, "yearly": 0,
-    }  # fmt: skip
-    assert extra["backup_forget_arguments"] == [
-        "--keep-daily", "7", "--keep-weekly", "4", "--group-by", "host", "--tag", "webmg",
-    ]  # fmt: skip
-    day_number = int(now.timestamp() // 86400)
-    assert extra["backup_check_subset"] == f"{day_number % 91 + 1}/91"
     assert not any("password" in name for name in extra)
+    # Retention and checks are the controller's: nothing of them reaches the hosts.
+    assert not any("retention" in name or "forget" in name or "check" in name for name in extra)
+
+
+def test_the_controller_plan_comes_from_the_policy(inventories: Path) -> None:
+    client = load_client(inventories, "atelier-nord")
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    plan = maintenance_plan(client, now)
+    # stability-security: keep 7 daily and 4 weekly; a daily backup, a quarterly drill.
+    assert plan.forget_arguments == (
+        "--keep-daily", "7", "--keep-weekly", "4", "--group-by", "host", "--tag", "webmg",
+    )  # fmt: skip
+    day_number = int(now.timestamp() // 86400)
+    assert plan.check_subset == f"{day_number % 91 + 1}/91"
 
 
 def test_a_run_cannot_set_what_the_contract_decides(inventories: Path) -> None:
@@ -529,22 +539,21 @@ def test_a_drill_takes_each_hosts_latest_snapshot_from_its_repository_whatever_i
 
 
 def test_the_hosts_repository_evidence_adds_up_to_the_clients() -> None:
-    def shaped(kept: list[str], ok: bool, errors: list[str], seconds: str) -> dict[str, Any]:
-        raw = {
-            "forget": {"arguments": ["--keep-daily", "7"], "kept": kept, "removed": ["old"]},
-            "check": {"ok": ok, "subset": "1/4", "duration": seconds, "errors": errors},
-        }
-        evidence = repository_evidence(raw)
-        assert evidence is not None
-        return evidence
-
+    plan = MaintenancePlan(("--keep-daily", "7"), "1/4")
     combined = combined_repository_evidence(
         {
-            "atelier-web1": shaped(["w1", "w2"], True, [], "0:00:02.500000"),
-            "atelier-db1": shaped(["d1"], False, ["pack 1234 damaged"], "0:00:04.000000"),
+            "atelier-web1": repository_evidence(
+                plan, initialized=False, errors=[], kept=("w1", "w2"), removed=("old",),
+                ok=True, duration_s=2.5,
+            ),
+            "atelier-db1": repository_evidence(
+                plan, initialized=True, errors=["pack 1234 damaged"], kept=("d1",),
+                removed=("old",), duration_s=4.0,
+            ),
         }
-    )
+    )  # fmt: skip
     assert combined is not None
+    assert combined["initialized"] is True
     assert combined["forget"]["kept"] == 3 and combined["forget"]["removed"] == 2
     assert combined["check"] == {
         "ok": False,
@@ -553,6 +562,40 @@ def test_the_hosts_repository_evidence_adds_up_to_the_clients() -> None:
         "errors": ["atelier-db1: pack 1234 damaged"],
     }
     assert combined_repository_evidence({}) is None
+
+
+def test_the_controller_applies_the_retention_and_checks_a_real_repository(
+    forty_days: Path, tmp_path: Path
+) -> None:
+    retention: Retention = LEVEL_DEFAULTS[Level.STABILITY_SECURITY]["backup.retention"]
+    shutil.copytree(forty_days, tmp_path / "repo")
+    repository = Repository(
+        str(tmp_path / "repo"), password=RESTIC_PASSWORD, cache_dir=tmp_path / "c"
+    )
+    before = {snapshot.id for snapshot in list_snapshots(repository)}
+    plan = MaintenancePlan(tuple(forget_arguments(retention)), "1/1")
+    evidence = maintain_repository(repository, plan)
+    after = {snapshot.id for snapshot in list_snapshots(repository)}
+    assert evidence["check"] == {"ok": True, "subset": "1/1", "errors": [],
+                                 "duration_s": evidence["check"]["duration_s"]}  # fmt: skip
+    assert set(evidence["forget"]["removed_ids"]) == before - after
+    assert set(evidence["forget"]["kept_ids"]) <= after
+    assert evidence["forget"]["removed"] == len(before - after) > 0
+
+
+def test_a_repository_the_controller_cannot_open_is_a_failed_check_not_a_crash(
+    forty_days: Path, tmp_path: Path
+) -> None:
+    repository = Repository(str(forty_days), password="not the password", cache_dir=tmp_path)
+    plan = MaintenancePlan(("--keep-daily", "7"), "")
+    evidence = maintain_repository(repository, plan, attempts=1, delay_s=0)
+    assert evidence["check"]["ok"] is False
+    assert evidence["forget"]["removed"] == 0
+    assert [error.split(":")[0] for error in evidence["check"]["errors"]] == [
+        "retention not applied",
+        "check not run",
+    ]
+    assert all("wrong password" in error for error in evidence["check"]["errors"])
 
 
 # --- what a host may put into the backup target's authorized_keys ----------

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backup_testing import restic_as_root_on, sftp_repository
+from backup_testing import restic_as_root_on
 from lab_testing import Lab, edited_contract
 
 from webmg_ops.backup_repository import host_repository
@@ -186,7 +186,7 @@ def test_a_snapshot_labelled_as_another_host_is_not_drilled_as_that_host(lab: La
     forged = restic_as_root_on(
         lab,
         WEB1,
-        sftp_repository(CLIENT, "atelier-web1"),
+        CLIENT,
         "backup",
         "--json",
         "--host",
@@ -215,6 +215,7 @@ def test_a_snapshot_labelled_as_another_host_is_not_drilled_as_that_host(lab: La
         assert forged_id.startswith(hosts["atelier-web1"]["snapshot"])
         assert hosts["atelier-web1"]["ok"] is False
     finally:
+        # The host cannot forget it (append-only); the controller can.
         web_repository = host_repository(
             client, "atelier-web1", vault_password, cache_dir=lab.root / "c"
         )

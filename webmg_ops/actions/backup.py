@@ -7,24 +7,33 @@ with a password of its own); the policy decides how long snapshots are kept
 (``backup.retention``) and how fast the repository's data is re-read
 (``cadence.backup`` and ``cadence.drill``). All of it travels to
 ``playbooks/backup.yml`` as extra vars; the repository password stays in
-the client's vault. This module plans those vars and turns the play's
-evidence into snapshots per host, the retention applied and the check of
-the repository.
+the client's vault. This module plans those vars, applies the retention
+and checks each host's repository from the controller after the play (a
+host can only add snapshots: see :mod:`webmg_ops.repository_maintenance`),
+and turns it all into snapshots per host, the retention applied and the
+check of the repositories.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from webmg_ops.actions import ActionOutcome, ungoverned_vars
+from webmg_ops.backup_repository import host_repositories
 from webmg_ops.contract import RETENTION_PERIODS, Retention
-from webmg_ops.errors import BadInput
+from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.preflight import HostPreflight
 from webmg_ops.repository_location import SftpLocation, parse_repository_location
+from webmg_ops.repository_maintenance import (
+    MaintenancePlan,
+    maintain_repositories,
+    repository_evidence,
+)
+from webmg_ops.restic import Repository
 from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
@@ -45,10 +54,8 @@ TARGET_GROUP = "backup_target"
 #: client's hosts reach the other's repositories.
 TARGET_USER_PREFIX = "restic-"
 
-#: The key under which the play publishes each host's repository evidence (forget, check).
-REPOSITORY_KEY = "_repositories"
-
-#: Extra vars that the contract and policy set; a run may not set them itself.
+#: Extra vars that the contract and policy set; a run may not set them itself (retention
+#: and the check's subset are applied from the controller, and refused here all the same).
 GOVERNED_VARS = frozenset(
     {
         "backup_client",
@@ -107,8 +114,9 @@ def make_extra_vars(
 ) -> dict[str, Any]:
     """Given a client, the run's hosts and the request, return the play's extra vars.
 
-    Paths, databases and repository come from the contract; retention and
-    the check's data subset from the policy. Raise BadInput if the request
+    Paths, databases, repository and timer come from the contract (the
+    retention and the check are the controller's: :func:`maintenance_plan`).
+    Raise BadInput if the request
     sets a governed var, or the contract names no paths, no repository
     restic can reach (SFTP or S3), or an SFTP account not the client's own.
     """
@@ -128,7 +136,6 @@ def make_extra_vars(
         )
     if not backup.paths:
         raise BadInput(f"{client.name}: the contract names no backup.paths")
-    retention = client.policy.retention
     return {
         **requested,
         "backup_client": client.name,
@@ -143,41 +150,71 @@ def make_extra_vars(
             }
             for database in backup.databases
         ],
-        "backup_retention": retention.model_dump(),
-        "backup_forget_arguments": forget_arguments(retention),
-        "backup_check_subset": check_subset(
-            client.policy.cadence("backup"),
-            client.policy.cadence("drill"),
-            now or datetime.now(UTC),
-        ),
         "backup_tag": SNAPSHOT_TAG,
         "backup_timer": backup.timer or "",
     }
 
 
+def maintenance_plan(client: Client, now: datetime | None = None) -> MaintenancePlan:
+    """Given a client (and the time), return what the controller applies to each host's
+    repository after a backup: the policy's retention and this run's data subset to check.
+
+    Raise BadInput for a retention that keeps nothing.
+    """
+    return MaintenancePlan(
+        forget_arguments=tuple(forget_arguments(client.policy.retention)),
+        check_subset=check_subset(
+            client.policy.cadence("backup"),
+            client.policy.cadence("drill"),
+            now or datetime.now(UTC),
+        ),
+    )
+
+
+#: Given hosts, return each one's repository as the controller opens it (WebmgError if it cannot).
+RepositoryOpener = Callable[[tuple[str, ...]], Mapping[str, Repository]]
+
+
 @dataclass(frozen=True)
 class Before:
-    """What the action knows before the play: which run hosts are backed up."""
+    """What the action knows before the play: which run hosts are backed up, and how the
+    controller maintains their repositories afterwards (no plan: nothing is maintained).
+    """
 
     client: str
     check: bool
     backed_up: tuple[str, ...]
     targets: tuple[str, ...]
     repository: str
+    plan: MaintenancePlan | None = None
+    open_repositories: RepositoryOpener | None = None
 
 
 def before_play(
     settings: Settings, client: Client, hosts: Sequence[str], request: RunRequest
 ) -> Before:
-    """Given the settings, client, hosts and request, return the hosts backed up and the targets."""
+    """Given the settings, client, hosts and request, return the hosts backed up, the
+    targets, and the plan and access with which their repositories are maintained.
+    """
     groups = {host.name: host.groups for host in client.hosts}
     targets = tuple(host for host in hosts if TARGET_GROUP in groups.get(host, ()))
+
+    def open_repositories(names: tuple[str, ...]) -> Mapping[str, Repository]:
+        return host_repositories(
+            client,
+            request.vault_password_file,
+            hosts=names,
+            cache_dir=settings.var_dir / "restic-cache",
+        )
+
     return Before(
         client=client.name,
         check=request.check,
         backed_up=tuple(host for host in hosts if host not in targets),
         targets=targets,
         repository=client.contract.backup.repository or "",
+        plan=None if request.check else maintenance_plan(client),
+        open_repositories=open_repositories,
     )
 
 
@@ -194,15 +231,6 @@ def _number(value: Any) -> int | float | None:
     except ValueError:
         return None
     return int(number) if number.is_integer() else number
-
-
-def parse_delta(text: Any) -> float | None:
-    """Given Ansible's ``delta`` ("H:MM:SS.ffffff"), return seconds (None if unreadable)."""
-    try:
-        hours, minutes, seconds = str(text).split(":")
-        return round(int(hours) * 3600 + int(minutes) * 60 + float(seconds), 3)
-    except ValueError:
-        return None
 
 
 def host_evidence(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,6 +267,7 @@ def host_evidence(raw: Mapping[str, Any]) -> dict[str, Any]:
         "manifest_files": _number(raw.get("manifest_files")),
         "manifest_bytes": _number(raw.get("manifest_bytes")),
         "databases": databases,
+        "initialized": bool(raw.get("initialized")),
         "stale_locks_removed": list(raw.get("stale_locks_removed") or []),
         "timer": timer_evidence(raw.get("timer")),
     }
@@ -262,32 +291,6 @@ def timer_evidence(raw: Any) -> dict[str, Any]:
         if isinstance(run, Mapping)
     ]
     return {"schedule": timer.get("schedule") or None, "runs": runs}
-
-
-def repository_evidence(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Shape the repository's raw play output: retention applied and check result."""
-    if not raw:
-        return None
-    forget = raw.get("forget") or {}
-    check = raw.get("check") or {}
-    kept = list(forget.get("kept") or [])
-    removed = list(forget.get("removed") or [])
-    return {
-        "initialized": bool(raw.get("initialized")),
-        "forget": {
-            "arguments": list(forget.get("arguments") or []),
-            "kept": len(kept),
-            "removed": len(removed),
-            "kept_ids": kept,
-            "removed_ids": removed,
-        },
-        "check": {
-            "ok": bool(check.get("ok")),
-            "subset": check.get("subset") or None,
-            "duration_s": parse_delta(check.get("duration")),
-            "errors": list(check.get("errors") or []),
-        },
-    }
 
 
 def combined_repository_evidence(
@@ -383,6 +386,32 @@ def _summary(
     return text
 
 
+def maintain(before: Before, hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Given what was known before the play and each host's evidence, apply the retention to
+    and check the repository of every host that took a snapshot; return each one's evidence.
+
+    A repository the controller cannot open is a failed check, never an exception.
+    """
+    if before.plan is None or before.open_repositories is None:
+        return {}
+    names = tuple(host for host in before.backed_up if (hosts.get(host) or {}).get("snapshot_id"))
+    if not names:
+        return {}
+    initialized = {host: bool(hosts[host].get("initialized")) for host in names}
+    try:
+        opened = before.open_repositories(names)
+    except WebmgError as error:
+        return {
+            host: repository_evidence(
+                before.plan,
+                initialized=initialized[host],
+                errors=[f"repository not opened: {error}"],
+            )
+            for host in names
+        }
+    return maintain_repositories(opened, before.plan, initialized=initialized)
+
+
 def make_outcome(
     result: PlaybookResult, preflight: Mapping[str, HostPreflight], before: Before
 ) -> ActionOutcome:
@@ -396,12 +425,7 @@ def make_outcome(
         if not host.startswith("_") and isinstance(data, Mapping)
     }
     hosts = {host: host_evidence(raw) for host, raw in sorted(raw_hosts.items())}
-    raw_repositories = result.evidence.get(REPOSITORY_KEY)
-    repositories: dict[str, dict[str, Any]] = {}
-    for host, raw in sorted((raw_repositories or {}).items()):
-        shaped = repository_evidence(raw if isinstance(raw, Mapping) else None)
-        if shaped is not None:
-            repositories[str(host)] = shaped
+    repositories = maintain(before, hosts)
     repository = combined_repository_evidence(repositories)
     for host, evidence in hosts.items():
         own = repositories.get(host)

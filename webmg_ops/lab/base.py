@@ -60,6 +60,8 @@ AVAILABLE_PACKAGES: tuple[str, ...] = (
     "libpam-pwquality",
     "logrotate",
     "needrestart",
+    # The backup target's append-only restic server (rclone serve restic).
+    "rclone",
     "rsyslog",
 )
 

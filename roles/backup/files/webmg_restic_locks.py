@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """List the restic repository's locks and say which this host left behind, dead.
 
-Usage: webmg_restic_locks.py [RESTIC_OPTION]...   (e.g. sftp.command=...)
+Usage: webmg_restic_locks.py [RESTIC_OPTION]...   (e.g. rclone.program=ssh)
 
 The repository and its password come from the environment
 (``RESTIC_REPOSITORY``, ``RESTIC_PASSWORD_FILE``), never argv. A lock is
