@@ -83,6 +83,7 @@ demo: setup
 	$(WEBMG) diagnose $(DEMO_CLIENT) --reason "demo: scoping diagnostic before any change"
 	$(WEBMG) run $(DEMO_CLIENT) update --reason "demo: monthly security updates"
 	$(WEBMG) run $(DEMO_CLIENT) harden --reason "demo: security baseline, compliance before and after"
+	$(WEBMG) run agency target --reason "demo: the agency's backup target, append-only per host"
 	$(WEBMG) run $(DEMO_CLIENT) backup --reason "demo: verified backup of files and database"
 	$(WEBMG) drill $(DEMO_CLIENT) --reason "demo: restore drill, files and rows verified, RPO and RTO"
 

@@ -25,10 +25,12 @@ from lab_testing import Lab
 TARGET_ADDRESS = "198.18.0.5"
 #: The role's root-only folder on every client host.
 SECRET_DIR = "/var/lib/webmg-backup"
-#: ssh's options as the role sets them up for restic: the host's own key, its pinned host key.
+#: The host's key on the backup target: its own SSH host key.
+HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
+#: ssh's options as the role sets them up for restic: the host's key, the target's pinned key.
 HOST_SSH_OPTIONS = (
     "-i",
-    f"{SECRET_DIR}/id_ed25519",
+    HOST_KEY,
     "-o",
     "IdentitiesOnly=yes",
     "-o",
@@ -75,8 +77,8 @@ def restic_as_root_on(
 
 
 def stolen_backup_key(lab: Lab, address: str, folder: Path) -> Path:
-    """Copy the backup key of the host at ADDRESS, as its root could, into FOLDER; return it."""
-    done = as_root_on(lab, address, ["cat", f"{SECRET_DIR}/id_ed25519"])
+    """Copy the SSH host key of the host at ADDRESS, as its root could, into FOLDER; return it."""
+    done = as_root_on(lab, address, ["cat", HOST_KEY])
     assert done.returncode == 0, done.stderr
     key = folder / "stolen_id_ed25519"
     key.touch(mode=0o600)

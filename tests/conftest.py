@@ -119,6 +119,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 @pytest.fixture(scope="session")
+def prepared_target(lab: Lab) -> None:
+    """The lab's backup target, prepared once by the agency's own run for every client."""
+    done = lab.cli("run", "agency", "target", "--reason", "tests: the backup target", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="session")
 def empty_restic_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One initialised restic repository, copied for each test (init's key derivation is slow)."""
     folder = tmp_path_factory.mktemp("restic-template") / "repo"

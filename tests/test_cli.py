@@ -61,7 +61,8 @@ def test_clients_json(cli) -> None:
     assert result.code == ExitCode.OK
     rows = {row["client"]: row for row in json.loads(result.out)}
     assert rows["riverton"]["level"] == "institutional-sla"
-    assert rows["terre-solidaire"]["hosts"] == ["backup1", "terre-db1", "terre-web1", "terre-web2"]
+    assert rows["terre-solidaire"]["hosts"] == ["terre-db1", "terre-web1", "terre-web2"]
+    assert rows["agency"]["hosts"] == ["backup1"]
 
 
 def test_missing_inventories_folder(tmp_path: Path) -> None:

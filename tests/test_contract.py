@@ -115,7 +115,7 @@ def test_unknown_client(cli) -> None:
     result = cli("policy", "nosuchclient")
     assert result.code == ExitCode.BAD_INPUT
     assert "Error: unknown client 'nosuchclient'" in result.err
-    assert "known: alpenhof, atelier-nord, riverton, terre-solidaire" in result.err
+    assert "known: agency, alpenhof, atelier-nord, riverton, terre-solidaire" in result.err
 
 
 def test_validate_json_lists_problems(inventories: Path, cli) -> None:

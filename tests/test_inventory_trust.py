@@ -189,14 +189,13 @@ def test_in_process_reading_never_templates(folder: Path, tmp_path: Path) -> Non
         ("ansible_shell_executable", "/tmp/evil"),
         ("inventory_dir", "/srv/inventories/other"),
         ("backup_controller_known_hosts", "/srv/inventories/other/known_hosts"),
-        # The shared backup target is the agency's: a client's variables would otherwise
-        # put its keys into root's account, or chown another client's folder to its own.
-        ("backup_target_home", "/root"),
+        # The shared backup target is the agency's: a client's variables may not choose
+        # which host key is pinned for it, nor where its own repository is.
+        ("backup_target_known_hosts", "/srv/inventories/other/known_hosts"),
         ("backup_target_path", "/srv/restic/alpenhof"),
-        ("backup_target_server_command", "sh -c"),
-        ("backup_authorized_key_options", "restrict"),
-        ("backup_public_key_pattern", ".*"),
+        ("backup_target_host", "198.18.0.99"),
         ("backup_client", "alpenhof"),
+        ("backup_repository", "sftp:restic-alpenhof@198.18.0.5:/srv/restic/alpenhof"),
     ],
 )
 def test_trust_variables_are_refused_in_the_hosts_file(

@@ -9,9 +9,10 @@ own password, so it cannot decrypt another host's snapshots; the
 controller, which holds the vault, derives each of them. The role derives
 the same value with its ``webmg_host_restic_password`` filter. Passwords
 never come from a file in clear. An ``sftp:`` repository is reached with the client's own SSH key
-(``ssh/id_ed25519``) and its enrolled ``known_hosts``, strictly checked,
-the same keys Ansible uses for the client's hosts (the backup role
-authorizes the key's public half on the backup target). An ``s3:``
+(``ssh/id_ed25519``, the key Ansible uses for the client's hosts, whose
+public half the agency's target run authorizes for SFTP on the client's
+account) and the target's host key from the agency's enrolled
+``known_hosts``, strictly checked. An ``s3:``
 repository is opened with the S3 key pair of the client's vault
 (``webmg_s3_access_key_id`` and ``webmg_s3_secret_access_key``), handed to
 restic through its environment.
@@ -24,7 +25,7 @@ import hmac
 import shlex
 from pathlib import Path
 
-from webmg_ops.clients import Client
+from webmg_ops.clients import AGENCY, Client
 from webmg_ops.errors import BadInput
 from webmg_ops.offsite.credentials import vault_credentials
 from webmg_ops.repository_location import (
@@ -43,9 +44,6 @@ PASSWORD_VARIABLE = "webmg_restic_password"
 #: (the same words as the role's filter plugin, ``roles/backup/filter_plugins``).
 HOST_PASSWORD_CONTEXT = b"webmg-ops restic repository of host "
 
-#: The inventory group of the agency's backup target (it holds repositories, it has none).
-TARGET_GROUP = "backup_target"
-
 
 def host_password(client_password: str, host: str) -> str:
     """Given the client's restic password and a host's name, return the host's own
@@ -57,8 +55,15 @@ def host_password(client_password: str, host: str) -> str:
 
 
 def backed_up_hosts(client: Client) -> tuple[str, ...]:
-    """Given a client, return its hosts that are backed up (all but the backup target)."""
-    return tuple(host.name for host in client.hosts if TARGET_GROUP not in host.groups)
+    """Given a client, return its hosts that are backed up (all of them)."""
+    return tuple(host.name for host in client.hosts)
+
+
+def target_known_hosts(client: Client) -> Path:
+    """Given a client, return the known_hosts that holds the backup target's host key: the
+    agency's, beside the client's folder (the target is in no client's inventory).
+    """
+    return client.folder.parent / AGENCY / "known_hosts"
 
 
 def sftp_command(location: SftpLocation, key: Path, known_hosts: Path) -> str:
@@ -139,12 +144,10 @@ def host_repositories(
     environment: dict[str, str] = {}
     if isinstance(location, SftpLocation):
         key = client.folder / "ssh" / "id_ed25519"
-        known_hosts = client.folder / "known_hosts"
-        for needed in (key, known_hosts):
+        known_hosts = target_known_hosts(client)
+        for needed, how in ((key, "the client's key"), (known_hosts, "enrol the agency's hosts")):
             if not needed.is_file():
-                raise BadInput(
-                    f"{client.name}: {needed} is missing (enrol the client's hosts first)"
-                )
+                raise BadInput(f"{client.name}: {needed} is missing ({how} first)")
         options = (f"sftp.command={sftp_command(location, key.resolve(), known_hosts.resolve())}",)
     vault = client_vault(client, vault_password_file)
     password = _restic_password(client, vault)

@@ -17,6 +17,7 @@ from webmg_ops.errors import BadInput
 from webmg_ops.inventory import (
     InventoryHost,
     client_folder_problems,
+    find_inventory_file,
     is_lab_address,
     read_inventory_hosts,
 )
@@ -29,6 +30,15 @@ from webmg_ops.yamlsource import (
 )
 
 CONTRACT_FILE = "client.yml"
+
+#: The folder of the agency's own infrastructure, beside the clients' and run by the same
+#: engine: its backup target, which every client's hosts back up into.
+AGENCY = "agency"
+
+#: The inventory group of the agency's backup target. Only the agency's folder may name it:
+#: a client's run must never reach the target, where its variables and firewall would
+#: decide over every client's backups.
+TARGET_GROUP = "backup_target"
 
 
 class ContractInvalid(BadInput):
@@ -167,6 +177,18 @@ def _contract_problems(
     approved = contract.updates.approved_versions_file
     if approved is not None:
         problems.extend(_approved_versions_problems(source, folder, approved))
+    targets = [host.name for host in hosts if TARGET_GROUP in host.groups]
+    if targets and folder.name != AGENCY:
+        problems.append(
+            SourceProblem(
+                find_inventory_file(folder),
+                1,
+                TARGET_GROUP,
+                f"{', '.join(targets)}: the backup target is the agency's own infrastructure; "
+                f"list it in the agency's folder ({AGENCY}/hosts.yml), never in a client's "
+                "inventory",
+            )
+        )
     return problems
 
 

@@ -32,6 +32,10 @@ SATISFIED_BY: dict[str, tuple[str, bool]] = {
 }
 
 
+#: Recurring actions that need a backup repository in the contract.
+BACKUP_ACTIONS = frozenset({"backup", "drill"})
+
+
 @dataclass(frozen=True)
 class ActionDue:
     """One recurring action of one client."""
@@ -76,8 +80,13 @@ def last_successes(finished_runs: Iterable[Mapping[str, Any]]) -> dict[str, date
 
 
 def client_due(client: Client, at: datetime, successes: Mapping[str, datetime]) -> ClientDue:
-    """Given a client, an aware instant and its last successes, return what is due."""
+    """Given a client, an aware instant and its last successes, return what is due.
+
+    Backups and drills are due only for a client whose contract names a backup
+    repository: the agency's own folder (its backup target) holds others' backups.
+    """
     state = calendar_state(client.contract.windows, client.policy.freezes, at)
+    backed_up = bool(client.contract.backup.repository)
     actions = tuple(
         ActionDue(
             action=action,
@@ -86,6 +95,7 @@ def client_due(client: Client, at: datetime, successes: Mapping[str, datetime]) 
             due=is_due(successes.get(action), client.policy.cadence(action), at),
         )
         for action in RECURRING_ACTIONS
+        if backed_up or action not in BACKUP_ACTIONS
     )
     return ClientDue(client=client, state=state, actions=actions)
 

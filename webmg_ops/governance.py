@@ -39,6 +39,8 @@ ACTION_RULES: dict[str, ActionRules] = {
     "diagnose": ActionRules(needs_window=False, needs_approval=False, for_prospects=True),
     "backup": ActionRules(needs_window=False, needs_approval=False),
     "drill": ActionRules(needs_window=False, needs_approval=False),
+    # The agency's own backup target: adding accounts and keys for the clients' backups.
+    "target": ActionRules(needs_window=False, needs_approval=False),
     "update": ActionRules(needs_window=True, needs_approval=True, needs_diagnostic=True),
     "harden": ActionRules(needs_window=True, needs_approval=True, needs_diagnostic=True),
     "deploy": ActionRules(needs_window=True, needs_approval=True, needs_diagnostic=True),

@@ -71,8 +71,8 @@ _ALIAS = (
 )
 _MAGIC = "set by Ansible itself; another value would point the roles at another client's files"
 _TARGET = (
-    "a setting of the agency's backup target, which every client shares: the account, "
-    "folders, keys and forced commands there are the role's alone, never a client's"
+    "a setting of the agency's backup target, which every client shares: the target and "
+    "the keys pinned for it are the agency's alone, never a client's"
 )
 _CONTROLLER_PATH = (
     "a file on the controller that the backup role reads in a task delegated there, "
@@ -114,8 +114,6 @@ REFUSED_VARIABLES: Mapping[str, str] = {
     "role_path": _MAGIC,
     "backup_controller_key_file": _CONTROLLER_PATH,
     "backup_controller_known_hosts": _CONTROLLER_PATH,
-    "backup_authorized_key_options": _TARGET,
-    "backup_public_key_pattern": _TARGET,
     "backup_client": _TARGET,
     "backup_repository": _TARGET,
 }

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 #: The actions the engine knows; each has a playbook ``playbooks/<action>.yml``.
-ACTIONS: tuple[str, ...] = ("check", "diagnose", "update", "harden", "backup", "drill", "deploy")
+ACTIONS: tuple[str, ...] = (
+    "check",
+    "diagnose",
+    "update",
+    "harden",
+    "backup",
+    "drill",
+    "deploy",
+    "target",
+)
 
 #: Actions that change hosts, and so need a window, an approval where the
 #: policy asks for one, and the client lock.

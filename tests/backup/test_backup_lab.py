@@ -41,7 +41,7 @@ from webmg_ops.lab.s3 import BACKUP_BUCKET
 from webmg_ops.lab.vault import VAULT_FILE, read_vault_values, write_vault_values
 from webmg_ops.manifest import MANIFEST_PATH, read_manifest
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prepared_target")]
 
 CLIENT = "atelier-nord"
 BACKED_UP = ("atelier-db1", "atelier-web1")
@@ -194,33 +194,56 @@ def test_backup_saves_every_host_with_its_manifest_and_database(
     assert "| demo | postgresql | /var/backups/webmg/db/demo.dump | demo.bookings | 250 |" in log
 
 
-def test_private_key_and_password_stay_on_the_host_root_only(
+def test_the_agency_prepares_its_target_for_every_client_and_a_second_run_changes_nothing(
+    lab: Lab,
+) -> None:
+    first = next(
+        entry.payload
+        for entry in lab.entries("run-finished", "agency")
+        if entry.payload["action"] == "target"
+    )
+    assert first["outcome"] == "succeeded", first
+    prepared = first["evidence"]["clients"]
+    # Every lab client with a repository on the target, each with all its hosts.
+    for client in ("alpenhof", "atelier-nord", "riverton", "terre-solidaire"):
+        hosts = {host.name for host in load_client(lab.inventories, client).hosts}
+        assert set(prepared[client]["hosts"]) == hosts, client
+        assert prepared[client]["account"] == f"restic-{client}"
+    assert first["evidence"]["left_out"] == []
+    done = lab.cli("run", "agency", "target", "--reason", "again", "--json")
+    report = json.loads(done.stdout or done.stderr)
+    assert done.returncode == ExitCode.OK, report
+    assert [host["changed"] for host in report["hosts"]] == [0], report["hosts"]
+    # No client's run ever named the target.
+    client_runs = [e for e in lab.entries("run-started") if e.client != "agency"]
+    assert all("backup1" not in e.payload.get("hosts", []) for e in client_runs)
+
+
+def test_the_password_stays_root_only_and_the_target_knows_each_host_by_its_host_key(
     lab: Lab, first_backup: dict[str, Any]
 ) -> None:
     done = lab.ssh(
         ADDRESSES["atelier-web1"],
-        "sudo stat -c '%a %U %n' /var/lib/webmg-backup /var/lib/webmg-backup/id_ed25519 "
+        "sudo stat -c '%a %U %n' /var/lib/webmg-backup "
         "/var/lib/webmg-backup/restic-password /var/lib/webmg-backup/known_hosts",
     )
     assert done.returncode == 0, done.stderr
     modes = [line.split()[:2] for line in done.stdout.splitlines()]
-    assert modes == [["700", "root"], ["600", "root"], ["600", "root"], ["600", "root"]]
+    assert modes == [["700", "root"], ["600", "root"], ["600", "root"]]
     keys = lab.ssh(
         ADDRESSES["backup1"], f"sudo cat /var/lib/webmg-restic/restic-{CLIENT}/.ssh/authorized_keys"
     )
     assert keys.returncode == 0, keys.stderr
-    for name in ("controller", *BACKED_UP):
-        assert f"webmg-ops backup key: {CLIENT} {name}" in keys.stdout
     lines = {
-        line.split()[-1]: line
+        line.split("ssh-ed25519 ")[1].split()[0]: line
         for line in keys.stdout.splitlines()
-        if "ssh-ed25519" in line and "# " not in line
+        if "ssh-ed25519 " in line and not line.startswith("#")
     }
     assert len(lines) == 3
-    # The controller's key speaks SFTP; each host's key only serves its own folder,
-    # append-only; a host's key is its type and base64, nothing it added.
+    # Each host is known by its own SSH host key (read here, from the host itself), which
+    # only serves its own folder, append-only; the controller's key speaks SFTP.
     for host in BACKED_UP:
-        public = lab.ssh(ADDRESSES[host], "sudo cat /var/lib/webmg-backup/id_ed25519.pub")
+        public = lab.ssh(ADDRESSES[host], "cat /etc/ssh/ssh_host_ed25519_key.pub")
         line = lines.pop(public.stdout.split()[1])
         assert line.startswith(
             'restrict,command="rclone serve restic --stdio --append-only --config /dev/null '
@@ -284,9 +307,9 @@ def test_a_hosts_key_can_neither_delete_nor_rewrite_its_history_nor_touch_anothe
     before = target_files(lab)
     snapshot = first_backup["payload"]["evidence"]["snapshots"]["atelier-web1"]
     db_config = lab.ssh(ADDRESSES["backup1"], f"sudo base64 -w0 {db_folder}/config").stdout
-    # Root on the web host takes the host's backup key and speaks the server's protocol itself.
+    # Root on the web host takes the host's key and speaks the server's protocol itself.
     key = stolen_backup_key(lab, ADDRESSES["atelier-web1"], tmp_path)
-    known_hosts = lab.inventories / CLIENT / "known_hosts"
+    known_hosts = lab.inventories / "agency" / "known_hosts"
     forged_key = "0" * 64
     responses = rest_over_ssh(
         key,
@@ -340,7 +363,7 @@ def test_a_host_gets_no_shell_on_the_target_and_cannot_reach_another_clients_rep
     assert code == ExitCode.OK, json.dumps(report["hosts"])
     web = ADDRESSES["atelier-web1"]
     before = {**target_files(lab), **target_files(lab, VICTIM)}
-    # Root on the web host, with its backup key: no command of its choosing runs...
+    # Root on the web host, with its host key: no command of its choosing runs...
     as_root_on(lab, web, [*HOST_SSH, "-n", "--", target_account(CLIENT), "rm -rf /srv/restic"])
     # ...SFTP is not served to it...
     sftp = lab.ssh(
@@ -365,7 +388,8 @@ def test_second_backup_changes_no_setup_and_adds_snapshots(
     print(f"\nsecond backup of atelier-nord: {elapsed:.1f} s")
     for host in report["hosts"]:
         assert set(host["changed_tasks"]) <= ACTION_TASKS, host
-    assert next(h for h in report["hosts"] if h["host"] == "backup1")["status"] == "ok"
+    # The backup target is the agency's: a client's run never reaches it.
+    assert "backup1" not in {h["host"] for h in report["hosts"]}
     evidence = finished(lab, report["run_id"])["evidence"]
     assert set(evidence["snapshots"]) == set(BACKED_UP)
     assert set(evidence["snapshots"].values()).isdisjoint(
@@ -426,24 +450,21 @@ def test_a_killed_orchestrator_is_recorded_and_the_next_backup_recovers(
 
 @pytest.fixture
 def canary_client(lab: Lab) -> Iterator[str]:
-    """terre-solidaire with a recognisable restic password, on a repository of its own."""
+    """terre-solidaire with a recognisable restic password, its repositories empty before
+    and after (the target serves each host's one folder, whatever the password)."""
     canary = "CanaryResticPw-" + os.urandom(6).hex()
     vault_file = lab.inventories / "terre-solidaire" / VAULT_FILE
     original = vault_file.read_bytes()
+    empty = "sudo find /srv/restic/terre-solidaire -mindepth 2 -delete"
+    assert lab.ssh(ADDRESSES["backup1"], empty).returncode == 0
     write_vault_values(
         vault_file, lab.lab_dir / "vault-password", {"webmg_restic_password": canary}
     )
     try:
-        with edited_contract(
-            lab.inventories,
-            "terre-solidaire",
-            lambda data: data["backup"].update(
-                repository="sftp:restic-terre-solidaire@198.18.0.5:/srv/restic/terre-solidaire-canary"
-            ),
-        ):
-            yield canary
+        yield canary
     finally:
         vault_file.write_bytes(original)
+        lab.ssh(ADDRESSES["backup1"], empty)
 
 
 def test_the_restic_password_never_reaches_records_outputs_or_argv(
@@ -505,7 +526,9 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_without_exposing_its_keys(
     # The repository is in the bucket, not on the backup target.
     for host in ("riverton-web1", "riverton-web2", "riverton-db1"):
         assert (lab.lab_dir / "s3" / BACKUP_BUCKET / S3_CLIENT / host / "config").is_file()
-    assert S3_CLIENT not in lab.ssh(ADDRESSES["backup1"], "sudo ls /srv/restic").stdout.split()
+    # (The agency's target run prepared riverton's folders; no repository was written there.)
+    on_target = lab.ssh(ADDRESSES["backup1"], f"sudo find /srv/restic/{S3_CLIENT} -type f")
+    assert on_target.returncode == 0 and on_target.stdout == "", on_target
     drill = finished(lab, json.loads(drilled.stdout)["run_id"])["evidence"]["hosts"]
     assert {name: item["ok"] for name, item in drill.items()} == {
         "riverton-web1": True,

@@ -35,8 +35,10 @@ from webmg_ops.actions.backup import (
     make_extra_vars,
 )
 from webmg_ops.actions.drill import choose_snapshots
+from webmg_ops.actions.target import make_extra_vars as target_extra_vars
+from webmg_ops.actions.target import plan_target
 from webmg_ops.backup_repository import host_password
-from webmg_ops.clients import ContractInvalid, load_client
+from webmg_ops.clients import AGENCY, ContractInvalid, load_client
 from webmg_ops.contract import Level, Retention
 from webmg_ops.errors import BadInput
 from webmg_ops.manifest import build_manifest
@@ -598,29 +600,31 @@ def test_a_repository_the_controller_cannot_open_is_a_failed_check_not_a_crash(
     assert all("wrong password" in error for error in evidence["check"]["errors"])
 
 
-# --- what a host may put into the backup target's authorized_keys ----------
+# --- what reaches the backup target's authorized_keys ----------------------
 
-ROLE_DEFAULTS = Path(__file__).resolve().parents[2] / "roles" / "backup" / "defaults" / "main.yml"
+TARGET_DEFAULTS = (
+    Path(__file__).resolve().parents[2] / "roles" / "backup_target" / "defaults" / "main.yml"
+)
 
 
 def _key_pattern() -> re.Pattern[str]:
-    # Ansible's ``match`` test is re.match; the role's ``regex_search`` takes group 1.
-    return re.compile(yaml.safe_load(ROLE_DEFAULTS.read_text())["backup_public_key_pattern"])
+    # Ansible's ``match`` test is re.match.
+    return re.compile(yaml.safe_load(TARGET_DEFAULTS.read_text())["backup_target_key_pattern"])
 
 
-def _generated_public_key(tmp_path: Path, comment: str) -> str:
-    key = tmp_path / "id_ed25519"
+def _generated_key(folder: Path, name: str = "id_ed25519") -> tuple[Path, str]:
+    """Generate an ed25519 key in FOLDER; return its private file and ``type base64``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder / name
     subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], check=True
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "c", "-f", str(key)], check=True
     )
-    return key.with_suffix(".pub").read_text().strip()
+    return key, " ".join(key.with_suffix(".pub").read_text().split()[:2])
 
 
-def test_a_hosts_real_backup_key_is_authorized_without_its_comment(tmp_path: Path) -> None:
-    public = _generated_public_key(tmp_path, "webmg-backup@atelier-web1")
-    found = _key_pattern().match(public)
-    assert found is not None
-    assert found[1] == " ".join(public.split()[:2])
+def test_a_real_host_key_is_what_the_target_role_accepts(tmp_path: Path) -> None:
+    _, public = _generated_key(tmp_path)
+    assert _key_pattern().match(public) is not None
 
 
 @pytest.mark.parametrize(
@@ -628,11 +632,12 @@ def test_a_hosts_real_backup_key_is_authorized_without_its_comment(tmp_path: Pat
     [
         # A second line: an unrestricted key of the attacker's.
         "{key}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIattackerattackerattackerattackerattack",
-        "{key} comment\nssh-ed25519 {b64}",
+        "{key}\n",
         "{key}\r\nssh-ed25519 {b64}",
-        # Options of its own, in front of the key.
+        # Options or a comment of its own, around the key.
         'command="/bin/sh" {key}',
         'no-pty,permitopen="*:*" {key}',
+        "{key} comment",
         # Another key type, or a key cut short or made longer.
         "ssh-rsa {b64}",
         "{key}AAAA",
@@ -640,12 +645,74 @@ def test_a_hosts_real_backup_key_is_authorized_without_its_comment(tmp_path: Pat
         "",
     ],
 )
-def test_a_forged_backup_key_is_refused_before_the_target(tmp_path: Path, forged: str) -> None:
-    public = _generated_public_key(tmp_path, "c")
-    key = " ".join(public.split()[:2])
-    b64 = public.split()[1]
+def test_a_forged_key_is_refused_before_the_target(tmp_path: Path, forged: str) -> None:
+    _, key = _generated_key(tmp_path)
+    b64 = key.split()[1]
     text = forged.format(key=key, b64=b64, b64short=b64[:-4])
     assert _key_pattern().match(text) is None
+
+
+def test_the_target_plan_takes_each_hosts_key_from_the_enrolled_known_hosts(
+    inventories: Path, edit_contract
+) -> None:
+    # atelier-nord: the controller's key, one host enrolled plainly, the other hashed.
+    folder = inventories / "atelier-nord"
+    _, controller = _generated_key(folder / "ssh")
+    _, web = _generated_key(inventories.parent / "keys", "web")
+    _, db = _generated_key(inventories.parent / "keys", "db")
+    known_hosts = folder / "known_hosts"
+    known_hosts.write_text(f"198.18.0.42 {db}\n")
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(known_hosts)], check=True)
+    known_hosts.write_text(known_hosts.read_text() + f"198.18.0.41 {web}\n")
+    assert "198.18.0.42" not in known_hosts.read_text()
+    # alpenhof claims atelier-nord's folder; riverton's hosts are not enrolled at all.
+    _generated_key(inventories / "alpenhof" / "ssh")
+    _generated_key(inventories / "riverton" / "ssh")
+    edit_contract(
+        "alpenhof",
+        lambda data: data["backup"].update(
+            repository="sftp:restic-alpenhof@198.18.0.5:/srv/restic/atelier-nord"
+        ),
+    )
+    plan = plan_target(load_client(inventories, AGENCY))
+    planned = {item.client: item for item in plan.clients}
+    assert set(planned) == {"atelier-nord", "riverton"}
+    atelier = planned["atelier-nord"]
+    assert (atelier.target, atelier.account, atelier.path) == (
+        "backup1", "restic-atelier-nord", "/srv/restic/atelier-nord",
+    )  # fmt: skip
+    assert atelier.controller_key == controller
+    assert {(host.name, host.key) for host in atelier.hosts} == {
+        ("atelier-web1", web),
+        ("atelier-db1", db),
+    }
+    assert planned["riverton"].hosts == ()
+    left = {(item.client, item.host) for item in plan.left_out}
+    assert ("alpenhof", None) in left
+    assert {host for client, host in left if client == "riverton"} == {
+        "riverton-web1", "riverton-web2", "riverton-db1",
+    }  # fmt: skip
+    # terre-solidaire has no controller key here: left out whole, named.
+    assert ("terre-solidaire", None) in left
+    reasons = {item.client: item.reason for item in plan.left_out if item.host is None}
+    assert "sftp:restic-alpenhof@198.18.0.5:/srv/restic/alpenhof" in reasons["alpenhof"]
+    assert "no controller key" in reasons["terre-solidaire"]
+
+
+def test_only_the_agencys_folder_prepares_the_target(inventories: Path) -> None:
+    client = load_client(inventories, "atelier-nord")
+    with pytest.raises(BadInput, match="run agency target"):
+        target_extra_vars(client, ("atelier-web1",), RunRequest("atelier-nord", "target"))
+
+
+def test_a_client_inventory_naming_the_backup_target_is_refused(inventories: Path) -> None:
+    hosts = inventories / "atelier-nord" / "hosts.yml"
+    hosts.write_text(
+        hosts.read_text()
+        + "    backup_target:\n      hosts:\n        backup1:\n          ansible_host: 198.18.0.5\n"
+    )
+    with pytest.raises(ContractInvalid, match="the backup target is the agency's own"):
+        load_client(inventories, "atelier-nord")
 
 
 # root (and any system account) is refused earlier, by the contract itself:

@@ -43,7 +43,7 @@ def test_diagnose_reports_fit_level_plan_and_what_the_hosts_show(lab: Lab) -> No
     assert diagnostic["contracted_level"] == "continuous-evolution"
     evidence = finished(lab, report["run_id"])["evidence"]
     hosts = evidence["hosts"]
-    assert set(hosts) == {"backup1", "terre-db1", "terre-web1", "terre-web2"}
+    assert set(hosts) == {"terre-db1", "terre-web1", "terre-web2"}
     for facts in hosts.values():
         assert facts["os"].startswith("Debian 12")
         assert facts["os_support"]["codename"] == "bookworm"

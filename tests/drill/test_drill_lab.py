@@ -26,7 +26,7 @@ from webmg_ops.errors import ExitCode
 from webmg_ops.manifest import MANIFEST_PATH
 from webmg_ops.restic import list_snapshots, run_restic
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prepared_target")]
 
 CLIENT = "atelier-nord"
 DAMAGED = "alpenhof"
@@ -388,9 +388,10 @@ def test_drills_due_runs_exactly_the_clients_whose_cadence_elapsed(
     backed_up(lab, CLIENT)
     code, _report = drill(lab, CLIENT)
     assert code == ExitCode.OK
-    # Two clients: atelier-nord was just drilled, terre-solidaire never was.
+    # Two clients: atelier-nord was just drilled, terre-solidaire never was; the agency's
+    # folder (its backup target, no repository of its own) has nothing to drill.
     inventories = tmp_path / "inventories"
-    for name in (CLIENT, "terre-solidaire"):
+    for name in (CLIENT, "terre-solidaire", "agency"):
         shutil.copytree(lab.inventories / name, inventories / name)
     env = {**lab.env, "WEBMG_INVENTORIES": str(inventories)}
     listed = subprocess.run(

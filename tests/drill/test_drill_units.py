@@ -25,7 +25,7 @@ def test_a_drill_without_the_clients_keys_or_vault_writes_nothing(
     # With the key files present, the vault password is what is missing.
     (inventories / "atelier-nord" / "ssh").mkdir()
     (inventories / "atelier-nord" / "ssh" / "id_ed25519").write_text("not used\n")
-    (inventories / "atelier-nord" / "known_hosts").write_text("")
+    (inventories / "agency" / "known_hosts").write_text("")
     done = cli("drill", "atelier-nord")
     assert done.code == ExitCode.BAD_INPUT, done
     assert "give the vault password" in done.err

@@ -16,7 +16,7 @@ from webmg_ops.lab.vault import read_vault_values, write_vault_values
 from webmg_ops.offsite.s3 import make_s3_client
 from webmg_ops.offsite_step import credentials_for
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prepared_target")]
 
 CLIENT = "atelier-nord"
 S3_KEYS = ("webmg_s3_access_key_id", "webmg_s3_secret_access_key")

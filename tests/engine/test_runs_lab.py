@@ -25,7 +25,7 @@ pytestmark = pytest.mark.lab
 
 #: The demo client: lab-only, always-open window, stability-security (partial runs allowed).
 CLIENT = "atelier-nord"
-CLIENT_HOSTS = {"atelier-web1", "atelier-db1", "backup1"}
+CLIENT_HOSTS = {"atelier-web1", "atelier-db1"}
 WEB1 = "198.18.0.41"
 MARKER = "/var/tmp/webmg-deploy-marker"
 
@@ -131,7 +131,10 @@ def test_check_is_recorded_with_evidence_and_run_log(lab: Lab) -> None:
 def test_lab_enrols_its_hosts_and_enroll_needs_confirmation(lab: Lab) -> None:
     known_hosts = lab.inventories / CLIENT / "known_hosts"
     enrolled = {e.payload["host"]: e.payload for e in lab.entries("host-enrolled", CLIENT)}
-    assert set(enrolled) == {"198.18.0.41", "198.18.0.42", "198.18.0.5"}
+    assert set(enrolled) == {"198.18.0.41", "198.18.0.42"}
+    # The backup target is enrolled for the agency's own folder, not for a client.
+    agency = {e.payload["host"] for e in lab.entries("host-enrolled", "agency")}
+    assert agency == {"198.18.0.5"}
     done = lab.cli("enroll", CLIENT, "--json")
     assert done.returncode == ExitCode.OK, done.stderr
     results = {item["host"]: item for item in json.loads(done.stdout)}
@@ -542,7 +545,7 @@ def test_plan_touches_no_host_and_says_why_it_would_be_refused(
     code, out, _err = inproc("plan", "riverton", "deploy", "--json")
     assert code == ExitCode.REFUSED
     plan = json.loads(out)
-    assert plan["hosts"] == ["backup1", "riverton-db1", "riverton-web1", "riverton-web2"]
+    assert plan["hosts"] == ["riverton-db1", "riverton-web1", "riverton-web2"]
     assert plan["would_be_refused"] is True
     assert plan["policy"]["updates.approval_required"] == "yes"
     assert len(lab.entries()) == before

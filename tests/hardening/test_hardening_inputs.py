@@ -86,35 +86,32 @@ def test_a_real_client_with_its_own_management_networks_gets_past_the_check(
     assert "alpenhof-web1" in done.err + done.out
 
 
-def test_the_plan_leaves_the_backup_target_out(cli: Callable[..., Any]) -> None:
+def test_the_plan_hardens_the_clients_own_hosts_only(cli: Callable[..., Any]) -> None:
     done = cli("plan", CLIENT, "harden", "--json")
     assert done.code in (ExitCode.OK, ExitCode.REFUSED), done
     plan = json.loads(done.out or done.err)
     assert plan["batches"] == [["alpenhof-db1", "alpenhof-web1"]]
 
 
-@pytest.mark.parametrize("limit", ["backup1", "backup_target", "all"])
 def test_a_limit_naming_the_backup_target_is_refused(
-    cli: Callable[..., Any], tmp_path: Path, limit: str
+    cli: Callable[..., Any], tmp_path: Path
 ) -> None:
-    done = cli("run", CLIENT, "harden", "--limit", limit, "--reason", "baseline")
-    assert_nothing_written(done, tmp_path, "backup target", "backup1")
+    # The target is the agency's: it is in no client's inventory, so no client run reaches it.
+    done = cli("run", CLIENT, "harden", "--limit", "backup1", "--reason", "baseline")
+    assert done.code == ExitCode.BAD_INPUT, done
+    assert "Error: --limit 'backup1' matches no host of alpenhof" in done.err
+    assert "Traceback" not in done.err
+    assert not (tmp_path / "var").exists()
 
 
-def test_the_playbook_never_targets_the_backup_target() -> None:
+def test_the_agency_hardens_its_backup_target_from_its_own_folder() -> None:
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
 
     root = Path(__file__).resolve().parents[2]
-    plays = yaml.safe_load((root / "playbooks" / "harden.yml").read_text())
-    inventory = InventoryManager(
-        loader=DataLoader(), sources=[str(root / "inventories" / CLIENT / "hosts.yml")]
-    )
-    for play in plays:
-        chosen = {host.name for host in inventory.get_hosts(pattern=play["hosts"])}
-        if play.get("roles"):
-            assert chosen == {"alpenhof-web1", "alpenhof-db1"}
-        else:
-            # The play that accounts for the target runs on the controller alone.
-            assert chosen == {"backup1"}
-            assert all("ansible.builtin.debug" in task for task in play["tasks"])
+    (play,) = yaml.safe_load((root / "playbooks" / "harden.yml").read_text())
+    for folder, expected in ((CLIENT, {"alpenhof-web1", "alpenhof-db1"}), ("agency", {"backup1"})):
+        inventory = InventoryManager(
+            loader=DataLoader(), sources=[str(root / "inventories" / folder / "hosts.yml")]
+        )
+        assert {host.name for host in inventory.get_hosts(pattern=play["hosts"])} == expected

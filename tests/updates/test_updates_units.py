@@ -62,13 +62,24 @@ def test_batches_are_a_canary_then_a_share_of_the_hosts(
     assert [host for batch in batches for host in batch] == hosts
 
 
+#: A fourth host of terre-solidaire, after its database in the inventory's order.
+APP_HOST = "    app:\n      hosts:\n        terre-app1:\n          ansible_host: 198.18.0.29\n"
+
+
+def with_app_host(inventories: Path) -> None:
+    """Give terre-solidaire a fourth host, so that its batches show their sizes."""
+    hosts = inventories / "terre-solidaire" / "hosts.yml"
+    hosts.write_text(hosts.read_text() + APP_HOST)
+
+
 def test_batches_follow_the_inventory_order_and_the_policy(inventories: Path) -> None:
+    with_app_host(inventories)
     terre = load_client(inventories, "terre-solidaire")
     everyone = tuple(host.name for host in terre.hosts)
     assert update.plan_batches(terre, everyone) == (
         ("terre-web1",),
         ("terre-web2", "terre-db1"),
-        ("backup1",),
+        ("terre-app1",),
     )
     alpenhof = load_client(inventories, "alpenhof")  # stability-security: not rolling
     assert update.plan_batches(alpenhof, ("alpenhof-db1", "alpenhof-web1")) == (
@@ -79,6 +90,7 @@ def test_batches_follow_the_inventory_order_and_the_policy(inventories: Path) ->
 def test_a_contract_may_only_shrink_the_batches(
     inventories: Path, edit_contract: Callable[[str, Callable[[dict], None]], Path]
 ) -> None:
+    with_app_host(inventories)
     edit_contract(
         "terre-solidaire", lambda data: data.setdefault("updates", {}).update({"batch_percent": 25})
     )
@@ -87,7 +99,7 @@ def test_a_contract_may_only_shrink_the_batches(
         ("terre-web1",),
         ("terre-web2",),
         ("terre-db1",),
-        ("backup1",),
+        ("terre-app1",),
     )
     edit_contract("terre-solidaire", lambda data: data["updates"].update({"batch_percent": 75}))
     with pytest.raises(BadInput, match="looser"):
@@ -185,10 +197,11 @@ def test_extra_vars_come_from_contract_and_policy(inventories: Path) -> None:
         )
 
 
-def test_plan_shows_the_batches(cli: Callable[..., Any]) -> None:
+def test_plan_shows_the_batches(cli: Callable[..., Any], inventories: Path) -> None:
+    with_app_host(inventories)
     done = cli("plan", "terre-solidaire", "update", "--json")
     plan = json.loads(done.out)
-    assert plan["batches"] == [["terre-web1"], ["terre-web2", "terre-db1"], ["backup1"]]
+    assert plan["batches"] == [["terre-web1"], ["terre-web2", "terre-db1"], ["terre-app1"]]
     assert plan["policy"]["updates.rolling"] == "yes"
 
 

@@ -79,7 +79,7 @@ class ControllerDone:
 
 
 def _modules() -> dict[str, ModuleType]:
-    from webmg_ops.actions import backup, check, diagnose, drill, harden, update
+    from webmg_ops.actions import backup, check, diagnose, drill, harden, target, update
 
     return {
         "backup": backup,
@@ -87,6 +87,7 @@ def _modules() -> dict[str, ModuleType]:
         "diagnose": diagnose,
         "drill": drill,
         "harden": harden,
+        "target": target,
         "update": update,
     }
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from webmg_ops.actions import ActionOutcome, ungoverned_vars
-from webmg_ops.backup_repository import host_repositories
+from webmg_ops.backup_repository import host_repositories, target_known_hosts
 from webmg_ops.contract import RETENTION_PERIODS, Retention
 from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.preflight import HostPreflight
@@ -46,9 +46,6 @@ PLAYBOOK = "backup.yml"
 #: The tag of every snapshot the action takes; forget only touches snapshots carrying it.
 SNAPSHOT_TAG = "webmg"
 
-#: The inventory group of the agency's backup target.
-TARGET_GROUP = "backup_target"
-
 #: Each client's account on the backup target is this prefix and the client's name (the
 #: role's backup_target_user_prefix): an account shared by two clients would let one
 #: client's hosts reach the other's repositories.
@@ -60,6 +57,7 @@ GOVERNED_VARS = frozenset(
     {
         "backup_client",
         "backup_repository",
+        "backup_target_known_hosts",
         "backup_paths",
         "backup_databases",
         "backup_retention",
@@ -139,6 +137,8 @@ def make_extra_vars(
     return {
         **requested,
         "backup_client": client.name,
+        # The agency's known_hosts: the target's host key, pinned on each host.
+        "backup_target_known_hosts": str(target_known_hosts(client).resolve()),
         "backup_repository": backup.repository,
         "backup_paths": list(backup.paths),
         "backup_databases": [
@@ -184,7 +184,6 @@ class Before:
     client: str
     check: bool
     backed_up: tuple[str, ...]
-    targets: tuple[str, ...]
     repository: str
     plan: MaintenancePlan | None = None
     open_repositories: RepositoryOpener | None = None
@@ -193,11 +192,9 @@ class Before:
 def before_play(
     settings: Settings, client: Client, hosts: Sequence[str], request: RunRequest
 ) -> Before:
-    """Given the settings, client, hosts and request, return the hosts backed up, the
-    targets, and the plan and access with which their repositories are maintained.
+    """Given the settings, client, hosts and request, return the hosts backed up and the
+    plan and access with which their repositories are maintained.
     """
-    groups = {host.name: host.groups for host in client.hosts}
-    targets = tuple(host for host in hosts if TARGET_GROUP in groups.get(host, ()))
 
     def open_repositories(names: tuple[str, ...]) -> Mapping[str, Repository]:
         return host_repositories(
@@ -210,8 +207,7 @@ def before_play(
     return Before(
         client=client.name,
         check=request.check,
-        backed_up=tuple(host for host in hosts if host not in targets),
-        targets=targets,
+        backed_up=tuple(hosts),
         repository=client.contract.backup.repository or "",
         plan=None if request.check else maintenance_plan(client),
         open_repositories=open_repositories,

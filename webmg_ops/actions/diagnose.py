@@ -52,7 +52,9 @@ def backups_on_record(settings: Settings, client: Client, at: datetime) -> dict[
     with open_ledger(settings.ledger_url, create=False) as ledger:
         (due,) = clients_due(ledger, [client], at)
     last = {item.action: item for item in due.actions if item.action in ("backup", "drill")}
-    backup, drill = last["backup"].last_success, last["drill"].last_success
+    # A contract without a backup repository has neither due: nothing on record either.
+    backup = last["backup"].last_success if "backup" in last else None
+    drill = last["drill"].last_success if "drill" in last else None
     found: dict[str, Any] = {
         "last_backup": backup.isoformat() if backup else None,
         "last_drill": drill.isoformat() if drill else None,

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from webmg_ops.actions import ActionOutcome
-from webmg_ops.actions.backup import TARGET_GROUP
 from webmg_ops.clients import Client
 from webmg_ops.compliance import (
     HostCompliance,
@@ -40,7 +39,7 @@ from webmg_ops.inventory import LAB_NETWORK, is_lab_address
 from webmg_ops.ledger import open_ledger
 from webmg_ops.preflight import HostPreflight
 from webmg_ops.runner import ANSIBLE_CFG, PlaybookResult
-from webmg_ops.runs import RUN_FINISHED, HostResult, HostStatus, ResidualRisk, RunRequest
+from webmg_ops.runs import RUN_FINISHED, ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
 from webmg_ops.vault import read_vault_password
 
@@ -51,9 +50,6 @@ MANAGEMENT_NETWORKS = "hardening_management_networks"
 
 #: Extra vars given as ``KEY=a,b`` on the command line that the role reads as lists.
 LIST_VARS = frozenset({MANAGEMENT_NETWORKS})
-
-#: Why a backup target in a client's run is left alone (the run's note for it).
-TARGET_NOTE = "not hardened: the backup target is hardened from the agency's own inventory"
 
 _TITLES = {control.id: control.title for control in CONTROLS}
 
@@ -70,22 +66,6 @@ class Before:
     #: host -> control -> status after the last recorded real hardening run.
     baseline: Mapping[str, Mapping[str, str]]
     vault_password_file: Path | None = None
-    #: Backup targets among the run's hosts: never hardened by a client's run.
-    targets: tuple[str, ...] = ()
-
-
-def backup_targets(client: Client, hosts: Sequence[str]) -> tuple[str, ...]:
-    """Given a client and the run's hosts, return those of the backup target group."""
-    groups = {host.name: host.groups for host in client.hosts}
-    return tuple(host for host in hosts if TARGET_GROUP in groups.get(host, ()))
-
-
-def plan_batches(client: Client, hosts: Sequence[str]) -> tuple[tuple[str, ...], ...]:
-    """Given a client and the run's hosts, return the one batch hardened: the backup target
-    left out.
-    """
-    targets = backup_targets(client, hosts)
-    return (tuple(host for host in hosts if host not in targets),)
 
 
 def _bad_network(value: str) -> str | None:
@@ -153,22 +133,14 @@ def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -
     """Given a client, the run's hosts and the request, return the play's extra vars.
 
     Root login follows the client's level; list variables may be given as
-    comma-separated text. Raise BadInput if ``--limit`` names a backup target
-    or a host to harden lacks valid management networks.
+    comma-separated text. Raise BadInput if a host to harden lacks valid
+    management networks.
     """
     extra: dict[str, Any] = dict(request.extra_vars)
     for name in LIST_VARS & set(extra):
         if isinstance(extra[name], str):
             extra[name] = [item.strip() for item in extra[name].split(",") if item.strip()]
-    targets = backup_targets(client, hosts)
-    if request.limit is not None and targets:
-        raise BadInput(
-            f"--limit {request.limit!r} names the backup target ({', '.join(targets)}): "
-            "it is hardened from the agency's own inventory, never from a client's run"
-        )
-    _require_management_networks(
-        client, [host for host in hosts if host not in targets], request, extra
-    )
+    _require_management_networks(client, hosts, request, extra)
     extra["hardening_ssh_permit_root_login"] = root_login_setting(client.policy.level.value)
     return extra
 
@@ -196,8 +168,7 @@ def before_play(
     """
     own = client.folder / "ansible.cfg"
     ansible_cfg = own if own.is_file() else ANSIBLE_CFG
-    targets = backup_targets(client, hosts)
-    hardened = tuple(host for host in hosts if host not in targets)
+    hardened = tuple(hosts)
     return Before(
         client=client,
         hosts=hardened,
@@ -208,7 +179,6 @@ def before_play(
         ),
         vault_password_file=request.vault_password_file,
         baseline=last_hardened(settings, client.name),
-        targets=targets,
     )
 
 
@@ -346,8 +316,4 @@ def make_outcome(
         residual_risks=tuple(risks),
         next_steps=tuple(steps),
         summary=summary,
-        # The play leaves the backup target out; the run says so rather than "unknown".
-        hosts=tuple(
-            HostResult(host=host, status=HostStatus.OK, note=TARGET_NOTE) for host in before.targets
-        ),
     )

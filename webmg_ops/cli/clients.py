@@ -249,7 +249,9 @@ def drills_due_command(
         dues = clients_due(ledger, contracted, at)
     rows: list[dict[str, Any]] = []
     for item in dues:
-        drill = next(action for action in item.actions if action.action == "drill")
+        drill = next((action for action in item.actions if action.action == "drill"), None)
+        if drill is None:
+            continue  # nothing to drill: the contract names no backup repository
         rows.append(
             {
                 "client": item.client.name,

@@ -1,7 +1,8 @@
 """Which hosts the lab makes: those the clients' inventories name with lab addresses.
 
-A host named by several clients (the agency's shared backup target) is made
-once. Its role comes from its groups, through :data:`ROLE_BY_GROUP`.
+The agency's own folder (its backup target) is read like a client's. A host
+named by several folders is made once. Its role comes from its groups,
+through :data:`ROLE_BY_GROUP`.
 """
 
 from __future__ import annotations

@@ -137,6 +137,11 @@ ACTION_TEXTS: dict[str, ActionText] = {
         "Deployment",
         "We installed a new version of your application.",
     ),
+    "target": ActionText(
+        "Backup target",
+        "We prepared our backup storage for our clients' servers: each server may only add "
+        "backups of its own, never delete or change them.",
+    ),
 }
 
 
