@@ -10,11 +10,29 @@ root would make it on its own database host.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from webmg_ops.scratchdb import ScratchServer, find_binary
+
+
+@contextlib.contextmanager
+def payload_marker() -> Iterator[Path]:
+    """Within the block, return where a hostile dump's payload would create a file: in a
+    folder of /tmp that any account may write to, so the payload would succeed as whoever
+    ran it. The folder is removed after, whatever happens."""
+    folder = Path(tempfile.mkdtemp(prefix="webmg-test-marker-", dir="/tmp"))
+    folder.chmod(0o1777)
+    try:
+        yield folder / "payload-ran"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 #: Where the hostile code is evaluated: an index built at restore, or a view counted after.
 KINDS = ("index", "view")

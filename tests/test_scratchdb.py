@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile_dumps import KINDS, dump_database, make_hostile_dump
+from hostile_dumps import KINDS, dump_database, make_hostile_dump, payload_marker
 
 from webmg_ops.errors import Failed
 from webmg_ops.scratchdb import ScratchServer, find_binary, scratch_server
@@ -70,14 +70,9 @@ def query(server: ScratchServer, database: str, sql: str) -> subprocess.Complete
 
 @pytest.fixture
 def marker(tmp_path: Path) -> Iterator[Path]:
-    """Return where a hostile dump's payload would create a file: a folder in /tmp that
-    any account may write to, so the payload would succeed as whoever ran it."""
-    folder = Path(tempfile.mkdtemp(prefix="webmg-test-marker-", dir="/tmp"))
-    folder.chmod(0o1777)
-    try:
-        yield folder / "payload-ran"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    """Where a dump's payload would create a file (see :func:`payload_marker`)."""
+    with payload_marker() as marker:
+        yield marker
 
 
 def test_the_restore_role_is_no_superuser_and_cannot_run_programs(

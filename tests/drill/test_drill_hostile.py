@@ -16,7 +16,6 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_dumps import KINDS, make_hostile_dump
+from hostile_dumps import KINDS, make_hostile_dump, payload_marker
 
 from webmg_ops.actions.drill import _Databases, _Verifications
 from webmg_ops.connection import Connection
@@ -71,13 +70,9 @@ def secret(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def marker() -> Iterator[Path]:
-    """Where a dump's payload would create a file: a folder any account may write to."""
-    folder = Path(tempfile.mkdtemp(prefix="webmg-test-marker-", dir="/tmp"))
-    folder.chmod(0o1777)
-    try:
-        yield folder / "payload-ran"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    """Where a dump's payload would create a file (see :func:`payload_marker`)."""
+    with payload_marker() as marker:
+        yield marker
 
 
 def back_up(repository: Repository, live: Path, **changes: Any) -> dict[str, Any]:
