@@ -13,11 +13,8 @@ import json
 import logging
 import os
 import secrets
-import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -30,6 +27,7 @@ import pytest
 import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from moto_testing import free_port, moto_endpoint
 from restic_testing import RESTIC_PASSWORD
 
 from webmg_ops import offsite, restic
@@ -66,13 +64,6 @@ RUN_ID = "20261128T120000Z-alpenhof-drill-0a1b2c"
 FAST = RetryPolicy(
     attempts=2, backoff_s=0.01, botocore_attempts=1, connect_timeout_s=1.0, read_timeout_s=10.0
 )
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -845,40 +836,17 @@ def test_comparing_without_any_offsite_target_is_no_pass(
 # -- checkpoints on an endpoint with Object Lock and versions ----------------------------
 
 
-def find_moto_server() -> Path | None:
-    """Return moto's S3 server (a dev dependency, beside this Python), None if absent."""
-    beside = Path(sys.executable).parent / "moto_server"
-    found = beside if beside.is_file() else shutil.which("moto_server")
-    return Path(found) if found else None
-
-
 @pytest.fixture
 def locking_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Start an S3 endpoint that implements Object Lock and versions; stop it afterwards.
 
     rclone's S3 has neither, so the lock and the versions are tested here.
     """
-    server = find_moto_server()
-    if server is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("moto_server not found: run `make setup`")
-        pytest.skip("moto_server not found: run `make setup`")
-    port = free_port()
-    log = tmp_path / "moto.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=output, stderr=output
-        )
-    try:
-        if not network.wait_for_port("127.0.0.1", port, 30.0):
-            raise RuntimeError(f"moto_server did not answer: {log.read_text()[-800:]}")
-        # moto accepts any keys; these double as canaries.
+    with moto_endpoint("127.0.0.1", tmp_path / "moto.log") as endpoint:
+        # moto accepts any keys until told otherwise; these double as canaries.
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", f"WEBMGLOCK{secrets.token_hex(4).upper()}")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", f"lock-canary-{secrets.token_hex(12)}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+        yield endpoint
 
 
 def locking_s3(endpoint: str) -> Any:

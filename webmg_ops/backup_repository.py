@@ -13,9 +13,10 @@ never come from a file in clear. An ``sftp:`` repository is reached with the cli
 public half the agency's target run authorizes for SFTP on the client's
 account) and the target's host key from the agency's enrolled
 ``known_hosts``, strictly checked. An ``s3:``
-repository is opened with the S3 key pair of the client's vault
-(``webmg_s3_access_key_id`` and ``webmg_s3_secret_access_key``), handed to
-restic through its environment.
+repository is opened with the controller's S3 key pair from the client's
+vault (``webmg_s3_access_key_id`` and ``webmg_s3_secret_access_key``; never a
+host's, see :mod:`webmg_ops.repository_policy`), handed to restic through its
+environment.
 """
 
 from __future__ import annotations

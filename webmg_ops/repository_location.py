@@ -86,8 +86,8 @@ def parse_repository_location(text: str) -> RepositoryLocation:
         # Never echo this location: it holds what looks like a key.
         raise ValueError(
             "backup repository: an S3 location carries no credentials "
-            "(the key pair is webmg_s3_access_key_id and webmg_s3_secret_access_key "
-            "in the client's vault)"
+            "(they are in the client's vault: each host's in webmg_s3_host_keys, the "
+            "controller's in webmg_s3_access_key_id and webmg_s3_secret_access_key)"
         )
     bucket, _, prefix = parts.path.strip("/").partition("/")
     problem = bucket_name_problem(bucket)

@@ -10,6 +10,7 @@ vault, and applies the retention and the check from there.
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import shlex
@@ -17,10 +18,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from backup_testing import (
     HOST_SSH,
@@ -30,14 +33,16 @@ from backup_testing import (
     stolen_backup_key,
     target_account,
 )
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from lab_testing import Lab, edited_contract
+from moto_testing import enforce_iam, moto_endpoint
 
 from webmg_ops import restic
 from webmg_ops.backup_repository import host_repositories
 from webmg_ops.clients import load_client
 from webmg_ops.errors import ExitCode
-from webmg_ops.lab.network import S3_URL
-from webmg_ops.lab.s3 import BACKUP_BUCKET
+from webmg_ops.lab.network import CONTROLLER_ADDRESS
 from webmg_ops.lab.vault import VAULT_FILE, read_vault_values, write_vault_values
 from webmg_ops.manifest import MANIFEST_PATH, read_manifest
 
@@ -52,6 +57,7 @@ ADDRESSES = {
     "terre-web1": "198.18.0.21",
     "terre-db1": "198.18.0.23",
     "riverton-web1": "198.18.0.31",
+    "riverton-web2": "198.18.0.32",
     "riverton-db1": "198.18.0.33",
     "alpenhof-web1": "198.18.0.11",
 }
@@ -494,27 +500,136 @@ def test_the_restic_password_never_reaches_records_outputs_or_argv(
 
 #: No other test backs up or drills this client: its drills on record stay its own.
 S3_CLIENT = "riverton"
-S3_REPOSITORY = f"s3:{S3_URL}/{BACKUP_BUCKET}/{S3_CLIENT}"
+S3_HOSTS = ("riverton-web1", "riverton-web2", "riverton-db1")
+S3_BUCKET = "webmg-backups"
+#: A bucket no host key is given anything on (as the offsite copy's would be).
+OTHER_BUCKET = "webmg-offsite"
+ALLOW_EVERYTHING = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+}
 
 
-def test_a_repository_on_s3_is_backed_up_and_drilled_without_exposing_its_keys(
-    lab: Lab,
+@dataclass(frozen=True)
+class PolicedBucket:
+    """An S3 endpoint that checks IAM policies, and the keys made on it."""
+
+    endpoint: str
+    repository: str
+    controller: tuple[str, str]
+    hosts: dict[str, tuple[str, str]]
+
+    def client(self, key: tuple[str, str]) -> Any:
+        """Return a boto3 S3 client holding KEY."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+
+def s3_key_on_host(lab: Lab, host: str) -> tuple[str, str]:
+    """Return the S3 key pair the backup left on HOST, as root there would read it."""
+    read = lab.ssh(ADDRESSES[host], "sudo cat /var/lib/webmg-backup/s3-credentials")
+    assert read.returncode == 0, read.stderr
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(read.stdout)
+    return parser["default"]["aws_access_key_id"], parser["default"]["aws_secret_access_key"]
+
+
+@pytest.fixture
+def policed_bucket(lab: Lab, tmp_path: Path) -> Iterator[PolicedBucket]:
+    """riverton's repositories in a versioned bucket of an endpoint that enforces IAM: a key
+    for the controller that may do anything, and for each host a key with the policy that
+    ``webmg-ops s3-policies riverton`` prints, all in riverton's vault (restored afterwards).
+    """
+    vault_file = lab.inventories / S3_CLIENT / VAULT_FILE
+    password_file = lab.lab_dir / "vault-password"
+    original = vault_file.read_bytes()
+    with moto_endpoint(CONTROLLER_ADDRESS, tmp_path / "moto.log") as endpoint:
+        repository = f"s3:{endpoint}/{S3_BUCKET}/{S3_CLIENT}"
+        with edited_contract(
+            lab.inventories,
+            S3_CLIENT,
+            lambda data: data["backup"].update(repository=repository),
+        ):
+            printed = lab.cli("s3-policies", S3_CLIENT)
+            assert printed.returncode == ExitCode.OK, printed.stderr
+        policies = json.loads(printed.stdout)
+        assert sorted(policies) == sorted(S3_HOSTS)
+        # Set up while the endpoint still takes any key; checked from then on.
+        admin = PolicedBucket(endpoint, repository, ("setup", "setup"), {}).client(
+            ("setup", "setup")
+        )
+        for bucket in (S3_BUCKET, OTHER_BUCKET):
+            admin.create_bucket(Bucket=bucket)
+            admin.put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+        )
+
+        def user(name: str, policy: dict[str, Any]) -> tuple[str, str]:
+            iam.create_user(UserName=name)
+            iam.put_user_policy(
+                UserName=name, PolicyName="backup", PolicyDocument=json.dumps(policy)
+            )
+            made = iam.create_access_key(UserName=name)["AccessKey"]
+            return str(made["AccessKeyId"]), str(made["SecretAccessKey"])
+
+        controller = user("controller", ALLOW_EVERYTHING)
+        hosts = {host: user(host, policies[host]) for host in S3_HOSTS}
+        enforce_iam(endpoint)
+        values = read_vault_values(vault_file, password_file)
+        assert values is not None
+        write_vault_values(
+            vault_file,
+            password_file,
+            {
+                **values,
+                "webmg_s3_access_key_id": controller[0],
+                "webmg_s3_secret_access_key": controller[1],
+                "webmg_s3_host_keys": {
+                    host: {"access_key_id": key[0], "secret_access_key": key[1]}
+                    for host, key in hosts.items()
+                },
+            },
+        )
+        try:
+            yield PolicedBucket(endpoint, repository, controller, hosts)
+        finally:
+            vault_file.write_bytes(original)
+
+
+def s3_contract(bucket: PolicedBucket) -> Callable[[dict[str, Any]], None]:
+    """Return the change that puts riverton's repositories in BUCKET (its offsite copy, on
+    the lab's other endpoint with other keys, is left out of this test)."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["backup"].update(repository=bucket.repository)
+        data["backup"].pop("offsite", None)
+
+    return change
+
+
+def test_a_repository_on_s3_is_backed_up_and_drilled_with_a_key_per_host(
+    lab: Lab, policed_bucket: PolicedBucket, tmp_path: Path
 ) -> None:
-    vault = read_vault_values(
-        lab.inventories / S3_CLIENT / VAULT_FILE, lab.lab_dir / "vault-password"
-    )
-    assert vault is not None
-    secret = str(vault["webmg_s3_secret_access_key"])
+    bucket = policed_bucket
     watchers = {
         host: run_on_host(lab, host, RECORD_COMMAND_LINES, "90")
         for host in ("riverton-web1", "riverton-db1")
     }
     time.sleep(1)
-    with edited_contract(
-        lab.inventories,
-        S3_CLIENT,
-        lambda data: data["backup"].update(repository=S3_REPOSITORY),
-    ):
+    with edited_contract(lab.inventories, S3_CLIENT, s3_contract(bucket)):
         code, report, _elapsed = run_backup(lab, S3_CLIENT)
         assert code == ExitCode.OK, json.dumps(report["hosts"])
         drilled = lab.cli("drill", S3_CLIENT, "--json", timeout=600)
@@ -523,28 +638,108 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_without_exposing_its_keys(
         assert code == ExitCode.OK, again
         assert set(again["hosts"][0]["changed_tasks"]) <= ACTION_TASKS, again["hosts"]
     assert drilled.returncode == ExitCode.OK, drilled.stdout + drilled.stderr
-    # The repository is in the bucket, not on the backup target.
-    for host in ("riverton-web1", "riverton-web2", "riverton-db1"):
-        assert (lab.lab_dir / "s3" / BACKUP_BUCKET / S3_CLIENT / host / "config").is_file()
+    maintenance = finished(lab, report["run_id"])["evidence"]["repository_maintenance"]
+    assert maintenance["check"]["ok"] is True, maintenance
+    controller = bucket.client(bucket.controller)
+    for host in S3_HOSTS:
+        controller.head_object(Bucket=S3_BUCKET, Key=f"{S3_CLIENT}/{host}/config")
     # (The agency's target run prepared riverton's folders; no repository was written there.)
     on_target = lab.ssh(ADDRESSES["backup1"], f"sudo find /srv/restic/{S3_CLIENT} -type f")
     assert on_target.returncode == 0 and on_target.stdout == "", on_target
     drill = finished(lab, json.loads(drilled.stdout)["run_id"])["evidence"]["hosts"]
-    assert {name: item["ok"] for name, item in drill.items()} == {
-        "riverton-web1": True,
-        "riverton-web2": True,
-        "riverton-db1": True,
-    }
-    # The key pair reached restic through a root-only file on each host, never argv.
+    assert {name: item["ok"] for name, item in drill.items()} == dict.fromkeys(S3_HOSTS, True)
+    # Each host holds its own key, in a root-only file, never on a command line; not the
+    # controller's.
     seen = {host: watcher.communicate(timeout=120)[0] for host, watcher in watchers.items()}
-    for host, command_lines in seen.items():
-        assert "restic" in command_lines and " backup " in command_lines, host
-        assert secret not in command_lines, host
+    for host in S3_HOSTS:
+        assert s3_key_on_host(lab, host) == bucket.hosts[host], host
         mode = lab.ssh(ADDRESSES[host], "sudo stat -c '%a %U' /var/lib/webmg-backup/s3-credentials")
         assert mode.stdout.split() == ["600", "root"], host
-    assert secret not in json.dumps([report, again]) + drilled.stdout + drilled.stderr
+    secrets_used = [bucket.controller[1], *(key[1] for key in bucket.hosts.values())]
+    for host, command_lines in seen.items():
+        assert "restic" in command_lines and " backup " in command_lines, host
+        assert not [s for s in secrets_used if s in command_lines], host
+    assert not [s for s in secrets_used if s in json.dumps([report, again]) + drilled.stdout]
     var = lab.root / "var"
-    assert [p for p in var.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()] == []
+    for secret in secrets_used:
+        assert [
+            p for p in var.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()
+        ] == []
+
+    # Root on riverton-web1, with the key it finds there:
+    stolen = bucket.client(s3_key_on_host(lab, "riverton-web1"))
+    own = f"{S3_CLIENT}/riverton-web1"
+    snapshots = stolen.list_objects_v2(Bucket=S3_BUCKET, Prefix=f"{own}/snapshots/")
+    snapshot = snapshots["Contents"][0]["Key"]
+    original = controller.get_object(Bucket=S3_BUCKET, Key=snapshot)["Body"].read()
+    (first_version,) = controller.list_object_versions(Bucket=S3_BUCKET, Prefix=snapshot)[
+        "Versions"
+    ]
+    refused: dict[str, Callable[[], Any]] = {
+        "delete its own snapshot": lambda: stolen.delete_object(Bucket=S3_BUCKET, Key=snapshot),
+        "delete its snapshot's version": lambda: stolen.delete_object(
+            Bucket=S3_BUCKET, Key=snapshot, VersionId=first_version["VersionId"]
+        ),
+        "delete its own data": lambda: stolen.delete_object(Bucket=S3_BUCKET, Key=f"{own}/config"),
+        "read another host's repository": lambda: stolen.get_object(
+            Bucket=S3_BUCKET, Key=f"{S3_CLIENT}/riverton-db1/config"
+        ),
+        "write into another host's repository": lambda: stolen.put_object(
+            Bucket=S3_BUCKET, Key=f"{S3_CLIENT}/riverton-db1/snapshots/{'0' * 64}", Body=b"{}"
+        ),
+        "list another bucket": lambda: stolen.list_objects_v2(Bucket=OTHER_BUCKET),
+        "write into another bucket": lambda: stolen.put_object(
+            Bucket=OTHER_BUCKET, Key="planted", Body=b"x"
+        ),
+    }
+    for attack, attempt in refused.items():
+        with pytest.raises(ClientError) as denied:
+            attempt()
+        assert denied.value.response["Error"]["Code"] == "AccessDenied", attack
+    # A bucket policy cannot refuse an overwrite: the bucket's versions keep the snapshot,
+    # which the host's key may not delete, and the controller's check names the change.
+    stolen.put_object(Bucket=S3_BUCKET, Key=snapshot, Body=b"rewritten history")
+    kept = controller.get_object(
+        Bucket=S3_BUCKET, Key=snapshot, VersionId=first_version["VersionId"]
+    )["Body"].read()
+    assert kept == original
+    try:
+        with edited_contract(lab.inventories, S3_CLIENT, s3_contract(bucket)):
+            (repo,) = host_repositories(
+                load_client(lab.inventories, S3_CLIENT),
+                lab.lab_dir / "vault-password",
+                hosts=("riverton-web1",),
+                cache_dir=tmp_path / "cache",
+            ).values()
+        check = restic.check_repository(repo)
+        assert not check.ok and check.errors, check
+    finally:
+        controller.put_object(Bucket=S3_BUCKET, Key=snapshot, Body=original)
+
+
+def test_an_s3_key_shared_with_the_controller_is_refused_before_it_reaches_a_host(
+    lab: Lab, policed_bucket: PolicedBucket
+) -> None:
+    vault_file = lab.inventories / S3_CLIENT / VAULT_FILE
+    password_file = lab.lab_dir / "vault-password"
+    values = read_vault_values(vault_file, password_file)
+    assert values is not None
+    host_keys: dict[str, Any] = dict(values["webmg_s3_host_keys"])  # type: ignore[call-overload]
+    host_keys["riverton-web1"] = {
+        "access_key_id": policed_bucket.controller[0],
+        "secret_access_key": policed_bucket.controller[1],
+    }
+    write_vault_values(vault_file, password_file, {**values, "webmg_s3_host_keys": host_keys})
+    with edited_contract(lab.inventories, S3_CLIENT, s3_contract(policed_bucket)):
+        code, report, _elapsed = run_backup(lab, S3_CLIENT, "--limit", "riverton-web1")
+    assert code == ExitCode.FAILED, report
+    (host,) = report["hosts"]
+    assert "is also the controller's or another host's" in json.dumps(host), host
+    # The controller's key was not written to the host.
+    on_host = lab.ssh(
+        ADDRESSES["riverton-web1"], "sudo cat /var/lib/webmg-backup/s3-credentials || true"
+    )
+    assert on_host.returncode == 0 and policed_bucket.controller[1] not in on_host.stdout
 
 
 TIMER_CLIENT = "alpenhof"

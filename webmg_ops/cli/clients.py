@@ -1,4 +1,5 @@
-"""Client commands: ``clients``, ``validate``, ``schema``, ``policy``, ``due``, ``note``."""
+"""Client commands: ``clients``, ``validate``, ``schema``, ``policy``, ``s3-policies``,
+``due``, ``note``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from webmg_ops.backup_repository import backed_up_hosts
 from webmg_ops.clients import Client, ContractInvalid, list_client_names, load_client
 from webmg_ops.contract import contract_json_schema
 from webmg_ops.due import clients_due, due_document
@@ -16,6 +18,7 @@ from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.ledger import open_ledger
 from webmg_ops.policy import describe_value, policy_document
 from webmg_ops.reference import contract_reference_markdown
+from webmg_ops.repository_policy import host_key_policies
 from webmg_ops.settings import Settings
 
 from .common import console, emit_json, json_option, pass_settings
@@ -171,6 +174,24 @@ def policy_command(settings: Settings, name: str, as_json: bool) -> None:
     console.print(freezes)
 
 
+@click.command("s3-policies")
+@click.argument("name", metavar="CLIENT")
+@pass_settings
+def s3_policies_command(settings: Settings, name: str) -> None:
+    """Print, as JSON by host, the IAM policy to attach to each host's own S3 key
+    (the vault's webmg_s3_host_keys) when CLIENT's repositories are in an S3 bucket.
+    """
+    client = load_client(settings.inventories, name)
+    repository = client.contract.backup.repository
+    if not repository:
+        raise BadInput(f"{client.name}: the contract names no backup repository")
+    try:
+        policies = host_key_policies(repository, backed_up_hosts(client))
+    except ValueError as error:
+        raise BadInput(f"{client.name}: {error}") from None
+    emit_json(policies)
+
+
 def _parse_instant(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC)
@@ -299,6 +320,7 @@ COMMANDS: tuple[click.Command, ...] = (
     validate_command,
     schema_command,
     policy_command,
+    s3_policies_command,
     due_command,
     drills_due_command,
     note_command,

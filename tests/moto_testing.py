@@ -1,0 +1,76 @@
+"""An S3 endpoint with what rclone's lacks (Object Lock, versions, IAM policies): moto's server.
+
+moto stands in for a cloud provider's S3 and IAM, reached through boto3 and
+restic exactly as the real ones are. It is a dev dependency installed
+beside this Python by ``make setup``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from webmg_ops.lab import network
+
+
+def find_moto_server() -> Path | None:
+    """Return moto's S3 server (a dev dependency, beside this Python), None if absent."""
+    beside = Path(sys.executable).parent / "moto_server"
+    found = beside if beside.is_file() else shutil.which("moto_server")
+    return Path(found) if found else None
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """Return a TCP port on ``address`` that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def moto_endpoint(address: str, log: Path) -> Iterator[str]:
+    """Start moto's server on ``address`` (its output in ``log``); yield its URL; stop it.
+
+    Fail (in CI) or skip (elsewhere) when moto is not installed.
+    """
+    server = find_moto_server()
+    if server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("moto_server not found: run `make setup`")
+        pytest.skip("moto_server not found: run `make setup`")
+    port = free_port(address)
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(server), "-H", address, "-p", str(port)], stdout=output, stderr=output
+        )
+    try:
+        if not network.wait_for_port(address, port, 30.0):
+            raise RuntimeError(f"moto_server did not answer: {log.read_text()[-800:]}")
+        yield f"http://{address}:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def enforce_iam(endpoint: str) -> None:
+    """Make the endpoint check every later request's signature against IAM's users and
+    their policies (until then it accepts any key, which is how it is set up).
+    """
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/reset-auth",
+        data=b"0",
+        method="POST",
+        # Not a form: the server reads the raw body as the count of requests left unchecked.
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
