@@ -386,6 +386,28 @@ def test_a_host_gets_no_shell_on_the_target_and_cannot_reach_another_clients_rep
     assert {**target_files(lab), **target_files(lab, VICTIM)}.items() >= before.items()
 
 
+def test_a_host_the_target_has_not_authorized_is_told_to_run_the_agencys_target_run(
+    lab: Lab,
+) -> None:
+    keys = "/var/lib/webmg-restic/restic-terre-solidaire/.ssh/authorized_keys"
+    target = ADDRESSES["backup1"]
+    # As for a host added to the inventory since the agency's last target run.
+    forget = f"sudo cp -p {keys} {keys}.kept && sudo sed -i '/ terre-web1$/d' {keys}"
+    assert lab.ssh(target, forget).returncode == 0
+    try:
+        assert "terre-web1" not in lab.ssh(target, f"sudo cat {keys}").stdout
+        code, report, _ = run_backup(lab, "terre-solidaire", "--limit", "terre-web1")
+    finally:
+        restored = lab.ssh(target, f"sudo mv {keys}.kept {keys}")
+        assert restored.returncode == 0, restored.stderr
+    assert code == ExitCode.FAILED, report
+    (host,) = report["hosts"]
+    (failed,) = host["failed_tasks"]
+    assert failed["task"] == "Refuse to go on when the repository's server refuses this host's key"
+    assert "refused this host's key" in failed["message"], failed
+    assert "webmg-ops run agency target" in failed["message"], failed
+
+
 def test_second_backup_changes_no_setup_and_adds_snapshots(
     lab: Lab, first_backup: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -518,6 +540,8 @@ class PolicedBucket:
     repository: str
     controller: tuple[str, str]
     hosts: dict[str, tuple[str, str]]
+    #: A key no policy was attached to.
+    bare: tuple[str, str]
 
     def client(self, key: tuple[str, str]) -> Any:
         """Return a boto3 S3 client holding KEY."""
@@ -561,7 +585,7 @@ def policed_bucket(lab: Lab, tmp_path: Path) -> Iterator[PolicedBucket]:
         policies = json.loads(printed.stdout)
         assert sorted(policies) == sorted(S3_HOSTS)
         # Set up while the endpoint still takes any key; checked from then on.
-        admin = PolicedBucket(endpoint, repository, ("setup", "setup"), {}).client(
+        admin = PolicedBucket(endpoint, repository, ("", ""), {}, ("", "")).client(
             ("setup", "setup")
         )
         for bucket in (S3_BUCKET, OTHER_BUCKET):
@@ -577,16 +601,18 @@ def policed_bucket(lab: Lab, tmp_path: Path) -> Iterator[PolicedBucket]:
             aws_secret_access_key="setup",
         )
 
-        def user(name: str, policy: dict[str, Any]) -> tuple[str, str]:
+        def user(name: str, policy: dict[str, Any] | None) -> tuple[str, str]:
             iam.create_user(UserName=name)
-            iam.put_user_policy(
-                UserName=name, PolicyName="backup", PolicyDocument=json.dumps(policy)
-            )
+            if policy is not None:
+                iam.put_user_policy(
+                    UserName=name, PolicyName="backup", PolicyDocument=json.dumps(policy)
+                )
             made = iam.create_access_key(UserName=name)["AccessKey"]
             return str(made["AccessKeyId"]), str(made["SecretAccessKey"])
 
         controller = user("controller", ALLOW_EVERYTHING)
         hosts = {host: user(host, policies[host]) for host in S3_HOSTS}
+        bare = user("bare", None)
         enforce_iam(endpoint)
         values = read_vault_values(vault_file, password_file)
         assert values is not None
@@ -604,7 +630,7 @@ def policed_bucket(lab: Lab, tmp_path: Path) -> Iterator[PolicedBucket]:
             },
         )
         try:
-            yield PolicedBucket(endpoint, repository, controller, hosts)
+            yield PolicedBucket(endpoint, repository, controller, hosts, bare)
         finally:
             vault_file.write_bytes(original)
 
@@ -717,29 +743,41 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_with_a_key_per_host(
         controller.put_object(Bucket=S3_BUCKET, Key=snapshot, Body=original)
 
 
-def test_an_s3_key_shared_with_the_controller_is_refused_before_it_reaches_a_host(
-    lab: Lab, policed_bucket: PolicedBucket
-) -> None:
+def with_key_of_web1(lab: Lab, key: tuple[str, str]) -> None:
+    """Give riverton-web1 KEY in riverton's vault (the fixture restores the vault)."""
     vault_file = lab.inventories / S3_CLIENT / VAULT_FILE
     password_file = lab.lab_dir / "vault-password"
     values = read_vault_values(vault_file, password_file)
     assert values is not None
     host_keys: dict[str, Any] = dict(values["webmg_s3_host_keys"])  # type: ignore[call-overload]
-    host_keys["riverton-web1"] = {
-        "access_key_id": policed_bucket.controller[0],
-        "secret_access_key": policed_bucket.controller[1],
-    }
+    host_keys["riverton-web1"] = {"access_key_id": key[0], "secret_access_key": key[1]}
     write_vault_values(vault_file, password_file, {**values, "webmg_s3_host_keys": host_keys})
+
+
+def test_an_s3_key_that_is_the_controllers_or_has_no_policy_is_refused_with_what_to_do(
+    lab: Lab, policed_bucket: PolicedBucket
+) -> None:
     with edited_contract(lab.inventories, S3_CLIENT, s3_contract(policed_bucket)):
+        with_key_of_web1(lab, policed_bucket.controller)
+        code, report, _elapsed = run_backup(lab, S3_CLIENT, "--limit", "riverton-web1")
+        assert code == ExitCode.FAILED, report
+        (host,) = report["hosts"]
+        (failed,) = host["failed_tasks"]
+        assert "is also the controller's or another host's" in failed["message"], failed
+        # The controller's key was not written to the host.
+        on_host = lab.ssh(
+            ADDRESSES["riverton-web1"], "sudo cat /var/lib/webmg-backup/s3-credentials || true"
+        )
+        assert on_host.returncode == 0 and policed_bucket.controller[1] not in on_host.stdout
+        # A key of its own that the agency gave no policy: the endpoint refuses it, and the
+        # run says what to attach.
+        with_key_of_web1(lab, policed_bucket.bare)
         code, report, _elapsed = run_backup(lab, S3_CLIENT, "--limit", "riverton-web1")
     assert code == ExitCode.FAILED, report
     (host,) = report["hosts"]
-    assert "is also the controller's or another host's" in json.dumps(host), host
-    # The controller's key was not written to the host.
-    on_host = lab.ssh(
-        ADDRESSES["riverton-web1"], "sudo cat /var/lib/webmg-backup/s3-credentials || true"
-    )
-    assert on_host.returncode == 0 and policed_bucket.controller[1] not in on_host.stdout
+    (failed,) = host["failed_tasks"]
+    assert "The S3 endpoint refused this host's key" in failed["message"], failed
+    assert "webmg-ops s3-policies riverton" in failed["message"], failed
 
 
 TIMER_CLIENT = "alpenhof"
