@@ -38,11 +38,11 @@ from webmg_ops.policy import describe_value
 from webmg_ops.preflight import HostPreflight, run_preflight
 from webmg_ops.reports.runlog import render_refusal_log, render_run_log
 from webmg_ops.runner import (
-    ANSIBLE_CFG,
     PLAYBOOKS,
     Job,
     PlaybookResult,
     Progress,
+    ansible_cfg_for,
     end_run_processes,
     run_playbook,
     write_private,
@@ -177,16 +177,6 @@ def select_hosts(client: Client, limit: str | None) -> tuple[str, ...]:
     if not chosen:
         raise BadInput(f"--limit {limit!r} matches no host of {client.name}")
     return chosen
-
-
-def _ansible_cfg(client: Client) -> Path:
-    """Return the client's own ansible.cfg if it has one, else the project's tuned one.
-
-    A client's file was checked when the client was loaded: it may only tune speed.
-    The trust settings are applied over it by the runner's environment.
-    """
-    own = client.folder / "ansible.cfg"
-    return own if own.is_file() else ANSIBLE_CFG
 
 
 def _with_action_vars(
@@ -616,7 +606,7 @@ def _run_locked(
                 vault_password_file=request.vault_password_file,
                 extra_vars=request.extra_vars,
                 fact_cache=settings.var_dir / "facts" / client.name,
-                ansible_cfg=_ansible_cfg(client),
+                ansible_cfg=ansible_cfg_for(client.folder),
                 verbosity=request.verbosity,
             )
             # Optional hook: what an action measures before the play (e.g. compliance).

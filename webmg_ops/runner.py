@@ -31,6 +31,7 @@ from typing import Any
 
 from webmg_ops.connection import ansible_trust_environment
 from webmg_ops.errors import EnvironmentProblem
+from webmg_ops.inventory import CLIENT_ANSIBLE_CFG
 from webmg_ops.runs import FailedTask, HostResult, HostStatus
 from webmg_ops.secrets import SecretSet
 
@@ -108,6 +109,17 @@ class Job:
     forks: int | None = None
     verbosity: int = 0
     fact_cache: Path | None = None
+
+
+def ansible_cfg_for(client_dir: Path) -> Path:
+    """Given a client folder, return the ansible.cfg its Ansible runs use: the client's own
+    if it has one, else the project's tuned one.
+
+    A client's file was checked when the client was loaded: it may only tune speed.
+    The trust settings are applied over it by the runner's environment.
+    """
+    own = client_dir / CLIENT_ANSIBLE_CFG
+    return own if own.is_file() else ANSIBLE_CFG
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_testing import Lab, edited_contract
+from lab_testing import Lab, edited_contract, edited_file
 
 from webmg_ops.errors import ExitCode
 
@@ -34,7 +34,10 @@ def make_prospect(data: dict[str, Any]) -> None:
 
 
 def test_diagnose_reports_fit_level_plan_and_what_the_hosts_show(lab: Lab) -> None:
-    code, report = diagnose(lab, CLIENT)
+    # The client tunes its Ansible runs: the diagnostic's checks use that tuning too.
+    own_cfg = lab.inventories / CLIENT / "ansible.cfg"
+    with edited_file(own_cfg, "[defaults]\nforks = 7\n"):
+        code, report = diagnose(lab, CLIENT)
     assert code == ExitCode.OK, report
     diagnostic = report["diagnostic"]
     assert diagnostic["verdict"] == "fit"
@@ -48,6 +51,7 @@ def test_diagnose_reports_fit_level_plan_and_what_the_hosts_show(lab: Lab) -> No
         assert facts["os"].startswith("Debian 12")
         assert facts["os_support"]["codename"] == "bookworm"
     # A bare lab host is not hardened: the plan says so, with its score.
+    assert evidence["compliance"]["ansible_cfg"] == str(own_cfg)
     scores = {host: data["score"] for host, data in evidence["compliance"]["hosts"].items()}
     assert all(0 < score["passed"] < score["applicable"] for score in scores.values()), scores
     plan = diagnostic["action_plan"]

@@ -170,11 +170,10 @@ def test_preflight_probe_parsing(output: str, check: HostCheck) -> None:
 
 
 def test_a_client_may_bring_its_own_ansible_cfg(inventories: Path) -> None:
-    from webmg_ops.engine import _ansible_cfg
-    from webmg_ops.runner import ANSIBLE_CFG
+    from webmg_ops.runner import ANSIBLE_CFG, ansible_cfg_for
 
     client = load_client(inventories, "alpenhof")
-    assert _ansible_cfg(client) == ANSIBLE_CFG
+    assert ansible_cfg_for(client.folder) == ANSIBLE_CFG
     own = inventories / "alpenhof" / "ansible.cfg"
     own.write_text("[defaults]\nforks = 50\n")
-    assert _ansible_cfg(client) == own
+    assert ansible_cfg_for(client.folder) == own

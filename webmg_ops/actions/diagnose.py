@@ -26,7 +26,7 @@ from webmg_ops.durations import format_duration
 from webmg_ops.errors import EnvironmentProblem
 from webmg_ops.ledger import open_ledger
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.runner import ANSIBLE_CFG, PlaybookResult
+from webmg_ops.runner import PlaybookResult, ansible_cfg_for
 from webmg_ops.runs import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
 
@@ -69,11 +69,13 @@ def backups_on_record(settings: Settings, client: Client, at: datetime) -> dict[
 def _compliance(
     client: Client, hosts: Sequence[str], vault_password_file: Path | None
 ) -> dict[str, Any]:
+    # The client's own tuning, as every other Ansible run of the client uses it.
+    ansible_cfg = ansible_cfg_for(client.folder)
     try:
-        checked = run_compliance(client, hosts, ANSIBLE_CFG, vault_password_file)
+        checked = run_compliance(client, hosts, ansible_cfg, vault_password_file)
     except EnvironmentProblem as problem:
-        return {"error": problem.message, "hosts": {}}
-    document = to_document(client.name, checked)
+        return {"error": problem.message, "hosts": {}, "ansible_cfg": str(ansible_cfg)}
+    document = {**to_document(client.name, checked), "ansible_cfg": str(ansible_cfg)}
     # The scores and failing controls are the diagnostic's; the per-control
     # detail belongs to `compliance` and `harden`.
     for host in document["hosts"].values():

@@ -38,7 +38,7 @@ from webmg_ops.errors import BadInput
 from webmg_ops.inventory import LAB_NETWORK, is_lab_address
 from webmg_ops.ledger import open_ledger
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.runner import ANSIBLE_CFG, PlaybookResult
+from webmg_ops.runner import PlaybookResult, ansible_cfg_for
 from webmg_ops.runs import RUN_FINISHED, ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
 from webmg_ops.vault import read_vault_password
@@ -166,8 +166,7 @@ def before_play(
     """Given the settings, client, hosts and request, return the compliance before the play
     and the state the last real hardening run left.
     """
-    own = client.folder / "ansible.cfg"
-    ansible_cfg = own if own.is_file() else ANSIBLE_CFG
+    ansible_cfg = ansible_cfg_for(client.folder)
     hardened = tuple(hosts)
     return Before(
         client=client,

@@ -10,7 +10,7 @@ from webmg_ops.compliance import percent, run_compliance, score, to_document
 from webmg_ops.controls import CONTROLS
 from webmg_ops.engine import select_hosts
 from webmg_ops.errors import ExitCode
-from webmg_ops.runner import ANSIBLE_CFG
+from webmg_ops.runner import ansible_cfg_for
 from webmg_ops.settings import Settings
 from webmg_ops.vault import vault_password_file
 
@@ -31,11 +31,10 @@ def compliance_command(
 ) -> int:
     """Check every hardening control on CLIENT's hosts (read-only); print a score."""
     found = load_client(settings.inventories, client)
-    own = found.folder / "ansible.cfg"
     hosts = run_compliance(
         found,
         select_hosts(found, limit),
-        own if own.is_file() else ANSIBLE_CFG,
+        ansible_cfg_for(found.folder),
         vault_password_file(vault_file),
     )
     unchecked = any(host.error for host in hosts)
