@@ -22,7 +22,7 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
 	postgresql util-linux passwd
 
-.PHONY: help setup apt-packages lock test lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
+.PHONY: help setup apt-packages lock test test-fast lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
 	ledger-verify drill drills-due lab-up lab-down lab-status
 
 help:
@@ -64,6 +64,10 @@ test: setup lint
 	@# The tests bring up their own lab on the lab's range: stop this checkout's demo lab first.
 	-@$(WEBMG) lab down >/dev/null 2>&1
 	$(BIN)/pytest -q
+
+## test-fast      the inner loop: every test but those of the lab and of outside tools (under a minute)
+test-fast: setup
+	$(BIN)/pytest -q -m "not lab and not tools"
 
 ## lint           ruff, mypy, yamllint and ansible-lint
 lint: setup

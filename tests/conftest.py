@@ -26,6 +26,24 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO_INVENTORIES = REPO / "inventories"
 UP_TIMEOUT_SECONDS = 900
 
+#: Fixtures that start a real outside tool: a test using one is marked ``tools``.
+TOOL_FIXTURES = frozenset(
+    {"empty_restic_repository", "repository", "s3_server", "locking_endpoint", "endpoint"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``tools`` every test that starts a real outside tool through a shared fixture,
+    or runs on the PostgreSQL backend, so that ``-m "not lab and not tools"`` is the fast
+    inner loop. (Modules whose every test runs a tool carry the mark themselves.)
+    """
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and "postgresql" in callspec.id.split("-")
+        if "lab" not in item.keywords and (uses & TOOL_FIXTURES or on_postgres):
+            item.add_marker(pytest.mark.tools)
+
 
 @pytest.fixture
 def inventories(tmp_path: Path) -> Path:

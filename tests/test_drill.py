@@ -21,6 +21,9 @@ from webmg_ops.manifest import MismatchKind, UnsafePath, build_manifest, restore
 from webmg_ops.restic import Repository, backup, list_snapshots
 from webmg_ops.restore_check import check_restored_copy
 
+#: Real restic, PostgreSQL or Ansible on this machine: not in the fast inner loop.
+pytestmark = pytest.mark.tools
+
 DAY = timedelta(days=1)
 
 

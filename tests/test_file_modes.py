@@ -188,6 +188,7 @@ def test_a_ledger_made_outside_a_command_is_private(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "var" / "ledger.db").stat().st_mode) == 0o600
 
 
+@pytest.mark.tools
 def test_facts_and_artifacts_of_a_play_are_private(tmp_path: Path) -> None:
     playbook = tmp_path / "facts.yml"
     playbook.write_text(

@@ -26,6 +26,9 @@ from webmg_ops.restic import (
     restore,
 )
 
+#: Real restic on this machine: not in the fast inner loop.
+pytestmark = pytest.mark.tools
+
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:

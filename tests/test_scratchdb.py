@@ -16,6 +16,9 @@ from hostile_dumps import KINDS, dump_database, make_hostile_dump, payload_marke
 from webmg_ops.errors import Failed
 from webmg_ops.scratchdb import ScratchServer, find_binary, scratch_server
 
+#: Real restic, PostgreSQL or Ansible on this machine: not in the fast inner loop.
+pytestmark = pytest.mark.tools
+
 
 @pytest.fixture(scope="module")
 def server() -> ScratchServer:

@@ -306,6 +306,7 @@ def test_forget_with_the_derived_arguments_keeps_exactly_the_retention(
     assert any("webmg" not in snapshot.tags for snapshot in remaining)
 
 
+@pytest.mark.tools
 def test_six_hourly_restore_points_of_the_last_two_days_are_kept(
     empty_restic_repository: Path, tmp_path: Path
 ) -> None:
@@ -372,6 +373,7 @@ def _timer(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.tools
 def test_a_timer_backup_is_a_tagged_snapshot_with_its_manifest_and_a_record(
     repository: Repository, tmp_path: Path
 ) -> None:
@@ -391,6 +393,7 @@ def test_a_timer_backup_is_a_tagged_snapshot_with_its_manifest_and_a_record(
     assert len((tmp_path / "timer-runs.jsonl.recorded").read_text().splitlines()) == 1
 
 
+@pytest.mark.tools
 def test_a_failed_timer_backup_exits_1_and_is_recorded_with_its_cause(
     repository: Repository, tmp_path: Path
 ) -> None:
@@ -414,6 +417,7 @@ def test_the_contract_timer_goes_to_the_play_and_nothing_but_a_schedule_passes(
         load_client(inventories, "atelier-nord")
 
 
+@pytest.mark.tools
 def test_a_timer_backup_skips_while_a_run_holds_the_host_and_says_so(
     repository: Repository, tmp_path: Path
 ) -> None:
@@ -493,6 +497,7 @@ def test_the_role_and_the_controller_derive_the_same_password_per_host() -> None
     assert client_password not in expected.values()
 
 
+@pytest.mark.tools
 def test_one_hosts_password_does_not_open_another_hosts_repository(tmp_path: Path) -> None:
     client_password = "client-password-" + os.urandom(8).hex()
     repositories = {
@@ -566,6 +571,7 @@ def test_the_hosts_repository_evidence_adds_up_to_the_clients() -> None:
     assert combined_repository_evidence({}) is None
 
 
+@pytest.mark.tools
 def test_the_controller_applies_the_retention_and_checks_a_real_repository(
     forty_days: Path, tmp_path: Path
 ) -> None:
@@ -585,6 +591,7 @@ def test_the_controller_applies_the_retention_and_checks_a_real_repository(
     assert evidence["forget"]["removed"] == len(before - after) > 0
 
 
+@pytest.mark.tools
 def test_a_repository_the_controller_cannot_open_is_a_failed_check_not_a_crash(
     forty_days: Path, tmp_path: Path
 ) -> None:

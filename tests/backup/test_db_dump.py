@@ -22,6 +22,9 @@ import pytest
 from webmg_ops.errors import EnvironmentProblem
 from webmg_ops.scratchdb import ScratchServer, find_binary, scratch_server
 
+#: Real restic, PostgreSQL or Ansible on this machine: not in the fast inner loop.
+pytestmark = pytest.mark.tools
+
 DUMP_SCRIPT = (
     Path(__file__).resolve().parents[2] / "roles" / "backup" / "files" / "webmg_db_dump.py"
 )

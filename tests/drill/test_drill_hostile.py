@@ -34,6 +34,9 @@ from webmg_ops.restic import Repository, backup, list_snapshots, restore
 from webmg_ops.restore_check import check_restored_copy
 from webmg_ops.scratchdb import ScratchServer, find_binary, scratch_server
 
+#: Real restic, PostgreSQL or Ansible on this machine: not in the fast inner loop.
+pytestmark = pytest.mark.tools
+
 DAY = timedelta(days=1)
 #: A size no other number of these drills has.
 SECRET_SIZE = 54_321

@@ -35,6 +35,9 @@ from webmg_ops.runner import (
 from webmg_ops.secrets import MASK, SecretSet, collect_secrets, secrets_from_environment
 from webmg_ops.vault import client_vault_values, read_vault_password
 
+#: Real Ansible plays on this machine: not in the fast inner loop.
+pytestmark = pytest.mark.tools
+
 CANARY_PLAYBOOK = Path(__file__).resolve().parent.parent / "playbooks" / "canary.yml"
 #: The file that carries extra vars to ansible-playbook while it runs (0600, removed after).
 EXTRA_VARS_FILE = "extravars.json"

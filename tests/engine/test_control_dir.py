@@ -46,6 +46,7 @@ def _local_inventory(tmp_path: Path) -> Path:
     return inventory
 
 
+@pytest.mark.tools
 def test_a_folder_made_first_by_another_user_is_not_used(tmp_path: Path) -> None:
     private_dir = tmp_path / "var" / "runs" / "run-cp" / "ansible"
     planted = _predictable_name(private_dir)
