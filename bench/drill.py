@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/drill.py [--megabytes N] [--rounds R]``. It
 backs up N MB of files (with their manifest) into a local repository, then
 measures side by side, in alternating rounds, on the same snapshot:
 
-- A: ``webmg_ops.drill.run_drill`` (snapshot lookup and structure check beside
+- A: ``webmg_ops.backups.restore.run_drill`` (snapshot lookup and structure check beside
   the restore, then every file verified);
 - B: the same drill by bare commands, one after the other as a script would
   run them: ``restic snapshots`` (the snapshot's time, for the RPO), ``restic
@@ -31,9 +31,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from webmg_ops.drill import run_drill
-from webmg_ops.manifest import build_manifest
-from webmg_ops.restic import Repository, backup, init_repository
+from webmg_ops.backups.manifest import build_manifest
+from webmg_ops.backups.restic import Repository, backup, init_repository
+from webmg_ops.backups.restore import run_drill
 
 #: What is timed: the drill, the same drill by bare commands, and restore plus hashing alone.
 LABELS = (

@@ -19,8 +19,8 @@ import yaml
 from lab_testing import Lab, require_lab_capabilities
 from restic_testing import RESTIC_PASSWORD
 
+from webmg_ops.backups.restic import Repository, init_repository
 from webmg_ops.lab import mounts
-from webmg_ops.restic import Repository, init_repository
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_INVENTORIES = REPO / "inventories"

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from webmg_ops.scratchdb import ScratchServer, find_binary
+from webmg_ops.backups.scratchdb import ScratchServer, find_binary
 
 
 @contextlib.contextmanager

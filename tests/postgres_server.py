@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from webmg_ops.backups.scratchdb import find_binary, scratch_server
 from webmg_ops.errors import EnvironmentProblem
-from webmg_ops.scratchdb import find_binary, scratch_server
 
 
 @contextmanager

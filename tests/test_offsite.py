@@ -30,7 +30,8 @@ from botocore.exceptions import ClientError
 from moto_testing import free_port, moto_endpoint
 from restic_testing import RESTIC_PASSWORD
 
-from webmg_ops import offsite, restic
+from webmg_ops import offsite
+from webmg_ops.backups import restic
 from webmg_ops.clients import Client, load_client
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.lab import network

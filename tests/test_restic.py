@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from restic_testing import RESTIC_PASSWORD, damage_largest_pack
 
-from webmg_ops.restic import (
+from webmg_ops.backups.restic import (
     Repository,
     ResticError,
     ResticFailure,

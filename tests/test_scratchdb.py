@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from hostile_dumps import KINDS, dump_database, make_hostile_dump, payload_marker
 
+from webmg_ops.backups.scratchdb import ScratchServer, find_binary, scratch_server
 from webmg_ops.errors import Failed
-from webmg_ops.scratchdb import ScratchServer, find_binary, scratch_server
 
 #: Real restic, PostgreSQL or Ansible on this machine: not in the fast inner loop.
 pytestmark = pytest.mark.tools

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from webmg_ops import restic
-from webmg_ops.backup_repository import host_repositories
+from webmg_ops.backups import restic
+from webmg_ops.backups.repository import host_repositories
 from webmg_ops.clients import Client, list_client_names, load_client
 from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.ledger import format_utc, open_ledger

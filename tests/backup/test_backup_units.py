@@ -37,24 +37,14 @@ from webmg_ops.actions.backup import (
 from webmg_ops.actions.drill import choose_snapshots
 from webmg_ops.actions.target import make_extra_vars as target_extra_vars
 from webmg_ops.actions.target import plan_target
-from webmg_ops.backup_repository import host_password
-from webmg_ops.clients import AGENCY, ContractInvalid, load_client
-from webmg_ops.contract import Level, Retention
-from webmg_ops.errors import BadInput
-from webmg_ops.manifest import build_manifest
-from webmg_ops.policy import LEVEL_DEFAULTS
-from webmg_ops.repository_location import (
-    S3Location,
-    SftpLocation,
-    host_repository_location,
-    parse_repository_location,
-)
-from webmg_ops.repository_maintenance import (
+from webmg_ops.backups.maintenance import (
     MaintenancePlan,
     maintain_repository,
     repository_evidence,
 )
-from webmg_ops.restic import (
+from webmg_ops.backups.manifest import build_manifest
+from webmg_ops.backups.repository import host_password
+from webmg_ops.backups.restic import (
     Repository,
     ResticError,
     ResticFailure,
@@ -63,6 +53,16 @@ from webmg_ops.restic import (
     forget,
     init_repository,
     list_snapshots,
+)
+from webmg_ops.clients import AGENCY, ContractInvalid, load_client
+from webmg_ops.contract import Level, Retention
+from webmg_ops.errors import BadInput
+from webmg_ops.policy import LEVEL_DEFAULTS
+from webmg_ops.repository_location import (
+    S3Location,
+    SftpLocation,
+    host_repository_location,
+    parse_repository_location,
 )
 from webmg_ops.runs import RunRequest
 

@@ -19,8 +19,8 @@ from types import ModuleType
 
 import pytest
 
+from webmg_ops.backups.scratchdb import ScratchServer, find_binary, scratch_server
 from webmg_ops.errors import EnvironmentProblem
-from webmg_ops.scratchdb import ScratchServer, find_binary, scratch_server
 
 #: Real restic, PostgreSQL or Ansible on this machine: not in the fast inner loop.
 pytestmark = pytest.mark.tools

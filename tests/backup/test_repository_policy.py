@@ -21,8 +21,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto_testing import enforce_iam, moto_endpoint
 
+from webmg_ops.backups.s3_policy import host_key_policy
 from webmg_ops.errors import ExitCode
-from webmg_ops.repository_policy import host_key_policy
 
 BUCKET = "webmg-backups"
 HOSTS = ("web1", "db1")

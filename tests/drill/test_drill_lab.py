@@ -20,11 +20,11 @@ import pytest
 from backup_testing import restic_as_root_on
 from lab_testing import Lab, edited_contract
 
-from webmg_ops.backup_repository import host_repository
+from webmg_ops.backups.manifest import MANIFEST_PATH
+from webmg_ops.backups.repository import host_repository
+from webmg_ops.backups.restic import list_snapshots, run_restic
 from webmg_ops.clients import load_client
 from webmg_ops.errors import ExitCode
-from webmg_ops.manifest import MANIFEST_PATH
-from webmg_ops.restic import list_snapshots, run_restic
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prepared_target")]
 
@@ -339,8 +339,8 @@ def test_silent_corruption_of_a_restored_file_is_named_file_by_file(
     lab: Lab, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from webmg_ops.actions import drill as drill_action
+    from webmg_ops.backups.restore import run_drill
     from webmg_ops.cli.main import main
-    from webmg_ops.drill import run_drill
 
     backed_up(lab, CLIENT)
 

@@ -9,7 +9,7 @@ with a password of its own); the policy decides how long snapshots are kept
 ``playbooks/backup.yml`` as extra vars; the repository password stays in
 the client's vault. This module plans those vars, applies the retention
 and checks each host's repository from the controller after the play (a
-host can only add snapshots: see :mod:`webmg_ops.repository_maintenance`),
+host can only add snapshots: see :mod:`webmg_ops.backups.maintenance`),
 and turns it all into snapshots per host, the retention applied and the
 check of the repositories.
 """
@@ -23,17 +23,17 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from webmg_ops.actions import ActionOutcome, ungoverned_vars
-from webmg_ops.backup_repository import host_repositories, target_known_hosts
-from webmg_ops.contract import RETENTION_PERIODS, Retention
-from webmg_ops.errors import BadInput, WebmgError
-from webmg_ops.preflight import HostPreflight
-from webmg_ops.repository_location import SftpLocation, parse_repository_location
-from webmg_ops.repository_maintenance import (
+from webmg_ops.backups.maintenance import (
     MaintenancePlan,
     maintain_repositories,
     repository_evidence,
 )
-from webmg_ops.restic import Repository
+from webmg_ops.backups.repository import host_repositories, target_known_hosts
+from webmg_ops.backups.restic import Repository
+from webmg_ops.contract import RETENTION_PERIODS, Retention
+from webmg_ops.errors import BadInput, WebmgError
+from webmg_ops.preflight import HostPreflight
+from webmg_ops.repository_location import SftpLocation, parse_repository_location
 from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings

@@ -28,15 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from webmg_ops.actions import ActionOutcome, ControllerDone, ControllerRun
-from webmg_ops.backup_repository import host_repositories
-from webmg_ops.clients import Client
-from webmg_ops.connection import Connection, read_inventory_variables
-from webmg_ops.contract import RestoreCheck
-from webmg_ops.drill import DrillResult, run_drill
-from webmg_ops.durations import format_duration
-from webmg_ops.errors import BadInput, Failed
-from webmg_ops.manifest import UnsafePath, restored_path
-from webmg_ops.restic import (
+from webmg_ops.backups.manifest import UnsafePath, restored_path
+from webmg_ops.backups.repository import host_repositories
+from webmg_ops.backups.restic import (
     CheckResult,
     Repository,
     ResticError,
@@ -44,9 +38,15 @@ from webmg_ops.restic import (
     check_repository,
     list_snapshots,
 )
-from webmg_ops.restore_check import check_restored_copy
+from webmg_ops.backups.restore import DrillResult, run_drill
+from webmg_ops.backups.restore_check import check_restored_copy
+from webmg_ops.backups.scratchdb import ScratchServer, scratch_server
+from webmg_ops.clients import Client
+from webmg_ops.connection import Connection, read_inventory_variables
+from webmg_ops.contract import RestoreCheck
+from webmg_ops.durations import format_duration
+from webmg_ops.errors import BadInput, Failed
 from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
-from webmg_ops.scratchdb import ScratchServer, scratch_server
 from webmg_ops.vault import read_vault_password
 
 #: A controller action: no playbook, no preflight of the client's hosts.

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from webmg_ops import restic
+from webmg_ops.backups import restic
 from webmg_ops.ledger.records import validate_client
 from webmg_ops.offsite.credentials import OffsiteCredentials
 from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy

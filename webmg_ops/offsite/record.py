@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from webmg_ops import restic
+from webmg_ops.backups import restic
 from webmg_ops.ledger import open_ledger
 from webmg_ops.offsite.checkpoints import CheckpointPublication
 from webmg_ops.offsite.copy import CopyResult

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from webmg_ops import restic
+from webmg_ops.backups import restic
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.ledger.records import parse_checkpoint
 from webmg_ops.offsite.checkpoints import publish_checkpoint

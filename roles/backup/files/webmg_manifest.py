@@ -7,7 +7,7 @@ Usage: webmg_manifest.py --output FILE [--host NAME] [--exclude PATH]...
 Walks each PATH (a file or a folder; symbolic links and special files are
 skipped, as restic saves links as links) and writes, atomically and
 readable by root only, the manifest in the format of
-``webmg_ops/manifest.py``: ``version`` (1), ``created`` (UTC, ISO 8601),
+``webmg_ops/backups/manifest.py``: ``version`` (1), ``created`` (UTC, ISO 8601),
 ``host``, ``paths``, ``files`` (path -> ``size``, ``sha256``), plus
 ``databases`` (the dumps' names, engines, files and row counts) when given.
 Files under an ``--exclude`` path, and the output file itself, are left

@@ -4,7 +4,7 @@
 repository: hex HMAC-SHA256 of the host's name keyed with the client's
 vault password. A host holds only its own value and cannot derive the
 client's password nor another host's from it; the controller derives the
-same value (``webmg_ops.backup_repository.host_password``) to open each
+same value (``webmg_ops.backups.repository.host_password``) to open each
 host's repository for restore drills.
 """
 

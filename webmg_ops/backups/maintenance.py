@@ -5,7 +5,7 @@ backup target its key reaches an append-only server, and it holds no right
 to delete anything. Forgetting snapshots beyond the retention, pruning
 their data and checking each repository therefore run here, after the
 hosts' backups, with the controller's own access (the client's key over
-SFTP, or the client's S3 key pair), through :mod:`webmg_ops.restic`.
+SFTP, or the client's S3 key pair), through :mod:`webmg_ops.backups.restic`.
 
 The evidence of each host's repository has the shape the run log and the
 ledger read (see :func:`webmg_ops.actions.backup.combined_repository_evidence`):
@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from webmg_ops import restic
-from webmg_ops.restic import Repository, ResticError, ResticFailure
+from webmg_ops.backups import restic
+from webmg_ops.backups.restic import Repository, ResticError, ResticFailure
 
 #: Attempts, and seconds between them, while another process (a host's timer backup) holds
 #: the repository's lock: forget and check need it alone.

@@ -20,14 +20,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.manifest import (
+from webmg_ops.backups.manifest import (
     MANIFEST_PATH,
     Mismatch,
     read_manifest,
     restored_path,
     verify_restore,
 )
-from webmg_ops.restic import (
+from webmg_ops.backups.restic import (
     CheckResult,
     Repository,
     ResticError,

@@ -15,7 +15,7 @@ account) and the target's host key from the agency's enrolled
 ``known_hosts``, strictly checked. An ``s3:``
 repository is opened with the controller's S3 key pair from the client's
 vault (``webmg_s3_access_key_id`` and ``webmg_s3_secret_access_key``; never a
-host's, see :mod:`webmg_ops.repository_policy`), handed to restic through its
+host's, see :mod:`webmg_ops.backups.s3_policy`), handed to restic through its
 environment.
 """
 
@@ -26,6 +26,7 @@ import hmac
 import shlex
 from pathlib import Path
 
+from webmg_ops.backups.restic import Repository
 from webmg_ops.clients import AGENCY, Client
 from webmg_ops.errors import BadInput
 from webmg_ops.offsite.credentials import vault_credentials
@@ -34,7 +35,6 @@ from webmg_ops.repository_location import (
     host_repository_location,
     parse_repository_location,
 )
-from webmg_ops.restic import Repository
 from webmg_ops.ssh import openssh_argv
 from webmg_ops.vault import client_vault_variables, read_vault_password
 
