@@ -176,4 +176,4 @@ lab-down: setup
 
 ## reference      regenerate the contract reference in README.md from the schema
 reference: setup
-	$(BIN)/python -c 'from pathlib import Path; from webmg_ops.reference import replace_reference as r; p = Path("README.md"); p.write_text(r(p.read_text()))'
+	$(BIN)/python -c 'from pathlib import Path; from webmg_ops.config.reference import replace_reference as r; p = Path("README.md"); p.write_text(r(p.read_text()))'

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from webmg_ops.calendar import calendar_state, is_due, window_openings
-from webmg_ops.contract import Freeze, Window
+from webmg_ops.config.calendar import calendar_state, is_due, window_openings
+from webmg_ops.config.contract import Freeze, Window
+from webmg_ops.config.policy import PolicyFreeze
 from webmg_ops.errors import ExitCode
-from webmg_ops.policy import PolicyFreeze
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

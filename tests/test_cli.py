@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from webmg_ops.cli.main import cli as root_group
+from webmg_ops.config.reference import replace_reference
 from webmg_ops.errors import ExitCode
-from webmg_ops.reference import replace_reference
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from webmg_ops.clients import ContractInvalid, load_client
-from webmg_ops.contract import contract_json_schema
+from webmg_ops.config.clients import ContractInvalid, load_client
+from webmg_ops.config.contract import contract_json_schema
 from webmg_ops.errors import BadInput, ExitCode
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from webmg_ops.actions import update
-from webmg_ops.clients import load_client
+from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput, ExitCode
 from webmg_ops.runs import RunRequest
 

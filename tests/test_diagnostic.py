@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from governance_testing import record_diagnostic
 
-from webmg_ops.clients import load_client
-from webmg_ops.contract import Contract, Level
+from webmg_ops.config.clients import load_client
+from webmg_ops.config.contract import Contract, Level
 from webmg_ops.diagnostic import (
     action_plan,
     assess_fit,

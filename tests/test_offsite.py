@@ -32,7 +32,8 @@ from restic_testing import RESTIC_PASSWORD
 
 from webmg_ops import offsite
 from webmg_ops.backups import restic
-from webmg_ops.clients import Client, load_client
+from webmg_ops.config.clients import Client, load_client
+from webmg_ops.config.offsite_target import OffsiteTarget, parse_target
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.lab import network
 from webmg_ops.lab.s3 import S3Credentials, rclone_binary, server_env
@@ -40,10 +41,8 @@ from webmg_ops.ledger import open_ledger
 from webmg_ops.ledger.records import Checkpoint
 from webmg_ops.offsite import (
     OffsiteCredentials,
-    OffsiteTarget,
     RetryPolicy,
     copy_snapshots,
-    parse_target,
     publish_files,
     publish_pending_command,
     read_pending,

@@ -6,10 +6,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from webmg_ops.clients import load_client
-from webmg_ops.contract import Level, Retention, Sector
+from webmg_ops.config.clients import load_client
+from webmg_ops.config.contract import Level, Retention, Sector
+from webmg_ops.config.policy import LEVEL_DEFAULTS, SECTOR_PRESETS, is_looser, stricter
 from webmg_ops.errors import ExitCode
-from webmg_ops.policy import LEVEL_DEFAULTS, SECTOR_PRESETS, is_looser, stricter
 
 
 def test_level_table_matches_the_design() -> None:

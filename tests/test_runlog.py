@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from webmg_ops.clients import load_client
-from webmg_ops.contract import Contract
+from webmg_ops.config.clients import load_client
+from webmg_ops.config.contract import Contract
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import GENESIS_HASH, canonical_entry, canonical_json, chain_hash, format_utc
 from webmg_ops.ledger.records import Entry

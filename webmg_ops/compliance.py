@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from webmg_ops.clients import Client
+from webmg_ops.config.clients import Client
 from webmg_ops.connection import ansible_trust_environment
 from webmg_ops.controls import CONTROLS, Control, ControlStatus, root_login_allowed
 from webmg_ops.errors import EnvironmentProblem

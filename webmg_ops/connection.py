@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webmg_ops.config.yamlsource import SourceProblem
 from webmg_ops.errors import BadInput
 from webmg_ops.inventory import (
     STATIC_INVENTORY_PLUGINS,
@@ -29,7 +30,6 @@ from webmg_ops.inventory import (
     static_inventory,
     vault_problems,
 )
-from webmg_ops.yamlsource import SourceProblem
 
 KNOWN_HOSTS_FILE = "known_hosts"
 #: The agency's SSH key for a client, inside the client's folder.

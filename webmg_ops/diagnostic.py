@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from webmg_ops.contract import Contract, FitQuestionnaire, Level, Sector
+from webmg_ops.config.contract import Contract, FitQuestionnaire, Level, Sector
 
 #: The indicative monthly budget of each level, as the service description states it.
 BUDGET_MARKERS: dict[Level, str] = {

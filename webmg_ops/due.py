@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from webmg_ops.calendar import CalendarState, calendar_state, is_due
-from webmg_ops.clients import Client
-from webmg_ops.durations import format_duration
+from webmg_ops.config.calendar import CalendarState, calendar_state, is_due
+from webmg_ops.config.clients import Client
+from webmg_ops.config.durations import format_duration
+from webmg_ops.config.policy import RECURRING_ACTIONS
 from webmg_ops.ledger import Ledger
-from webmg_ops.policy import RECURRING_ACTIONS
 from webmg_ops.runs import RUN_FINISHED
 
 #: Which recorded action satisfies each recurring action, and whether a dry

@@ -25,7 +25,8 @@ from typing import Any
 
 from webmg_ops import __version__
 from webmg_ops.actions import ActionOutcome, ControllerRun, action_module
-from webmg_ops.clients import Client, load_client
+from webmg_ops.config.clients import Client, load_client
+from webmg_ops.config.policy import describe_value
 from webmg_ops.connection import read_inventory_variables
 from webmg_ops.errors import BadInput, EnvironmentProblem, Refused, WebmgError
 from webmg_ops.governance import Clearance, PolicyRefusal, check_governance, rules_for
@@ -34,7 +35,6 @@ from webmg_ops.ledger import Entry, Ledger, open_ledger
 from webmg_ops.lock import LockHolder, acquire_client_lock, process_alive
 from webmg_ops.offsite.record import UNPUBLISHED
 from webmg_ops.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
-from webmg_ops.policy import describe_value
 from webmg_ops.preflight import HostPreflight, run_preflight
 from webmg_ops.reports.runlog import render_refusal_log, render_run_log
 from webmg_ops.runner import (

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.clients import load_client
+from webmg_ops.config.clients import load_client
 from webmg_ops.connection import known_hosts_path, read_inventory_variables
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger

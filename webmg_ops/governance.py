@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from webmg_ops.calendar import calendar_state
-from webmg_ops.clients import Client
+from webmg_ops.config.calendar import calendar_state
+from webmg_ops.config.clients import Client
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, Ledger
 from webmg_ops.runs import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.clients import Client, load_client
+from webmg_ops.config.clients import Client, load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, open_ledger
 from webmg_ops.reports.runlog import render_run_log, run_log_dir

@@ -24,7 +24,8 @@ from typing import Any
 
 from webmg_ops.backups import restic
 from webmg_ops.backups.repository import host_repositories
-from webmg_ops.clients import Client, list_client_names, load_client
+from webmg_ops.config.clients import Client, list_client_names, load_client
+from webmg_ops.config.offsite_target import OffsiteTarget
 from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.ledger import format_utc, open_ledger
 from webmg_ops.offsite.checkpoints import (
@@ -40,7 +41,6 @@ from webmg_ops.offsite.credentials import OffsiteCredentials, resolve_credential
 from webmg_ops.offsite.pending import PendingItem
 from webmg_ops.offsite.record import record_checkpoint, record_copy, record_publication
 from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy
-from webmg_ops.offsite.target import OffsiteTarget
 from webmg_ops.offsite.upload import FilePublication, PublishResult, publish_files
 from webmg_ops.reports.runlog import HTML_FILE, MARKDOWN_FILE
 from webmg_ops.settings import Settings

@@ -41,7 +41,7 @@ from moto_testing import enforce_iam, moto_endpoint
 from webmg_ops.backups import restic
 from webmg_ops.backups.manifest import MANIFEST_PATH, read_manifest
 from webmg_ops.backups.repository import host_repositories
-from webmg_ops.clients import load_client
+from webmg_ops.config.clients import load_client
 from webmg_ops.errors import ExitCode
 from webmg_ops.lab.network import CONTROLLER_ADDRESS
 from webmg_ops.lab.vault import VAULT_FILE, read_vault_values, write_vault_values

@@ -54,16 +54,16 @@ from webmg_ops.backups.restic import (
     init_repository,
     list_snapshots,
 )
-from webmg_ops.clients import AGENCY, ContractInvalid, load_client
-from webmg_ops.contract import Level, Retention
-from webmg_ops.errors import BadInput
-from webmg_ops.policy import LEVEL_DEFAULTS
-from webmg_ops.repository_location import (
+from webmg_ops.config.clients import AGENCY, ContractInvalid, load_client
+from webmg_ops.config.contract import Level, Retention
+from webmg_ops.config.policy import LEVEL_DEFAULTS
+from webmg_ops.config.repository_location import (
     S3Location,
     SftpLocation,
     host_repository_location,
     parse_repository_location,
 )
+from webmg_ops.errors import BadInput
 from webmg_ops.runs import RunRequest
 
 MANIFEST_SCRIPT = (

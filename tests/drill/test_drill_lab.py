@@ -23,7 +23,7 @@ from lab_testing import Lab, edited_contract
 from webmg_ops.backups.manifest import MANIFEST_PATH
 from webmg_ops.backups.repository import host_repository
 from webmg_ops.backups.restic import list_snapshots, run_restic
-from webmg_ops.clients import load_client
+from webmg_ops.config.clients import load_client
 from webmg_ops.errors import ExitCode
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prepared_target")]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from lab_testing import Lab
 
-from webmg_ops.clients import load_client
+from webmg_ops.config.clients import load_client
 from webmg_ops.errors import ExitCode
 from webmg_ops.lab.vault import read_vault_values, write_vault_values
 from webmg_ops.offsite.s3 import make_s3_client

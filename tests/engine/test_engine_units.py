@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from governance_testing import record_diagnostic
 
-from webmg_ops.clients import load_client
+from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.governance import PolicyRefusal, check_governance, find_open_approval
 from webmg_ops.ledger import open_ledger

@@ -164,7 +164,7 @@ def test_drift_is_a_control_that_passed_after_the_last_hardening_and_fails_now()
 def test_extra_vars_set_root_login_from_the_level_and_split_networks() -> None:
     from types import SimpleNamespace
 
-    from webmg_ops.contract import Level
+    from webmg_ops.config.contract import Level
     from webmg_ops.runs import RunRequest
 
     lab_host = SimpleNamespace(name="h", address="198.18.0.9", groups=("web",))
@@ -226,7 +226,7 @@ def test_drift_check_reports_drifted_controls_and_what_it_would_fix() -> None:
 def test_harden_run_log_shows_the_before_after_table(tmp_path: Any) -> None:
     from test_runlog import finished_entry, started_entry
 
-    from webmg_ops.clients import load_client
+    from webmg_ops.config.clients import load_client
     from webmg_ops.reports import render_run_log
     from webmg_ops.runs import Outcome
 

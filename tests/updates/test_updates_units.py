@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from webmg_ops.actions import update
-from webmg_ops.clients import load_client
-from webmg_ops.contract import HealthCheck
+from webmg_ops.config.clients import load_client
+from webmg_ops.config.contract import HealthCheck
 from webmg_ops.errors import BadInput
 from webmg_ops.inventory import InventoryHost
 from webmg_ops.ledger import open_ledger

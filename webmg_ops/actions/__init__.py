@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from webmg_ops.errors import BadInput
 
 if TYPE_CHECKING:
-    from webmg_ops.clients import Client
+    from webmg_ops.config.clients import Client
     from webmg_ops.runs import HostResult, RunRequest
     from webmg_ops.settings import Settings
 

@@ -41,10 +41,10 @@ from webmg_ops.backups.restic import (
 from webmg_ops.backups.restore import DrillResult, run_drill
 from webmg_ops.backups.restore_check import check_restored_copy
 from webmg_ops.backups.scratchdb import ScratchServer, scratch_server
-from webmg_ops.clients import Client
+from webmg_ops.config.clients import Client
+from webmg_ops.config.contract import RestoreCheck
+from webmg_ops.config.durations import format_duration
 from webmg_ops.connection import Connection, read_inventory_variables
-from webmg_ops.contract import RestoreCheck
-from webmg_ops.durations import format_duration
 from webmg_ops.errors import BadInput, Failed
 from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
 from webmg_ops.vault import read_vault_password

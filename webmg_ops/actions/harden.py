@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from webmg_ops.actions import ActionOutcome
-from webmg_ops.clients import Client
 from webmg_ops.compliance import (
     HostCompliance,
     percent,
@@ -32,6 +31,7 @@ from webmg_ops.compliance import (
     statuses,
     to_document,
 )
+from webmg_ops.config.clients import Client
 from webmg_ops.connection import read_inventory_variables
 from webmg_ops.controls import CONTROLS, ControlStatus, root_login_setting
 from webmg_ops.errors import BadInput

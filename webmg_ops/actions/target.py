@@ -1,7 +1,7 @@
 """The ``target`` action: the agency's backup target, prepared for every client.
 
 The backup target is the agency's own infrastructure, in the agency's own
-folder (:data:`webmg_ops.clients.AGENCY`), and only that folder's runs reach
+folder (:data:`webmg_ops.config.clients.AGENCY`), and only that folder's runs reach
 it: a client's run never does, since its variables and firewall would then
 decide over every client's backups. This action plans, from data the
 controller trusts, what ``playbooks/target.yml`` writes there for each
@@ -32,16 +32,16 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 
 from webmg_ops.actions import ActionOutcome, ungoverned_vars
-from webmg_ops.clients import AGENCY, TARGET_GROUP, list_client_names, load_client
+from webmg_ops.config.clients import AGENCY, TARGET_GROUP, list_client_names, load_client
+from webmg_ops.config.repository_location import SftpLocation, parse_repository_location
 from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.repository_location import SftpLocation, parse_repository_location
 from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
 
 if TYPE_CHECKING:
-    from webmg_ops.clients import Client
+    from webmg_ops.config.clients import Client
 
 PLAYBOOK = "target.yml"
 

@@ -24,17 +24,17 @@ import yaml
 from pydantic import StrictStr, TypeAdapter, ValidationError
 
 from webmg_ops.actions import ActionOutcome, ungoverned_vars
-from webmg_ops.clients import client_file
-from webmg_ops.contract import HealthCheck
+from webmg_ops.config.clients import client_file
+from webmg_ops.config.contract import HealthCheck
+from webmg_ops.config.policy import UPDATE_MODE_ORDER, is_looser
 from webmg_ops.errors import BadInput
 from webmg_ops.inventory import InventoryHost, find_inventory_file, static_inventory
-from webmg_ops.policy import UPDATE_MODE_ORDER, is_looser
 from webmg_ops.preflight import HostPreflight
 from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
 
 if TYPE_CHECKING:
-    from webmg_ops.clients import Client
+    from webmg_ops.config.clients import Client
 
 PLAYBOOK = "update.yml"
 

@@ -2,7 +2,7 @@
 
 Every backed-up host has a repository of its own, inside the contract's
 location (``backup.repository``, see
-:func:`webmg_ops.repository_location.host_repository_location`), with a
+:func:`webmg_ops.config.repository_location.host_repository_location`), with a
 password of its own: HMAC-SHA256 of the host's name keyed with the
 client's vault password (``webmg_restic_password``). A host holds only its
 own password, so it cannot decrypt another host's snapshots; the
@@ -27,14 +27,14 @@ import shlex
 from pathlib import Path
 
 from webmg_ops.backups.restic import Repository
-from webmg_ops.clients import AGENCY, Client
-from webmg_ops.errors import BadInput
-from webmg_ops.offsite.credentials import vault_credentials
-from webmg_ops.repository_location import (
+from webmg_ops.config.clients import AGENCY, Client
+from webmg_ops.config.repository_location import (
     SftpLocation,
     host_repository_location,
     parse_repository_location,
 )
+from webmg_ops.errors import BadInput
+from webmg_ops.offsite.credentials import vault_credentials
 from webmg_ops.ssh import openssh_argv
 from webmg_ops.vault import client_vault_variables, read_vault_password
 

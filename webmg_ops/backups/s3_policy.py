@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webmg_ops.repository_location import (
+from webmg_ops.config.repository_location import (
     S3Location,
     host_repository_location,
     parse_repository_location,

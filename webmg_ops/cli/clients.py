@@ -12,13 +12,13 @@ from rich.table import Table
 
 from webmg_ops.backups.repository import backed_up_hosts
 from webmg_ops.backups.s3_policy import host_key_policies
-from webmg_ops.clients import Client, ContractInvalid, list_client_names, load_client
-from webmg_ops.contract import contract_json_schema
+from webmg_ops.config.clients import Client, ContractInvalid, list_client_names, load_client
+from webmg_ops.config.contract import contract_json_schema
+from webmg_ops.config.policy import describe_value, policy_document
+from webmg_ops.config.reference import contract_reference_markdown
 from webmg_ops.due import clients_due, due_document
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.ledger import open_ledger
-from webmg_ops.policy import describe_value, policy_document
-from webmg_ops.reference import contract_reference_markdown
 from webmg_ops.settings import Settings
 
 from .common import console, emit_json, json_option, pass_settings

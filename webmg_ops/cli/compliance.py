@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from webmg_ops.clients import load_client
 from webmg_ops.compliance import percent, run_compliance, score, to_document
+from webmg_ops.config.clients import load_client
 from webmg_ops.controls import CONTROLS
 from webmg_ops.engine import select_hosts
 from webmg_ops.errors import ExitCode

@@ -12,7 +12,7 @@ import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from webmg_ops.clients import load_client
+from webmg_ops.config.clients import load_client
 from webmg_ops.engine import (
     CancelFlag,
     cancel_on_signals,

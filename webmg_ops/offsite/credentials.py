@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from webmg_ops.config.offsite_target import OffsiteTarget
 from webmg_ops.errors import BadInput, EnvironmentProblem
-from webmg_ops.offsite.target import OffsiteTarget
 from webmg_ops.secrets import SecretSet
 
 VAULT_ACCESS_KEY_ID = "webmg_s3_access_key_id"

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from webmg_ops.config.offsite_target import OffsiteTarget
 from webmg_ops.errors import Failed, Refused
-from webmg_ops.offsite.target import OffsiteTarget
 from webmg_ops.settings import Settings
 
 PendingKind = Literal["restic-copy", "reports", "checkpoint"]

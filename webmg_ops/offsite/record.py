@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from webmg_ops.backups import restic
+from webmg_ops.config.offsite_target import OffsiteTarget
 from webmg_ops.ledger import open_ledger
 from webmg_ops.offsite.checkpoints import CheckpointPublication
 from webmg_ops.offsite.copy import CopyResult
 from webmg_ops.offsite.pending import PendingItem, PendingKind, change_pending, utc_now
-from webmg_ops.offsite.target import OffsiteTarget
 from webmg_ops.offsite.upload import PublishResult
 from webmg_ops.settings import Settings
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from webmg_ops.config.offsite_target import OffsiteTarget
 from webmg_ops.offsite.credentials import OffsiteCredentials
 from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy
-from webmg_ops.offsite.target import OffsiteTarget
 
 
 def make_s3_client(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webmg_ops.config.offsite_target import OffsiteTarget, check_key_path
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger.records import validate_client
 from webmg_ops.offsite.credentials import OffsiteCredentials
@@ -30,7 +31,6 @@ from webmg_ops.offsite.s3 import (
     is_unreachable,
     make_s3_client,
 )
-from webmg_ops.offsite.target import OffsiteTarget, check_key_path
 from webmg_ops.secrets import SecretSet
 
 # The package's logger: every offsite log line under one name.

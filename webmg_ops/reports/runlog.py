@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
-from webmg_ops.contract import Contract
+from webmg_ops.config.contract import Contract
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger.records import Entry
 from webmg_ops.runs import (

@@ -22,7 +22,7 @@ repository that host writes, never by a hostname label.
 The scheme of an S3 endpoint is required (restic would otherwise assume
 HTTPS silently), and a location never carries credentials. An S3 endpoint
 and bucket follow the same rules as an offsite target's
-(:mod:`webmg_ops.offsite.target`): plain http only on loopback and the
+(:mod:`webmg_ops.config.offsite_target`): plain http only on loopback and the
 lab's range, bucket names by S3's naming rules.
 """
 
@@ -32,8 +32,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from webmg_ops.accounts import SYSTEM_ACCOUNTS, account_problem
-from webmg_ops.offsite.target import bucket_name_problem, check_endpoint
+from webmg_ops.config.accounts import SYSTEM_ACCOUNTS, account_problem
+from webmg_ops.config.offsite_target import bucket_name_problem, check_endpoint
 
 _SFTP = re.compile(r"^sftp:(?P<user>[^@:/\s]+)@(?P<host>[^:/\s]+):(?P<path>/\S*)$")
 _S3 = re.compile(r"^s3:(?P<url>https?://\S+)$")

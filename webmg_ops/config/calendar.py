@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from webmg_ops.contract import Freeze, Window
-from webmg_ops.policy import PolicyFreeze
+from webmg_ops.config.contract import Freeze, Window
+from webmg_ops.config.policy import PolicyFreeze
 
 #: How far ahead ``next_window`` looks before saying there is none.
 LOOKAHEAD = timedelta(days=400)

@@ -25,10 +25,10 @@ from pydantic import (
     model_validator,
 )
 
-from webmg_ops.accounts import ACCOUNT_PATTERN, account_problem
-from webmg_ops.durations import Duration
-from webmg_ops.offsite.target import OffsiteTarget
-from webmg_ops.repository_location import parse_repository_location
+from webmg_ops.config.accounts import ACCOUNT_PATTERN, account_problem
+from webmg_ops.config.durations import Duration
+from webmg_ops.config.offsite_target import OffsiteTarget
+from webmg_ops.config.repository_location import parse_repository_location
 
 #: A client name is also a folder name and appears in file paths and
 #: commands, so it is kept to a safe slug.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from webmg_ops.contract import (
+from webmg_ops.config.contract import (
     RETENTION_PERIODS,
     Contract,
     Freeze,
@@ -24,7 +24,7 @@ from webmg_ops.contract import (
     Sector,
     UpdateMode,
 )
-from webmg_ops.durations import format_duration
+from webmg_ops.config.durations import format_duration
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from webmg_ops.contract import Contract, is_client_name
+from webmg_ops.config.contract import Contract, is_client_name
+from webmg_ops.config.policy import Policy, effective_policy, find_loosenings
+from webmg_ops.config.yamlsource import (
+    SourceProblem,
+    YamlSource,
+    YamlSourceError,
+    parse_yaml_source,
+)
 from webmg_ops.errors import BadInput
 from webmg_ops.inventory import (
     InventoryHost,
@@ -20,13 +27,6 @@ from webmg_ops.inventory import (
     find_inventory_file,
     is_lab_address,
     read_inventory_hosts,
-)
-from webmg_ops.policy import Policy, effective_policy, find_loosenings
-from webmg_ops.yamlsource import (
-    SourceProblem,
-    YamlSource,
-    YamlSourceError,
-    parse_yaml_source,
 )
 
 CONTRACT_FILE = "client.yml"
