@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from webmg_ops.connection import ansible_trust_environment
+from webmg_ops.ansible.connection import ansible_trust_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

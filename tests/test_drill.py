@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from restic_testing import damage_largest_pack
 
+from webmg_ops.ansible.connection import Connection
 from webmg_ops.backups.manifest import MismatchKind, UnsafePath, build_manifest, restored_path
 from webmg_ops.backups.restic import Repository, backup, list_snapshots
 from webmg_ops.backups.restore import DrillResult, run_drill
 from webmg_ops.backups.restore_check import check_restored_copy
 from webmg_ops.config.contract import RestoreCheck
-from webmg_ops.connection import Connection
 
 #: Real restic, PostgreSQL or Ansible on this machine: not in the fast inner loop.
 pytestmark = pytest.mark.tools

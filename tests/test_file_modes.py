@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
+from webmg_ops.ansible.runner import Job, run_playbook
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import open_ledger
-from webmg_ops.runner import Job, run_playbook
 from webmg_ops.secrets import SecretSet
 
 #: A client whose one host is a loopback port nothing listens on (the run fails at

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from webmg_ops.connection import (
+from webmg_ops.ansible.connection import (
     ansible_trust_environment,
     project_ssh_args,
     read_inventory_variables,
 )
+from webmg_ops.ansible.runner import ANSIBLE_CFG
 from webmg_ops.errors import BadInput, ExitCode
-from webmg_ops.runner import ANSIBLE_CFG
 from webmg_ops.ssh import openssh_argv
 
 CLIENT = "atelier-nord"
@@ -400,7 +400,7 @@ def test_identities_only_in_every_ssh_command(folder: Path, tmp_path: Path) -> N
 
 def test_runner_puts_the_trust_settings_last(folder: Path, tmp_path: Path) -> None:
     # Whatever else a job's environment says, the runner's last word is the engine's trust.
-    from webmg_ops.runner import Job, _environment
+    from webmg_ops.ansible.runner import Job, _environment
 
     job = Job(
         run_id="trust",

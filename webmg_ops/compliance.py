@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from webmg_ops.ansible.connection import ansible_trust_environment
+from webmg_ops.ansible.inventory import find_inventory_file
+from webmg_ops.ansible.runner import ANSIBLE_CFG
+from webmg_ops.ansible.vault import VAULT_PASSWORD_VARIABLE
 from webmg_ops.config.clients import Client
-from webmg_ops.connection import ansible_trust_environment
 from webmg_ops.controls import CONTROLS, Control, ControlStatus, root_login_allowed
 from webmg_ops.errors import EnvironmentProblem
-from webmg_ops.inventory import find_inventory_file
-from webmg_ops.runner import ANSIBLE_CFG
-from webmg_ops.vault import VAULT_PASSWORD_VARIABLE
 
 
 class Probe(Protocol):

@@ -25,19 +25,9 @@ from typing import Any
 
 from webmg_ops import __version__
 from webmg_ops.actions import ActionOutcome, ControllerRun, action_module
-from webmg_ops.config.clients import Client, load_client
-from webmg_ops.config.policy import describe_value
-from webmg_ops.connection import read_inventory_variables
-from webmg_ops.errors import BadInput, EnvironmentProblem, Refused, WebmgError
-from webmg_ops.governance import Clearance, PolicyRefusal, check_governance, rules_for
-from webmg_ops.inventory import find_inventory_file, static_inventory
-from webmg_ops.ledger import Entry, Ledger, open_ledger
-from webmg_ops.lock import LockHolder, acquire_client_lock, process_alive
-from webmg_ops.offsite.record import UNPUBLISHED
-from webmg_ops.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
-from webmg_ops.preflight import HostPreflight, run_preflight
-from webmg_ops.reports.runlog import render_refusal_log, render_run_log
-from webmg_ops.runner import (
+from webmg_ops.ansible.connection import read_inventory_variables
+from webmg_ops.ansible.inventory import find_inventory_file, hosts_matching
+from webmg_ops.ansible.runner import (
     PLAYBOOKS,
     Job,
     PlaybookResult,
@@ -47,6 +37,17 @@ from webmg_ops.runner import (
     run_playbook,
     write_private,
 )
+from webmg_ops.ansible.vault import client_vault_values, read_vault_password
+from webmg_ops.config.clients import Client, load_client
+from webmg_ops.config.policy import describe_value
+from webmg_ops.errors import BadInput, EnvironmentProblem, Refused, WebmgError
+from webmg_ops.governance import Clearance, PolicyRefusal, check_governance, rules_for
+from webmg_ops.ledger import Entry, Ledger, open_ledger
+from webmg_ops.lock import LockHolder, acquire_client_lock, process_alive
+from webmg_ops.offsite.record import UNPUBLISHED
+from webmg_ops.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
+from webmg_ops.preflight import HostPreflight, run_preflight
+from webmg_ops.reports.runlog import render_refusal_log, render_run_log
 from webmg_ops.runs import (
     LOCK_TAKEOVER,
     RUN_FINISHED,
@@ -66,7 +67,6 @@ from webmg_ops.runs import (
 )
 from webmg_ops.secrets import SecretSet, collect_secrets, secrets_from_environment
 from webmg_ops.settings import Settings
-from webmg_ops.vault import client_vault_values, read_vault_password
 
 #: Policy values copied into ``run-started`` so the record says what governed the run.
 RECORDED_POLICY = (
@@ -170,10 +170,7 @@ def select_hosts(client: Client, limit: str | None) -> tuple[str, ...]:
         return names
     if not limit.strip():
         raise BadInput("--limit is empty")
-    from ansible.parsing.dataloader import DataLoader
-
-    inventory = static_inventory(find_inventory_file(client.folder), DataLoader())
-    chosen = tuple(sorted(host.name for host in inventory.get_hosts(pattern=limit)))
+    chosen = hosts_matching(client.folder, limit)
     if not chosen:
         raise BadInput(f"--limit {limit!r} matches no host of {client.name}")
     return chosen

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webmg_ops.ansible.connection import known_hosts_path, read_inventory_variables
+from webmg_ops.ansible.vault import read_vault_password
 from webmg_ops.config.clients import load_client
-from webmg_ops.connection import known_hosts_path, read_inventory_variables
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
 from webmg_ops.settings import Settings
 from webmg_ops.ssh import Unreachable, add_known_host, fingerprint, load_known_key, scan_host_key
-from webmg_ops.vault import read_vault_password
 
 HOST_ENROLLED = "host-enrolled"
 HOST_KEY_CHANGED = "host-key-changed"

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from webmg_ops.ansible.vault import client_vault_variables, read_vault_password
 from webmg_ops.backups import restic
 from webmg_ops.backups.repository import host_repositories
 from webmg_ops.config.clients import Client, list_client_names, load_client
@@ -44,7 +45,6 @@ from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy
 from webmg_ops.offsite.upload import FilePublication, PublishResult, publish_files
 from webmg_ops.reports.runlog import HTML_FILE, MARKDOWN_FILE
 from webmg_ops.settings import Settings
-from webmg_ops.vault import client_vault_variables, read_vault_password
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
-from webmg_ops.connection import Connection
+from webmg_ops.ansible.connection import Connection
 from webmg_ops.ssh import HostKeyProblem, Unreachable, open_session, run_command
 
 #: Free space on / below which a host is not fit for changes.

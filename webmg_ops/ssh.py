@@ -16,7 +16,7 @@ from pathlib import Path
 
 import paramiko
 
-from webmg_ops.connection import Connection
+from webmg_ops.ansible.connection import Connection
 
 CONNECT_TIMEOUT_S = 10.0
 

@@ -26,13 +26,13 @@ import pytest
 from hostile_dumps import KINDS, make_hostile_dump, payload_marker
 
 from webmg_ops.actions.drill import _Databases, _Verifications
+from webmg_ops.ansible.connection import Connection
 from webmg_ops.backups.manifest import build_manifest
 from webmg_ops.backups.restic import Repository, backup, list_snapshots, restore
 from webmg_ops.backups.restore import DrillResult, run_drill
 from webmg_ops.backups.restore_check import check_restored_copy
 from webmg_ops.backups.scratchdb import ScratchServer, find_binary, scratch_server
 from webmg_ops.config.contract import RestoreCheck
-from webmg_ops.connection import Connection
 
 #: Real restic, PostgreSQL or Ansible on this machine: not in the fast inner loop.
 pytestmark = pytest.mark.tools

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from leak_search import leaks
 
-from webmg_ops.runner import (
+from webmg_ops.ansible.runner import (
     CONTROL_DIR_FILE,
     OUTPUT_FILE,
     Job,
@@ -32,8 +32,8 @@ from webmg_ops.runner import (
     end_run_processes,
     run_playbook,
 )
+from webmg_ops.ansible.vault import client_vault_values, read_vault_password
 from webmg_ops.secrets import MASK, SecretSet, collect_secrets, secrets_from_environment
-from webmg_ops.vault import client_vault_values, read_vault_password
 
 #: Real Ansible plays on this machine: not in the fast inner loop.
 pytestmark = pytest.mark.tools
@@ -179,7 +179,7 @@ def test_the_leak_search_finds_every_form(canaries: dict[str, str]) -> None:
 _CRASHING_RUN = """
 import json, os, signal, sys
 from pathlib import Path
-from webmg_ops.runner import Job, run_playbook
+from webmg_ops.ansible.runner import Job, run_playbook
 from webmg_ops.secrets import SecretSet
 
 config = json.loads(Path(sys.argv[1]).read_text())

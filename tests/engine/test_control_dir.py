@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webmg_ops.errors import EnvironmentProblem, ExitCode
-from webmg_ops.runner import (
+from webmg_ops.ansible.runner import (
     CONTROL_DIR_FILE,
     Job,
     check_private_folder,
     remove_control_dir,
     run_playbook,
 )
+from webmg_ops.errors import EnvironmentProblem, ExitCode
 from webmg_ops.secrets import SecretSet
 
 PLAYBOOK = Path(__file__).resolve().parent.parent / "playbooks" / "control-dir.yml"

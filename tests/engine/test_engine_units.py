@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from governance_testing import record_diagnostic
 
+from webmg_ops.ansible.runner import EventCollector
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.governance import PolicyRefusal, check_governance, find_open_approval
 from webmg_ops.ledger import open_ledger
 from webmg_ops.lock import LockHolder, acquire_client_lock
 from webmg_ops.preflight import HostCheck, _parse_probe
-from webmg_ops.runner import EventCollector
 from webmg_ops.runs import APPROVAL, RUN_STARTED, HostStatus, Refusal
 from webmg_ops.secrets import SecretSet
 
@@ -170,7 +170,7 @@ def test_preflight_probe_parsing(output: str, check: HostCheck) -> None:
 
 
 def test_a_client_may_bring_its_own_ansible_cfg(inventories: Path) -> None:
-    from webmg_ops.runner import ANSIBLE_CFG, ansible_cfg_for
+    from webmg_ops.ansible.runner import ANSIBLE_CFG, ansible_cfg_for
 
     client = load_client(inventories, "alpenhof")
     assert ansible_cfg_for(client.folder) == ANSIBLE_CFG

@@ -16,8 +16,8 @@ from engine_testing import PLAYBOOKS, install_test_action
 from lab_testing import Lab, edited_contract, edited_file
 from leak_search import leaks
 
+from webmg_ops.ansible.runner import ANSIBLE_CFG, Job, run_playbook
 from webmg_ops.errors import ExitCode
-from webmg_ops.runner import ANSIBLE_CFG, Job, run_playbook
 from webmg_ops.runs import HostResult, HostStatus
 from webmg_ops.secrets import SecretSet
 

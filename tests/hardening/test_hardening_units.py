@@ -186,7 +186,7 @@ def _outcome(check: bool, baseline: Mapping[str, Mapping[str, str]]):  # type: i
     from types import SimpleNamespace
 
     from webmg_ops.actions.harden import Before, make_outcome
-    from webmg_ops.runner import PlaybookResult
+    from webmg_ops.ansible.runner import PlaybookResult
 
     statuses = {
         "SSH-01": ControlStatus.FAIL,

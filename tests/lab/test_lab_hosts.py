@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from lab_testing import Lab
 
-from webmg_ops.connection import ansible_trust_environment
+from webmg_ops.ansible.connection import ansible_trust_environment
+from webmg_ops.ansible.runner import ANSIBLE_CFG
 from webmg_ops.lab.keys import known_hosts_line
-from webmg_ops.runner import ANSIBLE_CFG
 
 pytestmark = pytest.mark.lab
 

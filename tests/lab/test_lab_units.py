@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from webmg_ops.ansible.inventory import InventoryHost, is_lab_address, read_inventory_hosts
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
-from webmg_ops.inventory import InventoryHost, is_lab_address, read_inventory_hosts
 from webmg_ops.lab import control, environment, keys, topology
 from webmg_ops.lab.state import is_running, record_process
 from webmg_ops.settings import Settings

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from webmg_ops.actions import update
+from webmg_ops.ansible.inventory import InventoryHost
+from webmg_ops.ansible.runner import PlaybookResult
 from webmg_ops.config.clients import load_client
 from webmg_ops.config.contract import HealthCheck
 from webmg_ops.errors import BadInput
-from webmg_ops.inventory import InventoryHost
 from webmg_ops.ledger import open_ledger
 from webmg_ops.reports import render_run_log
-from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import (
     RUN_FINISHED,
     RUN_STARTED,

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from webmg_ops.actions import ActionOutcome, ungoverned_vars
+from webmg_ops.ansible.runner import PlaybookResult
 from webmg_ops.backups.maintenance import (
     MaintenancePlan,
     maintain_repositories,
@@ -34,7 +35,6 @@ from webmg_ops.config.contract import RETENTION_PERIODS, Retention
 from webmg_ops.config.repository_location import SftpLocation, parse_repository_location
 from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
 

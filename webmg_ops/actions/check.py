@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from webmg_ops.actions import ActionOutcome
+from webmg_ops.ansible.runner import PlaybookResult
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import ResidualRisk
 
 PLAYBOOK = "check.yml"

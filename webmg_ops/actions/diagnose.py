@@ -19,6 +19,7 @@ from typing import Any
 from webmg_ops import diagnostic
 from webmg_ops.actions import ActionOutcome
 from webmg_ops.actions.check import make_outcome as check_outcome
+from webmg_ops.ansible.runner import PlaybookResult, ansible_cfg_for
 from webmg_ops.compliance import run_compliance, to_document
 from webmg_ops.config.clients import Client
 from webmg_ops.config.durations import format_duration
@@ -26,7 +27,6 @@ from webmg_ops.due import clients_due
 from webmg_ops.errors import EnvironmentProblem
 from webmg_ops.ledger import open_ledger
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.runner import PlaybookResult, ansible_cfg_for
 from webmg_ops.runs import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
 

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from webmg_ops.actions import ActionOutcome, ControllerDone, ControllerRun
+from webmg_ops.ansible.connection import Connection, read_inventory_variables
+from webmg_ops.ansible.vault import read_vault_password
 from webmg_ops.backups.manifest import UnsafePath, restored_path
 from webmg_ops.backups.repository import host_repositories
 from webmg_ops.backups.restic import (
@@ -44,10 +46,8 @@ from webmg_ops.backups.scratchdb import ScratchServer, scratch_server
 from webmg_ops.config.clients import Client
 from webmg_ops.config.contract import RestoreCheck
 from webmg_ops.config.durations import format_duration
-from webmg_ops.connection import Connection, read_inventory_variables
 from webmg_ops.errors import BadInput, Failed
 from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
-from webmg_ops.vault import read_vault_password
 
 #: A controller action: no playbook, no preflight of the client's hosts.
 PLAYBOOK = None

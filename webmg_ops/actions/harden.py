@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from webmg_ops.actions import ActionOutcome
+from webmg_ops.ansible.connection import read_inventory_variables
+from webmg_ops.ansible.inventory import LAB_NETWORK, is_lab_address
+from webmg_ops.ansible.runner import PlaybookResult, ansible_cfg_for
+from webmg_ops.ansible.vault import read_vault_password
 from webmg_ops.compliance import (
     HostCompliance,
     percent,
@@ -32,16 +36,12 @@ from webmg_ops.compliance import (
     to_document,
 )
 from webmg_ops.config.clients import Client
-from webmg_ops.connection import read_inventory_variables
 from webmg_ops.controls import CONTROLS, ControlStatus, root_login_setting
 from webmg_ops.errors import BadInput
-from webmg_ops.inventory import LAB_NETWORK, is_lab_address
 from webmg_ops.ledger import open_ledger
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.runner import PlaybookResult, ansible_cfg_for
 from webmg_ops.runs import RUN_FINISHED, ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
-from webmg_ops.vault import read_vault_password
 
 PLAYBOOK = "harden.yml"
 

@@ -24,13 +24,14 @@ import yaml
 from pydantic import StrictStr, TypeAdapter, ValidationError
 
 from webmg_ops.actions import ActionOutcome, ungoverned_vars
+from webmg_ops.ansible.inventory import InventoryHost
+from webmg_ops.ansible.inventory import inventory_order as hosts_in_inventory_order
+from webmg_ops.ansible.runner import PlaybookResult
 from webmg_ops.config.clients import client_file
 from webmg_ops.config.contract import HealthCheck
 from webmg_ops.config.policy import UPDATE_MODE_ORDER, is_looser
 from webmg_ops.errors import BadInput
-from webmg_ops.inventory import InventoryHost, find_inventory_file, static_inventory
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.runner import PlaybookResult
 from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
 
 if TYPE_CHECKING:
@@ -92,11 +93,7 @@ def inventory_order(client: Client, hosts: Iterable[str]) -> tuple[str, ...]:
 
     The first of them is the canary, so a client's inventory lists its canary host first.
     """
-    from ansible.parsing.dataloader import DataLoader
-
-    wanted = set(hosts)
-    manager = static_inventory(find_inventory_file(client.folder), DataLoader())
-    return tuple(str(host.name) for host in manager.get_hosts(pattern="all") if host.name in wanted)
+    return hosts_in_inventory_order(client.folder, hosts)
 
 
 def plan_batches(client: Client, hosts: Sequence[str]) -> Batches:

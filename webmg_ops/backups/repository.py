@@ -26,6 +26,7 @@ import hmac
 import shlex
 from pathlib import Path
 
+from webmg_ops.ansible.vault import client_vault_variables, read_vault_password
 from webmg_ops.backups.restic import Repository
 from webmg_ops.config.clients import AGENCY, Client
 from webmg_ops.config.repository_location import (
@@ -36,7 +37,6 @@ from webmg_ops.config.repository_location import (
 from webmg_ops.errors import BadInput
 from webmg_ops.offsite.credentials import vault_credentials
 from webmg_ops.ssh import openssh_argv
-from webmg_ops.vault import client_vault_variables, read_vault_password
 
 #: The vault variable holding a client's restic password.
 PASSWORD_VARIABLE = "webmg_restic_password"

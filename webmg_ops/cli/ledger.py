@@ -13,6 +13,7 @@ from typing import TextIO, cast
 import click
 from rich.markup import escape
 
+from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.cli.common import console, emit_json, json_option, pass_settings, vault_option
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.ledger import (
@@ -34,7 +35,6 @@ from webmg_ops.ledger.roles import (
 )
 from webmg_ops.offsite_step import PublishedCheckpoints, read_published_checkpoints
 from webmg_ops.settings import Settings
-from webmg_ops.vault import vault_password_file
 
 
 @click.group("ledger")

@@ -12,6 +12,8 @@ import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
+from webmg_ops.ansible.runner import Progress as RunProgress
+from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.config.clients import load_client
 from webmg_ops.engine import (
     CancelFlag,
@@ -25,10 +27,8 @@ from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.governance import PolicyRefusal
 from webmg_ops.history import find_run, list_runs, record_approval
 from webmg_ops.preflight import HostPreflight
-from webmg_ops.runner import Progress as RunProgress
 from webmg_ops.runs import ACTIONS, Outcome, RunRequest
 from webmg_ops.settings import Settings
-from webmg_ops.vault import vault_password_file
 
 from .common import (
     console,

@@ -12,6 +12,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from webmg_ops.ansible.inventory import (
+    InventoryHost,
+    client_folder_problems,
+    find_inventory_file,
+    is_lab_address,
+    read_inventory_hosts,
+)
 from webmg_ops.config.contract import Contract, is_client_name
 from webmg_ops.config.policy import Policy, effective_policy, find_loosenings
 from webmg_ops.config.yamlsource import (
@@ -21,13 +28,6 @@ from webmg_ops.config.yamlsource import (
     parse_yaml_source,
 )
 from webmg_ops.errors import BadInput
-from webmg_ops.inventory import (
-    InventoryHost,
-    client_folder_problems,
-    find_inventory_file,
-    is_lab_address,
-    read_inventory_hosts,
-)
 
 CONTRACT_FILE = "client.yml"
 

@@ -14,7 +14,7 @@ import socket
 import time
 from typing import Any
 
-from webmg_ops.inventory import LAB_NETWORK as LAB_NETWORK
+from webmg_ops.ansible.inventory import LAB_NETWORK as LAB_NETWORK
 from webmg_ops.lab import execute
 
 CONTROLLER_ADDRESS = "198.18.0.1"

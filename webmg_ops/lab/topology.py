@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from webmg_ops.ansible.inventory import InventoryHost, is_lab_address, read_inventory_hosts
 from webmg_ops.errors import BadInput
-from webmg_ops.inventory import InventoryHost, is_lab_address, read_inventory_hosts
 from webmg_ops.lab import network
 
 #: Groups that give a host its role, strongest first; other hosts are plain.

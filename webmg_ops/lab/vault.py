@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from webmg_ops.ansible.vault import decrypt_bytes, encrypt_bytes
 from webmg_ops.lab.keys import write_private
 from webmg_ops.lab.paths import LabPaths
 
@@ -36,10 +37,8 @@ def ensure_vault_password(paths: LabPaths) -> Path:
     return file
 
 
-def _vault(password_file: Path) -> object:
-    from ansible.parsing.vault import VaultLib, VaultSecret
-
-    return VaultLib([("default", VaultSecret(password_file.read_bytes().strip()))])
+def _password(password_file: Path) -> bytes:
+    return password_file.read_bytes().strip()
 
 
 def read_vault_values(file: Path, password_file: Path) -> dict[str, object] | None:
@@ -48,17 +47,17 @@ def read_vault_values(file: Path, password_file: Path) -> dict[str, object] | No
     Return None if the file is missing, not encrypted, or the password does
     not decrypt it.
     """
-    from ansible.errors import AnsibleError
-
     if not file.is_file():
         return None
     raw = file.read_bytes()
     if not raw.lstrip().startswith(b"$ANSIBLE_VAULT"):
         return None
+    plain = decrypt_bytes(raw, _password(password_file))
+    if plain is None:
+        return None
     try:
-        plain: bytes = _vault(password_file).decrypt(raw)  # type: ignore[attr-defined]
         data = yaml.safe_load(plain)
-    except (AnsibleError, yaml.YAMLError):
+    except yaml.YAMLError:
         return None
     return data if isinstance(data, dict) else None
 
@@ -66,7 +65,7 @@ def read_vault_values(file: Path, password_file: Path) -> dict[str, object] | No
 def write_vault_values(file: Path, password_file: Path, values: dict[str, object]) -> None:
     """Given a vault file, the vault password file and values, write them encrypted (0600)."""
     plain = yaml.safe_dump(values, sort_keys=True).encode()
-    encrypted: bytes = _vault(password_file).encrypt(plain)  # type: ignore[attr-defined]
+    encrypted = encrypt_bytes(plain, _password(password_file))
     file.parent.mkdir(parents=True, exist_ok=True)
     write_private(file, encrypted)
 

@@ -2,7 +2,7 @@
 
 Connection settings come from the client's inventory and ``group_vars``
 through Ansible's own variable manager (vault-aware, never templated: a
-client's variables hold no template, see :mod:`webmg_ops.inventory`), so the
+client's variables hold no template, see :mod:`webmg_ops.ansible.inventory`), so the
 orchestrator's own SSH checks use exactly the user and address that the
 playbooks will use. The trust settings are the engine's, never the
 client's: the client's enrolled host keys in ``inventories/<client>/known_hosts``,
@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.config.yamlsource import SourceProblem
-from webmg_ops.errors import BadInput
-from webmg_ops.inventory import (
+from webmg_ops.ansible.inventory import (
     STATIC_INVENTORY_PLUGINS,
     find_inventory_file,
     static_inventory,
     vault_problems,
 )
+from webmg_ops.config.yamlsource import SourceProblem
+from webmg_ops.errors import BadInput
 
 KNOWN_HOSTS_FILE = "known_hosts"
 #: The agency's SSH key for a client, inside the client's folder.
@@ -102,7 +102,7 @@ def ansible_trust_environment(client_dir: Path, project_cfg: Path) -> dict[str, 
     Environment variables beat ansible.cfg: the engine's ssh options come first on
     OpenSSH's command line (where the first value of an option wins), host-key checking
     stays on, only static inventories are read, and no other ssh options are added. The
-    inventory variables that would beat these are refused (:mod:`webmg_ops.inventory`).
+    inventory variables that would beat these are refused (:mod:`webmg_ops.ansible.inventory`).
     """
     trusted = _ssh_args(trusted_ssh_options(client_dir))
     key = client_key_path(client_dir).absolute()

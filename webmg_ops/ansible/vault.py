@@ -167,3 +167,25 @@ def client_vault_variables(client_dir: Path, password: bytes | None) -> dict[str
     Raise BadInput as :func:`client_vault_values` does.
     """
     return dict(_vault_held(client_dir, password))
+
+
+def encrypt_bytes(plain: bytes, password: bytes) -> bytes:
+    """Given plain bytes and a vault password, return them as an Ansible Vault file's text."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    encrypted: bytes = VaultLib([("default", VaultSecret(password))]).encrypt(plain)
+    return encrypted
+
+
+def decrypt_bytes(data: bytes, password: bytes) -> bytes | None:
+    """Given an Ansible Vault file's text and a vault password, return the plain bytes,
+    or None if the password does not decrypt it (or it is not vault text).
+    """
+    from ansible.errors import AnsibleError
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    try:
+        plain: bytes = VaultLib([("default", VaultSecret(password))]).decrypt(data)
+    except AnsibleError:
+        return None
+    return plain

@@ -29,13 +29,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.connection import ansible_trust_environment
+from webmg_ops.ansible.connection import ansible_trust_environment
+from webmg_ops.ansible.inventory import CLIENT_ANSIBLE_CFG
 from webmg_ops.errors import EnvironmentProblem
-from webmg_ops.inventory import CLIENT_ANSIBLE_CFG
 from webmg_ops.runs import FailedTask, HostResult, HostStatus
 from webmg_ops.secrets import SecretSet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = PROJECT_ROOT / "playbooks"
 ROLES = PROJECT_ROOT / "roles"
 ANSIBLE_CFG = PROJECT_ROOT / "ansible.cfg"

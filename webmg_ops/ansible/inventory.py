@@ -12,7 +12,7 @@ reads from it may be executable, its variables may hold no Jinja template
 connection variables that decide how the controller trusts and reaches a
 host (:data:`REFUSED_VARIABLES`), and its ``ansible.cfg`` may only tune
 speed (:data:`CLIENT_CFG_OPTIONS`). The engine sets the trust settings
-itself (:mod:`webmg_ops.connection`).
+itself (:mod:`webmg_ops.ansible.connection`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import io
 import ipaddress
 import re
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,6 +257,29 @@ def static_inventory(source: Path, loader: Any) -> Any:
     return InventoryManager(loader=loader, sources=[str(source)])
 
 
+def hosts_matching(client_dir: Path, pattern: str) -> tuple[str, ...]:
+    """Given a client folder and an Ansible host pattern (``--limit``), return the names of
+    the hosts it matches, sorted (none: an empty tuple).
+    """
+    from ansible.parsing.dataloader import DataLoader
+
+    inventory = static_inventory(find_inventory_file(client_dir), DataLoader())
+    return tuple(sorted(str(host.name) for host in inventory.get_hosts(pattern=pattern)))
+
+
+def inventory_order(client_dir: Path, hosts: Iterable[str]) -> tuple[str, ...]:
+    """Given a client folder and some of its hosts, return them in inventory order
+    (Ansible's play order).
+    """
+    from ansible.parsing.dataloader import DataLoader
+
+    wanted = set(hosts)
+    inventory = static_inventory(find_inventory_file(client_dir), DataLoader())
+    return tuple(
+        str(host.name) for host in inventory.get_hosts(pattern="all") if host.name in wanted
+    )
+
+
 def _static_plugins_only() -> None:
     import ansible.constants
 
@@ -472,7 +495,7 @@ def vault_problems(client_dir: Path, password: bytes | None) -> list[SourceProbl
 
     Raise BadInput if something is encrypted and the password is missing or wrong.
     """
-    from webmg_ops.vault import client_vault_variables
+    from webmg_ops.ansible.vault import client_vault_variables
 
     problems = []
     for name, value in client_vault_variables(client_dir, password).items():
