@@ -34,6 +34,7 @@ from webmg_ops import offsite
 from webmg_ops.backups import restic
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.config.offsite_target import OffsiteTarget, parse_target
+from webmg_ops.engine.offsite_step import checkpoint_after_run
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.lab import network
 from webmg_ops.lab.s3 import S3Credentials, rclone_binary, server_env
@@ -54,7 +55,6 @@ from webmg_ops.offsite import (
 )
 from webmg_ops.offsite.checkpoints import publish_checkpoint
 from webmg_ops.offsite.record import record_checkpoint
-from webmg_ops.offsite_step import checkpoint_after_run
 from webmg_ops.settings import Settings
 
 BUCKET = "webmg-offsite"

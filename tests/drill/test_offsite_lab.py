@@ -11,10 +11,10 @@ import pytest
 from lab_testing import Lab
 
 from webmg_ops.config.clients import load_client
+from webmg_ops.engine.offsite_step import credentials_for
 from webmg_ops.errors import ExitCode
 from webmg_ops.lab.vault import read_vault_values, write_vault_values
 from webmg_ops.offsite.s3 import make_s3_client
-from webmg_ops.offsite_step import credentials_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prepared_target")]
 

@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.cli.common import console, emit_json, json_option, pass_settings, vault_option
+from webmg_ops.engine.offsite_step import PublishedCheckpoints, read_published_checkpoints
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.ledger import (
     EXPORT_FORMATS,
@@ -33,7 +34,6 @@ from webmg_ops.ledger.roles import (
     WRITER_PASSWORD_VARIABLE,
     setup_roles,
 )
-from webmg_ops.offsite_step import PublishedCheckpoints, read_published_checkpoints
 from webmg_ops.settings import Settings
 
 

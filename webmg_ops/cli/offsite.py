@@ -6,9 +6,9 @@ import click
 from rich.table import Table
 
 from webmg_ops.ansible.vault import vault_password_file
+from webmg_ops.engine.offsite_step import pending_source, pending_vault
 from webmg_ops.offsite.pending import read_pending
 from webmg_ops.offsite.republish import publish_pending_command
-from webmg_ops.offsite_step import pending_source, pending_vault
 from webmg_ops.settings import Settings
 
 from .common import console, emit_json, json_option, pass_settings, vault_option

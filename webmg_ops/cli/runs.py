@@ -15,17 +15,17 @@ from rich.table import Table
 from webmg_ops.ansible.runner import Progress as RunProgress
 from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.config.clients import load_client
-from webmg_ops.engine import (
+from webmg_ops.engine.execute import (
     CancelFlag,
     cancel_on_signals,
     execute_run,
     plan_run,
     reconcile_runs,
 )
+from webmg_ops.engine.governance import PolicyRefusal
+from webmg_ops.engine.history import find_run, list_runs, record_approval
 from webmg_ops.enrol import enrol_hosts
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
-from webmg_ops.governance import PolicyRefusal
-from webmg_ops.history import find_run, list_runs, record_approval
 from webmg_ops.preflight import HostPreflight
 from webmg_ops.runs import ACTIONS, Outcome, RunRequest
 from webmg_ops.settings import Settings

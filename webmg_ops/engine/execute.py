@@ -40,12 +40,12 @@ from webmg_ops.ansible.runner import (
 from webmg_ops.ansible.vault import client_vault_values, read_vault_password
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.config.policy import describe_value
+from webmg_ops.engine.governance import Clearance, PolicyRefusal, check_governance, rules_for
+from webmg_ops.engine.lock import LockHolder, acquire_client_lock, process_alive
+from webmg_ops.engine.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
 from webmg_ops.errors import BadInput, EnvironmentProblem, Refused, WebmgError
-from webmg_ops.governance import Clearance, PolicyRefusal, check_governance, rules_for
 from webmg_ops.ledger import Entry, Ledger, open_ledger
-from webmg_ops.lock import LockHolder, acquire_client_lock, process_alive
 from webmg_ops.offsite.record import UNPUBLISHED
-from webmg_ops.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
 from webmg_ops.preflight import HostPreflight, run_preflight
 from webmg_ops.reports.runlog import render_refusal_log, render_run_log
 from webmg_ops.runs import (
