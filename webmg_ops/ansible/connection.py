@@ -28,8 +28,8 @@ from webmg_ops.ansible.inventory import (
     static_inventory,
     vault_problems,
 )
-from webmg_ops.config.yamlsource import SourceProblem
 from webmg_ops.errors import BadInput
+from webmg_ops.yamlsource import SourceProblem
 
 KNOWN_HOSTS_FILE = "known_hosts"
 #: The agency's SSH key for a client, inside the client's folder.

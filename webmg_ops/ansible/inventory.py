@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.config.yamlsource import SourceProblem
 from webmg_ops.errors import BadInput
+from webmg_ops.yamlsource import SourceProblem
 
 #: The file names tried, in this order, in a client's folder.
 INVENTORY_FILE_NAMES = ("hosts.yml", "hosts.yaml", "hosts.ini", "hosts")

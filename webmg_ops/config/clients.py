@@ -21,13 +21,13 @@ from webmg_ops.ansible.inventory import (
 )
 from webmg_ops.config.contract import Contract, is_client_name
 from webmg_ops.config.policy import Policy, effective_policy, find_loosenings
-from webmg_ops.config.yamlsource import (
+from webmg_ops.errors import BadInput
+from webmg_ops.yamlsource import (
     SourceProblem,
     YamlSource,
     YamlSourceError,
     parse_yaml_source,
 )
-from webmg_ops.errors import BadInput
 
 CONTRACT_FILE = "client.yml"
 
