@@ -723,7 +723,7 @@ def test_a_client_inventory_naming_the_backup_target_is_refused(inventories: Pat
 
 
 # root (and any system account) is refused earlier, by the contract itself:
-# tests/test_contract_values.py.
+# tests/config/test_contract_values.py.
 @pytest.mark.parametrize("user", ["restic", "restic-alpenhof"], ids=["shared", "another-client"])
 def test_a_backup_into_an_account_not_the_clients_own_is_refused(
     inventories: Path, edit_contract, user: str
