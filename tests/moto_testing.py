@@ -7,6 +7,7 @@ beside this Python by ``make setup``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -16,10 +17,22 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from webmg_ops.lab import network
+
+#: A policy that allows everything (the controller's key in the tests).
+ALLOW_EVERYTHING = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+}
+
+#: Any key does while the endpoint does not check signatures yet.
+SETUP_KEY = ("setup", "setup")
 
 
 def find_moto_server() -> Path | None:
@@ -74,3 +87,33 @@ def enforce_iam(endpoint: str) -> None:
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 200
+
+
+def s3_client(endpoint: str, key: tuple[str, str]) -> Any:
+    """Return a boto3 S3 client of ENDPOINT holding KEY (access key id, secret)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key[0],
+        aws_secret_access_key=key[1],
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
+def iam_user(endpoint: str, name: str, policy: dict[str, Any] | None) -> tuple[str, str]:
+    """Create an IAM user NAME on ENDPOINT with POLICY inline (None: no policy) and a key;
+    return the key. Only while the endpoint does not check signatures yet.
+    """
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=SETUP_KEY[0],
+        aws_secret_access_key=SETUP_KEY[1],
+    )
+    iam.create_user(UserName=name)
+    if policy is not None:
+        iam.put_user_policy(UserName=name, PolicyName="backup", PolicyDocument=json.dumps(policy))
+    made = iam.create_access_key(UserName=name)["AccessKey"]
+    return str(made["AccessKeyId"]), str(made["SecretAccessKey"])

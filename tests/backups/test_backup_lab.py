@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from backup_testing import (
     HOST_SSH,
@@ -33,10 +32,16 @@ from backup_testing import (
     stolen_backup_key,
     target_account,
 )
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from lab_testing import Lab, edited_contract
-from moto_testing import enforce_iam, moto_endpoint
+from moto_testing import (
+    ALLOW_EVERYTHING,
+    SETUP_KEY,
+    enforce_iam,
+    iam_user,
+    moto_endpoint,
+    s3_client,
+)
 
 from webmg_ops.backups import restic
 from webmg_ops.backups.manifest import MANIFEST_PATH, read_manifest
@@ -526,10 +531,6 @@ S3_HOSTS = ("riverton-web1", "riverton-web2", "riverton-db1")
 S3_BUCKET = "webmg-backups"
 #: A bucket no host key is given anything on (as the offsite copy's would be).
 OTHER_BUCKET = "webmg-offsite"
-ALLOW_EVERYTHING = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-}
 
 
 @dataclass(frozen=True)
@@ -545,14 +546,7 @@ class PolicedBucket:
 
     def client(self, key: tuple[str, str]) -> Any:
         """Return a boto3 S3 client holding KEY."""
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=key[0],
-            aws_secret_access_key=key[1],
-            config=Config(s3={"addressing_style": "path"}),
-        )
+        return s3_client(self.endpoint, key)
 
 
 def s3_key_on_host(lab: Lab, host: str) -> tuple[str, str]:
@@ -585,34 +579,15 @@ def policed_bucket(lab: Lab, tmp_path: Path) -> Iterator[PolicedBucket]:
         policies = json.loads(printed.stdout)
         assert sorted(policies) == sorted(S3_HOSTS)
         # Set up while the endpoint still takes any key; checked from then on.
-        admin = PolicedBucket(endpoint, repository, ("", ""), {}, ("", "")).client(
-            ("setup", "setup")
-        )
+        admin = s3_client(endpoint, SETUP_KEY)
         for bucket in (S3_BUCKET, OTHER_BUCKET):
             admin.create_bucket(Bucket=bucket)
             admin.put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
             )
-        iam = boto3.client(
-            "iam",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="setup",
-            aws_secret_access_key="setup",
-        )
-
-        def user(name: str, policy: dict[str, Any] | None) -> tuple[str, str]:
-            iam.create_user(UserName=name)
-            if policy is not None:
-                iam.put_user_policy(
-                    UserName=name, PolicyName="backup", PolicyDocument=json.dumps(policy)
-                )
-            made = iam.create_access_key(UserName=name)["AccessKey"]
-            return str(made["AccessKeyId"]), str(made["SecretAccessKey"])
-
-        controller = user("controller", ALLOW_EVERYTHING)
-        hosts = {host: user(host, policies[host]) for host in S3_HOSTS}
-        bare = user("bare", None)
+        controller = iam_user(endpoint, "controller", ALLOW_EVERYTHING)
+        hosts = {host: iam_user(endpoint, host, policies[host]) for host in S3_HOSTS}
+        bare = iam_user(endpoint, "bare", None)
         enforce_iam(endpoint)
         values = read_vault_values(vault_file, password_file)
         assert values is not None

@@ -14,33 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
-from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto_testing import enforce_iam, moto_endpoint
+from moto_testing import (
+    ALLOW_EVERYTHING,
+    SETUP_KEY,
+    enforce_iam,
+    iam_user,
+    moto_endpoint,
+    s3_client,
+)
 
 from webmg_ops.backups.s3_policy import host_key_policy
 from webmg_ops.errors import ExitCode
 
 BUCKET = "webmg-backups"
 HOSTS = ("web1", "db1")
-ALLOW_EVERYTHING = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-}
-
-
-def s3_client(endpoint: str, key: tuple[str, str]) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key[0],
-        aws_secret_access_key=key[1],
-        config=Config(s3={"addressing_style": "path"}),
-    )
 
 
 @dataclass(frozen=True)
@@ -57,27 +47,12 @@ def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
     one key per host with the policy of :func:`host_key_policy`."""
     with moto_endpoint("127.0.0.1", tmp_path / "moto.log") as url:
         repository = f"s3:{url}/{BUCKET}/client"
-        setup = s3_client(url, ("setup", "setup"))
+        setup = s3_client(url, SETUP_KEY)
         setup.create_bucket(Bucket=BUCKET)
         setup.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        iam = boto3.client(
-            "iam",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="setup",
-            aws_secret_access_key="setup",
-        )
 
-        def user(name: str, policy: dict[str, Any]) -> tuple[str, str]:
-            iam.create_user(UserName=name)
-            iam.put_user_policy(
-                UserName=name, PolicyName="backup", PolicyDocument=json.dumps(policy)
-            )
-            made = iam.create_access_key(UserName=name)["AccessKey"]
-            return str(made["AccessKeyId"]), str(made["SecretAccessKey"])
-
-        controller = user("controller", ALLOW_EVERYTHING)
-        hosts = {host: user(host, host_key_policy(repository, host)) for host in HOSTS}
+        controller = iam_user(url, "controller", ALLOW_EVERYTHING)
+        hosts = {host: iam_user(url, host, host_key_policy(repository, host)) for host in HOSTS}
         enforce_iam(url)
         yield Endpoint(url, repository, controller, hosts)
 
