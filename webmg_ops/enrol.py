@@ -8,9 +8,7 @@ change is its own ledger entry.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,9 @@ from webmg_ops.ansible.vault import read_vault_password
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
+from webmg_ops.service.records import record_host_key
 from webmg_ops.settings import Settings
 from webmg_ops.ssh import Unreachable, add_known_host, fingerprint, load_known_key, scan_host_key
-
-HOST_ENROLLED = "host-enrolled"
-HOST_KEY_CHANGED = "host-key-changed"
 
 #: Asked for each new or changed key: (host, address, fingerprint, changed) -> store it?
 Confirm = Callable[[str, str, str, bool], bool]
@@ -113,8 +109,8 @@ def enrol_hosts(
                 )
                 continue
             add_known_host(known_hosts, connection.address, connection.port, key)
-            ledger.append(
-                HOST_KEY_CHANGED if changed else HOST_ENROLLED,
+            record_host_key(
+                ledger,
                 client.name,
                 {
                     "host": host,
@@ -123,6 +119,7 @@ def enrol_hosts(
                     "fingerprint": print_,
                     "previous_fingerprint": previous,
                 },
+                changed=changed,
             )
             status = "key changed, re-enrolled" if changed else "enrolled"
             results.append(EnrolResult(host, connection.address, print_, status, True, previous))
@@ -145,42 +142,3 @@ def snapshot_known_hosts(settings: Settings) -> dict[str, dict[str, str]]:
                 keys[parts[0]] = f"{parts[1]} {parts[2]}"
         found[folder.name] = keys
     return found
-
-
-def _fingerprint_of(key_text: str) -> str:
-    blob = base64.b64decode(key_text.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-
-
-def record_lab_enrolment(settings: Settings, before: Mapping[str, Mapping[str, str]]) -> list[str]:
-    """Given the known_hosts snapshot taken before the lab wrote its keys, record each key
-    it added or changed as an enrolment entry; return ``client/host`` of each.
-
-    The lab enrols its own hosts: it made their keys, so no confirmation is asked.
-    """
-    after = snapshot_known_hosts(settings)
-    recorded: list[str] = []
-    changes = [
-        (client, name, key, before.get(client, {}).get(name))
-        for client, keys in after.items()
-        for name, key in keys.items()
-        if before.get(client, {}).get(name) != key
-    ]
-    if not changes:
-        return recorded
-    with open_ledger(settings.ledger_url) as ledger:
-        for client, name, key, previous in changes:
-            ledger.append(
-                HOST_KEY_CHANGED if previous else HOST_ENROLLED,
-                client,
-                {
-                    "host": name,
-                    "address": name,
-                    "key_type": key.split()[0],
-                    "fingerprint": _fingerprint_of(key),
-                    "previous_fingerprint": _fingerprint_of(previous) if previous else None,
-                    "enrolled_by": "rehearsal lab",
-                },
-            )
-            recorded.append(f"{client}/{name}")
-    return recorded

@@ -19,6 +19,7 @@ from webmg_ops.config.reference import contract_reference_markdown
 from webmg_ops.due import clients_due, due_document
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.ledger import open_ledger
+from webmg_ops.service.records import record_note
 from webmg_ops.settings import Settings
 
 from .common import console, emit_json, json_option, pass_settings
@@ -308,10 +309,7 @@ def drills_due_command(
 @pass_settings
 def note_command(settings: Settings, name: str, text: str) -> None:
     """Record a note (a decision or observation) for a client in the ledger."""
-    if not text.strip():
-        raise BadInput("--text is empty")
-    client = load_client(settings.inventories, name)
-    entry = open_ledger(settings.ledger_url).append("note", client.name, {"text": text})
+    entry = record_note(settings, name, text)
     console.print(f"recorded note as ledger entry {entry.seq}")
 
 

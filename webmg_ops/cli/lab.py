@@ -9,9 +9,10 @@ import click
 from rich.table import Table
 
 from webmg_ops.cli.common import console, emit_json, json_option, pass_settings
-from webmg_ops.enrol import record_lab_enrolment, snapshot_known_hosts
+from webmg_ops.enrol import snapshot_known_hosts
 from webmg_ops.lab import control
 from webmg_ops.lab.control import LabStatus
+from webmg_ops.service.records import record_lab_enrolment
 from webmg_ops.settings import Settings
 
 
@@ -80,7 +81,7 @@ def up_command(settings: Settings, host_names: tuple[str, ...], as_json: bool) -
     known = snapshot_known_hosts(settings)
     with _progress("Starting the rehearsal lab") as on_step:
         status = control.bring_up(settings, _split_names(host_names), on_step)
-    for enrolled in record_lab_enrolment(settings, known):
+    for enrolled in record_lab_enrolment(settings, known, snapshot_known_hosts(settings)):
         console.print(f"enrolled {enrolled} (recorded in the ledger)")
     _show(status, as_json)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.config.clients import Client, load_client
+from webmg_ops.config.clients import Client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, open_ledger
 from webmg_ops.reports.runlog import render_run_log, run_log_dir
-from webmg_ops.runs import APPROVAL, RUN_FINISHED, RUN_REFUSED, RUN_STARTED
+from webmg_ops.runs import RUN_FINISHED, RUN_REFUSED, RUN_STARTED
 from webmg_ops.settings import Settings
 
 
@@ -102,20 +102,6 @@ def find_run(settings: Settings, run_id: str) -> dict[str, Any]:
             "html": str(folder / "run-log.html"),
         },
     }
-
-
-def record_approval(
-    settings: Settings, client_name: str, action: str, approver: str, note: str
-) -> Entry:
-    """Given a client, an action, the approver and a note, record an approval and return it.
-
-    Raise BadInput for an unknown client.
-    """
-    client = load_client(settings.inventories, client_name)
-    with open_ledger(settings.ledger_url) as ledger:
-        return ledger.append(
-            APPROVAL, client.name, {"action": action, "by": approver, "note": note}
-        )
 
 
 def render_recorded_run(

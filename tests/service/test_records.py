@@ -1,0 +1,94 @@
+"""What is recorded outside runs goes through one module: notes, approvals, enrolments."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from webmg_ops.errors import BadInput, ExitCode
+from webmg_ops.ledger import open_ledger
+from webmg_ops.service.records import record_approval, record_lab_enrolment, record_note
+from webmg_ops.settings import Settings
+
+KEY_A = "ssh-ed25519 " + base64.b64encode(b"key a" * 7).decode()
+KEY_B = "ssh-ed25519 " + base64.b64encode(b"key b" * 7).decode()
+
+
+def fingerprint(key_text: str) -> str:
+    digest = hashlib.sha256(base64.b64decode(key_text.split()[1])).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+@pytest.fixture
+def settings(inventories: Path, ledger_url: str, tmp_path: Path) -> Settings:
+    return Settings(inventories=inventories, ledger_url=ledger_url, var_dir=tmp_path / "var")
+
+
+def test_a_note_and_an_approval_are_recorded_with_what_was_said(settings: Settings) -> None:
+    note = record_note(settings, "alpenhof", "season freeze agreed with the owner")
+    approval = record_approval(settings, "riverton", "update", "M. Reed", "CHG-7")
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        entries = list(ledger.entries())
+    assert [(e.seq, e.kind, e.client, e.payload) for e in entries] == [
+        (note.seq, "note", "alpenhof", {"text": "season freeze agreed with the owner"}),
+        (
+            approval.seq,
+            "approval",
+            "riverton",
+            {"action": "update", "by": "M. Reed", "note": "CHG-7"},
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("client", "text", "message"),
+    [("alpenhof", "   ", "--text is empty"), ("nobody", "a note", "nobody")],
+)
+def test_a_note_without_text_or_client_writes_nothing(
+    settings: Settings, cli: Callable[..., Any], client: str, text: str, message: str
+) -> None:
+    with pytest.raises(BadInput, match=message):
+        record_note(settings, client, text)
+    done = cli("note", client, "--text", text)
+    assert done.code == ExitCode.BAD_INPUT and message in done.err
+    assert not Path(settings.ledger_url.removeprefix("sqlite:///")).exists()
+
+
+def test_the_labs_enrolment_records_each_new_or_changed_key_once(settings: Settings) -> None:
+    before = {"alpenhof": {"198.18.0.11": KEY_A, "198.18.0.12": KEY_A}}
+    after = {"alpenhof": {"198.18.0.11": KEY_A, "198.18.0.12": KEY_B, "198.18.0.13": KEY_B}}
+    recorded = record_lab_enrolment(settings, before, after)
+    assert recorded == ["alpenhof/198.18.0.12", "alpenhof/198.18.0.13"]
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        entries = [(e.kind, e.payload) for e in ledger.entries()]
+    assert entries == [
+        (
+            "host-key-changed",
+            {
+                "host": "198.18.0.12",
+                "address": "198.18.0.12",
+                "key_type": "ssh-ed25519",
+                "fingerprint": fingerprint(KEY_B),
+                "previous_fingerprint": fingerprint(KEY_A),
+                "enrolled_by": "rehearsal lab",
+            },
+        ),
+        (
+            "host-enrolled",
+            {
+                "host": "198.18.0.13",
+                "address": "198.18.0.13",
+                "key_type": "ssh-ed25519",
+                "fingerprint": fingerprint(KEY_B),
+                "previous_fingerprint": None,
+                "enrolled_by": "rehearsal lab",
+            },
+        ),
+    ]
+    # Nothing changed since: nothing more is recorded.
+    assert record_lab_enrolment(settings, after, after) == []

@@ -1,0 +1,103 @@
+"""What is recorded outside runs: notes, approvals and host-key enrolments.
+
+The engine records runs; every other entry goes through here, so that the
+ledger has two writers to read when an entry's origin is in question. Each
+function opens the ledger, appends and closes it; enrolment appends through
+:func:`record_host_key` on a ledger its caller holds open, one entry as each
+key is written to the client's known_hosts, so that none is lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+
+from webmg_ops.config.clients import load_client
+from webmg_ops.errors import BadInput
+from webmg_ops.ledger import Entry, Ledger, open_ledger
+from webmg_ops.runs import APPROVAL
+from webmg_ops.settings import Settings
+
+#: The entry of a note (a decision or an observation).
+NOTE = "note"
+#: The entries of a host key enrolled for the first time, and of one that replaced another.
+HOST_ENROLLED = "host-enrolled"
+HOST_KEY_CHANGED = "host-key-changed"
+
+
+def record_note(settings: Settings, client_name: str, text: str) -> Entry:
+    """Given a client and a note's text, record the note and return its entry.
+
+    Raise BadInput for an empty text or an unknown client (nothing written).
+    """
+    if not text.strip():
+        raise BadInput("--text is empty")
+    client = load_client(settings.inventories, client_name)
+    with open_ledger(settings.ledger_url) as ledger:
+        return ledger.append(NOTE, client.name, {"text": text})
+
+
+def record_approval(
+    settings: Settings, client_name: str, action: str, approver: str, note: str
+) -> Entry:
+    """Given a client, an action, the approver and a note, record an approval and return it.
+
+    Raise BadInput for an unknown client.
+    """
+    client = load_client(settings.inventories, client_name)
+    with open_ledger(settings.ledger_url) as ledger:
+        return ledger.append(
+            APPROVAL, client.name, {"action": action, "by": approver, "note": note}
+        )
+
+
+def record_host_key(
+    ledger: Ledger, client: str, payload: Mapping[str, object], *, changed: bool
+) -> Entry:
+    """Given an open ledger, a client, an enrolment's payload (host, address, key type,
+    fingerprints) and whether it replaced a key, record the enrolment and return it.
+    """
+    return ledger.append(HOST_KEY_CHANGED if changed else HOST_ENROLLED, client, dict(payload))
+
+
+def _fingerprint_of(key_text: str) -> str:
+    blob = base64.b64decode(key_text.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def record_lab_enrolment(
+    settings: Settings,
+    before: Mapping[str, Mapping[str, str]],
+    after: Mapping[str, Mapping[str, str]],
+) -> list[str]:
+    """Given each client's enrolled keys (client -> name -> key text) before and after the
+    lab wrote its keys, record each key it added or changed as an enrolment entry; return
+    ``client/host`` of each.
+
+    The lab enrols its own hosts: it made their keys, so no confirmation is asked.
+    """
+    changes = [
+        (client, name, key, before.get(client, {}).get(name))
+        for client, keys in after.items()
+        for name, key in keys.items()
+        if before.get(client, {}).get(name) != key
+    ]
+    if not changes:
+        return []
+    with open_ledger(settings.ledger_url) as ledger:
+        for client, name, key, previous in changes:
+            record_host_key(
+                ledger,
+                client,
+                {
+                    "host": name,
+                    "address": name,
+                    "key_type": key.split()[0],
+                    "fingerprint": _fingerprint_of(key),
+                    "previous_fingerprint": _fingerprint_of(previous) if previous else None,
+                    "enrolled_by": "rehearsal lab",
+                },
+                changed=previous is not None,
+            )
+    return [f"{client}/{name}" for client, name, _key, _previous in changes]
