@@ -17,8 +17,7 @@ from webmg_ops.ansible.connection import known_hosts_path, read_inventory_variab
 from webmg_ops.ansible.vault import read_vault_password
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
-from webmg_ops.ledger import open_ledger
-from webmg_ops.service.records import record_host_key
+from webmg_ops.service.records import host_key_recorder
 from webmg_ops.settings import Settings
 from webmg_ops.ssh import Unreachable, add_known_host, fingerprint, load_known_key, scan_host_key
 
@@ -78,7 +77,7 @@ def enrol_hosts(
         raise BadInput(f"{client.name} has no host {', '.join(unknown)}")
     known_hosts = known_hosts_path(client.folder)
     results: list[EnrolResult] = []
-    with open_ledger(settings.ledger_url) as ledger:
+    with host_key_recorder(settings) as record:
         for host in chosen:
             connection = connections[host]
             try:
@@ -109,8 +108,7 @@ def enrol_hosts(
                 )
                 continue
             add_known_host(known_hosts, connection.address, connection.port, key)
-            record_host_key(
-                ledger,
+            record(
                 client.name,
                 {
                     "host": host,
@@ -119,7 +117,7 @@ def enrol_hosts(
                     "fingerprint": print_,
                     "previous_fingerprint": previous,
                 },
-                changed=changed,
+                changed,
             )
             status = "key changed, re-enrolled" if changed else "enrolled"
             results.append(EnrolResult(host, connection.address, print_, status, True, previous))

@@ -3,19 +3,20 @@
 The engine records runs; every other entry goes through here, so that the
 ledger has two writers to read when an entry's origin is in question. Each
 function opens the ledger, appends and closes it; enrolment appends through
-:func:`record_host_key` on a ledger its caller holds open, one entry as each
-key is written to the client's known_hosts, so that none is lost.
+:func:`host_key_recorder`, one entry as each key is written to the client's
+known_hosts, so that none is lost.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
-from webmg_ops.ledger import Entry, Ledger, open_ledger
+from webmg_ops.ledger import Entry, open_ledger
 from webmg_ops.runs import APPROVAL
 from webmg_ops.settings import Settings
 
@@ -52,13 +53,26 @@ def record_approval(
         )
 
 
-def record_host_key(
-    ledger: Ledger, client: str, payload: Mapping[str, object], *, changed: bool
-) -> Entry:
-    """Given an open ledger, a client, an enrolment's payload (host, address, key type,
-    fingerprints) and whether it replaced a key, record the enrolment and return it.
+#: Records one enrolment: (client, payload with host, address, key type and fingerprints,
+#: whether it replaced a key) -> its entry.
+HostKeyRecorder = Callable[[str, Mapping[str, object], bool], Entry]
+
+
+@contextmanager
+def host_key_recorder(settings: Settings) -> Iterator[HostKeyRecorder]:
+    """Given the settings, open the ledger and yield a function that records one host key's
+    enrolment; the ledger closes when the block ends.
+
+    Opened before the first key is written to a known_hosts file, so that a ledger that
+    cannot be reached stops the enrolment before any key is trusted unrecorded.
     """
-    return ledger.append(HOST_KEY_CHANGED if changed else HOST_ENROLLED, client, dict(payload))
+    with open_ledger(settings.ledger_url) as ledger:
+
+        def record(client: str, payload: Mapping[str, object], changed: bool) -> Entry:
+            kind = HOST_KEY_CHANGED if changed else HOST_ENROLLED
+            return ledger.append(kind, client, dict(payload))
+
+        yield record
 
 
 def _fingerprint_of(key_text: str) -> str:
@@ -85,10 +99,9 @@ def record_lab_enrolment(
     ]
     if not changes:
         return []
-    with open_ledger(settings.ledger_url) as ledger:
+    with host_key_recorder(settings) as record:
         for client, name, key, previous in changes:
-            record_host_key(
-                ledger,
+            record(
                 client,
                 {
                     "host": name,
@@ -98,6 +111,6 @@ def record_lab_enrolment(
                     "previous_fingerprint": _fingerprint_of(previous) if previous else None,
                     "enrolled_by": "rehearsal lab",
                 },
-                changed=previous is not None,
+                previous is not None,
             )
     return [f"{client}/{name}" for client, name, _key, _previous in changes]
