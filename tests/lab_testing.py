@@ -126,7 +126,10 @@ class Lab:
         return subprocess.run(
             self.ssh_argv(address, command, user),
             capture_output=True,
+            # A forced command may answer in binary (the backup target's HTTP/2 server):
+            # undecodable bytes must not fail the test that provokes them.
             text=True,
+            errors="replace",
             timeout=COMMAND_TIMEOUT_SECONDS,
             check=False,
         )
