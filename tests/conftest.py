@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lab_testing import Lab, require_lab_capabilities
-from restic_testing import RESTIC_PASSWORD
+from support.lab import Lab, require_lab_capabilities
+from support.restic import RESTIC_PASSWORD
 
 from webmg_ops.backups.restic import Repository, init_repository
 from webmg_ops.lab import mounts

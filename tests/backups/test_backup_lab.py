@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backup_testing import (
+from botocore.exceptions import ClientError
+from support.backup import (
     HOST_SSH,
     as_root_on,
     rest_over_ssh,
@@ -32,9 +33,8 @@ from backup_testing import (
     stolen_backup_key,
     target_account,
 )
-from botocore.exceptions import ClientError
-from lab_testing import Lab, edited_contract
-from moto_testing import (
+from support.lab import Lab, edited_contract
+from support.moto_s3 import (
     ALLOW_EVERYTHING,
     SETUP_KEY,
     enforce_iam,

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from restic_testing import RESTIC_PASSWORD
+from support.restic import RESTIC_PASSWORD
 
 from webmg_ops.actions.backup import (
     check_subset,
@@ -64,7 +64,7 @@ from webmg_ops.config.repository_location import (
     parse_repository_location,
 )
 from webmg_ops.errors import BadInput
-from webmg_ops.runs import RunRequest
+from webmg_ops.runs.records import RunRequest
 
 MANIFEST_SCRIPT = (
     Path(__file__).resolve().parents[2] / "roles" / "backup" / "files" / "webmg_manifest.py"

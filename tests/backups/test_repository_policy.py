@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-from moto_testing import (
+from support.moto_s3 import (
     ALLOW_EVERYTHING,
     SETUP_KEY,
     enforce_iam,

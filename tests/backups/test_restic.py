@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from restic_testing import RESTIC_PASSWORD, damage_largest_pack
+from support.restic import RESTIC_PASSWORD, damage_largest_pack
 
 from webmg_ops.backups.restic import (
     Repository,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from restic_testing import damage_largest_pack
+from support.restic import damage_largest_pack
 
 from webmg_ops.ansible.connection import Connection
 from webmg_ops.backups.manifest import MismatchKind, UnsafePath, build_manifest, restored_path

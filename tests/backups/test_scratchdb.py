@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile_dumps import KINDS, dump_database, make_hostile_dump, payload_marker
+from support.hostile_dumps import KINDS, dump_database, make_hostile_dump, payload_marker
 
 from webmg_ops.backups.scratchdb import ScratchServer, find_binary, scratch_server
 from webmg_ops.errors import Failed

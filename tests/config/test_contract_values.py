@@ -18,7 +18,7 @@ import pytest
 from webmg_ops.actions import update
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput, ExitCode
-from webmg_ops.runs import RunRequest
+from webmg_ops.runs.records import RunRequest
 
 FieldPath = tuple[str | int, ...]
 

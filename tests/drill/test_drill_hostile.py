@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_dumps import KINDS, make_hostile_dump, payload_marker
+from support.hostile_dumps import KINDS, make_hostile_dump, payload_marker
 
 from webmg_ops.actions.drill import _Databases, _Verifications
 from webmg_ops.ansible.connection import Connection

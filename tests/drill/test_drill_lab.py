@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backup_testing import restic_as_root_on
-from lab_testing import Lab, edited_contract
+from support.backup import restic_as_root_on
+from support.lab import Lab, edited_contract
 
 from webmg_ops.backups.manifest import MANIFEST_PATH
 from webmg_ops.backups.repository import host_repository

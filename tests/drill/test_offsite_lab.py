@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_testing import Lab
+from support.lab import Lab
 
 from webmg_ops.config.clients import load_client
 from webmg_ops.engine.offsite_step import credentials_for

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from leak_search import leaks
+from support.leak_search import leaks
 
 from webmg_ops.ansible.runner import (
     CONTROL_DIR_FILE,

@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from engine_testing import PLAYBOOKS, install_test_action
-from lab_testing import Lab, edited_contract, edited_file
-from leak_search import leaks
+from support.engine import PLAYBOOKS, install_test_action
+from support.lab import Lab, edited_contract, edited_file
+from support.leak_search import leaks
 
 from webmg_ops.ansible.runner import ANSIBLE_CFG, Job, run_playbook
 from webmg_ops.errors import ExitCode
-from webmg_ops.runs import HostResult, HostStatus
+from webmg_ops.runs.records import HostResult, HostStatus
 from webmg_ops.secrets import SecretSet
 
 pytestmark = pytest.mark.lab

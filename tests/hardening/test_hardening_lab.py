@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
-from lab_testing import Lab, edited_contract, edited_file
+from support.lab import Lab, edited_contract, edited_file
 
 from webmg_ops.engine.execute import reconcile_runs
 from webmg_ops.errors import ExitCode
-from webmg_ops.ssh import openssh_argv
+from webmg_ops.remote.ssh import openssh_argv
 
 pytestmark = pytest.mark.lab
 

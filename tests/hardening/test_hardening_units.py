@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from webmg_ops.actions.harden import find_drift, make_extra_vars
-from webmg_ops.compliance import (
+from webmg_ops.errors import BadInput
+from webmg_ops.hardening.compliance import (
     CHECKS,
     ControlResult,
     HostCompliance,
@@ -19,14 +20,13 @@ from webmg_ops.compliance import (
     score,
     to_document,
 )
-from webmg_ops.controls import (
+from webmg_ops.hardening.controls import (
     CONTROLS,
     ControlStatus,
     find_control,
     root_login_allowed,
     root_login_setting,
 )
-from webmg_ops.errors import BadInput
 
 
 def test_every_control_has_an_id_title_rationale_reference_remediation_and_check() -> None:
@@ -165,7 +165,7 @@ def test_extra_vars_set_root_login_from_the_level_and_split_networks() -> None:
     from types import SimpleNamespace
 
     from webmg_ops.config.contract import Level
-    from webmg_ops.runs import RunRequest
+    from webmg_ops.runs.records import RunRequest
 
     lab_host = SimpleNamespace(name="h", address="198.18.0.9", groups=("web",))
     client = SimpleNamespace(
@@ -228,7 +228,7 @@ def test_harden_run_log_shows_the_before_after_table(tmp_path: Any) -> None:
 
     from webmg_ops.config.clients import load_client
     from webmg_ops.reports import render_run_log
-    from webmg_ops.runs import Outcome
+    from webmg_ops.runs.records import Outcome
 
     contract = load_client(Path(__file__).parents[2] / "inventories", "alpenhof").contract
     outcome = _outcome(True, {"web1": {"SSH-01": "pass"}})

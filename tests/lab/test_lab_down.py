@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from lab_testing import Lab
+from support.lab import Lab
 
 from webmg_ops.lab import mounts, network
 from webmg_ops.lab.state import HostRuntime, LabState, ProcessRecord, is_running

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from lab_testing import Lab
+from support.lab import Lab
 
 from webmg_ops.ansible.connection import ansible_trust_environment
 from webmg_ops.ansible.runner import ANSIBLE_CFG

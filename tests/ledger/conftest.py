@@ -6,8 +6,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from ledger_testing import POSTGRES_VARIABLE
-from postgres_server import postgres_server
+from support.ledger import POSTGRES_VARIABLE
+from support.postgres_server import postgres_server
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from ledger_testing import json_values, payloads
+from support.ledger import json_values, payloads
 
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import (

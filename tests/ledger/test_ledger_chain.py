@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledger_testing import (
+from support.ledger import (
     BACKENDS,
     backend_url,
     clients,

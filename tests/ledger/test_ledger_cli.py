@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ledger_testing import read_row, sqlite_url, tamper
+from support.ledger import read_row, sqlite_url, tamper
 
 from webmg_ops.cli.main import main
 from webmg_ops.errors import ExitCode

@@ -6,7 +6,7 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from ledger_testing import BACKENDS, backend_url
+from support.ledger import BACKENDS, backend_url
 
 from webmg_ops.ledger import open_ledger, verify_ledger
 

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from ledger_testing import POSTGRES_VARIABLE, postgres_database
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from support.ledger import POSTGRES_VARIABLE, postgres_database
 
 from webmg_ops.cli.main import main
 from webmg_ops.errors import EnvironmentProblem, ExitCode

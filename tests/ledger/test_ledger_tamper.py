@@ -8,9 +8,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from ledger_testing import BACKENDS, backend_url, read_row, sqlite_url, tamper
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
+from support.ledger import BACKENDS, backend_url, read_row, sqlite_url, tamper
 
 from webmg_ops.errors import Failed
 from webmg_ops.ledger import (

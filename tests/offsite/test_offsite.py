@@ -27,8 +27,8 @@ import pytest
 import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto_testing import free_port, moto_endpoint
-from restic_testing import RESTIC_PASSWORD
+from support.moto_s3 import free_port, moto_endpoint
+from support.restic import RESTIC_PASSWORD
 
 from webmg_ops import offsite
 from webmg_ops.backups import restic

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_testing import Lab, edited_contract
+from support.lab import Lab, edited_contract
 
 from webmg_ops.errors import ExitCode
 

@@ -17,7 +17,7 @@ from webmg_ops.config.contract import HealthCheck
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
 from webmg_ops.reports import render_run_log
-from webmg_ops.runs import (
+from webmg_ops.runs.records import (
     RUN_FINISHED,
     RUN_STARTED,
     HostResult,

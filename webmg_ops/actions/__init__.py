@@ -26,7 +26,7 @@ from webmg_ops.errors import BadInput
 
 if TYPE_CHECKING:
     from webmg_ops.config.clients import Client
-    from webmg_ops.runs import HostResult, RunRequest
+    from webmg_ops.runs.records import HostResult, RunRequest
     from webmg_ops.settings import Settings
 
 

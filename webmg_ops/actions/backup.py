@@ -33,9 +33,9 @@ from webmg_ops.backups.repository import host_repositories, target_known_hosts
 from webmg_ops.backups.restic import Repository
 from webmg_ops.config.contract import RETENTION_PERIODS, Retention
 from webmg_ops.config.repository_location import SftpLocation, parse_repository_location
+from webmg_ops.engine.preflight import HostPreflight
 from webmg_ops.errors import BadInput, WebmgError
-from webmg_ops.preflight import HostPreflight
-from webmg_ops.runs import ResidualRisk, RunRequest
+from webmg_ops.runs.records import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from typing import Any
 
 from webmg_ops.actions import ActionOutcome
 from webmg_ops.ansible.runner import PlaybookResult
-from webmg_ops.preflight import HostPreflight
-from webmg_ops.runs import ResidualRisk
+from webmg_ops.engine.preflight import HostPreflight
+from webmg_ops.runs.records import ResidualRisk
 
 PLAYBOOK = "check.yml"
 

@@ -4,7 +4,7 @@ Read-only and allowed at any time. The play is the check's (OS, pending
 updates, listening services, disk); before it, the controller measures
 compliance, reads the backups and drills on record and the TLS state of the
 health-check URLs. The outcome combines them with the contract's fit
-questionnaire (:mod:`webmg_ops.diagnostic`): fit or not, the recommended
+questionnaire (:mod:`webmg_ops.scoping.diagnostic`): fit or not, the recommended
 level with its budget marker, and a prioritised action plan.
 """
 
@@ -16,18 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from webmg_ops import diagnostic
 from webmg_ops.actions import ActionOutcome
 from webmg_ops.actions.check import make_outcome as check_outcome
 from webmg_ops.ansible.runner import PlaybookResult, ansible_cfg_for
-from webmg_ops.compliance import run_compliance, to_document
 from webmg_ops.config.clients import Client
 from webmg_ops.config.durations import format_duration
-from webmg_ops.due import clients_due
+from webmg_ops.engine.preflight import HostPreflight
 from webmg_ops.errors import EnvironmentProblem
+from webmg_ops.hardening.compliance import run_compliance, to_document
 from webmg_ops.ledger import open_ledger
-from webmg_ops.preflight import HostPreflight
-from webmg_ops.runs import ResidualRisk, RunRequest
+from webmg_ops.runs.due import clients_due
+from webmg_ops.runs.records import ResidualRisk, RunRequest
+from webmg_ops.scoping import diagnostic
 from webmg_ops.settings import Settings
 
 PLAYBOOK = "check.yml"

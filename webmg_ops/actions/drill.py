@@ -47,7 +47,7 @@ from webmg_ops.config.clients import Client
 from webmg_ops.config.contract import RestoreCheck
 from webmg_ops.config.durations import format_duration
 from webmg_ops.errors import BadInput, Failed
-from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
+from webmg_ops.runs.records import HostResult, HostStatus, ResidualRisk, RunRequest
 
 #: A controller action: no playbook, no preflight of the client's hosts.
 PLAYBOOK = None

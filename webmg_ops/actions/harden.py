@@ -1,6 +1,6 @@
 """The ``harden`` action: the security baseline, measured before and after.
 
-Compliance (:mod:`webmg_ops.compliance`) is checked before the play and,
+Compliance (:mod:`webmg_ops.hardening.compliance`) is checked before the play and,
 for a real run, after it; the evidence holds both scores and the controls
 that fail. In check mode (``--check``, the drift check) the role reports
 what it would change, and every control that passed in the last recorded
@@ -27,7 +27,10 @@ from webmg_ops.ansible.connection import read_inventory_variables
 from webmg_ops.ansible.inventory import LAB_NETWORK, is_lab_address
 from webmg_ops.ansible.runner import PlaybookResult, ansible_cfg_for
 from webmg_ops.ansible.vault import read_vault_password
-from webmg_ops.compliance import (
+from webmg_ops.config.clients import Client
+from webmg_ops.engine.preflight import HostPreflight
+from webmg_ops.errors import BadInput
+from webmg_ops.hardening.compliance import (
     HostCompliance,
     percent,
     run_compliance,
@@ -35,12 +38,9 @@ from webmg_ops.compliance import (
     statuses,
     to_document,
 )
-from webmg_ops.config.clients import Client
-from webmg_ops.controls import CONTROLS, ControlStatus, root_login_setting
-from webmg_ops.errors import BadInput
+from webmg_ops.hardening.controls import CONTROLS, ControlStatus, root_login_setting
 from webmg_ops.ledger import open_ledger
-from webmg_ops.preflight import HostPreflight
-from webmg_ops.runs import RUN_FINISHED, ResidualRisk, RunRequest
+from webmg_ops.runs.records import RUN_FINISHED, ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
 
 PLAYBOOK = "harden.yml"

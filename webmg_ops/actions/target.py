@@ -35,9 +35,9 @@ from webmg_ops.actions import ActionOutcome, ungoverned_vars
 from webmg_ops.ansible.runner import PlaybookResult
 from webmg_ops.config.clients import AGENCY, TARGET_GROUP, list_client_names, load_client
 from webmg_ops.config.repository_location import SftpLocation, parse_repository_location
+from webmg_ops.engine.preflight import HostPreflight
 from webmg_ops.errors import BadInput, WebmgError
-from webmg_ops.preflight import HostPreflight
-from webmg_ops.runs import ResidualRisk, RunRequest
+from webmg_ops.runs.records import ResidualRisk, RunRequest
 from webmg_ops.settings import Settings
 
 if TYPE_CHECKING:

@@ -30,9 +30,9 @@ from webmg_ops.ansible.runner import PlaybookResult
 from webmg_ops.config.clients import client_file
 from webmg_ops.config.contract import HealthCheck
 from webmg_ops.config.policy import UPDATE_MODE_ORDER, is_looser
+from webmg_ops.engine.preflight import HostPreflight
 from webmg_ops.errors import BadInput
-from webmg_ops.preflight import HostPreflight
-from webmg_ops.runs import HostResult, HostStatus, ResidualRisk, RunRequest
+from webmg_ops.runs.records import HostResult, HostStatus, ResidualRisk, RunRequest
 
 if TYPE_CHECKING:
     from webmg_ops.config.clients import Client

@@ -32,7 +32,7 @@ from typing import Any
 from webmg_ops.ansible.connection import ansible_trust_environment
 from webmg_ops.ansible.inventory import CLIENT_ANSIBLE_CFG
 from webmg_ops.errors import EnvironmentProblem
-from webmg_ops.runs import FailedTask, HostResult, HostStatus
+from webmg_ops.runs.records import FailedTask, HostResult, HostStatus
 from webmg_ops.secrets import SecretSet
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -36,7 +36,7 @@ from webmg_ops.config.repository_location import (
 )
 from webmg_ops.errors import BadInput
 from webmg_ops.offsite.credentials import vault_credentials
-from webmg_ops.ssh import openssh_argv
+from webmg_ops.remote.ssh import openssh_argv
 
 #: The vault variable holding a client's restic password.
 PASSWORD_VARIABLE = "webmg_restic_password"

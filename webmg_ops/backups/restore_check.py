@@ -32,7 +32,7 @@ import paramiko
 from webmg_ops.ansible.connection import Connection
 from webmg_ops.backups.manifest import UnsafePath, restored_path
 from webmg_ops.config.contract import RestoreCheck
-from webmg_ops.ssh import HostKeyProblem, Unreachable, open_session
+from webmg_ops.remote.ssh import HostKeyProblem, Unreachable, open_session
 
 #: Where the copies live on the host (``mktemp`` adds a random suffix).
 SCRATCH_PREFIX = "/var/tmp/webmg-drill."

@@ -7,11 +7,11 @@ from rich.table import Table
 
 from webmg_ops.ansible.runner import ansible_cfg_for
 from webmg_ops.ansible.vault import vault_password_file
-from webmg_ops.compliance import percent, run_compliance, score, to_document
 from webmg_ops.config.clients import load_client
-from webmg_ops.controls import CONTROLS
 from webmg_ops.engine.execute import select_hosts
 from webmg_ops.errors import ExitCode
+from webmg_ops.hardening.compliance import percent, run_compliance, score, to_document
+from webmg_ops.hardening.controls import CONTROLS
 from webmg_ops.settings import Settings
 
 from .common import console, emit_json, json_option, pass_settings, vault_option

@@ -9,9 +9,9 @@ import click
 from rich.table import Table
 
 from webmg_ops.cli.common import console, emit_json, json_option, pass_settings
-from webmg_ops.enrol import snapshot_known_hosts
 from webmg_ops.lab import control
 from webmg_ops.lab.control import LabStatus
+from webmg_ops.service.enrol import snapshot_known_hosts
 from webmg_ops.service.records import record_lab_enrolment
 from webmg_ops.settings import Settings
 

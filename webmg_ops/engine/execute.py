@@ -43,12 +43,12 @@ from webmg_ops.config.policy import describe_value
 from webmg_ops.engine.governance import Clearance, PolicyRefusal, check_governance, rules_for
 from webmg_ops.engine.lock import LockHolder, acquire_client_lock, process_alive
 from webmg_ops.engine.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
+from webmg_ops.engine.preflight import HostPreflight, run_preflight
 from webmg_ops.errors import BadInput, EnvironmentProblem, Refused, WebmgError
 from webmg_ops.ledger import Entry, Ledger, open_ledger
 from webmg_ops.offsite.record import UNPUBLISHED
-from webmg_ops.preflight import HostPreflight, run_preflight
 from webmg_ops.reports.runlog import render_refusal_log, render_run_log
-from webmg_ops.runs import (
+from webmg_ops.runs.records import (
     LOCK_TAKEOVER,
     RUN_FINISHED,
     RUN_REFUSED,

@@ -1,7 +1,7 @@
 """Governance checks before a run: prospect, diagnostic, window and freeze, approval.
 
 Which checks an action needs is data (:data:`ACTION_RULES`). A refusal is
-an exception that carries its :class:`~webmg_ops.runs.Refusal` kind, so
+an exception that carries its :class:`~webmg_ops.runs.records.Refusal` kind, so
 the engine can record it before exiting with status 3.
 """
 
@@ -15,7 +15,7 @@ from webmg_ops.config.calendar import calendar_state
 from webmg_ops.config.clients import Client
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, Ledger
-from webmg_ops.runs import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal
+from webmg_ops.runs.records import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from webmg_ops.config.clients import Client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, open_ledger
 from webmg_ops.reports.runlog import render_run_log, run_log_dir
-from webmg_ops.runs import RUN_FINISHED, RUN_REFUSED, RUN_STARTED
+from webmg_ops.runs.records import RUN_FINISHED, RUN_REFUSED, RUN_STARTED
 from webmg_ops.settings import Settings
 
 

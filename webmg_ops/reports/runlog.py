@@ -41,7 +41,7 @@ from markupsafe import Markup
 from webmg_ops.config.contract import Contract
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger.records import Entry
-from webmg_ops.runs import (
+from webmg_ops.runs.records import (
     ACTIONS,
     RUN_FINISHED,
     RUN_REFUSED,
@@ -70,7 +70,7 @@ REFUSED = "refused"
 
 @dataclass(frozen=True)
 class _Start:
-    """What a run log shows of a :class:`~webmg_ops.runs.RunStarted` payload.
+    """What a run log shows of a :class:`~webmg_ops.runs.records.RunStarted` payload.
 
     Read field by field, so that the engine may add fields to its records
     without breaking the logs of past runs.

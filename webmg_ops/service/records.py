@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, open_ledger
-from webmg_ops.runs import APPROVAL
+from webmg_ops.runs.records import APPROVAL
 from webmg_ops.settings import Settings
 
 #: The entry of a note (a decision or an observation).

@@ -16,19 +16,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from governance_testing import record_diagnostic
+from support.governance import record_diagnostic
 
 from webmg_ops.config.clients import load_client
 from webmg_ops.config.contract import Contract, Level
-from webmg_ops.diagnostic import (
+from webmg_ops.errors import ExitCode
+from webmg_ops.ledger import open_ledger
+from webmg_ops.scoping.diagnostic import (
     action_plan,
     assess_fit,
     certificate_expiry,
     os_support,
     recommend_level,
 )
-from webmg_ops.errors import ExitCode
-from webmg_ops.ledger import open_ledger
 
 FIT = {
     "in_production": True,
@@ -134,7 +134,7 @@ def test_a_website_gets_stability_and_security_and_under_scoping_is_named() -> N
 
 
 def test_demo_clients_get_the_level_they_bought() -> None:
-    inventories = Path(__file__).resolve().parent.parent / "inventories"
+    inventories = Path(__file__).resolve().parents[2] / "inventories"
     for name in ("alpenhof", "terre-solidaire", "riverton", "atelier-nord"):
         client = load_client(inventories, name)
         assert assess_fit(client.contract).verdict == "fit", name

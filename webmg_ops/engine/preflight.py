@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from webmg_ops.ansible.connection import Connection
-from webmg_ops.ssh import HostKeyProblem, Unreachable, open_session, run_command
+from webmg_ops.remote.ssh import HostKeyProblem, Unreachable, open_session, run_command
 
 #: Free space on / below which a host is not fit for changes.
 MIN_FREE_MB = 200

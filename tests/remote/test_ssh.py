@@ -14,7 +14,7 @@ from pathlib import Path
 from webmg_ops.backups.repository import sftp_command
 from webmg_ops.backups.scratchdb import free_port
 from webmg_ops.config.repository_location import SftpLocation
-from webmg_ops.ssh import openssh_argv
+from webmg_ops.remote.ssh import openssh_argv
 
 SSH_TIMEOUT_S = 30
 

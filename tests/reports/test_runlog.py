@@ -16,7 +16,7 @@ from webmg_ops.errors import BadInput
 from webmg_ops.ledger import GENESIS_HASH, canonical_entry, canonical_json, chain_hash, format_utc
 from webmg_ops.ledger.records import Entry
 from webmg_ops.reports import RunLogFiles, render_refusal_log, render_run_log, run_log_dir
-from webmg_ops.runs import (
+from webmg_ops.runs.records import (
     RUN_FINISHED,
     RUN_REFUSED,
     RUN_STARTED,
@@ -33,7 +33,7 @@ from webmg_ops.runs import (
 )
 from webmg_ops.secrets import MASK, SecretSet
 
-INVENTORIES = Path(__file__).resolve().parent.parent / "inventories"
+INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
 RUN_ID = "20260505T211500Z-alpenhof-update-a1b2c3"
 ACTOR = "Maria Kofler"
 STARTED_AT = datetime(2026, 5, 5, 21, 15, tzinfo=UTC)

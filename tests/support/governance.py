@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from webmg_ops.ledger import Ledger
-from webmg_ops.runs import RUN_FINISHED
+from webmg_ops.runs.records import RUN_FINISHED
 
 
 def record_diagnostic(ledger: Ledger, client: str) -> None:

@@ -17,9 +17,15 @@ from webmg_ops.ansible.connection import known_hosts_path, read_inventory_variab
 from webmg_ops.ansible.vault import read_vault_password
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
+from webmg_ops.remote.ssh import (
+    Unreachable,
+    add_known_host,
+    fingerprint,
+    load_known_key,
+    scan_host_key,
+)
 from webmg_ops.service.records import host_key_recorder
 from webmg_ops.settings import Settings
-from webmg_ops.ssh import Unreachable, add_known_host, fingerprint, load_known_key, scan_host_key
 
 #: Asked for each new or changed key: (host, address, fingerprint, changed) -> store it?
 Confirm = Callable[[str, str, str, bool], bool]

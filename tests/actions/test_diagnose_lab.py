@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_testing import Lab, edited_contract, edited_file
+from support.lab import Lab, edited_contract, edited_file
 
 from webmg_ops.errors import ExitCode
 

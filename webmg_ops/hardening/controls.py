@@ -2,7 +2,7 @@
 
 Each control has an id, a title, a rationale, its CIS Debian / dev-sec
 reference, the role tag that remediates it and a check (``kind`` and its
-parameters) that :mod:`webmg_ops.compliance` evaluates on a host. The role
+parameters) that :mod:`webmg_ops.hardening.compliance` evaluates on a host. The role
 ``roles/hardening`` remediates; the checks verify independently of it.
 """
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import h2.config
 import h2.connection
 import h2.events
-from lab_testing import Lab
+
+from support.lab import Lab
 
 #: The backup target of the lab's clients.
 TARGET_ADDRESS = "198.18.0.5"

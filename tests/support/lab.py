@@ -16,8 +16,8 @@ import yaml
 
 from webmg_ops.lab import environment
 from webmg_ops.ledger import Entry, open_ledger
+from webmg_ops.remote.ssh import openssh_argv
 from webmg_ops.settings import Settings
-from webmg_ops.ssh import openssh_argv
 
 COMMAND_TIMEOUT_SECONDS = 180
 

@@ -28,7 +28,7 @@ from webmg_ops.ansible.connection import (
 )
 from webmg_ops.ansible.runner import ANSIBLE_CFG
 from webmg_ops.errors import BadInput, ExitCode
-from webmg_ops.ssh import openssh_argv
+from webmg_ops.remote.ssh import openssh_argv
 
 CLIENT = "atelier-nord"
 TOOLS = Path(sys.executable).parent

@@ -17,7 +17,7 @@ from webmg_ops.config.clients import Client
 from webmg_ops.config.durations import format_duration
 from webmg_ops.config.policy import RECURRING_ACTIONS
 from webmg_ops.ledger import Ledger
-from webmg_ops.runs import RUN_FINISHED
+from webmg_ops.runs.records import RUN_FINISHED
 
 #: Which recorded action satisfies each recurring action, and whether a dry
 #: run counts: a drift check is a hardening run in check mode, and a real

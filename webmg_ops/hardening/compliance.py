@@ -1,4 +1,4 @@
-"""Compliance checks: every control of :mod:`webmg_ops.controls` on every host.
+"""Compliance checks: every control of :mod:`webmg_ops.hardening.controls` on every host.
 
 Independent of the hardening role: the checks read the hosts through
 pytest-testinfra's Ansible backend (the client's inventory, our ansible.cfg,
@@ -26,8 +26,8 @@ from webmg_ops.ansible.inventory import find_inventory_file
 from webmg_ops.ansible.runner import ANSIBLE_CFG
 from webmg_ops.ansible.vault import VAULT_PASSWORD_VARIABLE
 from webmg_ops.config.clients import Client
-from webmg_ops.controls import CONTROLS, Control, ControlStatus, root_login_allowed
 from webmg_ops.errors import EnvironmentProblem
+from webmg_ops.hardening.controls import CONTROLS, Control, ControlStatus, root_login_allowed
 
 
 class Probe(Protocol):
