@@ -27,6 +27,7 @@ from webmg_ops.ansible.connection import (
     read_inventory_variables,
 )
 from webmg_ops.ansible.runner import ANSIBLE_CFG
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.errors import BadInput, ExitCode
 from webmg_ops.remote.ssh import openssh_argv
 
@@ -293,14 +294,14 @@ def test_inline_vault_interpreter_is_checked_once_decrypted(
 def test_plain_vault_values_pass(folder: Path, tmp_path: Path) -> None:
     password_file = tmp_path / "vault-password"
     _write_vault(folder, password_file, {"webmg_db_password": "pl41n-{-secret"})
-    inventory = read_inventory_variables(folder, VAULT_PASSWORD.strip())
+    inventory = read_inventory_variables(folder, Vault(None, password=VAULT_PASSWORD.strip()))
     assert "atelier-web1" in inventory.connections
 
 
 def test_refused_vault_value_raises_bad_input(folder: Path, tmp_path: Path) -> None:
     _write_vault(folder, tmp_path / "pw", {"ansible_ssh_common_args": "-o Port=22"})
     with pytest.raises(BadInput, match="ansible_ssh_common_args \\(vault-encrypted\\)"):
-        read_inventory_variables(folder, VAULT_PASSWORD.strip())
+        read_inventory_variables(folder, Vault(None, password=VAULT_PASSWORD.strip()))
 
 
 # --- (c) a client's ansible.cfg tunes speed, not trust -------------------------

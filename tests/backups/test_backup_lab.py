@@ -43,6 +43,7 @@ from support.moto_s3 import (
     s3_client,
 )
 
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.backups import restic
 from webmg_ops.backups.manifest import MANIFEST_PATH, read_manifest
 from webmg_ops.backups.repository import host_repositories
@@ -93,7 +94,7 @@ def repositories(lab: Lab, tmp_path: Path, client: str = CLIENT) -> dict[str, re
     """Return each host's repository as the controller opens it (the client's key, its vault)."""
     return host_repositories(
         load_client(lab.inventories, client),
-        lab.lab_dir / "vault-password",
+        Vault(lab.lab_dir / "vault-password"),
         cache_dir=tmp_path / "restic-cache",
     )
 
@@ -708,7 +709,7 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_with_a_key_per_host(
         with edited_contract(lab.inventories, S3_CLIENT, s3_contract(bucket)):
             (repo,) = host_repositories(
                 load_client(lab.inventories, S3_CLIENT),
-                lab.lab_dir / "vault-password",
+                Vault(lab.lab_dir / "vault-password"),
                 hosts=("riverton-web1",),
                 cache_dir=tmp_path / "cache",
             ).values()

@@ -20,6 +20,7 @@ import pytest
 from support.backup import restic_as_root_on
 from support.lab import Lab, edited_contract
 
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.backups.manifest import MANIFEST_PATH
 from webmg_ops.backups.repository import host_repository
 from webmg_ops.backups.restic import list_snapshots, run_restic
@@ -168,7 +169,10 @@ def test_a_file_deleted_from_live_data_after_the_backup_is_restored(lab: Lab) ->
     # The drill checked the snapshot's manifest, which lists the deleted file.
     client = load_client(lab.inventories, CLIENT)
     repository = host_repository(
-        client, "atelier-web1", Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]), cache_dir=lab.root / "c"
+        client,
+        "atelier-web1",
+        Vault(Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"])),
+        cache_dir=lab.root / "c",
     )
     latest = list_snapshots(repository)[-1]
     manifest = json.loads(
@@ -202,7 +206,7 @@ def test_a_snapshot_labelled_as_another_host_is_not_drilled_as_that_host(lab: La
         if '"message_type":"summary"' in line
     ]
     client = load_client(lab.inventories, CLIENT)
-    vault_password = Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"])
+    vault_password = Vault(Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]))
     db_repository = host_repository(client, "atelier-db1", vault_password, cache_dir=lab.root / "c")
     db_latest = list_snapshots(db_repository)[-1]
     try:
@@ -267,7 +271,7 @@ def blob_restored_by_the_next_drill(lab: Lab, client: str) -> tuple[str, int]:
     repository = host_repository(
         load_client(lab.inventories, client),
         host.name,
-        Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]),
+        Vault(Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"])),
         cache_dir=lab.root / "c",
     )
     indexes = run_restic(repository, ["list", "index"], command="list").stdout.split()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from support.lab import Lab
 
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import load_client
 from webmg_ops.engine.offsite_step import credentials_for
 from webmg_ops.errors import ExitCode
@@ -66,7 +67,7 @@ def test_a_backup_is_copied_offsite_and_recorded(lab: Lab) -> None:
     target = client.contract.backup.offsite
     assert target is not None
     s3 = make_s3_client(
-        target, credentials_for(client, target, Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]))
+        target, credentials_for(client, target, Vault(Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"])))
     )
     copies = 0
     for host in evidence["snapshots"]:

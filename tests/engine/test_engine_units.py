@@ -15,9 +15,9 @@ from webmg_ops.ansible.runner import EventCollector
 from webmg_ops.config.clients import load_client
 from webmg_ops.engine.governance import PolicyRefusal, check_governance, find_open_approval
 from webmg_ops.engine.lock import LockHolder, acquire_client_lock
-from webmg_ops.engine.preflight import HostCheck, _parse_probe
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import open_ledger
+from webmg_ops.remote.preflight import HostCheck, _parse_probe
 from webmg_ops.runs.records import APPROVAL, RUN_STARTED, HostStatus, Refusal
 from webmg_ops.secrets import SecretSet
 

@@ -224,7 +224,7 @@ def test_drift_check_reports_drifted_controls_and_what_it_would_fix() -> None:
 
 
 def test_harden_run_log_shows_the_before_after_table(tmp_path: Any) -> None:
-    from test_runlog import finished_entry, started_entry
+    from support.run_entries import finished_entry, started_entry
 
     from webmg_ops.config.clients import load_client
     from webmg_ops.reports import render_run_log

@@ -31,10 +31,11 @@ from support.moto_s3 import free_port, moto_endpoint
 from support.restic import RESTIC_PASSWORD
 
 from webmg_ops import offsite
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.backups import restic
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.config.offsite_target import OffsiteTarget, parse_target
-from webmg_ops.engine.offsite_step import checkpoint_after_run
+from webmg_ops.engine.offsite_step import OffsiteStep, checkpoint_after_run
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.lab import network
 from webmg_ops.lab.s3 import S3Credentials, rclone_binary, server_env
@@ -55,6 +56,7 @@ from webmg_ops.offsite import (
 )
 from webmg_ops.offsite.checkpoints import publish_checkpoint
 from webmg_ops.offsite.record import record_checkpoint
+from webmg_ops.service.records import ledger_recorder
 from webmg_ops.settings import Settings
 
 BUCKET = "webmg-offsite"
@@ -64,6 +66,20 @@ RUN_ID = "20261128T120000Z-alpenhof-drill-0a1b2c"
 FAST = RetryPolicy(
     attempts=2, backoff_s=0.01, botocore_attempts=1, connect_timeout_s=1.0, read_timeout_s=10.0
 )
+
+
+def checkpoint_now(settings: Settings, client: Client) -> OffsiteStep | None:
+    """Publish the ledger's head after a run, as the engine does with its open ledger."""
+    with open_ledger(settings.ledger_url) as ledger:
+        return checkpoint_after_run(
+            settings,
+            client,
+            RUN_ID,
+            Vault(None),
+            history=ledger,
+            record=ledger.append_many,
+            retry=FAST,
+        )
 
 
 @dataclass
@@ -341,7 +357,7 @@ def test_upload_is_checksummed_verified_and_recorded(
         assert sha256_of(stored) == publication.sha256
         assert (s3_server.data_dir / BUCKET / publication.key).read_bytes() == path.read_bytes()
 
-    assert record_publication(settings, result, RUN_ID) is None
+    assert record_publication(settings, result, RUN_ID, record=ledger_recorder(settings)) is None
     [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
     assert entry["run_id"] == RUN_ID
     assert [item["sha256"] for item in entry["files"]] == [item.sha256 for item in result.files]
@@ -388,7 +404,7 @@ def test_failed_upload_waits_in_pending_then_is_published(
     assert result.files[0].attempts == FAST.attempts
     assert str(result.files[1].reason).startswith("not tried: endpoint unreachable")
 
-    pending_id = record_publication(settings, result, RUN_ID)
+    pending_id = record_publication(settings, result, RUN_ID, record=ledger_recorder(settings))
     [item] = read_pending(settings)
     assert item.id == pending_id
     assert item.files == tuple(str(path) for path in files)
@@ -402,13 +418,18 @@ def test_failed_upload_waits_in_pending_then_is_published(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key)
     lines: list[str] = []
-    assert publish_pending_command(settings, echo=lines.append, retry=FAST) == ExitCode.FAILED
+    assert (
+        publish_pending_command(
+            settings, record=ledger_recorder(settings), echo=lines.append, retry=FAST
+        )
+        == ExitCode.FAILED
+    )
     assert lines[0].startswith(f"still pending {CLIENT} reports of run {RUN_ID}")
     [still] = read_pending(settings)
     assert still.attempts == 2
 
     s3_server.start()
-    report = retry_pending(settings, retry=FAST)
+    report = retry_pending(settings, record=ledger_recorder(settings), retry=FAST)
 
     assert report.ok
     assert [outcome.id for outcome in report.published] == [pending_id]
@@ -421,7 +442,12 @@ def test_failed_upload_waits_in_pending_then_is_published(
         stored = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         assert sha256_of(stored) == sha256_of(path.read_bytes())
     lines.clear()
-    assert publish_pending_command(settings, echo=lines.append, retry=FAST) == ExitCode.OK
+    assert (
+        publish_pending_command(
+            settings, record=ledger_recorder(settings), echo=lines.append, retry=FAST
+        )
+        == ExitCode.OK
+    )
     assert lines == ["no offsite item is pending"]
 
 
@@ -473,7 +499,9 @@ def test_restic_copy_into_s3_lists_the_snapshots(
     assert again.ok and not again.initialised
     assert again.copied == ()
 
-    assert record_copy(settings, result, RUN_ID, repository) is None
+    assert (
+        record_copy(settings, result, RUN_ID, repository, record=ledger_recorder(settings)) is None
+    )
     [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
     assert entry["offsite"] == "restic-copy"
     assert sorted(entry["snapshots"]) == sorted(result.snapshots)
@@ -491,7 +519,7 @@ def test_failed_copy_waits_in_pending_then_is_copied(
 
     assert not failed.ok
     assert "endpoint unreachable" in str(failed.reason)
-    pending_id = record_copy(settings, failed, RUN_ID, repository)
+    pending_id = record_copy(settings, failed, RUN_ID, repository, record=ledger_recorder(settings))
     [item] = read_pending(settings)
     assert (item.id, item.kind, item.source) == (pending_id, "restic-copy", repository.location)
     [entry] = ledger_entries(settings.ledger_url, offsite.UNPUBLISHED)
@@ -500,12 +528,18 @@ def test_failed_copy_waits_in_pending_then_is_copied(
     # The fixture's repository has its password inline, not in a file: the
     # default cannot rebuild it, so the item stays, saying why.
     s3_server.start()
-    refused = retry_pending(settings, credentials_for=lambda _item: credentials, retry=FAST)
+    refused = retry_pending(
+        settings,
+        record=ledger_recorder(settings),
+        credentials_for=lambda _item: credentials,
+        retry=FAST,
+    )
     assert "password is not in a file" in str(refused.still_pending[0].reason)
     assert len(read_pending(settings)) == 1
 
     report = retry_pending(
         settings,
+        record=ledger_recorder(settings),
         credentials_for=lambda _item: credentials,
         source_for=lambda _item: repository,
         retry=FAST,
@@ -546,26 +580,32 @@ def test_secrets_never_leak(
     copies = make_target(s3_server, kind="restic-copy")
     messages: list[str] = []
 
-    record_publication(settings, publish_files(reports, credentials, CLIENT, files, RUN_ID), RUN_ID)
+    record_publication(
+        settings,
+        publish_files(reports, credentials, CLIENT, files, RUN_ID),
+        RUN_ID,
+        record=ledger_recorder(settings),
+    )
     copied = copy_snapshots(repository, copies, credentials, CLIENT)
-    record_copy(settings, copied, RUN_ID, repository)
+    record_copy(settings, copied, RUN_ID, repository, record=ledger_recorder(settings))
     wrong = OffsiteCredentials("test", key_id, secret_key[::-1])
     refused = publish_files(reports, wrong, CLIENT, files, RUN_ID, retry=FAST)
-    record_publication(settings, refused, RUN_ID)
+    record_publication(settings, refused, RUN_ID, record=ledger_recorder(settings))
     head = Checkpoint(1, "ab" * 32)
     when = {"at": "2026-11-28T12:00:00.000000Z", "client": CLIENT, "run_id": RUN_ID, "retry": FAST}
     checkpoints = [publish_checkpoint(reports, wrong, head, **when)]
     s3_server.stop()
     checkpoints.append(publish_checkpoint(reports, credentials, head, **when))
     for publication in checkpoints:
-        record_checkpoint(settings, publication, RUN_ID)
+        record_checkpoint(settings, publication, RUN_ID, record=ledger_recorder(settings))
     down = publish_files(reports, credentials, CLIENT, files, RUN_ID, retry=FAST)
-    record_publication(settings, down, RUN_ID)
+    record_publication(settings, down, RUN_ID, record=ledger_recorder(settings))
     record_copy(
         settings,
         copy_snapshots(repository, copies, credentials, CLIENT, retry=FAST),
         RUN_ID,
         repository,
+        record=ledger_recorder(settings),
     )
     for environ in ({"AWS_ACCESS_KEY_ID": key_id}, {"AWS_SECRET_ACCESS_KEY": secret_key}):
         try:
@@ -574,9 +614,12 @@ def test_secrets_never_leak(
             messages.append(str(error))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
-    publish_pending_command(settings, retry=FAST)
+    publish_pending_command(settings, record=ledger_recorder(settings), retry=FAST)
     messages.extend(
-        outcome.reason or "" for outcome in retry_pending(settings, retry=FAST).outcomes
+        outcome.reason or ""
+        for outcome in retry_pending(
+            settings, record=ledger_recorder(settings), retry=FAST
+        ).outcomes
     )
 
     assert copied.ok and not down.ok and not refused.ok
@@ -692,7 +735,7 @@ def test_each_checkpoint_is_published_verified_and_recorded(
     db_file = Path(settings.ledger_url.removeprefix("sqlite:///"))
     head = stored_rows(db_file)[-1]
 
-    step = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    step = checkpoint_now(settings, published_client)
 
     assert step is not None and step.published, step
     key = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{head['hash']}.json"
@@ -712,9 +755,9 @@ def test_a_rewritten_and_rehashed_ledger_is_caught_by_the_published_checkpoints(
     cli: Callable[..., Any],
 ) -> None:
     record_runs(settings.ledger_url, 2)
-    first = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    first = checkpoint_now(settings, published_client)
     record_runs(settings.ledger_url, 2)
-    second = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    second = checkpoint_now(settings, published_client)
     assert first is not None and first.published and second is not None and second.published
     db_file = Path(settings.ledger_url.removeprefix("sqlite:///"))
     published_seqs = sorted(
@@ -747,7 +790,7 @@ def test_a_cut_ledger_is_caught_by_the_published_checkpoints(
     settings: Settings, published_client: Client, cli: Callable[..., Any]
 ) -> None:
     record_runs(settings.ledger_url, 3)
-    step = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    step = checkpoint_now(settings, published_client)
     assert step is not None and step.published
     db_file = Path(settings.ledger_url.removeprefix("sqlite:///"))
     with closing(sqlite3.connect(db_file)) as connection, connection:
@@ -798,7 +841,7 @@ def test_a_checkpoint_not_published_waits_in_pending_then_is_published(
     head = stored_rows(Path(settings.ledger_url.removeprefix("sqlite:///")))[-1]
     s3_server.stop()
 
-    step = checkpoint_after_run(settings, published_client, RUN_ID, None, retry=FAST)
+    step = checkpoint_now(settings, published_client)
 
     assert step is not None and not step.published and step.pending_id
     [item] = read_pending(settings)
@@ -808,7 +851,7 @@ def test_a_checkpoint_not_published_waits_in_pending_then_is_published(
     record_runs(settings.ledger_url, 1)  # the ledger moves on; the retry publishes that head
 
     s3_server.start()
-    report = retry_pending(settings, retry=FAST)
+    report = retry_pending(settings, record=ledger_recorder(settings), retry=FAST)
 
     assert report.ok and read_pending(settings) == []
     key = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{head['hash']}.json"
@@ -871,7 +914,7 @@ def test_a_locked_checkpoint_outlives_the_keys_that_wrote_it(
     record_runs(settings.ledger_url, 2)
     published_at = datetime.now(UTC)
 
-    step = checkpoint_after_run(settings, client, RUN_ID, None, retry=FAST)
+    step = checkpoint_now(settings, client)
 
     assert step is not None and step.published, step
     [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
@@ -909,9 +952,7 @@ def test_a_bucket_default_retention_applies_to_checkpoints(
     point_clients_at(inventories, locking_endpoint)
     record_runs(settings.ledger_url, 1)
 
-    step = checkpoint_after_run(
-        settings, load_client(inventories, CLIENT), RUN_ID, None, retry=FAST
-    )
+    step = checkpoint_now(settings, load_client(inventories, CLIENT))
 
     assert step is not None and step.published, step
     [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)

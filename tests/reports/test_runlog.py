@@ -3,142 +3,44 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.run_entries import (
+    ACTOR,
+    FINISHED_AT,
+    REASON,
+    RUN_ID,
+    SCRIPT_MESSAGE,
+    STARTED_AT,
+    finished_entry,
+    make_entry,
+    started_entry,
+)
 
 from webmg_ops.config.clients import load_client
 from webmg_ops.config.contract import Contract
 from webmg_ops.errors import BadInput
-from webmg_ops.ledger import GENESIS_HASH, canonical_entry, canonical_json, chain_hash, format_utc
-from webmg_ops.ledger.records import Entry
 from webmg_ops.reports import RunLogFiles, render_refusal_log, render_run_log, run_log_dir
 from webmg_ops.runs.records import (
     RUN_FINISHED,
     RUN_REFUSED,
     RUN_STARTED,
-    FailedTask,
-    HostResult,
-    HostStatus,
     Outcome,
     Refusal,
-    ResidualRisk,
     RunFinished,
     RunRefused,
-    RunStarted,
     to_payload,
 )
 from webmg_ops.secrets import MASK, SecretSet
 
 INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
-RUN_ID = "20260505T211500Z-alpenhof-update-a1b2c3"
-ACTOR = "Maria Kofler"
-STARTED_AT = datetime(2026, 5, 5, 21, 15, tzinfo=UTC)
-FINISHED_AT = datetime(2026, 5, 5, 21, 27, 30, tzinfo=UTC)
-REASON = "monthly security updates (OpenSSL advisory)"
-SCRIPT_MESSAGE = "dpkg: error <script>alert('x')</script> & co"
 
 
 @pytest.fixture(scope="module")
 def contract() -> Contract:
     return load_client(INVENTORIES, "alpenhof").contract
-
-
-def make_entry(
-    seq: int,
-    kind: str,
-    payload: Mapping[str, Any],
-    at: datetime,
-    prev_hash: str = GENESIS_HASH,
-    client: str = "alpenhof",
-    actor: str = ACTOR,
-) -> Entry:
-    """Given an entry's fields, return the entry with its real chain hash."""
-    payload_json = canonical_json(payload)
-    entry_json = canonical_entry(seq, kind, client, format_utc(at), actor, payload_json)
-    return Entry(
-        seq=seq,
-        kind=kind,
-        client=client,
-        at=at,
-        actor=actor,
-        payload_json=payload_json,
-        prev_hash=prev_hash,
-        hash=chain_hash(prev_hash, entry_json),
-    )
-
-
-def started_entry(
-    action: str = "update", check: bool = False, emergency: bool = False, seq: int = 41
-) -> Entry:
-    record = RunStarted(
-        run_id=RUN_ID,
-        action=action,
-        check=check,
-        emergency=emergency,
-        reason=REASON,
-        ticket="OPS-1234",
-        window="tuesday night",
-        hosts=("alpenhof-web", "alpenhof-db"),
-        limit=None,
-        playbook=f"playbooks/{action}.yml",
-        revision="3c743ae",
-        versions={"ansible-core": "2.17.5", "webmg-ops": "0.1.0"},
-        pid=4242,
-        pid_start=987654,
-        controller="ops-laptop",
-    )
-    return make_entry(seq, RUN_STARTED, to_payload(record), STARTED_AT)
-
-
-def finished_entry(
-    started: Entry,
-    outcome: Outcome = Outcome.FAILED,
-    evidence: Mapping[str, Any] | None = None,
-    check: bool = False,
-) -> Entry:
-    record = RunFinished(
-        run_id=RUN_ID,
-        action=started.payload["action"],
-        check=check,
-        outcome=outcome,
-        started_seq=started.seq,
-        duration_s=750.0,
-        hosts=(
-            HostResult(
-                host="alpenhof-web",
-                status=HostStatus.CHANGED,
-                ok=12,
-                changed=2,
-                changed_tasks=("Install security updates", "Restart nginx"),
-                duration_s=420.5,
-            ),
-            HostResult(
-                host="alpenhof-db",
-                status=HostStatus.FAILED,
-                ok=5,
-                failed=1,
-                failed_tasks=(FailedTask(task="Install security updates", message=SCRIPT_MESSAGE),),
-                duration_s=300.0,
-            ),
-        ),
-        evidence=evidence if evidence is not None else {"packages_upgraded": ["openssl 3.0.15"]},
-        residual_risks=(
-            ResidualRisk(
-                host="alpenhof-db",
-                risk="OpenSSL on the database server is still vulnerable",
-                reason="the upgrade failed and was rolled back",
-            ),
-        ),
-        next_steps=("Retry the database server update on Thursday night",),
-        summary="The web server is up to date; the database server needs a second attempt.",
-    )
-    return make_entry(
-        started.seq + 1, RUN_FINISHED, to_payload(record), FINISHED_AT, prev_hash=started.hash
-    )
 
 
 def read(files: RunLogFiles) -> tuple[str, str]:

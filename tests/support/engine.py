@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from webmg_ops import actions
-from webmg_ops.actions import ActionOutcome
+from webmg_ops.actions import registry
+from webmg_ops.actions.base import Action, ActionOutcome
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 
 
 def install_test_action(monkeypatch: pytest.MonkeyPatch, action: str, playbook: str) -> None:
     """Make ACTION run the test playbook PLAYBOOK (a changing action keeps its governance)."""
-    real = actions._modules()
+    real = registry._actions()
 
-    def make_outcome(result: Any, preflight: Mapping[str, Any]) -> ActionOutcome:
+    def make_outcome(result: Any, preflight: Mapping[str, Any], before: Any) -> ActionOutcome:
         return ActionOutcome(evidence={"hosts": dict(result.evidence)}, summary="test action")
 
-    module = SimpleNamespace(PLAYBOOK=str(PLAYBOOKS / playbook), make_outcome=make_outcome)
-    monkeypatch.setattr(actions, "_modules", lambda: {**real, action: module})
+    test_action = Action(action, str(PLAYBOOKS / playbook), make_outcome=make_outcome)
+    monkeypatch.setattr(registry, "_actions", lambda: {**real, action: test_action})

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from webmg_ops.actions import ActionOutcome, ungoverned_vars
+from webmg_ops.actions.base import Action, ActionOutcome, RunContext, ungoverned_vars
 from webmg_ops.ansible.runner import PlaybookResult
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.backups.maintenance import (
     MaintenancePlan,
     maintain_repositories,
@@ -33,10 +34,9 @@ from webmg_ops.backups.repository import host_repositories, target_known_hosts
 from webmg_ops.backups.restic import Repository
 from webmg_ops.config.contract import RETENTION_PERIODS, Retention
 from webmg_ops.config.repository_location import SftpLocation, parse_repository_location
-from webmg_ops.engine.preflight import HostPreflight
 from webmg_ops.errors import BadInput, WebmgError
+from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.runs.records import ResidualRisk, RunRequest
-from webmg_ops.settings import Settings
 
 if TYPE_CHECKING:
     from webmg_ops.config.clients import Client
@@ -108,7 +108,12 @@ def check_subset(
 
 
 def make_extra_vars(
-    client: Client, hosts: Sequence[str], request: RunRequest, now: datetime | None = None
+    client: Client,
+    hosts: Sequence[str],
+    request: RunRequest,
+    now: datetime | None = None,
+    *,
+    vault: Vault | None = None,
 ) -> dict[str, Any]:
     """Given a client, the run's hosts and the request, return the play's extra vars.
 
@@ -189,19 +194,18 @@ class Before:
     open_repositories: RepositoryOpener | None = None
 
 
-def before_play(
-    settings: Settings, client: Client, hosts: Sequence[str], request: RunRequest
-) -> Before:
-    """Given the settings, client, hosts and request, return the hosts backed up and the
-    plan and access with which their repositories are maintained.
+def before_play(context: RunContext, hosts: tuple[str, ...]) -> Before:
+    """Given the run and the hosts it backs up, return them and the plan and access with
+    which their repositories are maintained.
     """
+    client, request = context.client, context.request
 
     def open_repositories(names: tuple[str, ...]) -> Mapping[str, Repository]:
         return host_repositories(
             client,
-            request.vault_password_file,
+            context.vault,
             hosts=names,
-            cache_dir=settings.var_dir / "restic-cache",
+            cache_dir=context.settings.var_dir / "restic-cache",
         )
 
     return Before(
@@ -459,3 +463,12 @@ def make_outcome(
         next_steps=tuple(steps),
         summary=_summary(before, hosts, repository),
     )
+
+
+ACTION = Action(
+    "backup",
+    PLAYBOOK,
+    make_outcome=make_outcome,
+    make_extra_vars=make_extra_vars,
+    before_play=before_play,
+)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webmg_ops.actions import ActionOutcome
+from webmg_ops.actions.base import Action, ActionOutcome
 from webmg_ops.ansible.runner import PlaybookResult
-from webmg_ops.engine.preflight import HostPreflight
+from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.runs.records import ResidualRisk
 
 PLAYBOOK = "check.yml"
@@ -88,7 +88,9 @@ def _risks(host: str, evidence: Mapping[str, Any]) -> list[ResidualRisk]:
     return risks
 
 
-def make_outcome(result: PlaybookResult, preflight: Mapping[str, HostPreflight]) -> ActionOutcome:
+def make_outcome(
+    result: PlaybookResult, preflight: Mapping[str, HostPreflight], before: object = None
+) -> ActionOutcome:
     """Given the play's result and preflight, return the check's evidence and risks."""
     hosts = {
         host: _host_evidence(raw, preflight.get(host))
@@ -105,3 +107,6 @@ def make_outcome(result: PlaybookResult, preflight: Mapping[str, HostPreflight])
         next_steps=tuple(steps),
         summary=summary,
     )
+
+
+ACTION = Action("check", PLAYBOOK, make_outcome=make_outcome)

@@ -16,19 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.actions import ActionOutcome
+from webmg_ops.actions.base import Action, ActionOutcome, RunContext
 from webmg_ops.actions.check import make_outcome as check_outcome
 from webmg_ops.ansible.runner import PlaybookResult, ansible_cfg_for
 from webmg_ops.config.clients import Client
 from webmg_ops.config.durations import format_duration
-from webmg_ops.engine.preflight import HostPreflight
 from webmg_ops.errors import EnvironmentProblem
 from webmg_ops.hardening.compliance import run_compliance, to_document
-from webmg_ops.ledger import open_ledger
+from webmg_ops.ledger import LedgerReader
+from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.runs.due import clients_due
-from webmg_ops.runs.records import ResidualRisk, RunRequest
+from webmg_ops.runs.records import ResidualRisk
 from webmg_ops.scoping import diagnostic
-from webmg_ops.settings import Settings
 
 PLAYBOOK = "check.yml"
 
@@ -44,13 +43,12 @@ class Before:
     at: datetime
 
 
-def backups_on_record(settings: Settings, client: Client, at: datetime) -> dict[str, Any]:
-    """Given the settings, a client and the time, return its last successful backup and
-    drill on record, the backup's age and whether it is overdue for its cadence (as ``due``
-    reckons them).
+def backups_on_record(history: LedgerReader, client: Client, at: datetime) -> dict[str, Any]:
+    """Given the ledger's history, a client and the time, return its last successful backup
+    and drill on record, the backup's age and whether it is overdue for its cadence (as
+    ``due`` reckons them).
     """
-    with open_ledger(settings.ledger_url, create=False) as ledger:
-        (due,) = clients_due(ledger, [client], at)
+    (due,) = clients_due(history, [client], at)
     last = {item.action: item for item in due.actions if item.action in ("backup", "drill")}
     # A contract without a backup repository has neither due: nothing on record either.
     backup = last["backup"].last_success if "backup" in last else None
@@ -83,17 +81,16 @@ def _compliance(
     return document
 
 
-def before_play(
-    settings: Settings, client: Client, hosts: Sequence[str], request: RunRequest
-) -> Before:
-    """Given the run's settings, client, hosts and request, measure what the play cannot:
-    compliance, backups on record and certificates. Changes nothing.
+def before_play(context: RunContext, hosts: tuple[str, ...]) -> Before:
+    """Given the run and its hosts, measure what the play cannot: compliance, backups on
+    record and certificates. Changes nothing.
     """
+    client, request = context.client, context.request
     at = datetime.now(UTC)
     return Before(
         client=client,
         compliance=_compliance(client, hosts, request.vault_password_file),
-        backups=backups_on_record(settings, client, at),
+        backups=backups_on_record(context.history, client, at),
         certificates=tuple(
             diagnostic.certificate_expiry(check.url) for check in client.contract.health_checks
         ),
@@ -144,3 +141,6 @@ def make_outcome(
         next_steps=tuple(f"P{item.priority} {item.action} ({item.finding})" for item in plan[:8]),
         summary=summary,
     )
+
+
+ACTION = Action("diagnose", PLAYBOOK, make_outcome=make_outcome, before_play=before_play)

@@ -27,9 +27,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.actions import ActionOutcome, ControllerDone, ControllerRun
+from webmg_ops.actions.base import Action, ActionOutcome, ControllerDone, RunContext
 from webmg_ops.ansible.connection import Connection, read_inventory_variables
-from webmg_ops.ansible.vault import read_vault_password
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.backups.manifest import UnsafePath, restored_path
 from webmg_ops.backups.repository import host_repositories
 from webmg_ops.backups.restic import (
@@ -197,7 +197,7 @@ class _Verifications:
 
 
 def _restore_check_hosts(
-    client: Client, vault_password_file: Path | None
+    client: Client, vault: Vault
 ) -> tuple[RestoreCheck | None, Mapping[str, Connection]]:
     """Return the contract's restore check and the connections of the hosts it runs on.
 
@@ -206,9 +206,7 @@ def _restore_check_hosts(
     check = client.contract.backup.restore_check
     if check is None:
         return None, {}
-    connections = read_inventory_variables(
-        client.folder, read_vault_password(vault_password_file)
-    ).connections
+    connections = read_inventory_variables(client.folder, vault).connections
     members = {host.name for host in client.hosts if check.host_group in host.groups}
     return check, {name: c for name, c in connections.items() if name in members}
 
@@ -256,17 +254,19 @@ def _failed_hosts(hosts: tuple[str, ...], cause: str) -> ControllerDone:
     )
 
 
-def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -> dict[str, Any]:
+def make_extra_vars(
+    client: Client, hosts: Sequence[str], request: RunRequest, *, vault: Vault | None = None
+) -> dict[str, Any]:
     """Given the client, hosts and request, check before anything is written that the
     repository can be opened (contract, key, known_hosts, vault password); return the vars.
 
     Raise BadInput naming what is missing.
     """
-    host_repositories(client, request.vault_password_file)
+    host_repositories(client, vault or Vault(request.vault_password_file))
     return dict(request.extra_vars)
 
 
-def run_on_controller(run: ControllerRun) -> ControllerDone:
+def run_on_controller(run: RunContext) -> ControllerDone:
     """Given the run's context, drill every backed-up host of the client; return each
     host's result and the evidence. Failures are results, not exceptions, except
     BadInput (no repository, no vault password, unknown snapshot).
@@ -275,11 +275,11 @@ def run_on_controller(run: ControllerRun) -> ControllerDone:
     hosts = tuple(run.hosts)
     repositories = host_repositories(
         client,
-        run.request.vault_password_file,
+        run.vault,
         hosts=hosts,
         cache_dir=run.settings.var_dir / "restic-cache",
     )
-    restore_check, check_connections = _restore_check_hosts(client, run.request.vault_password_file)
+    restore_check, check_connections = _restore_check_hosts(client, run.vault)
     rpo_target: timedelta = client.policy.get("targets.rpo")
     rto_target: timedelta = client.policy.get("targets.rto")
     snapshots, problems, structure_s = open_repositories(repositories)
@@ -368,3 +368,11 @@ def run_on_controller(run: ControllerRun) -> ControllerDone:
             summary=summary,
         ),
     )
+
+
+ACTION = Action(
+    "drill",
+    PLAYBOOK,
+    make_extra_vars=make_extra_vars,
+    run_on_controller=run_on_controller,
+)

@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.actions import ActionOutcome
+from webmg_ops.actions.base import Action, ActionOutcome, RunContext
 from webmg_ops.ansible.connection import read_inventory_variables
 from webmg_ops.ansible.inventory import LAB_NETWORK, is_lab_address
 from webmg_ops.ansible.runner import PlaybookResult, ansible_cfg_for
-from webmg_ops.ansible.vault import read_vault_password
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import Client
-from webmg_ops.engine.preflight import HostPreflight
 from webmg_ops.errors import BadInput
 from webmg_ops.hardening.compliance import (
     HostCompliance,
@@ -39,9 +38,9 @@ from webmg_ops.hardening.compliance import (
     to_document,
 )
 from webmg_ops.hardening.controls import CONTROLS, ControlStatus, root_login_setting
-from webmg_ops.ledger import open_ledger
+from webmg_ops.ledger import LedgerReader
+from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.runs.records import RUN_FINISHED, ResidualRisk, RunRequest
-from webmg_ops.settings import Settings
 
 PLAYBOOK = "harden.yml"
 
@@ -109,9 +108,9 @@ def check_management_networks(host: str, address: str, networks: Any, where: str
 
 
 def _require_management_networks(
-    client: Client, hosts: Sequence[str], request: RunRequest, extra: Mapping[str, Any]
+    client: Client, hosts: Sequence[str], vault: Vault, extra: Mapping[str, Any]
 ) -> None:
-    """Given a client, the hosts hardened, the request and its extra vars, return None when
+    """Given a client, the hosts hardened, the vault and the extra vars, return None when
     every host has management networks that can be used. Raise BadInput otherwise.
     """
     addresses = {host.name: host.address for host in client.hosts}
@@ -121,15 +120,15 @@ def _require_management_networks(
                 host, addresses.get(host, host), extra[MANAGEMENT_NETWORKS], "-e"
             )
         return
-    variables = read_inventory_variables(
-        client.folder, read_vault_password(request.vault_password_file)
-    ).variables
+    variables = read_inventory_variables(client.folder, vault).variables
     for host in hosts:
         networks = (variables.get(host) or {}).get(MANAGEMENT_NETWORKS)
         check_management_networks(host, addresses.get(host, host), networks, str(client.folder))
 
 
-def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -> dict[str, Any]:
+def make_extra_vars(
+    client: Client, hosts: Sequence[str], request: RunRequest, *, vault: Vault | None = None
+) -> dict[str, Any]:
     """Given a client, the run's hosts and the request, return the play's extra vars.
 
     Root login follows the client's level; list variables may be given as
@@ -140,32 +139,30 @@ def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -
     for name in LIST_VARS & set(extra):
         if isinstance(extra[name], str):
             extra[name] = [item.strip() for item in extra[name].split(",") if item.strip()]
-    _require_management_networks(client, hosts, request, extra)
+    _require_management_networks(client, hosts, vault or Vault(request.vault_password_file), extra)
     extra["hardening_ssh_permit_root_login"] = root_login_setting(client.policy.level.value)
     return extra
 
 
-def last_hardened(settings: Settings, client: str) -> dict[str, dict[str, str]]:
-    """Given the settings and a client, return host -> control -> status as the last real
-    hardening run of each host left it (empty for a host never hardened).
+def last_hardened(history: LedgerReader, client: str) -> dict[str, dict[str, str]]:
+    """Given the ledger's history and a client, return host -> control -> status as the
+    last real hardening run of each host left it (empty for a host never hardened).
     """
     found: dict[str, dict[str, str]] = {}
-    with open_ledger(settings.ledger_url, create=False) as ledger:
-        for entry in ledger.entries(client=client, kinds=(RUN_FINISHED,)):
-            payload = entry.payload
-            if payload.get("action") != "harden" or payload.get("check"):
-                continue
-            after = (payload.get("evidence") or {}).get("compliance_after") or {}
-            found.update(statuses(after))
+    for entry in history.entries(client=client, kinds=(RUN_FINISHED,)):
+        payload = entry.payload
+        if payload.get("action") != "harden" or payload.get("check"):
+            continue
+        after = (payload.get("evidence") or {}).get("compliance_after") or {}
+        found.update(statuses(after))
     return found
 
 
-def before_play(
-    settings: Settings, client: Client, hosts: Sequence[str], request: RunRequest
-) -> Before:
-    """Given the settings, client, hosts and request, return the compliance before the play
-    and the state the last real hardening run left.
+def before_play(context: RunContext, hosts: tuple[str, ...]) -> Before:
+    """Given the run and its hosts, return the compliance before the play and the state
+    the last real hardening run left.
     """
+    client, request = context.client, context.request
     ansible_cfg = ansible_cfg_for(client.folder)
     hardened = tuple(hosts)
     return Before(
@@ -177,7 +174,7 @@ def before_play(
             run_compliance(client, hardened, ansible_cfg, request.vault_password_file)
         ),
         vault_password_file=request.vault_password_file,
-        baseline=last_hardened(settings, client.name),
+        baseline=last_hardened(context.history, client.name),
     )
 
 
@@ -316,3 +313,12 @@ def make_outcome(
         next_steps=tuple(steps),
         summary=summary,
     )
+
+
+ACTION = Action(
+    "harden",
+    PLAYBOOK,
+    make_outcome=make_outcome,
+    make_extra_vars=make_extra_vars,
+    before_play=before_play,
+)

@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 import paramiko
 from cryptography.hazmat.primitives import serialization
 
-from webmg_ops.actions import ActionOutcome, ungoverned_vars
+from webmg_ops.actions.base import Action, ActionOutcome, RunContext, ungoverned_vars
 from webmg_ops.ansible.runner import PlaybookResult
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import AGENCY, TARGET_GROUP, list_client_names, load_client
 from webmg_ops.config.repository_location import SftpLocation, parse_repository_location
-from webmg_ops.engine.preflight import HostPreflight
 from webmg_ops.errors import BadInput, WebmgError
+from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.runs.records import ResidualRisk, RunRequest
-from webmg_ops.settings import Settings
 
 if TYPE_CHECKING:
     from webmg_ops.config.clients import Client
@@ -196,7 +196,9 @@ def _only_the_agency(client: Client, hosts: Sequence[str]) -> None:
         raise BadInput(f"{', '.join(others)}: not in the {TARGET_GROUP} group")
 
 
-def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -> dict[str, Any]:
+def make_extra_vars(
+    client: Client, hosts: Sequence[str], request: RunRequest, *, vault: Vault | None = None
+) -> dict[str, Any]:
     """Given the agency, the run's hosts and the request, return the play's extra vars.
 
     Raise BadInput for any folder but the agency's, a host outside the target
@@ -212,11 +214,9 @@ def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -
     }
 
 
-def before_play(
-    settings: Settings, client: Client, hosts: Sequence[str], request: RunRequest
-) -> TargetPlan:
-    """Given the settings, the agency, the hosts and the request, return the plan."""
-    return plan_target(client)
+def before_play(context: RunContext, hosts: tuple[str, ...]) -> TargetPlan:
+    """Given the run (the agency's) and its hosts, return the plan."""
+    return plan_target(context.client)
 
 
 def make_outcome(
@@ -258,3 +258,12 @@ def make_outcome(
             + (f"; {len(risks)} left out" if risks else "")
         ),
     )
+
+
+ACTION = Action(
+    "target",
+    PLAYBOOK,
+    make_outcome=make_outcome,
+    make_extra_vars=make_extra_vars,
+    before_play=before_play,
+)

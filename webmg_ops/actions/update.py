@@ -23,15 +23,16 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import StrictStr, TypeAdapter, ValidationError
 
-from webmg_ops.actions import ActionOutcome, ungoverned_vars
+from webmg_ops.actions.base import Action, ActionOutcome, ungoverned_vars
 from webmg_ops.ansible.inventory import InventoryHost
 from webmg_ops.ansible.inventory import inventory_order as hosts_in_inventory_order
 from webmg_ops.ansible.runner import PlaybookResult
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import client_file
 from webmg_ops.config.contract import HealthCheck
 from webmg_ops.config.policy import UPDATE_MODE_ORDER, is_looser
-from webmg_ops.engine.preflight import HostPreflight
 from webmg_ops.errors import BadInput
+from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.runs.records import HostResult, HostStatus, ResidualRisk, RunRequest
 
 if TYPE_CHECKING:
@@ -177,7 +178,9 @@ def effective_mode(policy_mode: str, requested: object | None) -> str:
     return mode
 
 
-def make_extra_vars(client: Client, hosts: Sequence[str], request: RunRequest) -> dict[str, Any]:
+def make_extra_vars(
+    client: Client, hosts: Sequence[str], request: RunRequest, *, vault: Vault | None = None
+) -> dict[str, Any]:
     """Given a client, the run's hosts and the request, return the play's extra vars.
 
     Mode, holds, approved versions, health checks per host and batch sizes
@@ -430,7 +433,9 @@ def describe_halt(
     }
 
 
-def make_outcome(result: PlaybookResult, preflight: Mapping[str, HostPreflight]) -> ActionOutcome:
+def make_outcome(
+    result: PlaybookResult, preflight: Mapping[str, HostPreflight], before: object = None
+) -> ActionOutcome:
     """Given the play's result and preflight, return the update's evidence, risks and host notes.
 
     Hosts whose batch never started (the window halted) are marked excluded,
@@ -514,3 +519,12 @@ def _summary(
         if not_started:
             text += f"; {len(not_started)} host(s) not started"
     return text
+
+
+ACTION = Action(
+    "update",
+    PLAYBOOK,
+    make_outcome=make_outcome,
+    make_extra_vars=make_extra_vars,
+    plan_batches=plan_batches,
+)

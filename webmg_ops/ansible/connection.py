@@ -28,6 +28,7 @@ from webmg_ops.ansible.inventory import (
     static_inventory,
     vault_problems,
 )
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.errors import BadInput
 from webmg_ops.yamlsource import SourceProblem
 
@@ -134,10 +135,8 @@ def _refuse(problems: list[SourceProblem]) -> None:
         raise BadInput(f"{len(problems)} refused in the client's vault:\n{lines}")
 
 
-def read_inventory_variables(
-    client_dir: Path, vault_password: bytes | None = None
-) -> InventoryVariables:
-    """Given a client folder (and the vault password, if its vars are encrypted), return its
+def read_inventory_variables(client_dir: Path, vault: Vault | None = None) -> InventoryVariables:
+    """Given a client folder (and the command's vault, if its vars are encrypted), return its
     hosts' variables and connection settings.
 
     Values are read as written, never templated. Raise BadInput if the inventory or its
@@ -151,9 +150,10 @@ def read_inventory_variables(
 
     inventory_file = find_inventory_file(client_dir)
     loader = DataLoader()
-    if vault_password is not None:
-        loader.set_vault_secrets([("default", VaultSecret(vault_password))])
-    _refuse(vault_problems(client_dir, vault_password))
+    vault = vault or Vault(None)
+    if vault.password is not None:
+        loader.set_vault_secrets([("default", VaultSecret(vault.password))])
+    _refuse(vault_problems(client_dir, vault))
     connections: dict[str, Connection] = {}
     variables: dict[str, Mapping[str, Any]] = {}
     key = client_key_path(client_dir)

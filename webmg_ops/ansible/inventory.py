@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.errors import BadInput
 from webmg_ops.yamlsource import SourceProblem
 
@@ -489,16 +490,14 @@ def client_folder_problems(client_dir: Path) -> list[SourceProblem]:
     return problems
 
 
-def vault_problems(client_dir: Path, password: bytes | None) -> list[SourceProblem]:
-    """Given a client folder and the vault password, return what is refused in its
+def vault_problems(client_dir: Path, vault: Vault) -> list[SourceProblem]:
+    """Given a client folder and the command's vault, return what is refused in its
     vault-encrypted variables (the same rules as the others). Their content is never shown.
 
     Raise BadInput if something is encrypted and the password is missing or wrong.
     """
-    from webmg_ops.ansible.vault import client_vault_variables
-
     problems = []
-    for name, value in client_vault_variables(client_dir, password).items():
+    for name, value in vault.variables(client_dir).items():
         for problem in variable_problems(name, value, client_dir, 1):
             where = problem.field or name
             problems.append(

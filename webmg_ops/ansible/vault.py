@@ -169,6 +169,52 @@ def client_vault_variables(client_dir: Path, password: bytes | None) -> dict[str
     return dict(_vault_held(client_dir, password))
 
 
+class Vault:
+    """The vault of one command: the password file read once, each client's vault
+    decrypted once, handed down as a value to whatever needs a secret.
+
+    ``password_file`` stays for the tools that read the file themselves
+    (ansible-playbook). The repr shows no secret.
+    """
+
+    def __init__(self, password_file: Path | None, *, password: bytes | None = None) -> None:
+        self.password_file = password_file
+        self._password = read_vault_password(password_file) if password is None else password
+        # Every (name, value) held, in file order: a name set in group_vars and in
+        # host_vars holds two secrets, both of which must be masked.
+        self._held: dict[Path, list[tuple[str, Any]]] = {}
+
+    @property
+    def password(self) -> bytes | None:
+        """The vault password (None when the command was given none)."""
+        return self._password
+
+    def variables(self, client_dir: Path) -> dict[str, Any]:
+        """Given a client folder, return its vault-held variables by name (a copy).
+
+        Raise BadInput as :func:`client_vault_values` does.
+        """
+        return dict(self._held_in(client_dir))
+
+    def _held_in(self, client_dir: Path) -> list[tuple[str, Any]]:
+        key = client_dir.resolve()
+        if key not in self._held:
+            self._held[key] = list(_vault_held(client_dir, self._password))
+        return self._held[key]
+
+    def values(self, client_dir: Path) -> list[str]:
+        """Given a client folder, return every vault-held value, decrypted, as text."""
+        return [
+            str(leaf)
+            for _name, value in self._held_in(client_dir)
+            for leaf in _leaves(value)
+            if leaf is not None
+        ]
+
+    def __repr__(self) -> str:
+        return f"Vault(password_file={self.password_file!r})"
+
+
 def encrypt_bytes(plain: bytes, password: bytes) -> bytes:
     """Given plain bytes and a vault password, return them as an Ansible Vault file's text."""
     from ansible.parsing.vault import VaultLib, VaultSecret

@@ -26,7 +26,7 @@ import hmac
 import shlex
 from pathlib import Path
 
-from webmg_ops.ansible.vault import client_vault_variables, read_vault_password
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.backups.restic import Repository
 from webmg_ops.config.clients import AGENCY, Client
 from webmg_ops.config.repository_location import (
@@ -78,32 +78,31 @@ def sftp_command(location: SftpLocation, key: Path, known_hosts: Path) -> str:
     return shlex.join(argv)
 
 
-def client_vault(client: Client, vault_password_file: Path | None) -> dict[str, str]:
-    """Given a client and the vault password file, return the client's vault variables.
+def client_vault(client: Client, vault: Vault) -> dict[str, str]:
+    """Given a client and the command's vault, return the client's vault variables.
 
     Raise BadInput if no vault password is given or it does not decrypt the
     client's vault.
     """
-    password = read_vault_password(vault_password_file)
-    if password is None:
+    if vault.password is None:
         raise BadInput(
             f"{client.name}: the restic password is in the client's vault: give the vault "
             "password with --vault-password-file or WEBMG_VAULT_PASSWORD_FILE"
         )
     return {
         name: str(value)
-        for name, value in client_vault_variables(client.folder, password).items()
+        for name, value in vault.variables(client.folder).items()
         if value is not None
     }
 
 
-def restic_password(client: Client, vault_password_file: Path | None) -> str:
-    """Given a client and the vault password file, return the client's restic password.
+def restic_password(client: Client, vault: Vault) -> str:
+    """Given a client and the command's vault, return the client's restic password.
 
     Raise BadInput if no vault password is given, it does not decrypt the
     client's vault, or the vault holds no ``webmg_restic_password``.
     """
-    return _restic_password(client, client_vault(client, vault_password_file))
+    return _restic_password(client, client_vault(client, vault))
 
 
 def _restic_password(client: Client, vault: dict[str, str]) -> str:
@@ -117,12 +116,12 @@ def _restic_password(client: Client, vault: dict[str, str]) -> str:
 
 def host_repositories(
     client: Client,
-    vault_password_file: Path | None,
+    vault: Vault,
     *,
     hosts: tuple[str, ...] | None = None,
     cache_dir: Path | None = None,
 ) -> dict[str, Repository]:
-    """Given a client and the vault password file, return each backed-up host's own
+    """Given a client and the command's vault, return each backed-up host's own
     repository as the controller opens it (``hosts``: those hosts only).
 
     Raise BadInput if the contract names no repository, an SFTP repository's
@@ -150,11 +149,11 @@ def host_repositories(
             if not needed.is_file():
                 raise BadInput(f"{client.name}: {needed} is missing ({how} first)")
         options = (f"sftp.command={sftp_command(location, key.resolve(), known_hosts.resolve())}",)
-    vault = client_vault(client, vault_password_file)
-    password = _restic_password(client, vault)
+    held = client_vault(client, vault)
+    password = _restic_password(client, held)
     if not isinstance(location, SftpLocation):
         try:
-            environment = vault_credentials(vault).environment()
+            environment = vault_credentials(held).environment()
         except BadInput as error:
             raise BadInput(f"{client.name}: S3 repository: {error}") from None
     return {
@@ -170,9 +169,9 @@ def host_repositories(
 
 
 def host_repository(
-    client: Client, host: str, vault_password_file: Path | None, *, cache_dir: Path | None = None
+    client: Client, host: str, vault: Vault, *, cache_dir: Path | None = None
 ) -> Repository:
-    """Given a client, one of its backed-up hosts and the vault password file, return the
+    """Given a client, one of its backed-up hosts and the command's vault, return the
     host's own repository. Raise BadInput as :func:`host_repositories` does.
     """
-    return host_repositories(client, vault_password_file, hosts=(host,), cache_dir=cache_dir)[host]
+    return host_repositories(client, vault, hosts=(host,), cache_dir=cache_dir)[host]

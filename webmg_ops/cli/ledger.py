@@ -13,7 +13,7 @@ from typing import TextIO, cast
 import click
 from rich.markup import escape
 
-from webmg_ops.ansible.vault import vault_password_file
+from webmg_ops.ansible.vault import Vault, vault_password_file
 from webmg_ops.cli.common import console, emit_json, json_option, pass_settings, vault_option
 from webmg_ops.engine.offsite_step import PublishedCheckpoints, read_published_checkpoints
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
@@ -75,7 +75,7 @@ def verify_command(
     """
     expected = parse_checkpoint(checkpoint) if checkpoint is not None else None
     fetched = (
-        read_published_checkpoints(settings, vault_password_file(vault_file))
+        read_published_checkpoints(settings, Vault(vault_password_file(vault_file)))
         if against_published
         else None
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from webmg_ops.ansible.vault import vault_password_file
+from webmg_ops.ansible.vault import Vault, vault_password_file
 from webmg_ops.engine.offsite_step import pending_source, pending_vault
 from webmg_ops.offsite.pending import read_pending
 from webmg_ops.offsite.republish import publish_pending_command
+from webmg_ops.service.records import ledger_recorder
 from webmg_ops.settings import Settings
 
 from .common import console, emit_json, json_option, pass_settings, vault_option
@@ -41,11 +42,12 @@ def pending_command(settings: Settings, as_json: bool) -> None:
 @pass_settings
 def publish_command(settings: Settings, vault_file: str | None) -> int:
     """Publish every pending offsite item again; exit 1 if some are still pending."""
-    password_file = vault_password_file(vault_file)
+    vault = Vault(vault_password_file(vault_file))
     return publish_pending_command(
         settings,
-        vault_for=pending_vault(settings, password_file),
-        source_for=pending_source(settings, password_file),
+        record=ledger_recorder(settings),
+        vault_for=pending_vault(settings, vault),
+        source_for=pending_source(settings, vault),
         echo=lambda line: console.print(line),
     )
 

@@ -24,8 +24,8 @@ from webmg_ops.engine.execute import (
 )
 from webmg_ops.engine.governance import PolicyRefusal
 from webmg_ops.engine.history import find_run, list_runs
-from webmg_ops.engine.preflight import HostPreflight
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
+from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.runs.records import ACTIONS, Outcome, RunRequest
 from webmg_ops.service.enrol import enrol_hosts
 from webmg_ops.service.records import record_approval

@@ -18,13 +18,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from webmg_ops import __version__
-from webmg_ops.actions import ActionOutcome, ControllerRun, action_module
+from webmg_ops.actions.base import Action, ActionOutcome, RunContext
+from webmg_ops.actions.registry import action_named
 from webmg_ops.ansible.connection import read_inventory_variables
 from webmg_ops.ansible.inventory import find_inventory_file, hosts_matching
 from webmg_ops.ansible.runner import (
@@ -37,16 +38,16 @@ from webmg_ops.ansible.runner import (
     run_playbook,
     write_private,
 )
-from webmg_ops.ansible.vault import client_vault_values, read_vault_password
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.config.policy import describe_value
 from webmg_ops.engine.governance import Clearance, PolicyRefusal, check_governance, rules_for
 from webmg_ops.engine.lock import LockHolder, acquire_client_lock, process_alive
 from webmg_ops.engine.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
-from webmg_ops.engine.preflight import HostPreflight, run_preflight
 from webmg_ops.errors import BadInput, EnvironmentProblem, Refused, WebmgError
 from webmg_ops.ledger import Entry, Ledger, open_ledger
 from webmg_ops.offsite.record import UNPUBLISHED
+from webmg_ops.remote.preflight import HostPreflight, run_preflight
 from webmg_ops.reports.runlog import render_refusal_log, render_run_log
 from webmg_ops.runs.records import (
     LOCK_TAKEOVER,
@@ -155,9 +156,9 @@ def process_start_time(pid: int) -> int:
     return int(fields[19])
 
 
-def playbook_of(module: Any) -> Path | None:
-    """Given an action module, return its playbook (None for a controller action)."""
-    return PLAYBOOKS / module.PLAYBOOK if module.PLAYBOOK else None
+def playbook_of(action: Action) -> Path | None:
+    """Given an action, return its playbook (None for a controller action)."""
+    return PLAYBOOKS / action.playbook if action.playbook else None
 
 
 def select_hosts(client: Client, limit: str | None) -> tuple[str, ...]:
@@ -177,13 +178,12 @@ def select_hosts(client: Client, limit: str | None) -> tuple[str, ...]:
 
 
 def _with_action_vars(
-    module: Any, client: Client, hosts: tuple[str, ...], request: RunRequest
+    action: Action, client: Client, hosts: tuple[str, ...], request: RunRequest, vault: Vault
 ) -> RunRequest:
     """Return the request with the extra vars the action derives from contract and policy."""
-    make_extra_vars = getattr(module, "make_extra_vars", None)
-    if make_extra_vars is None:
+    if action.make_extra_vars is None:
         return request
-    return replace(request, extra_vars=make_extra_vars(client, hosts, request))
+    return replace(request, extra_vars=action.make_extra_vars(client, hosts, request, vault=vault))
 
 
 def _policy_summary(client: Client) -> dict[str, str]:
@@ -191,13 +191,16 @@ def _policy_summary(client: Client) -> dict[str, str]:
 
 
 def _secrets_for(
-    client: Client, request: RunRequest, variables: Mapping[str, Mapping[str, Any]]
+    client: Client,
+    request: RunRequest,
+    vault: Vault,
+    variables: Mapping[str, Mapping[str, Any]],
 ) -> SecretSet:
     """Every value this run must never write: vault values, secret-named variables
     (inventory and extra vars), secret-looking environment variables, the vault password.
     """
-    password = read_vault_password(request.vault_password_file)
-    values = client_vault_values(client.folder, password)
+    password = vault.password
+    values = vault.values(client.folder)
     secret_set = SecretSet.of(values).union(
         secrets_from_environment(os.environ), collect_secrets(dict(request.extra_vars))
     )
@@ -219,13 +222,16 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
     """
     client = load_client(settings.inventories, request.client)
     rules_for(request.action)
-    module = action_module(request.action)
-    playbook = playbook_of(module)
+    action = action_named(request.action)
+    playbook = playbook_of(action)
     hosts = select_hosts(client, request.limit)
     # A plan refuses the input that the run would refuse.
-    _with_action_vars(module, client, hosts, request)
-    plan_batches = getattr(module, "plan_batches", None)
-    batches = plan_batches(client, hosts) if plan_batches and not request.check else (hosts,)
+    _with_action_vars(action, client, hosts, request, Vault(request.vault_password_file))
+    batches = (
+        action.plan_batches(client, hosts)
+        if action.plan_batches is not None and not request.check
+        else (hosts,)
+    )
     clearance: Clearance | None = None
     refusal: PolicyRefusal | None = None
     with open_ledger(settings.ledger_url, create=False) as ledger:
@@ -451,17 +457,16 @@ def execute_run(
     """
     client = load_client(settings.inventories, request.client)
     rules_for(request.action)
-    module = action_module(request.action)
-    playbook = playbook_of(module)
+    action = action_named(request.action)
+    playbook = playbook_of(action)
     if playbook is not None and not playbook.is_file():
         raise EnvironmentProblem(f"playbook {playbook} is missing")
     hosts = select_hosts(client, request.limit)
-    request = _with_action_vars(module, client, hosts, request)
-    inventory = read_inventory_variables(
-        client.folder, read_vault_password(request.vault_password_file)
-    )
-    secrets = _secrets_for(client, request, inventory.variables)
-    connections = inventory.connections
+    # The vault password file is read here, once, and the vault decrypted once.
+    vault = Vault(request.vault_password_file)
+    request = _with_action_vars(action, client, hosts, request, vault)
+    inventory = read_inventory_variables(client.folder, vault)
+    secrets = _secrets_for(client, request, vault, inventory.variables)
     cancel = cancel or CancelFlag()
     reconcile_runs(settings)
 
@@ -500,232 +505,257 @@ def execute_run(
                         "run_id": run_id,
                     },
                 )
-            return _run_locked(
-                settings,
-                ledger,
-                client,
-                request,
-                clearance,
-                module,
-                playbook,
-                hosts,
-                secrets,
-                connections,
-                run_id,
-                cancel,
-                on_progress,
-                on_preflight,
+            context = RunContext(
+                settings=settings,
+                client=client,
+                request=request,
+                vault=vault,
+                history=ledger,
+                hosts=hosts,
+                run_id=run_id,
+                folder=run_dir(settings, run_id),
+                cancel=cancel,
             )
+            run = _Run(context, ledger, action, playbook, secrets, inventory.connections)
+            return _run_locked(run, clearance, on_progress, on_preflight)
         finally:
             lock.release()
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What the engine holds for a run under way: the action's context and the engine's own
+    means (the ledger it appends to, the action, its playbook, the secrets, connections)."""
+
+    context: RunContext
+    ledger: Ledger
+    action: Action
+    playbook: Path | None
+    secrets: SecretSet
+    connections: Mapping[str, Any]
+
+
+@dataclass
+class _Played:
+    """What the work of a run left, however it ended."""
+
+    hosts: tuple[HostResult, ...] = ()
+    result: PlaybookResult | None = None
+    preflight: dict[str, HostPreflight] = field(default_factory=dict)
+    outcome_detail: ActionOutcome = field(default_factory=ActionOutcome)
+    controller_ok: bool = False
+    stopped_by: BaseException | None = None
+    error_note: str = ""
+
+
 def _run_locked(
-    settings: Settings,
-    ledger: Ledger,
-    client: Client,
-    request: RunRequest,
+    run: _Run,
     clearance: Clearance,
-    module: Any,
-    playbook: Path | None,
-    hosts: tuple[str, ...],
-    secrets: SecretSet,
-    connections: Mapping[str, Any],
-    run_id: str,
-    cancel: CancelFlag,
     on_progress: Callable[[Progress], None] | None,
     on_preflight: Callable[[Mapping[str, HostPreflight]], None] | None,
 ) -> RunReport:
-    folder = run_dir(settings, run_id)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    started = ledger.append(
-        RUN_STARTED,
-        client.name,
-        secrets.mask_data(
-            to_payload(
-                RunStarted(
-                    run_id=run_id,
-                    action=request.action,
-                    check=request.check,
-                    emergency=request.emergency,
-                    reason=request.reason,
-                    ticket=request.ticket,
-                    window=clearance.window or clearance.overridden,
-                    hosts=hosts,
-                    limit=request.limit,
-                    playbook=(
-                        str(playbook.relative_to(PLAYBOOKS.parent)) if playbook else "controller"
-                    ),
-                    revision=_project_revision(),
-                    versions=_versions(),
-                    pid=os.getpid(),
-                    pid_start=process_start_time(os.getpid()),
-                    controller=socket.gethostname(),
-                    approval_seq=clearance.approval_seq,
-                    policy=_policy_summary(client),
-                )
-            )
-        ),
-    )
+    """Open the run in the ledger, do its work, close it, then the steps after a run."""
+    context = run.context
+    context.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    started = run.ledger.append(RUN_STARTED, context.client.name, _started_payload(run, clearance))
     clock = time.monotonic()
-    result: PlaybookResult | None = None
-    preflight: dict[str, HostPreflight] = {}
-    host_results: tuple[HostResult, ...] = ()
-    outcome_detail = ActionOutcome()
-    error_note = ""
-    stopped_by: BaseException | None = None
-    controller_ok = False
-    ready: tuple[str, ...] = ()
-    excluded: dict[str, HostPreflight] = {}
-    try:
-        if playbook is None:
-            # A controller action (a restore drill) needs none of the client's hosts up:
-            # it works from the backups, which is what proves them.
-            done = module.run_on_controller(
-                ControllerRun(settings, client, hosts, request, run_id, folder, cancel)
-            )
-            host_results, outcome_detail, controller_ok = done.hosts, done.outcome, True
-        else:
-            preflight = run_preflight(connections, hosts)
-            if on_preflight is not None:
-                on_preflight(preflight)
-            ready = tuple(host for host in hosts if preflight[host].ready)
-            excluded = {host: check for host, check in preflight.items() if not check.ready}
-        go_on = ready and (not excluded or bool(client.policy.get("runs.partial_hosts")))
-        if playbook is not None and go_on and not cancel():
-            job = Job(
-                run_id=run_id,
-                playbook=playbook,
-                inventory=find_inventory_file(client.folder),
-                private_dir=folder / "ansible",
-                limit=",".join(ready),
-                check=request.check,
-                vault_password_file=request.vault_password_file,
-                extra_vars=request.extra_vars,
-                fact_cache=settings.var_dir / "facts" / client.name,
-                ansible_cfg=ansible_cfg_for(client.folder),
-                verbosity=request.verbosity,
-            )
-            # Optional hook: what an action measures before the play (e.g. compliance).
-            before_play = getattr(module, "before_play", None)
-            before = before_play(settings, client, ready, request) if before_play else None
-            result = run_playbook(
-                job, ready, secrets, on_progress=on_progress, should_cancel=cancel
-            )
-            outcome_detail = (
-                module.make_outcome(result, preflight)
-                if before_play is None
-                else module.make_outcome(result, preflight, before)
-            )
-        played = {host.host: host for host in result.hosts} if result else {}
-        played.update({host.host: host for host in outcome_detail.hosts})
-        host_results = host_results or tuple(
-            played.get(host)
-            or HostResult(
-                host=host,
-                status=_preflight_status(preflight.get(host)),
-                note=(
-                    preflight[host].message
-                    if host in excluded
-                    else "not run: other hosts failed preflight and the policy runs all or none"
-                ),
-            )
-            for host in hosts
-        )
-        _write_progress(folder, host_results)
-    except BaseException as error:
-        # Whatever ends the run, it is closed in the ledger before the error goes on.
-        stopped_by = error
-        error_note = f"{type(error).__name__}: {error}"
-        if not host_results:
-            host_results = tuple(HostResult(host=host, status=HostStatus.UNKNOWN) for host in hosts)
-        if isinstance(error, KeyboardInterrupt):
-            cancel.set()
-    finished = _finish(
-        ledger,
-        client,
-        request,
-        run_id,
-        started,
-        clock,
-        host_results,
-        result,
-        outcome_detail,
-        secrets,
-        cancel(),
-        preflight,
-        error_note,
-        controller_ok,
-    )
+    played = _play(run, on_progress, on_preflight)
+    finished = _finish(run, started, clock, played)
     log = render_run_log(
-        started, finished, client.contract, settings.var_dir, secrets=secrets
+        started, finished, context.client.contract, context.settings.var_dir, secrets=run.secrets
     ).markdown
-    if stopped_by is not None:
-        raise stopped_by
+    if played.stopped_by is not None:
+        raise played.stopped_by
     outcome = Outcome(finished.payload["outcome"])
-    offsite = (
-        _offsite(settings, ledger, client, request, run_id, folder, secrets)
-        if outcome is Outcome.SUCCEEDED and not request.check
-        else None
-    )
+    offsite = _offsite(run) if outcome is Outcome.SUCCEEDED and not context.request.check else None
     # Failed runs too: a rewrite of any recorded run must show against what was published.
-    checkpoint = (
-        None if request.check else _checkpoint(settings, ledger, client, request, run_id, secrets)
-    )
+    checkpoint = None if context.request.check else _checkpoint(run)
     return RunReport(
-        run_id=run_id,
-        client=client,
+        run_id=context.run_id,
+        client=context.client,
         outcome=outcome,
         started=started,
         finished=finished,
-        hosts=host_results,
-        preflight=preflight,
-        outcome_detail=outcome_detail,
+        hosts=played.hosts,
+        preflight=played.preflight,
+        outcome_detail=played.outcome_detail,
         run_log=log,
         offsite=offsite,
         checkpoint=checkpoint,
     )
 
 
-def _offsite(
-    settings: Settings,
-    ledger: Ledger,
-    client: Client,
-    request: RunRequest,
-    run_id: str,
-    folder: Path,
-    secrets: SecretSet,
-) -> OffsiteStep | None:
+def _started_payload(run: _Run, clearance: Clearance) -> dict[str, Any]:
+    """Return the masked ``run-started`` payload: what governed the run and what ran it."""
+    context, playbook = run.context, run.playbook
+    request = context.request
+    payload: dict[str, Any] = run.secrets.mask_data(
+        to_payload(
+            RunStarted(
+                run_id=context.run_id,
+                action=request.action,
+                check=request.check,
+                emergency=request.emergency,
+                reason=request.reason,
+                ticket=request.ticket,
+                window=clearance.window or clearance.overridden,
+                hosts=context.hosts,
+                limit=request.limit,
+                playbook=(
+                    str(playbook.relative_to(PLAYBOOKS.parent)) if playbook else "controller"
+                ),
+                revision=_project_revision(),
+                versions=_versions(),
+                pid=os.getpid(),
+                pid_start=process_start_time(os.getpid()),
+                controller=socket.gethostname(),
+                approval_seq=clearance.approval_seq,
+                policy=_policy_summary(context.client),
+            )
+        )
+    )
+    return payload
+
+
+def _play(
+    run: _Run,
+    on_progress: Callable[[Progress], None] | None,
+    on_preflight: Callable[[Mapping[str, HostPreflight]], None] | None,
+) -> _Played:
+    """Do the run's work (the controller's, or preflight and the play); return what it left.
+
+    Whatever ends the work is caught and kept in ``stopped_by``: the run is
+    closed in the ledger before the error goes on.
+    """
+    context, action = run.context, run.action
+    played = _Played()
+    excluded: dict[str, HostPreflight] = {}
+    try:
+        if action.run_on_controller is not None:
+            # A controller action (a restore drill) needs none of the client's hosts up:
+            # it works from the backups, which is what proves them.
+            done = action.run_on_controller(context)
+            played.hosts, played.outcome_detail = done.hosts, done.outcome
+            played.controller_ok = True
+        elif run.playbook is not None:
+            played.preflight = run_preflight(run.connections, context.hosts)
+            if on_preflight is not None:
+                on_preflight(played.preflight)
+            excluded = {h: check for h, check in played.preflight.items() if not check.ready}
+            ready = tuple(h for h in context.hosts if played.preflight[h].ready)
+            partial = not excluded or bool(context.client.policy.get("runs.partial_hosts"))
+            if ready and partial and not context.cancel():
+                _play_on(run, ready, played, on_progress)
+        _settle_hosts(context, played, excluded)
+    except BaseException as error:
+        played.stopped_by = error
+        played.error_note = f"{type(error).__name__}: {error}"
+        if not played.hosts:
+            played.hosts = tuple(
+                HostResult(host=host, status=HostStatus.UNKNOWN) for host in context.hosts
+            )
+        if isinstance(error, KeyboardInterrupt) and isinstance(context.cancel, CancelFlag):
+            context.cancel.set()
+    return played
+
+
+def _play_on(
+    run: _Run,
+    ready: tuple[str, ...],
+    played: _Played,
+    on_progress: Callable[[Progress], None] | None,
+) -> None:
+    """Run the action's playbook on the hosts ready for it, with its before-play measure."""
+    context, action = run.context, run.action
+    assert run.playbook is not None
+    request, client, settings = context.request, context.client, context.settings
+    job = Job(
+        run_id=context.run_id,
+        playbook=run.playbook,
+        inventory=find_inventory_file(client.folder),
+        private_dir=context.folder / "ansible",
+        limit=",".join(ready),
+        check=request.check,
+        vault_password_file=request.vault_password_file,
+        extra_vars=request.extra_vars,
+        fact_cache=settings.var_dir / "facts" / client.name,
+        ansible_cfg=ansible_cfg_for(client.folder),
+        verbosity=request.verbosity,
+    )
+    # What an action measures before the play (e.g. compliance), handed to its outcome.
+    before = action.before_play(context, ready) if action.before_play is not None else None
+    played.result = run_playbook(
+        job, ready, run.secrets, on_progress=on_progress, should_cancel=context.cancel
+    )
+    played.outcome_detail = action.make_outcome(played.result, played.preflight, before)
+
+
+def _settle_hosts(
+    context: RunContext, played: _Played, excluded: Mapping[str, HostPreflight]
+) -> None:
+    """Give every host of the run its result (played, excluded, or left out) and keep them
+    in the run's progress file, for a run closed after its process died."""
+    known = {host.host: host for host in played.result.hosts} if played.result else {}
+    known.update({host.host: host for host in played.outcome_detail.hosts})
+    played.hosts = played.hosts or tuple(
+        known.get(host)
+        or HostResult(
+            host=host,
+            status=_preflight_status(played.preflight.get(host)),
+            note=(
+                excluded[host].message
+                if host in excluded
+                else "not run: other hosts failed preflight and the policy runs all or none"
+            ),
+        )
+        for host in context.hosts
+    )
+    _write_progress(context.folder, played.hosts)
+
+
+def _offsite(run: _Run) -> OffsiteStep | None:
     """Do the offsite copy the policy asks for; a failure is recorded, never raised."""
+    context = run.context
     try:
         return offsite_after_run(
-            settings, client, request.action, run_id, folder, request.vault_password_file
+            context.settings,
+            context.client,
+            context.request.action,
+            context.run_id,
+            context.folder,
+            context.vault,
+            record=run.ledger.append_many,
         )
     except WebmgError as error:
         # Not even a pending item could be made (the repository cannot be opened):
         # the next successful run copies everything again.
-        message = secrets.mask_text(error.message)
-        ledger.append(
-            UNPUBLISHED, client.name, {"run_id": run_id, "offsite": "failed", "reason": message}
+        message = run.secrets.mask_text(error.message)
+        run.ledger.append(
+            UNPUBLISHED,
+            context.client.name,
+            {"run_id": context.run_id, "offsite": "failed", "reason": message},
         )
         return OffsiteStep("unknown", False, None, message)
 
 
-def _checkpoint(
-    settings: Settings,
-    ledger: Ledger,
-    client: Client,
-    request: RunRequest,
-    run_id: str,
-    secrets: SecretSet,
-) -> OffsiteStep | None:
+def _checkpoint(run: _Run) -> OffsiteStep | None:
     """Publish the ledger's head offsite after the run; a failure is recorded, never raised."""
+    context = run.context
     try:
-        return checkpoint_after_run(settings, client, run_id, request.vault_password_file)
+        return checkpoint_after_run(
+            context.settings,
+            context.client,
+            context.run_id,
+            context.vault,
+            history=run.ledger,
+            record=run.ledger.append_many,
+        )
     except WebmgError as error:
-        message = secrets.mask_text(error.message)
-        ledger.append(
-            UNPUBLISHED, client.name, {"run_id": run_id, "offsite": "checkpoint", "reason": message}
+        message = run.secrets.mask_text(error.message)
+        run.ledger.append(
+            UNPUBLISHED,
+            context.client.name,
+            {"run_id": context.run_id, "offsite": "checkpoint", "reason": message},
         )
         return OffsiteStep("checkpoint", False, None, message)
 
@@ -743,33 +773,22 @@ def _write_progress(folder: Path, hosts: tuple[HostResult, ...]) -> None:
     write_private(folder / "progress.json", json.dumps({"completed": completed}))
 
 
-def _finish(
-    ledger: Ledger,
-    client: Client,
-    request: RunRequest,
-    run_id: str,
-    started: Entry,
-    clock: float,
-    host_results: tuple[HostResult, ...],
-    result: PlaybookResult | None,
-    outcome_detail: ActionOutcome,
-    secrets: SecretSet,
-    canceled: bool,
-    preflight: Mapping[str, HostPreflight],
-    error_note: str,
-    controller_ok: bool = False,
-) -> Entry:
-    outcome = _outcome_of(result, host_results, canceled, controller_ok)
-    risks = list(outcome_detail.residual_risks)
-    for host, check in preflight.items():
+def _finish(run: _Run, started: Entry, clock: float, played: _Played) -> Entry:
+    """Close the run in the ledger with its outcome, evidence and residual risks."""
+    context = run.context
+    outcome = _outcome_of(played.result, played.hosts, context.cancel(), played.controller_ok)
+    detail = played.outcome_detail
+    risks = list(detail.residual_risks)
+    for host, check in played.preflight.items():
         if not check.ready:
             risks.append(
                 ResidualRisk(host, f"excluded by preflight: {check.check.value}", check.message)
             )
-    summary = outcome_detail.summary
-    if error_note:
-        summary = f"{summary}; stopped by {error_note}" if summary else f"stopped by {error_note}"
-    evidence = dict(outcome_detail.evidence)
+    summary = detail.summary
+    if played.error_note:
+        stopped = f"stopped by {played.error_note}"
+        summary = f"{summary}; {stopped}" if summary else stopped
+    evidence = dict(detail.evidence)
     evidence["preflight"] = {
         host: {
             "check": check.check.value,
@@ -777,21 +796,21 @@ def _finish(
             "free_mb": check.free_mb,
             "reboot_pending": check.reboot_pending,
         }
-        for host, check in preflight.items()
+        for host, check in played.preflight.items()
     }
     payload = to_payload(
         RunFinished(
-            run_id=run_id,
-            action=request.action,
-            check=request.check,
+            run_id=context.run_id,
+            action=context.request.action,
+            check=context.request.check,
             outcome=outcome,
             started_seq=started.seq,
             duration_s=round(time.monotonic() - clock, 3),
-            hosts=host_results,
+            hosts=played.hosts,
             evidence=evidence,
             residual_risks=tuple(risks),
-            next_steps=outcome_detail.next_steps,
+            next_steps=detail.next_steps,
             summary=summary,
         )
     )
-    return ledger.append(RUN_FINISHED, client.name, secrets.mask_data(payload))
+    return run.ledger.append(RUN_FINISHED, context.client.name, run.secrets.mask_data(payload))

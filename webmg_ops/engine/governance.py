@@ -14,7 +14,7 @@ from pathlib import Path
 from webmg_ops.config.calendar import calendar_state
 from webmg_ops.config.clients import Client
 from webmg_ops.errors import BadInput, Refused
-from webmg_ops.ledger import Entry, Ledger
+from webmg_ops.ledger import Entry, LedgerReader
 from webmg_ops.runs.records import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal
 
 
@@ -77,7 +77,7 @@ def rules_for(action: str) -> ActionRules:
         raise BadInput(f"unknown action {action!r} (known: {known})") from None
 
 
-def find_open_approval(ledger: Ledger, client: str, action: str) -> int | None:
+def find_open_approval(ledger: LedgerReader, client: str, action: str) -> int | None:
     """Given a ledger, a client and an action, return the seq of the oldest unused approval."""
     approvals: list[int] = []
     used: set[int] = set()
@@ -89,7 +89,7 @@ def find_open_approval(ledger: Ledger, client: str, action: str) -> int | None:
     return next((seq for seq in approvals if seq not in used), None)
 
 
-def last_diagnostic(ledger: Ledger, client: str) -> Entry | None:
+def last_diagnostic(ledger: LedgerReader, client: str) -> Entry | None:
     """Given a ledger and a client, return the last successful diagnostic's run-finished."""
     found: Entry | None = None
     for entry in ledger.entries(client=client, kinds=(RUN_FINISHED,)):
@@ -99,7 +99,7 @@ def last_diagnostic(ledger: Ledger, client: str) -> Entry | None:
     return found
 
 
-def _diagnostic_gap(client: Client, ledger: Ledger) -> str | None:
+def _diagnostic_gap(client: Client, ledger: LedgerReader) -> str | None:
     """Return why the client may not be changed before scoping, or None."""
     if client.contract.fit.stabilized is False:
         return (
@@ -122,7 +122,7 @@ def check_governance(
     emergency: bool,
     reason: str,
     at: datetime,
-    ledger: Ledger,
+    ledger: LedgerReader,
 ) -> Clearance:
     """Given a requested run, return its clearance.
 

@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from webmg_ops.ansible.vault import client_vault_variables, read_vault_password
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.backups import restic
 from webmg_ops.backups.repository import host_repositories
 from webmg_ops.config.clients import Client, list_client_names, load_client
 from webmg_ops.config.offsite_target import OffsiteTarget
 from webmg_ops.errors import BadInput, WebmgError
-from webmg_ops.ledger import format_utc, open_ledger
+from webmg_ops.ledger import LedgerReader, format_utc
 from webmg_ops.offsite.checkpoints import (
     CheckpointPublication,
     PublishedCheckpoint,
@@ -40,7 +40,7 @@ from webmg_ops.offsite.checkpoints import (
 from webmg_ops.offsite.copy import CopyResult, copy_snapshots, mask_location
 from webmg_ops.offsite.credentials import OffsiteCredentials, resolve_credentials
 from webmg_ops.offsite.pending import PendingItem
-from webmg_ops.offsite.record import record_checkpoint, record_copy, record_publication
+from webmg_ops.offsite.record import Recorder, record_checkpoint, record_copy, record_publication
 from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy
 from webmg_ops.offsite.upload import FilePublication, PublishResult, publish_files
 from webmg_ops.reports.runlog import HTML_FILE, MARKDOWN_FILE
@@ -57,33 +57,27 @@ class OffsiteStep:
     detail: str
 
 
-def _vault_values(client: Client, vault_password_file: Path | None) -> dict[str, Any]:
-    return client_vault_variables(client.folder, read_vault_password(vault_password_file))
-
-
-def credentials_for(
-    client: Client, target: OffsiteTarget, vault_password_file: Path | None
-) -> OffsiteCredentials:
-    """Given a client, its target and the vault password file, return the S3 keys.
+def credentials_for(client: Client, target: OffsiteTarget, vault: Vault) -> OffsiteCredentials:
+    """Given a client, its target and the command's vault, return the S3 keys.
 
     Raise BadInput or EnvironmentProblem when they cannot be had.
     """
-    vault = (
-        {key: str(value) for key, value in _vault_values(client, vault_password_file).items()}
+    held = (
+        {key: str(value) for key, value in vault.variables(client.folder).items()}
         if target.credentials == "vault"
         else None
     )
-    return resolve_credentials(target, vault=vault)
+    return resolve_credentials(target, vault=held)
 
 
 def _sources(
     settings: Settings,
     client: Client,
-    vault_file: Path | None,
+    vault: Vault,
     hosts: tuple[str, ...] | None = None,
 ) -> dict[str, restic.Repository]:
     return host_repositories(
-        client, vault_file, hosts=hosts, cache_dir=settings.var_dir / "restic-cache"
+        client, vault, hosts=hosts, cache_dir=settings.var_dir / "restic-cache"
     )
 
 
@@ -92,9 +86,10 @@ def _copy_host(
     client: Client,
     target: OffsiteTarget,
     run_id: str,
-    vault: Path | None,
+    vault: Vault,
     host: str,
     source: restic.Repository,
+    record: Recorder,
 ) -> tuple[CopyResult, str | None]:
     """Copy one host's repository to its S3 repository and record the copy; return the
     result and the id of its pending item (None when it was copied).
@@ -112,14 +107,19 @@ def _copy_host(
         )
     else:
         result = copy_snapshots(source, target, credentials, client.name, host=host)
-    return result, record_copy(settings, result, run_id, source)
+    return result, record_copy(settings, result, run_id, source, record=record)
 
 
 def _copy(
-    settings: Settings, client: Client, target: OffsiteTarget, run_id: str, vault: Path | None
+    settings: Settings,
+    client: Client,
+    target: OffsiteTarget,
+    run_id: str,
+    vault: Vault,
+    record: Recorder,
 ) -> OffsiteStep:
     done = {
-        host: _copy_host(settings, client, target, run_id, vault, host, source)
+        host: _copy_host(settings, client, target, run_id, vault, host, source, record)
         for host, source in sorted(_sources(settings, client, vault).items())
     }
     failed = {host: pair for host, pair in done.items() if not pair[0].ok}
@@ -141,7 +141,8 @@ def _reports(
     target: OffsiteTarget,
     run_id: str,
     run_folder: Path,
-    vault: Path | None,
+    vault: Vault,
+    record: Recorder,
 ) -> OffsiteStep:
     files = [run_folder / name for name in (MARKDOWN_FILE, HTML_FILE)]
     files = [file for file in files if file.is_file()]
@@ -159,7 +160,7 @@ def _reports(
         )
     else:
         result = publish_files(target, credentials, client.name, files, run_id)
-    pending = record_publication(settings, result, run_id)
+    pending = record_publication(settings, result, run_id, record=record)
     detail = (
         f"{len(result.published)} report file(s) uploaded"
         if result.ok
@@ -174,9 +175,12 @@ def offsite_after_run(
     action: str,
     run_id: str,
     run_folder: Path,
-    vault_password_file: Path | None,
+    vault: Vault,
+    *,
+    record: Recorder,
 ) -> OffsiteStep | None:
-    """Given a successful real run, do the offsite copy its client's policy asks for.
+    """Given a successful real run, do the offsite copy its client's policy asks for;
+    ``record`` writes what was done to the ledger (the engine's).
 
     Return what was done (None when nothing is asked for this action).
     Failures are recorded and returned, not raised; BadInput is raised only
@@ -188,11 +192,11 @@ def offsite_after_run(
     if target.kind == "restic-copy":
         if action != "backup":
             return None
-        return _copy(settings, client, target, run_id, vault_password_file)
-    return _reports(settings, client, target, run_id, run_folder, vault_password_file)
+        return _copy(settings, client, target, run_id, vault, record)
+    return _reports(settings, client, target, run_id, run_folder, vault, record)
 
 
-def pending_source(settings: Settings, vault_password_file: Path | None) -> Any:
+def pending_source(settings: Settings, vault: Vault) -> Any:
     """Return a ``source_for`` for retries: a pending copy's client repository, from its
     contract and vault.
     """
@@ -204,18 +208,17 @@ def pending_source(settings: Settings, vault_password_file: Path | None) -> Any:
                 f"pending copy {item.id}: it names no host, and a client's backups are in "
                 "one repository per host; take a new backup, whose copy replaces it"
             )
-        return _sources(settings, client, vault_password_file, (item.host,))[item.host]
+        return _sources(settings, client, vault, (item.host,))[item.host]
 
     return source_for
 
 
-def pending_vault(settings: Settings, vault_password_file: Path | None) -> Any:
+def pending_vault(settings: Settings, vault: Vault) -> Any:
     """Return a ``vault_for`` for retries: a client's decrypted vault variables by name."""
 
     def vault_for(name: str) -> dict[str, str]:
         client = load_client(settings.inventories, name)
-        values = _vault_values(client, vault_password_file)
-        return {key: str(value) for key, value in values.items()}
+        return {key: str(value) for key, value in vault.variables(client.folder).items()}
 
     return vault_for
 
@@ -224,11 +227,14 @@ def checkpoint_after_run(
     settings: Settings,
     client: Client,
     run_id: str,
-    vault_password_file: Path | None,
+    vault: Vault,
     *,
+    history: LedgerReader,
+    record: Recorder,
     retry: RetryPolicy = DEFAULT_RETRY,
 ) -> OffsiteStep | None:
-    """Given a run just recorded, publish the ledger's head to its client's offsite target.
+    """Given a run just recorded, publish the ledger's head (read from ``history``) to its
+    client's offsite target; ``record`` writes the publication to the ledger.
 
     Return what was done (None when the client has no offsite target or the
     ledger is empty). A failure to publish is recorded
@@ -238,13 +244,12 @@ def checkpoint_after_run(
     target = client.contract.backup.offsite
     if target is None:
         return None
-    with open_ledger(settings.ledger_url, create=False) as ledger:
-        head = ledger.head()
+    head = history.head()
     if head is None:
         return None
     at = format_utc(datetime.now(UTC))
     try:
-        credentials = credentials_for(client, target, vault_password_file)
+        credentials = credentials_for(client, target, vault)
     except WebmgError as error:
         key = checkpoint_key(target, head)
         result = CheckpointPublication(
@@ -254,7 +259,7 @@ def checkpoint_after_run(
         result = publish_checkpoint(
             target, credentials, head, at=at, client=client.name, run_id=run_id, retry=retry
         )
-    pending = record_checkpoint(settings, result, run_id)
+    pending = record_checkpoint(settings, result, run_id, record=record)
     lock = (
         f"locked ({result.lock_mode}) until {result.locked_until}"
         if result.lock_mode
@@ -285,7 +290,7 @@ def _describe(target: OffsiteTarget) -> str:
 
 
 def read_published_checkpoints(
-    settings: Settings, vault_password_file: Path | None, *, retry: RetryPolicy = DEFAULT_RETRY
+    settings: Settings, vault: Vault, *, retry: RetryPolicy = DEFAULT_RETRY
 ) -> PublishedCheckpoints:
     """Given the settings, return the checkpoints published on every client's offsite target.
 
@@ -304,7 +309,7 @@ def read_published_checkpoints(
     invalid: list[str] = []
     for where, (client, target) in sorted(targets.items()):
         try:
-            credentials = credentials_for(client, target, vault_password_file)
+            credentials = credentials_for(client, target, vault)
         except WebmgError as error:
             unreadable.append(f"{where}: {error.message}")
             continue

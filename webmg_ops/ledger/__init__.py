@@ -33,7 +33,7 @@ from webmg_ops.ledger.records import (
     parse_checkpoint,
     validate_kind,
 )
-from webmg_ops.ledger.store import Ledger, StoredRow, open_ledger
+from webmg_ops.ledger.store import Ledger, LedgerReader, StoredRow, open_ledger
 from webmg_ops.ledger.verify import VerifyReport, verify_ledger
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "Entry",
     "ExportFormat",
     "Ledger",
+    "LedgerReader",
     "NewEntry",
     "StoredRow",
     "VerifyReport",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeAlias, cast
+from typing import Any, Protocol, TypeAlias, cast
 
 from sqlalchemy import Connection, Engine, Select, inspect, select
 from sqlalchemy.engine import URL
@@ -123,6 +123,26 @@ def _row_to_entry(row: StoredRow) -> Entry:
         prev_hash=prev_hash,
         hash=hash_,
     )
+
+
+class LedgerReader(Protocol):
+    """What reading code is handed of an open ledger: its entries and its head, no append."""
+
+    def entries(
+        self,
+        *,
+        client: str | None = None,
+        kinds: Sequence[str] | None = None,
+        since: datetime | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Entry]:
+        """Yield the entries in seq order, as :meth:`Ledger.entries`."""
+        ...
+
+    def head(self) -> Checkpoint | None:
+        """Return the checkpoint of the newest entry, as :meth:`Ledger.head`."""
+        ...
 
 
 class Ledger:

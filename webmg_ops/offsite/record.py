@@ -10,12 +10,12 @@ later.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from webmg_ops.backups import restic
 from webmg_ops.config.offsite_target import OffsiteTarget
-from webmg_ops.ledger import open_ledger
+from webmg_ops.ledger import NewEntry
 from webmg_ops.offsite.checkpoints import CheckpointPublication
 from webmg_ops.offsite.copy import CopyResult
 from webmg_ops.offsite.pending import PendingItem, PendingKind, change_pending, utc_now
@@ -94,16 +94,18 @@ def copy_payload(result: CopyResult, run_id: str, extra: Mapping[str, Any]) -> d
     return payload
 
 
-def append_entries(
-    settings: Settings, client: str, entries: Sequence[tuple[str, dict[str, Any] | None]]
-) -> None:
-    """Append the entries whose payload is not None to the ledger, all in one call."""
-    from webmg_ops.ledger import NewEntry
+#: Writes drafted entries to the ledger in one transaction: the engine's during a run,
+#: the service module's for a command outside runs. This module never opens the ledger.
+Recorder = Callable[[Sequence[NewEntry]], object]
 
+
+def append_entries(
+    record: Recorder, client: str, entries: Sequence[tuple[str, dict[str, Any] | None]]
+) -> None:
+    """Hand the entries whose payload is not None to ``record``, all in one call."""
     drafts = [NewEntry(kind, client, payload) for kind, payload in entries if payload is not None]
     if drafts:
-        with open_ledger(settings.ledger_url) as ledger:
-            ledger.append_many(drafts)
+        record(drafts)
 
 
 def _first_failure(
@@ -129,7 +131,9 @@ def _first_failure(
     )
 
 
-def record_publication(settings: Settings, result: PublishResult, run_id: str) -> str | None:
+def record_publication(
+    settings: Settings, result: PublishResult, run_id: str, *, record: Recorder
+) -> str | None:
     """Given an upload's result and its run, record it; return the pending item's id, if any.
 
     Unpublished files are first added to the pending file (as one item),
@@ -153,12 +157,17 @@ def record_publication(settings: Settings, result: PublishResult, run_id: str) -
     published, unpublished = upload_payloads(result, run_id, {})
     if unpublished is not None:
         unpublished["pending_id"] = pending_id
-    append_entries(settings, result.client, [(PUBLISHED, published), (UNPUBLISHED, unpublished)])
+    append_entries(record, result.client, [(PUBLISHED, published), (UNPUBLISHED, unpublished)])
     return pending_id
 
 
 def record_copy(
-    settings: Settings, result: CopyResult, run_id: str, source: restic.Repository
+    settings: Settings,
+    result: CopyResult,
+    run_id: str,
+    source: restic.Repository,
+    *,
+    record: Recorder,
 ) -> str | None:
     """Given a copy's result, its run and its source repository, record it.
 
@@ -170,7 +179,7 @@ def record_copy(
     is kept.
     """
     if result.ok:
-        append_entries(settings, result.client, [(PUBLISHED, copy_payload(result, run_id, {}))])
+        append_entries(record, result.client, [(PUBLISHED, copy_payload(result, run_id, {}))])
         return None
     item = _first_failure(
         "restic-copy",
@@ -185,7 +194,9 @@ def record_copy(
         snapshot_ids=result.snapshot_ids,
         host=result.host,
     )
-    return _keep_pending(settings, item, copy_payload(result, run_id, {"pending_id": item.id}))
+    return _keep_pending(
+        settings, item, copy_payload(result, run_id, {"pending_id": item.id}), record
+    )
 
 
 def checkpoint_payload(
@@ -215,7 +226,9 @@ def checkpoint_payload(
     return payload
 
 
-def record_checkpoint(settings: Settings, result: CheckpointPublication, run_id: str) -> str | None:
+def record_checkpoint(
+    settings: Settings, result: CheckpointPublication, run_id: str, *, record: Recorder
+) -> str | None:
     """Given a checkpoint's publication and its run, record it; return the pending id, if any.
 
     A checkpoint left unpublished is first added to the pending file (with
@@ -225,9 +238,7 @@ def record_checkpoint(settings: Settings, result: CheckpointPublication, run_id:
     the ledger fails: the pending item is kept.
     """
     if result.published:
-        append_entries(
-            settings, result.client, [(PUBLISHED, checkpoint_payload(result, run_id, {}))]
-        )
+        append_entries(record, result.client, [(PUBLISHED, checkpoint_payload(result, run_id, {}))])
         return None
     item = _first_failure(
         "checkpoint",
@@ -239,13 +250,15 @@ def record_checkpoint(settings: Settings, result: CheckpointPublication, run_id:
         checkpoint_at=result.at,
     )
     return _keep_pending(
-        settings, item, checkpoint_payload(result, run_id, {"pending_id": item.id})
+        settings, item, checkpoint_payload(result, run_id, {"pending_id": item.id}), record
     )
 
 
-def _keep_pending(settings: Settings, item: PendingItem, unpublished: dict[str, Any]) -> str:
+def _keep_pending(
+    settings: Settings, item: PendingItem, unpublished: dict[str, Any], record: Recorder
+) -> str:
     """Given the settings, an item not published and its ``offsite-unpublished`` payload,
     keep the item in the pending file, record the entry, and return the item's id."""
     change_pending(settings, lambda items: [*items, item])
-    append_entries(settings, item.client, [(UNPUBLISHED, unpublished)])
+    append_entries(record, item.client, [(UNPUBLISHED, unpublished)])
     return item.id

@@ -31,6 +31,7 @@ from webmg_ops.offsite.pending import (
 from webmg_ops.offsite.record import (
     PUBLISHED,
     UNPUBLISHED,
+    Recorder,
     append_entries,
     checkpoint_payload,
     copy_payload,
@@ -111,7 +112,11 @@ def default_source(item: PendingItem) -> restic.Repository:
 
 
 def _retry_upload(
-    settings: Settings, item: PendingItem, credentials: OffsiteCredentials, retry: RetryPolicy
+    settings: Settings,
+    item: PendingItem,
+    credentials: OffsiteCredentials,
+    retry: RetryPolicy,
+    record: Recorder,
 ) -> RetryOutcome:
     result = publish_files(
         item.target,
@@ -125,7 +130,7 @@ def _retry_upload(
     published, unpublished = upload_payloads(result, item.run_id, extra)
     # The ledger first: the item leaves the pending file only once its
     # publication is recorded.
-    append_entries(settings, item.client, [(PUBLISHED, published), (UNPUBLISHED, unpublished)])
+    append_entries(record, item.client, [(PUBLISHED, published), (UNPUBLISHED, unpublished)])
     if result.ok:
         change_pending(settings, lambda items: [each for each in items if each.id != item.id])
         return RetryOutcome(item.id, item.client, item.kind, item.run_id, True)
@@ -149,6 +154,7 @@ def _retry_copy(
     credentials: OffsiteCredentials,
     source: restic.Repository,
     retry: RetryPolicy,
+    record: Recorder,
 ) -> RetryOutcome:
     result = copy_snapshots(
         source,
@@ -161,7 +167,7 @@ def _retry_copy(
     )
     extra = {"pending_id": item.id, "attempt": item.attempts + 1}
     append_entries(
-        settings,
+        record,
         item.client,
         [(PUBLISHED if result.ok else UNPUBLISHED, copy_payload(result, item.run_id, extra))],
     )
@@ -172,7 +178,11 @@ def _retry_copy(
 
 
 def _retry_checkpoint(
-    settings: Settings, item: PendingItem, credentials: OffsiteCredentials, retry: RetryPolicy
+    settings: Settings,
+    item: PendingItem,
+    credentials: OffsiteCredentials,
+    retry: RetryPolicy,
+    record: Recorder,
 ) -> RetryOutcome:
     try:
         checkpoint = parse_checkpoint(item.checkpoint or "")
@@ -189,7 +199,7 @@ def _retry_checkpoint(
     )
     extra = {"pending_id": item.id, "attempt": item.attempts + 1}
     append_entries(
-        settings,
+        record,
         item.client,
         [
             (
@@ -215,11 +225,13 @@ def _still_pending(settings: Settings, item: PendingItem, reason: str) -> RetryO
 def retry_pending(
     settings: Settings,
     *,
+    record: Recorder,
     credentials_for: CredentialsFor = default_credentials,
     source_for: SourceFor = default_source,
     retry: RetryPolicy = DEFAULT_RETRY,
 ) -> RetryReport:
-    """Given the settings, try every pending item again and record each outcome.
+    """Given the settings, try every pending item again and record each outcome through
+    ``record`` (the service module's recorder).
 
     An item published is written to the ledger as ``offsite-published``
     (with its ``pending_id``) and then leaves the pending file; an item
@@ -242,17 +254,18 @@ def retry_pending(
                 outcomes.append(_still_pending(settings, item, error.message))
                 continue
             if item.kind == "checkpoint":
-                outcomes.append(_retry_checkpoint(settings, item, credentials, retry))
+                outcomes.append(_retry_checkpoint(settings, item, credentials, retry, record))
             elif source is None:
-                outcomes.append(_retry_upload(settings, item, credentials, retry))
+                outcomes.append(_retry_upload(settings, item, credentials, retry, record))
             else:
-                outcomes.append(_retry_copy(settings, item, credentials, source, retry))
+                outcomes.append(_retry_copy(settings, item, credentials, source, retry, record))
     return RetryReport(tuple(outcomes))
 
 
 def publish_pending_command(
     settings: Settings,
     *,
+    record: Recorder,
     vault_for: Callable[[str], Mapping[str, str] | None] | None = None,
     source_for: SourceFor = default_source,
     echo: Callable[[str], None] | None = None,
@@ -274,7 +287,11 @@ def publish_pending_command(
         return resolve_credentials(item.target, vault=vault)
 
     report = retry_pending(
-        settings, credentials_for=credentials_for, source_for=source_for, retry=retry
+        settings,
+        record=record,
+        credentials_for=credentials_for,
+        source_for=source_for,
+        retry=retry,
     )
     if not report.outcomes:
         say("no offsite item is pending")

@@ -16,7 +16,7 @@ from webmg_ops.config.calendar import CalendarState, calendar_state, is_due
 from webmg_ops.config.clients import Client
 from webmg_ops.config.durations import format_duration
 from webmg_ops.config.policy import RECURRING_ACTIONS
-from webmg_ops.ledger import Ledger
+from webmg_ops.ledger import LedgerReader
 from webmg_ops.runs.records import RUN_FINISHED
 
 #: Which recorded action satisfies each recurring action, and whether a dry
@@ -100,7 +100,7 @@ def client_due(client: Client, at: datetime, successes: Mapping[str, datetime]) 
     return ClientDue(client=client, state=state, actions=actions)
 
 
-def clients_due(ledger: Ledger, clients: Iterable[Client], at: datetime) -> list[ClientDue]:
+def clients_due(ledger: LedgerReader, clients: Iterable[Client], at: datetime) -> list[ClientDue]:
     """Given the ledger, clients and an aware instant, return what is due for each client."""
     found = []
     for client in clients:

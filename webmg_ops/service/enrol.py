@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from webmg_ops.ansible.connection import known_hosts_path, read_inventory_variables
-from webmg_ops.ansible.vault import read_vault_password
+from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.remote.ssh import (
@@ -74,9 +74,7 @@ def enrol_hosts(
     for value in accepted:
         if not value.startswith("SHA256:"):
             raise BadInput(f"--accept {value!r} is not a SHA256 fingerprint (SHA256:...)")
-    connections = read_inventory_variables(
-        client.folder, read_vault_password(vault_password_file)
-    ).connections
+    connections = read_inventory_variables(client.folder, Vault(vault_password_file)).connections
     chosen = list(hosts) or sorted(connections)
     unknown = [host for host in chosen if host not in connections]
     if unknown:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
-from webmg_ops.ledger import Entry, open_ledger
+from webmg_ops.ledger import Entry, NewEntry, open_ledger
 from webmg_ops.runs.records import APPROVAL
 from webmg_ops.settings import Settings
 
@@ -114,3 +114,19 @@ def record_lab_enrolment(
                 previous is not None,
             )
     return [f"{client}/{name}" for client, name, _key, _previous in changes]
+
+
+def ledger_recorder(settings: Settings) -> Callable[[Sequence[NewEntry]], list[Entry]]:
+    """Given the settings, return a recorder for a command outside runs (``offsite
+    publish``): each call appends its drafted entries in one transaction.
+
+    The ledger is opened per call, so that an entry is written before the
+    caller goes on (a pending item leaves its file only once recorded).
+    Raise EnvironmentProblem if the ledger fails.
+    """
+
+    def record(drafts: Sequence[NewEntry]) -> list[Entry]:
+        with open_ledger(settings.ledger_url) as ledger:
+            return ledger.append_many(drafts)
+
+    return record
