@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from support.moto_s3 import free_port, moto_endpoint
 from support.restic import RESTIC_PASSWORD
 
-from webmg_ops import offsite
+from webmg_ops import offsite, process
 from webmg_ops.ansible.vault import Vault
 from webmg_ops.backups import restic
 from webmg_ops.config.clients import Client, load_client
@@ -564,13 +564,13 @@ def test_secrets_never_leak(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     argvs: list[list[str]] = []
-    real_run = subprocess.run
+    real_run = process.run
 
     def recording_run(argv: list[str], **options: Any) -> Any:
         argvs.append(list(argv))
         return real_run(argv, **options)
 
-    monkeypatch.setattr(restic.subprocess, "run", recording_run)
+    monkeypatch.setattr(process, "run", recording_run)
     credentials = s3_server.offsite_credentials()
     secret_key = credentials.secret_access_key
     key_id = credentials.access_key_id

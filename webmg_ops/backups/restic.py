@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,11 +24,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from webmg_ops import process
 from webmg_ops.errors import EnvironmentProblem, Failed
+from webmg_ops.secrets import secrets_from_environment
 
 DEFAULT_TIMEOUT_S = 6 * 3600
-#: How often a running restic is checked for a request to stop.
-STOP_POLL_S = 0.1
+#: How long a restic that is stopped or timed out has to exit after SIGTERM.
+TERMINATE_GRACE_S = 30.0
 
 
 class ResticFailure(StrEnum):
@@ -192,7 +193,7 @@ def run_restic(
     timeout: float = DEFAULT_TIMEOUT_S,
     accept: frozenset[int] = frozenset({0}),
     stop: threading.Event | None = None,
-) -> subprocess.CompletedProcess[str]:
+) -> process.Completed[str]:
     """Given a repository and restic arguments (no secrets), run restic and return the result.
 
     Raise ResticError, classified by exit status and stderr, if restic exits
@@ -200,27 +201,23 @@ def run_restic(
     then terminated); EnvironmentProblem if restic is missing.
     """
     argv = [restic_binary(), "--quiet", *repository.arguments(), *arguments]
-    environment = {**os.environ, **repository.env()}
-    with subprocess.Popen(
-        argv, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as process:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                stdout, stderr = process.communicate(timeout=STOP_POLL_S if stop else timeout)
-                break
-            except subprocess.TimeoutExpired:
-                stopped = stop is not None and stop.is_set()
-                if stopped or time.monotonic() >= deadline:
-                    process.terminate()
-                    process.communicate()
-                    detail = "stopped" if stopped else f"timed out after {timeout:.0f} s"
-                    raise ResticError(ResticFailure.FATAL, command, detail) from None
-    done = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+    variables = repository.env()
+    done = process.run(
+        argv,
+        env={**os.environ, **variables},
+        timeout=timeout,
+        stop=stop,
+        # SIGTERM first: restic then removes the lock it holds on the repository.
+        grace=TERMINATE_GRACE_S,
+        secrets=secrets_from_environment(variables),
+    )
+    if done.stopped or done.timed_out:
+        detail = "stopped" if done.stopped else f"timed out after {timeout:.0f} s"
+        raise ResticError(ResticFailure.FATAL, command, detail)
     if done.returncode not in accept:
         failure = classify_failure(done.returncode, done.stderr)
-        detail = " ".join(done.stderr.strip().splitlines()[-3:]) or f"exit status {done.returncode}"
-        raise ResticError(failure, command, detail)
+        detail = " ".join(done.masked_stderr.strip().splitlines()[-3:])
+        raise ResticError(failure, command, detail or f"exit status {done.returncode}")
     return done
 
 

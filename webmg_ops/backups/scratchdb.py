@@ -24,20 +24,18 @@ the restore role alone that keeps the dump from running programs.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import re
 import shutil
 import socket
-import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from webmg_ops import process
 from webmg_ops.errors import EnvironmentProblem, Failed
 
 #: A plain SQL identifier; anything else is refused before it reaches SQL.
@@ -100,15 +98,15 @@ class Account:
     uid: int
     gid: int
 
-    def identity(self) -> Mapping[str, Any]:
-        """Return the ``subprocess`` arguments that run a program as this account.
+    def identity(self) -> process.RunAs | None:
+        """Return how a program is run as this account.
 
         From root: its uid and gid and no supplementary group (root's groups
-        are not handed on). Otherwise nothing: a process keeps its own account.
+        are not handed on). Otherwise None: a process keeps its own account.
         """
         if os.geteuid() != 0:
-            return {}
-        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+            return None
+        return process.RunAs(self.uid, self.gid)
 
 
 def scratch_account() -> Account:
@@ -124,11 +122,11 @@ def scratch_account() -> Account:
         entry = pwd.getpwnam(SCRATCH_ACCOUNT)
     except KeyError:
         # Two drills may create it at once: the loser's "already exists" is fine.
-        done = subprocess.run(_USERADD, capture_output=True, text=True, check=False)
+        done = process.run(_USERADD, timeout=None)
         try:
             entry = pwd.getpwnam(SCRATCH_ACCOUNT)
         except KeyError:
-            detail = done.stderr.strip() or f"exit status {done.returncode}"
+            detail = done.masked_stderr.strip() or f"exit status {done.returncode}"
             raise EnvironmentProblem(
                 f"the system account {SCRATCH_ACCOUNT} could not be created: {detail}"
             ) from None
@@ -148,21 +146,15 @@ def free_port() -> int:
 
 def _run_as(
     account: Account, argv: list[str], folder: Path, timeout: float
-) -> subprocess.CompletedProcess[str]:
+) -> process.Completed[str]:
     """Given the server's account, a command, the server's folder and a time limit,
     run the command as the account in that folder with the bare environment; return it.
 
-    Raise subprocess.TimeoutExpired if it takes longer.
+    A command that takes longer is killed and comes back with ``timed_out`` set.
+    Raise StartFailed (an EnvironmentProblem) if it cannot be started.
     """
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=_ENVIRONMENT,
-        cwd=folder,
-        **account.identity(),
+    return process.run(
+        argv, timeout=timeout, env=_ENVIRONMENT, cwd=folder, run_as=account.identity()
     )
 
 
@@ -214,12 +206,11 @@ class ScratchServer:
         """
         argv = [find_binary("psql"), "-X", "-At", "-v", "ON_ERROR_STOP=1"]
         argv += [*self._connection(database, role), "-c", command]
-        try:
-            done = _run_as(self.account, argv, self.folder, RESTORE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise Failed(f"scratch database: no answer within {RESTORE_TIMEOUT_S} s") from None
+        done = _run_as(self.account, argv, self.folder, RESTORE_TIMEOUT_S)
+        if done.timed_out:
+            raise Failed(f"scratch database: no answer within {RESTORE_TIMEOUT_S} s")
         if done.returncode != 0:
-            raise Failed(f"scratch database: {done.stderr.strip() or 'psql failed'}")
+            raise Failed(f"scratch database: {done.masked_stderr.strip() or 'psql failed'}")
         return done.stdout
 
     def restore_dump(self, dump: Path, database: str) -> None:
@@ -250,14 +241,13 @@ class ScratchServer:
         ]
         try:
             done = _run_as(self.account, argv, self.folder, RESTORE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise Failed(
-                f"the dump {dump.name} did not restore within {RESTORE_TIMEOUT_S} s"
-            ) from None
         finally:
             readable.unlink(missing_ok=True)
+        if done.timed_out:
+            raise Failed(f"the dump {dump.name} did not restore within {RESTORE_TIMEOUT_S} s")
         if done.returncode != 0:
-            raise Failed(f"the dump {dump.name} does not restore: {_restore_error(done.stderr)}")
+            detail = _restore_error(done.masked_stderr)
+            raise Failed(f"the dump {dump.name} does not restore: {detail}")
 
     def count_rows(self, database: str, schema: str, table: str) -> int:
         """Given a database, a schema and a table, return the table's exact row count,
@@ -309,15 +299,14 @@ def scratch_server(*, listen_tcp: bool = False) -> Iterator[ScratchServer]:
 
 def _stop(server: ScratchServer, pg_ctl: str) -> None:
     """Stop SERVER if it runs, and remove its folder."""
-    # Should the stop hang, removing the folder still ends the server: a
-    # postmaster whose lock file is gone shuts itself down within a minute.
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        _run_as(
-            server.account,
-            [pg_ctl, "-D", str(server.folder / "data"), "-m", "fast", "-w", "stop"],
-            server.folder,
-            START_TIMEOUT_S,
-        )
+    # Should the stop hang (the result then says timed out), removing the folder still
+    # ends the server: a postmaster whose lock file is gone shuts itself down within a minute.
+    _run_as(
+        server.account,
+        [pg_ctl, "-D", str(server.folder / "data"), "-m", "fast", "-w", "stop"],
+        server.folder,
+        START_TIMEOUT_S,
+    )
     shutil.rmtree(server.folder, ignore_errors=True)
 
 
@@ -333,12 +322,12 @@ def _start(server: ScratchServer, initdb: str, pg_ctl: str) -> None:
         [pg_ctl, "-D", str(data), "-o", options, "-w", "-l", str(server.folder / "log"), "start"],
     )
     for argv in steps:
-        try:
-            done = _run_as(server.account, argv, server.folder, START_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
+        done = _run_as(server.account, argv, server.folder, START_TIMEOUT_S)
+        if done.timed_out:
             raise EnvironmentProblem(
                 f"the scratch PostgreSQL server did not start within {START_TIMEOUT_S} s"
-            ) from None
+            )
         if done.returncode != 0:
-            detail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            lines = done.masked_stderr.strip().splitlines()
+            detail = (lines or [f"exit status {done.returncode}"])[-1]
             raise EnvironmentProblem(f"the scratch PostgreSQL server did not start: {detail}")

@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -23,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from webmg_ops import __version__
+from webmg_ops import __version__, process
 from webmg_ops.actions.base import Action, ActionOutcome, RunContext
 from webmg_ops.actions.registry import action_named
 from webmg_ops.ansible.connection import read_inventory_variables
@@ -119,16 +118,12 @@ class RunReport:
 
 def _project_revision() -> str:
     try:
-        done = subprocess.run(
-            ["git", "-C", str(PLAYBOOKS.parent), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=5,
+        done = process.run(
+            ["git", "-C", str(PLAYBOOKS.parent), "rev-parse", "--short=12", "HEAD"], timeout=5
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except process.StartFailed:
         return "unknown"
-    revision = done.stdout.strip() if done.returncode == 0 else "unknown"
+    revision = done.stdout.strip() if done.ok else "unknown"
     return revision or "unknown"
 
 

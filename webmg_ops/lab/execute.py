@@ -1,6 +1,9 @@
 """The one place where the lab spawns processes.
 
-Commands are argv lists, never shell strings. A command that fails raises
+Commands are argv lists, never shell strings. Commands whose output is
+captured run through :mod:`webmg_ops.process`; builds that stream into a
+log, commands attached to the terminal and detached daemons are started
+here with ``subprocess``. A command that fails raises
 :class:`~webmg_ops.errors.Failed` with the command and the tail of its
 error output; a command that is missing raises
 :class:`~webmg_ops.errors.EnvironmentProblem`.
@@ -13,6 +16,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from webmg_ops import process
 from webmg_ops.errors import EnvironmentProblem, Failed
 
 #: How many characters of a failed command's error output an error shows.
@@ -31,7 +35,7 @@ def run(
     cwd: Path | None = None,
     timeout: float | None = None,
     check: bool = True,
-) -> subprocess.CompletedProcess[bytes]:
+) -> process.Completed[bytes]:
     """Given an argv list, run it to completion and return its completed process.
 
     Output is captured. ``env`` entries are added to the current environment.
@@ -41,22 +45,17 @@ def run(
     """
     full_env = {**os.environ, **env} if env else None
     try:
-        result = subprocess.run(
-            list(argv),
-            input=input_bytes,
-            stdin=None if input_bytes is not None else subprocess.DEVNULL,
-            capture_output=True,
-            env=full_env,
-            cwd=cwd,
-            timeout=timeout,
-            check=False,
+        result = process.run(
+            argv, input=input_bytes, env=full_env, cwd=cwd, timeout=timeout, text=False
         )
-    except FileNotFoundError as missing:
-        raise EnvironmentProblem(f"{argv[0]} is not installed (run make setup)") from missing
-    except subprocess.TimeoutExpired as slow:
-        raise Failed(f"{_describe(argv)} took longer than {timeout} s") from slow
+    except process.StartFailed as failed:
+        if failed.missing:
+            raise EnvironmentProblem(f"{argv[0]} is not installed (run make setup)") from failed
+        raise
+    if result.timed_out:
+        raise Failed(f"{_describe(argv)} took longer than {timeout} s")
     if check and result.returncode != 0:
-        tail = result.stderr.decode(errors="replace").strip()[-ERROR_TAIL_CHARS:]
+        tail = result.masked_stderr.strip()[-ERROR_TAIL_CHARS:]
         raise Failed(f"{_describe(argv)} exited with {result.returncode}: {tail}")
     return result
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import getpass
 import os
-import subprocess
 from collections.abc import Mapping
 
+from webmg_ops import process
 from webmg_ops.ledger.records import MAX_ACTOR_LENGTH
 
 OPERATOR_VARIABLE = "WEBMG_OPERATOR"
@@ -16,17 +16,11 @@ _GIT_TIMEOUT_S = 5
 
 def _read_git_user() -> str | None:
     try:
-        completed = subprocess.run(
-            ("git", "config", "user.name"),
-            capture_output=True,
-            text=True,
-            timeout=_GIT_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
+        completed = process.run(("git", "config", "user.name"), timeout=_GIT_TIMEOUT_S)
+    except process.StartFailed:
         return None
     name = completed.stdout.strip()
-    return name if completed.returncode == 0 and name else None
+    return name if completed.ok and name else None
 
 
 def _read_login_name() -> str | None:
