@@ -74,7 +74,7 @@ lint: setup
 	$(BIN)/ruff check webmg_ops tests bench
 	$(BIN)/ruff format --check webmg_ops tests bench
 	$(BIN)/mypy webmg_ops
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s inventories playbooks roles .github ci
 	$(BIN)/ansible-lint -q playbooks roles
 
