@@ -69,11 +69,12 @@ test: setup lint
 test-fast: setup
 	$(BIN)/pytest -q -m "not lab and not tools"
 
-## lint           ruff, mypy, yamllint and ansible-lint
+## lint           ruff, mypy, the import contracts, yamllint and ansible-lint
 lint: setup
 	$(BIN)/ruff check webmg_ops tests bench
 	$(BIN)/ruff format --check webmg_ops tests bench
 	$(BIN)/mypy webmg_ops
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s inventories playbooks roles .github ci
 	$(BIN)/ansible-lint -q playbooks roles
 
