@@ -25,8 +25,8 @@ from webmg_ops.errors import EnvironmentProblem
 from webmg_ops.hardening.compliance import run_compliance, to_document
 from webmg_ops.ledger import LedgerReader
 from webmg_ops.remote.preflight import HostPreflight
-from webmg_ops.runs.due import clients_due
 from webmg_ops.runs.records import ResidualRisk
+from webmg_ops.schedule.due import clients_due
 from webmg_ops.scoping import diagnostic
 
 PLAYBOOK = "check.yml"

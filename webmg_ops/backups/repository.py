@@ -34,8 +34,8 @@ from webmg_ops.config.repository_location import (
     host_repository_location,
     parse_repository_location,
 )
+from webmg_ops.config.s3_credentials import vault_credentials
 from webmg_ops.errors import BadInput
-from webmg_ops.offsite.credentials import vault_credentials
 from webmg_ops.remote.ssh import openssh_argv
 
 #: The vault variable holding a client's restic password.

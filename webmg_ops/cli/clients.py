@@ -18,7 +18,7 @@ from webmg_ops.config.policy import describe_value, policy_document
 from webmg_ops.config.reference import contract_reference_markdown
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.ledger import open_ledger
-from webmg_ops.runs.due import clients_due, due_document
+from webmg_ops.schedule.due import clients_due, due_document
 from webmg_ops.service.records import record_note
 from webmg_ops.settings import Settings
 

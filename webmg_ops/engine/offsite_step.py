@@ -27,6 +27,7 @@ from webmg_ops.backups import restic
 from webmg_ops.backups.repository import host_repositories
 from webmg_ops.config.clients import Client, list_client_names, load_client
 from webmg_ops.config.offsite_target import OffsiteTarget
+from webmg_ops.config.s3_credentials import OffsiteCredentials, resolve_credentials
 from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.ledger import LedgerReader, format_utc
 from webmg_ops.offsite.checkpoints import (
@@ -38,7 +39,6 @@ from webmg_ops.offsite.checkpoints import (
     publish_checkpoint,
 )
 from webmg_ops.offsite.copy import CopyResult, copy_snapshots, mask_location
-from webmg_ops.offsite.credentials import OffsiteCredentials, resolve_credentials
 from webmg_ops.offsite.pending import PendingItem
 from webmg_ops.offsite.record import Recorder, record_checkpoint, record_copy, record_publication
 from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy

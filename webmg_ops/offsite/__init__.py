@@ -8,7 +8,7 @@ drill and run reports. The flow is one way:
    (:mod:`~webmg_ops.config.offsite_target`);
 2. :func:`resolve_credentials` reads the key pair from the environment, an
    AWS shared-credentials file or the decrypted vault
-   (:mod:`~webmg_ops.offsite.credentials`);
+   (:mod:`~webmg_ops.config.s3_credentials`);
 3. :func:`publish_files` and :func:`copy_snapshots` do the work and return
    results; a network or storage failure is a result (unpublished, with a
    reason), never an exception (:mod:`~webmg_ops.offsite.upload`,
@@ -28,8 +28,7 @@ exception messages, where every reason is masked with the secrets in play.
 
 from __future__ import annotations
 
-from webmg_ops.offsite.copy import CopyResult, copy_snapshots, mask_location
-from webmg_ops.offsite.credentials import (
+from webmg_ops.config.s3_credentials import (
     ENVIRONMENT_ACCESS_KEY_ID,
     ENVIRONMENT_SECRET_ACCESS_KEY,
     ENVIRONMENT_SESSION_TOKEN,
@@ -39,6 +38,7 @@ from webmg_ops.offsite.credentials import (
     OffsiteCredentials,
     resolve_credentials,
 )
+from webmg_ops.offsite.copy import CopyResult, copy_snapshots, mask_location
 from webmg_ops.offsite.pending import PENDING_FILE, PendingItem, pending_path, read_pending
 from webmg_ops.offsite.record import (
     PUBLISHED,

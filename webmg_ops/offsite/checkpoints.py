@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from webmg_ops.config.offsite_target import OffsiteTarget
+from webmg_ops.config.s3_credentials import OffsiteCredentials
 from webmg_ops.ledger.records import Checkpoint
-from webmg_ops.offsite.credentials import OffsiteCredentials
 from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy
 from webmg_ops.offsite.s3 import describe_error, is_permanent, is_s3_failure, make_s3_client
 from webmg_ops.offsite.upload import verification_problem

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from webmg_ops.backups import restic
 from webmg_ops.config.offsite_target import OffsiteTarget
+from webmg_ops.config.s3_credentials import OffsiteCredentials
 from webmg_ops.ledger.records import validate_client
-from webmg_ops.offsite.credentials import OffsiteCredentials
 from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy
 from webmg_ops.offsite.s3 import describe_error, is_s3_failure, make_s3_client
 from webmg_ops.secrets import MASK, SecretSet

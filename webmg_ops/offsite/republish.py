@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from webmg_ops.backups import restic
+from webmg_ops.config.s3_credentials import OffsiteCredentials, resolve_credentials
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.ledger.records import parse_checkpoint
 from webmg_ops.offsite.checkpoints import publish_checkpoint
 from webmg_ops.offsite.copy import copy_snapshots
-from webmg_ops.offsite.credentials import OffsiteCredentials, resolve_credentials
 from webmg_ops.offsite.pending import (
     PendingItem,
     PendingKind,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from webmg_ops.config.offsite_target import OffsiteTarget
-from webmg_ops.offsite.credentials import OffsiteCredentials
+from webmg_ops.config.s3_credentials import OffsiteCredentials
 from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from webmg_ops.config.offsite_target import OffsiteTarget, check_key_path
+from webmg_ops.config.s3_credentials import OffsiteCredentials
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger.records import validate_client
-from webmg_ops.offsite.credentials import OffsiteCredentials
 from webmg_ops.offsite.retry import DEFAULT_RETRY, RetryPolicy
 from webmg_ops.offsite.s3 import (
     describe_error,
