@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from support.lab import Lab
+from support.open_count import cli_counting_opens
 
 from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import load_client
@@ -53,8 +54,24 @@ def of_run(lab: Lab, kind: str, run_id: str, offsite: str) -> list[dict[str, Any
     ]
 
 
-def test_a_backup_is_copied_offsite_and_recorded(lab: Lab) -> None:
-    report = backup(lab)
+def test_a_backup_is_copied_offsite_and_recorded(lab: Lab, tmp_path: Path) -> None:
+    password_file = Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"])
+    done, opens = cli_counting_opens(
+        lab,
+        password_file,
+        tmp_path / "opens",
+        "run",
+        CLIENT,
+        "backup",
+        "--reason",
+        "offsite",
+        "--json",
+    )
+    assert done.returncode == ExitCode.OK, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    # The run (backup, repository maintenance, copies, checkpoint) read the vault
+    # password file once: every step had the vault handed down.
+    assert opens == 1
     assert report["offsite"]["published"] is True, report["offsite"]
     published = of_run(lab, "offsite-published", report["run_id"], "restic-copy")
     evidence = lab.entries("run-finished", CLIENT)[-1].payload["evidence"]
