@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -142,6 +142,16 @@ def test_a_client_key_the_host_refuses_is_unreachable(
     known_hosts = _known_hosts(tmp_path, server.known_hosts_line())
     with pytest.raises(Unreachable, match=r"^web1 \(127\.0\.0\.1\): "):
         host_session(connection_to(server, stranger, known_hosts)).__enter__()
+    assert server.commands == []
+
+
+def test_without_a_client_key_the_login_is_refused(
+    server: CommandServer, tmp_path: Path, home: Path
+) -> None:
+    known_hosts = _known_hosts(tmp_path, server.known_hosts_line())
+    connection = replace(connection_to(server, tmp_path / "unused", known_hosts), key_file=None)
+    with pytest.raises(Unreachable, match=r"^web1 \(127\.0\.0\.1\): "):
+        host_session(connection).__enter__()
     assert server.commands == []
 
 

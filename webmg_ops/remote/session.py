@@ -67,13 +67,16 @@ def _verified(connection: Connection, timeout: float) -> Any:
     # ~/.ssh/config or /etc/ssh/ssh_config (either could redirect the host, add a
     # proxy command or another key).
     config = fabric.Config(lazy=True, overrides={"load_ssh_configs": False})
+    options = client_options(connection, timeout)
+    if options["key_filename"] is None:
+        del options["key_filename"]  # fabric takes a list of files, never None
     link = fabric.Connection(
         connection.address,
         user=connection.user,
         port=connection.port,
         config=config,
         forward_agent=False,
-        connect_kwargs=client_options(connection, timeout),
+        connect_kwargs=options,
     )
     # fabric made the client with AutoAddPolicy, which would trust and record any
     # key; replace it before anything is opened. Only the client's known_hosts is
