@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import paramiko
 from cryptography.hazmat.primitives import serialization
 
 from webmg_ops.actions.base import Action, ActionOutcome, RunContext, ungoverned_vars
@@ -38,6 +37,7 @@ from webmg_ops.config.clients import AGENCY, TARGET_GROUP, list_client_names, lo
 from webmg_ops.config.repository_location import SftpLocation, parse_repository_location
 from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.remote.preflight import HostPreflight
+from webmg_ops.remote.ssh import known_host_keys
 from webmg_ops.runs.records import ResidualRisk, RunRequest
 
 if TYPE_CHECKING:
@@ -111,11 +111,8 @@ def host_key_of(known_hosts: Path, address: str, port: int) -> str | None:
     """Given an enrolled known_hosts, a host's address and SSH port, return its ed25519 host
     key as ``type base64`` (None if it has none there; hashed entries are read too).
     """
-    keys = paramiko.HostKeys(str(known_hosts))
-    found = keys.lookup(address if port == 22 else f"[{address}]:{port}")
-    if found is None or KEY_TYPE not in found:
-        return None
-    return f"{KEY_TYPE} {found[KEY_TYPE].get_base64()}"
+    key = known_host_keys(known_hosts, address, port).get(KEY_TYPE)
+    return None if key is None else f"{KEY_TYPE} {key}"
 
 
 def _plan_client(

@@ -26,13 +26,13 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import paramiko
+from typing import IO
 
 from webmg_ops.ansible.connection import Connection
 from webmg_ops.backups.manifest import UnsafePath, restored_path
 from webmg_ops.config.contract import RestoreCheck
-from webmg_ops.remote.ssh import HostKeyProblem, Unreachable, open_session
+from webmg_ops.remote.session import CommandTimedOut, HostSession, open_host_session
+from webmg_ops.remote.ssh import HostKeyProblem, Unreachable
 
 #: Where the copies live on the host (``mktemp`` adds a random suffix).
 SCRATCH_PREFIX = "/var/tmp/webmg-drill."
@@ -99,31 +99,27 @@ class _HostCommandFailed(Exception):
     """A setup command on the host failed; its message says which and why."""
 
 
-def _run(
-    session: paramiko.SSHClient, what: str, command: str, timeout: float = COMMAND_TIMEOUT_S
-) -> str:
+def _run(session: HostSession, what: str, command: str, timeout: float = COMMAND_TIMEOUT_S) -> str:
     """Run COMMAND on the host; return its output. Raise _HostCommandFailed naming WHAT."""
-    _stdin, stdout, stderr = session.exec_command(command, timeout=timeout)
-    status = stdout.channel.recv_exit_status()
-    output = stdout.read().decode(errors="replace")
-    if status != 0:
-        lines = stderr.read().decode(errors="replace").strip().splitlines()
-        raise _HostCommandFailed(f"{what}: {lines[-1] if lines else f'exit status {status}'}")
-    return output
+    done = session.run(command, timeout=timeout)
+    if done.status != 0:
+        lines = done.stderr.strip().splitlines()
+        raise _HostCommandFailed(f"{what}: {lines[-1] if lines else f'exit status {done.status}'}")
+    return done.stdout
 
 
-def _upload(session: paramiko.SSHClient, source: Path, folder: str) -> None:
+def _upload(session: HostSession, source: Path, folder: str) -> None:
     """Stream SOURCE as ``FOLDER/data`` into a root tar on the host (no temporary archive)."""
-    stdin, stdout, stderr = session.exec_command(
-        f"sudo -n tar -x -C {shlex.quote(folder)}", timeout=COMMAND_TIMEOUT_S
+
+    def feed(stdin: IO[bytes]) -> None:
+        with tarfile.open(fileobj=stdin, mode="w|") as archive:
+            archive.add(source, arcname="data")
+
+    done = session.run_with_input(
+        f"sudo -n tar -x -C {shlex.quote(folder)}", feed, timeout=COMMAND_TIMEOUT_S
     )
-    with tarfile.open(fileobj=stdin, mode="w|") as archive:
-        archive.add(source, arcname="data")
-    stdin.flush()
-    stdin.channel.shutdown_write()
-    status = stdout.channel.recv_exit_status()
-    if status != 0:
-        message = stderr.read().decode(errors="replace").strip() or f"exit status {status}"
+    if done.status != 0:
+        message = done.stderr.strip() or f"exit status {done.status}"
         raise _HostCommandFailed(f"copying the restored data: {message}")
 
 
@@ -172,7 +168,7 @@ def check_restored_copy(
     if not _is_folder(source):
         return result(None, f"{check.data} is not in the restored snapshot")
     try:
-        session = open_session(connection)
+        session = open_host_session(connection)
     except (HostKeyProblem, Unreachable) as error:
         return result(None, str(error))
     folder, pid = "", ""
@@ -198,10 +194,10 @@ def check_restored_copy(
             f'if [ "$(id -u)" = 0 ]; then echo {_AS_ROOT}; exit 1; fi; '
             f"echo $$; exec timeout {limit} {command}"
         )
-        _stdin, service, _stderr = session.exec_command(
-            f"sudo -n -u {user} sh -c {shlex.quote(script)}"
-        )
-        pid = service.readline().strip()
+        # The command runs on, attached to the session, until the cleanup stops it.
+        pid = session.start(
+            f"sudo -n -u {user} sh -c {shlex.quote(script)}", timeout=COMMAND_TIMEOUT_S
+        ).strip()
         if pid == _AS_ROOT:
             return result(None, f"refused: {check.user} runs as uid 0 on the host; {_NEVER_ROOT}")
         if not pid.isdigit():
@@ -221,24 +217,20 @@ def check_restored_copy(
             "as expected" if status == check.expect_status else (f"expected {check.expect_status}")
         )
         return result(status, f"GET {check.path} answered {status} ({verdict}): {body[:120]}")
-    except (_HostCommandFailed, paramiko.SSHException, OSError) as error:
+    except (_HostCommandFailed, Unreachable, CommandTimedOut, OSError) as error:
         return result(None, str(error))
     finally:
         _clean_up(session, folder, pid)
 
 
-def _clean_up(session: paramiko.SSHClient, folder: str, pid: str) -> None:
+def _clean_up(session: HostSession, folder: str, pid: str) -> None:
     """Stop the command (``timeout`` passes the signal on to it) and remove the copy."""
     try:
         if pid.isdigit():
-            session.exec_command(f"sudo -n kill -TERM {pid}", timeout=COMMAND_TIMEOUT_S)[
-                1
-            ].channel.recv_exit_status()
+            session.run(f"sudo -n kill -TERM {pid}", timeout=COMMAND_TIMEOUT_S)
         if folder.startswith(SCRATCH_PREFIX):
-            session.exec_command(
-                f"sudo -n rm -rf {shlex.quote(folder)}", timeout=COMMAND_TIMEOUT_S
-            )[1].channel.recv_exit_status()
-    except (paramiko.SSHException, OSError):
+            session.run(f"sudo -n rm -rf {shlex.quote(folder)}", timeout=COMMAND_TIMEOUT_S)
+    except (Unreachable, CommandTimedOut, OSError):
         pass  # the folder is in /var/tmp and the command bounded by timeout
     finally:
         session.close()

@@ -13,6 +13,7 @@ import hashlib
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -93,6 +94,19 @@ def known_host_name(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
 
+def known_host_keys(known_hosts: Path, address: str, port: int) -> dict[str, str]:
+    """Given a known_hosts file, a host's address and SSH port, return the host's keys
+    there as key type -> base64 (empty if the file or the host is missing; hashed
+    entries are read too, lines that are not a key are skipped).
+    """
+    if not known_hosts.is_file():
+        return {}
+    keys = paramiko.HostKeys(str(known_hosts)).lookup(known_host_name(address, port))
+    if not keys:
+        return {}
+    return {kind: key.get_base64() for kind, key in keys.items()}
+
+
 def load_known_key(known_hosts: Path, address: str, port: int) -> paramiko.PKey | None:
     """Given a known_hosts file and a host, return its enrolled ed25519 key (or any key)."""
     if not known_hosts.is_file():
@@ -133,6 +147,49 @@ def add_known_host(known_hosts: Path, address: str, port: int, key: paramiko.PKe
     known_hosts.write_text("\n".join(kept) + "\n")
 
 
+def client_options(connection: Connection, timeout: float) -> dict[str, Any]:
+    """Given a connection and a timeout, return the settings of paramiko's
+    ``SSHClient.connect`` (besides host, port and user) every session uses: the client's
+    key alone (no agent, no default key) and every wait bounded by ``timeout``.
+    """
+    return {
+        "key_filename": str(connection.key_file) if connection.key_file else None,
+        "timeout": timeout,
+        "banner_timeout": timeout,
+        "auth_timeout": timeout,
+        "allow_agent": False,
+        "look_for_keys": False,
+        "disabled_algorithms": {"keys": ["rsa-sha2-256", "rsa-sha2-512"]},
+    }
+
+
+def connect_failure(connection: Connection, error: Exception) -> HostKeyProblem | Unreachable:
+    """Given a connection and what paramiko raised while connecting to it, return the
+    exception to raise instead: HostKeyProblem for a changed key (``changed`` set) or an
+    unknown one (what ``RejectPolicy`` refuses), Unreachable for anything else.
+    """
+    if isinstance(error, paramiko.BadHostKeyException):
+        return HostKeyProblem(
+            connection.host,
+            f"{connection.host} ({connection.address}) presented host key "
+            f"{fingerprint(error.key)}, but {connection.known_hosts} holds "
+            f"{fingerprint(error.expected_key)}: the key CHANGED (re-installed host, or "
+            "someone in the middle); re-enrol it only after checking why",
+            changed=True,
+        )
+    # RejectPolicy says so only in its message: it raises a plain SSHException.
+    if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):
+        return HostKeyProblem(
+            connection.host,
+            f"{connection.host} ({connection.address}) is not enrolled in "
+            f"{connection.known_hosts}: run webmg-ops enroll first",
+            changed=False,
+        )
+    if isinstance(error, OSError):
+        return Unreachable(f"{connection.host} ({connection.address}): {error.strerror or error}")
+    return Unreachable(f"{connection.host} ({connection.address}): {error}")
+
+
 def open_session(connection: Connection, timeout: float = CONNECT_TIMEOUT_S) -> paramiko.SSHClient:
     """Given a connection, return an authenticated SSH client with a verified host key.
 
@@ -148,39 +205,11 @@ def open_session(connection: Connection, timeout: float = CONNECT_TIMEOUT_S) -> 
             connection.address,
             port=connection.port,
             username=connection.user,
-            key_filename=str(connection.key_file) if connection.key_file else None,
-            timeout=timeout,
-            banner_timeout=timeout,
-            auth_timeout=timeout,
-            allow_agent=False,
-            look_for_keys=False,
-            disabled_algorithms={"keys": ["rsa-sha2-256", "rsa-sha2-512"]},
+            **client_options(connection, timeout),
         )
-    except paramiko.BadHostKeyException as error:
+    except (paramiko.SSHException, OSError) as error:
         client.close()
-        raise HostKeyProblem(
-            connection.host,
-            f"{connection.host} ({connection.address}) presented host key "
-            f"{fingerprint(error.key)}, but {connection.known_hosts} holds "
-            f"{fingerprint(error.expected_key)}: the key CHANGED (re-installed host, or "
-            "someone in the middle); re-enrol it only after checking why",
-            changed=True,
-        ) from error
-    except paramiko.SSHException as error:
-        client.close()
-        if "not found in known_hosts" in str(error):
-            raise HostKeyProblem(
-                connection.host,
-                f"{connection.host} ({connection.address}) is not enrolled in "
-                f"{connection.known_hosts}: run webmg-ops enroll first",
-                changed=False,
-            ) from error
-        raise Unreachable(f"{connection.host} ({connection.address}): {error}") from error
-    except OSError as error:
-        client.close()
-        raise Unreachable(
-            f"{connection.host} ({connection.address}): {error.strerror or error}"
-        ) from error
+        raise connect_failure(connection, error) from error
     return client
 
 
