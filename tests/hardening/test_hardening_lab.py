@@ -20,7 +20,7 @@ import pytest
 import yaml
 from support.lab import Lab, edited_contract, edited_file
 
-from webmg_ops.engine.execute import reconcile_runs
+from webmg_ops.engine.reconcile import reconcile_runs
 from webmg_ops.errors import ExitCode
 from webmg_ops.remote.ssh import openssh_argv
 

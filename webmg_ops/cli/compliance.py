@@ -8,7 +8,7 @@ from rich.table import Table
 from webmg_ops.ansible.runner import ansible_cfg_for
 from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.config.clients import load_client
-from webmg_ops.engine.execute import select_hosts
+from webmg_ops.engine.plan import select_hosts
 from webmg_ops.errors import ExitCode
 from webmg_ops.hardening.compliance import percent, run_compliance, score, to_document
 from webmg_ops.hardening.controls import CONTROLS

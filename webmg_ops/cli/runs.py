@@ -15,15 +15,12 @@ from rich.table import Table
 from webmg_ops.ansible.runner import Progress as RunProgress
 from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.config.clients import load_client
-from webmg_ops.engine.execute import (
-    CancelFlag,
-    cancel_on_signals,
-    execute_run,
-    plan_run,
-    reconcile_runs,
-)
+from webmg_ops.engine.cancel import CancelFlag, cancel_on_signals
+from webmg_ops.engine.execute import execute_run
 from webmg_ops.engine.governance import PolicyRefusal
 from webmg_ops.engine.history import find_run, list_runs
+from webmg_ops.engine.plan import plan_run
+from webmg_ops.engine.reconcile import reconcile_runs
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.runs.records import ACTIONS, Outcome, RunRequest
