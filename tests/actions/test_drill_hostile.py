@@ -249,6 +249,27 @@ def test_a_dump_restores_and_its_rows_are_counted(
     assert tables == {"shop.payload_rows": {"expected": 37, "restored": 37}}
 
 
+def test_a_dump_with_fewer_rows_than_were_backed_up_fails_the_drill(
+    repository: Repository, live: Path, tmp_path: Path, source_server: ScratchServer
+) -> None:
+    # The dump holds 30 rows; the backup recorded 37: rows were lost on the way.
+    dump = real_dump(source_server, "orders", 30, live / "dumps" / "orders.dump")
+    database = {
+        "name": "orders",
+        "engine": "postgresql",
+        "dump": str(dump),
+        "row_counts": {"orders.payload_rows": 37},
+    }
+    back_up(repository, live, databases=[database])
+    result = drill(repository, live, tmp_path / "scratch")
+    assert not result.ok
+    assert result.failures == (
+        "database orders: orders.payload_rows has 30 rows, 37 were backed up",
+    )
+    tables = result.extra["databases"]["orders"]["tables"]
+    assert tables == {"orders.payload_rows": {"expected": 37, "restored": 30}}
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_hostile_dump_runs_no_program_on_the_controller_and_fails_the_drill(
     repository: Repository,

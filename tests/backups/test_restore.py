@@ -51,13 +51,14 @@ def _drill(
     scratch: Path,
     *,
     rpo_target: timedelta = DAY,
+    rto_target: timedelta = DAY,
     before_verify: Callable[[Path], None] | None = None,
 ) -> DrillResult:
     return run_drill(
         repository,
         scratch,
         rpo_target=rpo_target,
-        rto_target=DAY,
+        rto_target=rto_target,
         manifest_path=str(live / "manifest.json"),
         before_verify=before_verify,
     )
@@ -141,6 +142,21 @@ def test_a_missed_recovery_point_fails_the_drill(
     assert any(
         "RPO" in failure and "exceeds the target 6:00:00" in failure for failure in result.failures
     )
+    assert result.files_checked == 11  # the data itself was proven
+
+
+def test_a_missed_recovery_time_fails_the_drill(
+    repository: Repository, live: Path, tmp_path: Path
+) -> None:
+    _back_up(repository, live)
+    # No restore and verification of real files takes a microsecond: the target is missed.
+    target = timedelta(microseconds=1)
+    result = _drill(repository, live, tmp_path / "scratch", rto_target=target)
+    assert not result.ok
+    assert result.rto > target
+    assert [f for f in result.failures if f.startswith("RTO ")] == [
+        f"RTO {result.rto} exceeds the target {target}"
+    ]
     assert result.files_checked == 11  # the data itself was proven
 
 

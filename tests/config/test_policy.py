@@ -108,3 +108,41 @@ def test_policy_command_table(cli) -> None:
     assert result.code == ExitCode.OK
     assert "summer season" in result.err
     assert "level stability-security" in result.err
+
+
+#: The stability-security level as the service's level table states it (DESIGN):
+#: backups keep 7 daily and 4 weekly snapshots; RPO and RTO are 24 hours.
+STABILITY_RETENTION = {"daily": 7, "weekly": 4}
+
+
+def test_a_retention_looser_in_one_period_only_is_refused(cli, edit_contract) -> None:
+    # More daily snapshots than the level, but no weekly ones: looser, whatever the daily count.
+    edit_contract("alpenhof", lambda data: data["backup"].update(retention={"daily": 20}))
+    result = cli("validate", "alpenhof")
+    assert result.code == ExitCode.BAD_INPUT, result
+    assert "looser" in result.err and "retention" in result.err, result
+
+
+def test_a_retention_at_least_the_levels_in_every_period_is_accepted(
+    inventories: Path, edit_contract
+) -> None:
+    kept = {**STABILITY_RETENTION, "daily": STABILITY_RETENTION["daily"] + 1, "monthly": 3}
+    edit_contract("alpenhof", lambda data: data["backup"].update(retention=kept))
+    policy = load_client(inventories, "alpenhof").policy
+    assert policy.values["backup.retention"].value == Retention(**kept)
+    assert policy.values["backup.retention"].source == "contract"
+
+
+def test_a_contract_repeating_its_levels_values_is_not_looser(
+    inventories: Path, edit_contract
+) -> None:
+    # Equal is not looser: a contract may write down what its level already gives.
+    def repeat_the_level(data: dict) -> None:
+        data["backup"]["retention"] = dict(STABILITY_RETENTION)
+        data["targets"] = {"rpo": "24h", "rto": "24h"}
+
+    edit_contract("alpenhof", repeat_the_level)
+    policy = load_client(inventories, "alpenhof").policy
+    assert policy.get("targets.rpo") == timedelta(hours=24)
+    assert policy.get("targets.rto") == timedelta(hours=24)
+    assert policy.get("backup.retention") == Retention(**STABILITY_RETENTION)
