@@ -4,8 +4,7 @@ Tests marked ``lab`` share one lab for the whole session (real hosts, real
 SSH): a test that changes a host resets it. The lab runs on a private copy
 of the demo inventories and a private lab directory; the base root file
 system is cached across sessions. Without root (or a tool the lab needs),
-lab tests are skipped, except under ``CI=true``, where a missing capability
-is a failure.
+lab tests fail, unless ``WEBMG_SKIP_LAB=1`` asks to skip them (never in CI).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from webmg_ops.cli.main import cli as root_group
 from webmg_ops.config.reference import replace_reference
@@ -68,10 +69,9 @@ def test_clients_json(cli) -> None:
 def test_missing_inventories_folder(tmp_path: Path) -> None:
     from webmg_ops.cli.main import main
 
-    try:
+    with pytest.raises(SystemExit) as done:
         main(["--inventories", str(tmp_path / "none"), "validate"])
-    except SystemExit as done:
-        assert done.code == ExitCode.BAD_INPUT
+    assert done.value.code == ExitCode.BAD_INPUT
 
 
 def test_console_script_runs_without_traceback(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from support.capability import missing
 
 from webmg_ops.backups.scratchdb import ScratchServer, find_binary, scratch_server
 from webmg_ops.errors import EnvironmentProblem
@@ -118,9 +119,9 @@ def postgres() -> Iterator[ScratchServer]:
     try:
         find_binary("initdb")
     except EnvironmentProblem:
-        pytest.skip("PostgreSQL is not installed (make setup)")
+        missing("PostgreSQL is not installed (make setup)")
     if os.geteuid() != 0:
-        pytest.skip("the dump script runs pg_dump as the postgres account: needs root")
+        missing("the dump script runs pg_dump as the postgres account: needs root")
     # The scratch server's socket folder is private to its own account; the dump
     # script runs pg_dump as ``postgres``, so the server listens on loopback too.
     with scratch_server(listen_tcp=True) as server:

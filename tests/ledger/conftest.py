@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from support.capability import missing
 from support.ledger import POSTGRES_VARIABLE
 from support.postgres_server import postgres_server
 
@@ -14,15 +15,15 @@ from support.postgres_server import postgres_server
 def postgres_url() -> Iterator[str | None]:
     """Point the PostgreSQL tests at a server: the one given, or one started here.
 
-    In CI a missing PostgreSQL is a failure, not a skip.
+    A missing PostgreSQL is a failure, not a skip (see :mod:`support.capability`).
     """
     given = os.environ.get(POSTGRES_VARIABLE)
     if given:
         yield given
         return
     with postgres_server() as url:
-        if url is None and os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL binaries not found: run `make setup`")
+        if url is None:
+            missing("PostgreSQL binaries not found: run `make setup`")
         if url is not None:
             os.environ[POSTGRES_VARIABLE] = url
         try:

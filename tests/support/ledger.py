@@ -14,10 +14,11 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from support.capability import missing
 
 POSTGRES_VARIABLE = "WEBMG_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
@@ -39,11 +40,11 @@ def sqlite_url(path: Path) -> str:
 def postgres_database() -> Iterator[str]:
     """Yield the URL of a new, empty PostgreSQL database, dropped afterwards.
 
-    Skip the test if WEBMG_TEST_POSTGRES_URL is not set.
+    Fail the test (or skip it, with the opt-out set) if WEBMG_TEST_POSTGRES_URL is not set.
     """
     base = os.environ.get(POSTGRES_VARIABLE)
     if not base:
-        pytest.skip(f"set {POSTGRES_VARIABLE} to run against PostgreSQL")
+        missing(f"no PostgreSQL: set {POSTGRES_VARIABLE} or run `make setup`")
     name = f"webmg_ledger_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
