@@ -10,15 +10,16 @@ import pytest
 from support.lab import Lab, edited_contract, edited_file
 
 from webmg_ops.errors import ExitCode
+from webmg_ops.ledger import open_ledger
 
 pytestmark = pytest.mark.lab
 
-#: Used by no other test that changes hosts: its diagnostic reads a bare lab.
+#: No test hardens its hosts: the diagnostic finds them as a prospect's would be.
 CLIENT = "terre-solidaire"
 
 
-def diagnose(lab: Lab, client: str) -> tuple[int, dict[str, Any]]:
-    done = lab.cli("diagnose", client, "--reason", "scoping call", "--json")
+def diagnose(lab: Lab, client: str, *options: str) -> tuple[int, dict[str, Any]]:
+    done = lab.cli(*options, "diagnose", client, "--reason", "scoping call", "--json")
     return done.returncode, json.loads(done.stdout or done.stderr)
 
 
@@ -33,18 +34,23 @@ def make_prospect(data: dict[str, Any]) -> None:
     data["fit"]["stabilized"] = False
 
 
-def test_diagnose_reports_fit_level_plan_and_what_the_hosts_show(lab: Lab) -> None:
+def test_diagnose_reports_fit_level_plan_and_what_the_hosts_show(lab: Lab, tmp_path: Path) -> None:
+    # A ledger of its own: whatever other tests recorded, no backup is on record here.
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     # The client tunes its Ansible runs: the diagnostic's checks use that tuning too.
     own_cfg = lab.inventories / CLIENT / "ansible.cfg"
     with edited_file(own_cfg, "[defaults]\nforks = 7\n"):
-        code, report = diagnose(lab, CLIENT)
+        code, report = diagnose(lab, CLIENT, "--ledger", ledger_url)
     assert code == ExitCode.OK, report
     diagnostic = report["diagnostic"]
     assert diagnostic["verdict"] == "fit"
     assert diagnostic["recommended_level"] == "continuous-evolution"
     assert diagnostic["budget_marker"] == "from $500 / month"
     assert diagnostic["contracted_level"] == "continuous-evolution"
-    evidence = finished(lab, report["run_id"])["evidence"]
+    with open_ledger(ledger_url, create=False) as ledger:
+        (entry,) = ledger.entries(kinds=("run-finished",))
+    assert entry.payload["run_id"] == report["run_id"]
+    evidence = entry.payload["evidence"]
     hosts = evidence["hosts"]
     assert set(hosts) == {"terre-db1", "terre-web1", "terre-web2"}
     for facts in hosts.values():
@@ -56,9 +62,9 @@ def test_diagnose_reports_fit_level_plan_and_what_the_hosts_show(lab: Lab) -> No
     assert all(0 < score["passed"] < score["applicable"] for score in scores.values()), scores
     plan = diagnostic["action_plan"]
     assert any(item["action"] == "Harden: webmg-ops harden" for item in plan)
-    # Backups are read from the ledger: the plan asks for them only when none is on record.
-    no_backup = any(item["finding"] == "no verified backup on record" for item in plan)
-    assert no_backup == (evidence["backups"]["last_backup"] is None)
+    # Backups are read from the ledger, which holds none: the plan asks for them.
+    assert evidence["backups"]["last_backup"] is None
+    assert any(item["finding"] == "no verified backup on record" for item in plan)
     assert any("served without TLS" in item["finding"] for item in plan)
     # Nothing changed on any host, and the run log carries the verdict and the plan.
     assert all(host["changed"] == 0 for host in report["hosts"])

@@ -7,6 +7,7 @@ The corruption tests damage the repository of a client no other test drills
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shlex
 import shutil
@@ -374,13 +375,18 @@ def test_silent_corruption_of_a_restored_file_is_named_file_by_file(
     assert done.value.code == ExitCode.FAILED
     report = json.loads(capsys.readouterr().out)
     hosts = finished(lab, report["run_id"])["evidence"]["hosts"]
-    for item in hosts.values():
+    addresses = {"atelier-web1": WEB1, "atelier-db1": "198.18.0.42"}
+    assert set(hosts) == set(addresses)
+    for name, item in hosts.items():
+        # What the backup saw (the live file, unchanged since) and what the drill restored.
+        live = lab.ssh(addresses[name], "cat /etc/hostname")
+        assert live.returncode == 0, live.stderr
         assert item["mismatches"] == [
             {
                 "path": "/etc/hostname",
                 "kind": "content differs",
-                "expected": item["mismatches"][0]["expected"],
-                "found": item["mismatches"][0]["found"],
+                "expected": hashlib.sha256(live.stdout.encode()).hexdigest()[:16],
+                "found": hashlib.sha256(live.stdout.upper().encode()).hexdigest()[:16],
             }
         ]
         assert item["failures"][0].startswith("/etc/hostname: content differs")
