@@ -7,18 +7,22 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.engine import PLAYBOOKS, install_test_action
 from support.lab import Lab, edited_contract, edited_file
 from support.leak_search import leaks
+from support.waiting import wait_until
 
 from webmg_ops.ansible.runner import ANSIBLE_CFG, Job, run_playbook
+from webmg_ops.engine.execute import execute_run
 from webmg_ops.errors import ExitCode
-from webmg_ops.runs.records import HostResult, HostStatus
+from webmg_ops.runs.records import HostResult, HostStatus, Outcome, RunRequest
 from webmg_ops.secrets import SecretSet
 
 pytestmark = pytest.mark.lab
@@ -28,6 +32,8 @@ CLIENT = "atelier-nord"
 CLIENT_HOSTS = {"atelier-web1", "atelier-db1"}
 WEB1 = "198.18.0.41"
 MARKER = "/var/tmp/webmg-deploy-marker"
+#: The file on atelier-web1 that ends tests/playbooks/hold_until_released.yml.
+RELEASE = "/var/tmp/webmg-release"
 
 
 class InProcess:
@@ -160,38 +166,40 @@ def test_outside_window_is_refused_and_emergency_is_recorded(
     lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
-    lab.diagnosed(CLIENT)
-    with edited_contract(lab.inventories, CLIENT, _closed_window):
-        code, _out, err = inproc("run", CLIENT, "deploy", "--limit", "atelier-web1")
-        assert code == ExitCode.REFUSED
-        assert "outside its maintenance windows" in err
-        refused = lab.entries("run-refused", CLIENT)[-1].payload
-        assert refused["refusal"] == "window"
-        assert not _marker_on(lab, WEB1)
+    with lab.resetting("atelier-web1"):
+        lab.diagnosed(CLIENT)
+        with edited_contract(lab.inventories, CLIENT, _closed_window):
+            code, _out, err = inproc("run", CLIENT, "deploy", "--limit", "atelier-web1")
+            assert code == ExitCode.REFUSED
+            assert "outside its maintenance windows" in err
+            refused = lab.entries("run-refused", CLIENT)[-1].payload
+            assert refused["refusal"] == "window"
+            assert not _marker_on(lab, WEB1)
 
-        code, _out, err = inproc("run", CLIENT, "deploy", "--limit", "atelier-web1", "--emergency")
-        assert code == ExitCode.BAD_INPUT
-        assert "--emergency needs --reason" in err
+            code, _out, err = inproc(
+                "run", CLIENT, "deploy", "--limit", "atelier-web1", "--emergency"
+            )
+            assert code == ExitCode.BAD_INPUT
+            assert "--emergency needs --reason" in err
 
-        code, out, err = inproc(
-            "run",
-            CLIENT,
-            "deploy",
-            "--limit",
-            "atelier-web1",
-            "--emergency",
-            "--reason",
-            "fix for an exploited flaw",
-            "--json",
-        )
-        assert code == ExitCode.OK, err
-        run_id = json.loads(out)["run_id"]
-    started = _started(lab, run_id)
-    assert started["emergency"] is True
-    assert started["window"] == "outside windows"
-    assert started["reason"] == "fix for an exploited flaw"
-    assert _marker_on(lab, WEB1)
-    lab.reset("atelier-web1")
+            code, out, err = inproc(
+                "run",
+                CLIENT,
+                "deploy",
+                "--limit",
+                "atelier-web1",
+                "--emergency",
+                "--reason",
+                "fix for an exploited flaw",
+                "--json",
+            )
+            assert code == ExitCode.OK, err
+            run_id = json.loads(out)["run_id"]
+        started = _started(lab, run_id)
+        assert started["emergency"] is True
+        assert started["window"] == "outside windows"
+        assert started["reason"] == "fix for an exploited flaw"
+        assert _marker_on(lab, WEB1)
 
 
 def test_approval_is_required_and_consumed_once(
@@ -199,30 +207,36 @@ def test_approval_is_required_and_consumed_once(
 ) -> None:
     install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
     lab.diagnosed("riverton")
-    run = (
-        "run",
-        "riverton",
-        "deploy",
-        "--limit",
-        "riverton-web1",
-        "--emergency",
-        "--reason",
-        "hotfix CHG-42",
-    )
-    code, _out, err = inproc(*run)
-    assert code == ExitCode.REFUSED
-    assert "requires an approval" in err
-    code, _out, err = inproc(
-        "approve", "riverton", "deploy", "--by", "Marcus Reed (CIO)", "--note", "CHG-42 approved"
-    )
-    assert code == ExitCode.OK, err
-    approval = lab.entries("approval", "riverton")[-1]
-    code, out, err = inproc(*run, "--json")
-    assert code == ExitCode.OK, err
-    assert _started(lab, json.loads(out)["run_id"])["approval_seq"] == approval.seq
-    code, _out, err = inproc(*run)
-    assert code == ExitCode.REFUSED, "an approval is consumed by one run only"
-    lab.reset("riverton-web1")
+    with lab.resetting("riverton-web1"):
+        run = (
+            "run",
+            "riverton",
+            "deploy",
+            "--limit",
+            "riverton-web1",
+            "--emergency",
+            "--reason",
+            "hotfix CHG-42",
+        )
+        code, _out, err = inproc(*run)
+        assert code == ExitCode.REFUSED
+        assert "requires an approval" in err
+        code, _out, err = inproc(
+            "approve",
+            "riverton",
+            "deploy",
+            "--by",
+            "Marcus Reed (CIO)",
+            "--note",
+            "CHG-42 approved",
+        )
+        assert code == ExitCode.OK, err
+        approval = lab.entries("approval", "riverton")[-1]
+        code, out, err = inproc(*run, "--json")
+        assert code == ExitCode.OK, err
+        assert _started(lab, json.loads(out)["run_id"])["approval_seq"] == approval.seq
+        code, _out, err = inproc(*run)
+        assert code == ExitCode.REFUSED, "an approval is consumed by one run only"
 
 
 def test_dry_run_needs_no_window_and_changes_nothing(
@@ -240,21 +254,41 @@ def test_dry_run_needs_no_window_and_changes_nothing(
     assert not _marker_on(lab, WEB1)  # ...but did not
 
 
-def test_second_run_on_a_client_is_refused(lab: Lab) -> None:
-    first = subprocess.Popen(
-        [sys.executable, "-m", "webmg_ops.cli.main", "run", CLIENT, "check", "--reason", "first"],
-        env=lab.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+def test_second_run_on_a_client_is_refused(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first run holds the client until released: the second certainly meets its lock.
+    install_test_action(monkeypatch, "deploy", "hold_until_released.yml")
+    lab.diagnosed(CLIENT)
+    monkeypatch.setenv("WEBMG_VAR", str(lab.settings.var_dir))
+    request = RunRequest(
+        CLIENT,
+        "deploy",
+        limit="atelier-web1",
+        emergency=True,
+        reason="holds the client",
+        vault_password_file=Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]),
     )
+    ended: dict[str, Any] = {}
+
+    def first_run() -> None:
+        try:
+            ended["report"] = execute_run(lab.settings, request)
+        except BaseException as error:
+            ended["error"] = error
+
+    first = threading.Thread(target=first_run)
     lock = lab.settings.var_dir / "locks" / f"{CLIENT}.lock"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
-        time.sleep(0.05)
-    second = lab.cli("run", CLIENT, "check", "--reason", "second")
-    _, first_err = first.communicate(timeout=180)
-    assert first.returncode == ExitCode.OK, first_err
+    first.start()
+    try:
+        held = wait_until(lambda: lock.exists() and bool(lock.read_text().strip()), 120)
+        assert held, "the first run never took the client's lock"
+        second = lab.cli("run", CLIENT, "check", "--reason", "second")
+        assert first.is_alive(), "the first run ended before the second was tried"
+    finally:
+        assert lab.ssh(WEB1, f"sudo touch {RELEASE}").returncode == 0
+        first.join(timeout=300)
+        assert lab.ssh(WEB1, f"sudo rm -f {RELEASE}").returncode == 0
+    assert "error" not in ended, ended
+    assert ended["report"].outcome is Outcome.SUCCEEDED
     assert second.returncode == ExitCode.REFUSED, second.stderr
     assert f"client {CLIENT} is locked by run" in second.stderr
     assert lab.entries("run-refused", CLIENT)[-1].payload["refusal"] == "lock"
@@ -419,7 +453,8 @@ def test_killed_or_stopped_run_is_closed_and_leaves_nothing(
     assert row["outcome"] == outcome
     statuses = {host["status"] for host in _finished(lab, run_dir.name)["hosts"]}
     assert statuses <= {"unknown", "ok"}
-    time.sleep(1)
+    # The run's processes end with it: wait for that, then say which are left, if any.
+    wait_until(lambda: _processes_mentioning(str(run_dir)) == [], 30)
     assert _processes_mentioning(str(run_dir)) == []
     # The next run takes the client over; a crash leaves a recorded lock takeover.
     assert lab.cli("run", CLIENT, "check", "--reason", "after").returncode == ExitCode.OK

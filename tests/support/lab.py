@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,16 @@ class Lab:
         """Reset a host a test changed: bare again, same identity."""
         done = self.cli("lab", "reset", name)
         assert done.returncode == 0, done.stderr
+
+    @contextmanager
+    def resetting(self, *names: str) -> Iterator[None]:
+        """Within the block a test may change the hosts NAMES: they are reset afterwards,
+        whatever happens, so that no failure leaks into the next test."""
+        try:
+            yield
+        finally:
+            for name in names:
+                self.reset(name)
 
     def ansible_env(self) -> dict[str, str]:
         """Return the environment for Ansible, with its SSH masters under the test's folder."""
