@@ -157,34 +157,37 @@ class SectorPreset:
     freezes: tuple[Freeze, ...] = ()
 
 
-def _yearly(name: str, start: tuple[int, int], end: tuple[int, int], reason: str) -> Freeze:
-    # The year is ignored for yearly freezes; 2000 is a leap year, so 29 February is valid.
-    return Freeze(
-        name=name,
-        start=date(2000, *start),
-        end=date(2000, *end),
-        yearly=True,
-        reason=reason,
-    )
-
-
+# Yearly freezes ignore the year; 2000 is a leap year, so 29 February is valid.
 SECTOR_PRESETS: dict[Sector, SectorPreset] = {
     Sector.HOTEL: SectorPreset(
         settings={"checks.mobile_page_weight": True},
         freezes=(
-            _yearly(
-                "summer season",
-                (7, 1),
-                (8, 31),
-                "peak season: bookings and offer pages must not be disturbed",
+            Freeze(
+                name="summer season",
+                start=date(2000, 7, 1),
+                end=date(2000, 8, 31),
+                yearly=True,
+                reason="peak season: bookings and offer pages must not be disturbed",
             ),
         ),
     ),
     Sector.EDUCATION: SectorPreset(
         settings={"availability.check_every": 5 * MINUTE},
         freezes=(
-            _yearly("winter exams", (1, 12), (1, 23), "exam period: availability first"),
-            _yearly("summer exams", (6, 1), (6, 30), "exam and admissions period"),
+            Freeze(
+                name="winter exams",
+                start=date(2000, 1, 12),
+                end=date(2000, 1, 23),
+                yearly=True,
+                reason="exam period: availability first",
+            ),
+            Freeze(
+                name="summer exams",
+                start=date(2000, 6, 1),
+                end=date(2000, 6, 30),
+                yearly=True,
+                reason="exam and admissions period",
+            ),
         ),
     ),
     Sector.GOVERNMENT: SectorPreset(

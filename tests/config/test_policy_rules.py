@@ -1,0 +1,113 @@
+"""The strictness rules of the effective policy, case by case, and how a policy reads.
+
+Each expectation is the service's rule written out (a required approval may not
+be dropped, a permission may not be granted, a shorter duration is stricter),
+not read back from the code.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from webmg_ops.config.clients import load_client
+from webmg_ops.config.contract import Level, Retention
+from webmg_ops.config.policy import describe_value, is_looser, policy_document, stricter
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("setting", "candidate", "baseline", "looser"),
+    [
+        # A requirement (a flag) may be added, never dropped.
+        ("updates.approval_required", False, True, True),
+        ("updates.approval_required", True, True, False),
+        ("updates.approval_required", True, False, False),
+        ("updates.approval_required", False, False, False),
+        # A permission (partial runs) may be withdrawn, never granted.
+        ("runs.partial_hosts", True, False, True),
+        ("runs.partial_hosts", False, True, False),
+        ("runs.partial_hosts", True, True, False),
+        ("runs.partial_hosts", False, False, False),
+        # A duration may shrink, never grow; None (not part of the level) is the loosest.
+        ("targets.rto", 8 * HOUR, 4 * HOUR, True),
+        ("targets.rto", 4 * HOUR, 4 * HOUR, False),
+        ("targets.rto", 2 * HOUR, 4 * HOUR, False),
+        ("response.p1", None, HOUR, True),
+        ("response.p1", HOUR, None, False),
+        # The budget marker is the agency's price, never a loosening.
+        ("budget.marker", "from $1 / month", "from $1,500 / month", False),
+        ("budget.marker", "from $9,999 / month", "from $150 / month", False),
+    ],
+)
+def test_what_loosens_a_setting(
+    setting: str, candidate: object, baseline: object, looser: bool
+) -> None:
+    assert is_looser(setting, candidate, baseline) is looser
+
+
+@pytest.mark.parametrize(
+    ("setting", "one", "other", "strictest"),
+    [
+        ("targets.rto", 4 * HOUR, 8 * HOUR, 4 * HOUR),
+        ("targets.rto", 8 * HOUR, 4 * HOUR, 4 * HOUR),
+        ("updates.approval_required", False, True, True),
+        ("updates.approval_required", True, False, True),
+        ("runs.partial_hosts", True, False, False),
+        ("runs.partial_hosts", False, True, False),
+    ],
+)
+def test_the_stricter_of_two_values_whichever_comes_first(
+    setting: str, one: object, other: object, strictest: object
+) -> None:
+    assert stricter(setting, one, other) == strictest
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "-"),
+        (True, "yes"),
+        (False, "no"),
+        (timedelta(days=7), "7d"),
+        (Retention(daily=7, weekly=4), "7 daily, 4 weekly"),
+        (Retention(), "none"),
+        ("security", "security"),
+    ],
+)
+def test_how_a_value_reads(value: object, text: str) -> None:
+    assert describe_value(value) == text
+
+
+def test_a_level_already_stricter_than_its_sector_keeps_its_own_value(inventories: Path) -> None:
+    # riverton: institutional-sla, which requires approval itself; government asks it too.
+    policy = load_client(inventories, "riverton").policy
+    assert policy.values["updates.approval_required"].value is True
+    assert policy.values["updates.approval_required"].source == "level institutional-sla"
+
+
+def test_a_client_reads_as_itself_and_a_prospect_as_a_prospect(
+    inventories: Path, edit_contract
+) -> None:
+    policy = load_client(inventories, "alpenhof").policy
+    assert (policy.client, policy.prospect) == ("alpenhof", False)
+    document = policy_document(policy)
+    assert (document["client"], document["level"], document["sector"]) == (
+        "alpenhof",
+        "stability-security",
+        "hotel",
+    )
+
+    def prospect(data: dict) -> None:
+        for key in ("level", "business_owner", "windows", "escalation", "cadences", "targets"):
+            data.pop(key, None)
+
+    edit_contract("alpenhof", prospect)
+    policy = load_client(inventories, "alpenhof").policy
+    assert policy.prospect is True
+    # A prospect is read against the first level until one is contracted.
+    assert policy.level is Level.STABILITY_SECURITY
+    assert policy_document(policy)["level"] == "prospect"
