@@ -107,3 +107,22 @@ def test_readme_starts_with_the_two_commands() -> None:
     head = (REPO / "README.md").read_text().split("\n## ", 1)[0]
     assert "make demo" in head
     assert "make test" in head
+
+
+def test_an_unexpected_error_shows_a_traceback_only_with_debug(
+    cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webmg_ops.cli import clients
+
+    def broken(_inventories: Path) -> list[str]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(clients, "list_client_names", broken)
+    quiet = cli("clients")
+    assert quiet.code == ExitCode.FAILED, quiet
+    assert "internal error: RuntimeError: disk on fire (run with --debug for details)" in quiet.err
+    assert "Traceback" not in quiet.err
+    loud = cli("--debug", "clients")
+    assert loud.code == ExitCode.FAILED, loud
+    assert "Traceback (most recent call last)" in loud.err
+    assert 'raise RuntimeError("disk on fire")' in loud.err

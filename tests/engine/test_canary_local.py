@@ -11,10 +11,12 @@ than by asking the masking code.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets as random
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -115,12 +117,16 @@ def test_canaries_in_every_form_never_reach_kept_files(
     var = tmp_path / "var"
     private_dir = var / "runs" / "run-canary" / "ansible"
     seen_mid_run: list[tuple[str, list[str]]] = []
+    extra_vars_modes: set[int] = set()
 
     def search_mid_run(progress: Progress) -> None:
         # What a crash at this point would leave behind.
         found = leaks(_kept_text(var, skip=EXTRA_VARS_FILE), canaries)
         if found:
             seen_mid_run.append((progress.task, found))
+        # The extra vars (a secret among them) sit in a file only its owner reads.
+        with contextlib.suppress(FileNotFoundError):
+            extra_vars_modes.add(stat.S_IMODE((private_dir / EXTRA_VARS_FILE).stat().st_mode))
 
     result = run_playbook(
         Job(
@@ -144,6 +150,7 @@ def test_canaries_in_every_form_never_reach_kept_files(
     assert MASK in host.failed_tasks[0].message
     assert leaks(host.failed_tasks[0].message, canaries) == []
     assert seen_mid_run == []
+    assert extra_vars_modes == {0o600}
     kept = _kept_text(var)
     assert leaks(kept, canaries) == []
     output = (private_dir / OUTPUT_FILE).read_text()
