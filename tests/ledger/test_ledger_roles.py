@@ -217,3 +217,21 @@ def test_a_writer_meeting_a_migration_is_told_who_migrates(roles: Roles) -> None
     assert "ledger setup-roles" in refused.value.message
     assert "schema revision none" in refused.value.message
     assert roles.writer in refused.value.message  # the URL names the role, never a password
+
+
+def test_a_writer_that_is_a_member_of_the_owner_is_refused(
+    roles: Roles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A membership granted by mistake would lend the writer the owner's rights.
+    admin = create_engine(roles.admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'GRANT "{roles.owner}" TO "{roles.writer}"'))
+    finally:
+        admin.dispose()
+    again = ("ledger", "setup-roles", "--owner", roles.owner, "--writer", roles.writer)
+    capsys.readouterr()
+    assert run_cli(*again) == ExitCode.REFUSED
+    message = capsys.readouterr().err
+    assert f"role {roles.writer!r} is a member of {roles.owner!r}" in message
+    assert "revoke that membership first" in message
