@@ -8,6 +8,7 @@ Exit 1 if a module scores under ``FLOOR`` percent.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -17,9 +18,9 @@ EQUIVALENT = Path(__file__).with_name("equivalent-mutants.txt")
 
 
 def module_of(mutant: str) -> str:
-    """Given a mutant's name (``pkg.module.x_function__mutmut_3``), return its module."""
-    module, _, _function = mutant.partition(".x_")
-    return module
+    """Given a mutant's name (``pkg.module.x_function__mutmut_3``, or
+    ``pkg.module.xǁClassǁmethod__mutmut_3`` for a method), return its module."""
+    return re.split(r"\.x(?:_|ǁ)", mutant, maxsplit=1)[0]
 
 
 def main() -> int:
@@ -35,15 +36,20 @@ def main() -> int:
             continue
         counts[module_of(name)]["equivalent" if name in equivalent else status] += 1
     failed = False
-    print(f"{'module':40} {'killed':>7} {'survived':>9} {'no tests':>9} {'other':>6} {'score':>7}")
+    print(
+        f"{'module':34} {'killed':>7} {'survived':>9} {'no tests':>9} {'other':>6} "
+        f"{'unrun':>6} {'score':>7}"
+    )
     for module, count in sorted(counts.items()):
-        scored = sum(count.values()) - count["equivalent"]
+        # Equivalent mutants are left out; so are those not run yet (an interrupted run),
+        # which are shown so that a partial score is never taken for a whole one.
+        scored = sum(count.values()) - count["equivalent"] - count["not checked"]
         score = 100.0 * count["killed"] / scored if scored else 100.0
         other = scored - count["killed"] - count["survived"] - count["no tests"]
-        failed |= score < FLOOR
+        failed |= score < FLOOR or count["not checked"] > 0
         print(
-            f"{module:40} {count['killed']:7} {count['survived']:9} {count['no tests']:9} "
-            f"{other:6} {score:6.1f}%"
+            f"{module:34} {count['killed']:7} {count['survived']:9} {count['no tests']:9} "
+            f"{other:6} {count['not checked']:6} {score:6.1f}%"
         )
     if not counts:
         print("no mutant was run", file=sys.stderr)
