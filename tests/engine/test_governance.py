@@ -1,0 +1,155 @@
+"""Governance before a run, rule by rule: prospect, diagnostic first, window, approval.
+
+Each expectation is the rule as the service states it, with the message a
+person reads; the ledger is a real one holding what the gate reads.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from support.governance import record_diagnostic
+
+from webmg_ops.config.clients import Client, load_client
+from webmg_ops.engine.governance import Clearance, PolicyRefusal, check_governance, rules_for
+from webmg_ops.errors import BadInput
+from webmg_ops.ledger import Ledger, open_ledger
+from webmg_ops.runs.records import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal
+
+#: alpenhof's "tuesday night" window (23:00 Vienna, 3 h): 23:30 Vienna is 22:30 UTC.
+IN_ALPENHOF_WINDOW = datetime(2026, 12, 1, 22, 30, tzinfo=UTC)
+#: riverton's "sunday early morning" (02:00 New York, 4 h): 03:00 New York is 08:00 UTC.
+IN_RIVERTON_WINDOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+#: A Wednesday noon: outside every window of alpenhof.
+WEDNESDAY_NOON = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+ANY_EMERGENCY = "--emergency --reason ..."
+
+
+def _govern(
+    ledger: Ledger,
+    client: Client,
+    action: str,
+    at: datetime,
+    *,
+    check: bool = False,
+    emergency: bool = False,
+    reason: str = "",
+) -> Clearance:
+    return check_governance(
+        client, action, check=check, emergency=emergency, reason=reason, at=at, ledger=ledger
+    )
+
+
+def test_an_unknown_action_is_named_with_the_known_ones() -> None:
+    with pytest.raises(BadInput) as refused:
+        rules_for("reboot")
+    assert refused.value.message == (
+        "unknown action 'reboot' (known: backup, check, deploy, diagnose, drill, harden, "
+        "target, update)"
+    )
+
+
+def test_a_prospect_may_only_be_looked_at(
+    inventories: Path, ledger_url: str, edit_contract
+) -> None:
+    def prospect(data: dict) -> None:
+        for key in ("level", "business_owner", "windows", "escalation", "cadences", "targets"):
+            data.pop(key, None)
+
+    edit_contract("alpenhof", prospect)
+    client = load_client(inventories, "alpenhof")
+    with open_ledger(ledger_url) as ledger:
+        for action in ("check", "diagnose"):
+            assert _govern(ledger, client, action, WEDNESDAY_NOON).emergency is False
+        with pytest.raises(PolicyRefusal) as refused:
+            _govern(ledger, client, "update", WEDNESDAY_NOON, emergency=True, reason="zero-day")
+    assert refused.value.refusal is Refusal.PROSPECT
+    assert refused.value.message == (
+        "alpenhof is a prospect (no level in client.yml): only check, diagnose may run "
+        "until a service level is contracted"
+    )
+
+
+def test_a_change_waits_for_a_diagnostic_of_its_own_client(
+    inventories: Path, ledger_url: str
+) -> None:
+    client = load_client(inventories, "alpenhof")
+    with open_ledger(ledger_url) as ledger:
+        # Another client's diagnostic, and a failed one of this client, do not count.
+        record_diagnostic(ledger, "riverton")
+        ledger.append(
+            RUN_FINISHED, "alpenhof", {"run_id": "d0", "action": "diagnose", "outcome": "failed"}
+        )
+        with pytest.raises(PolicyRefusal) as refused:
+            _govern(ledger, client, "update", IN_ALPENHOF_WINDOW)
+        assert refused.value.refusal is Refusal.DIAGNOSTIC
+        assert refused.value.message.startswith("alpenhof has no diagnostic on record")
+        assert refused.value.message.endswith(f"; only an emergency may run ({ANY_EMERGENCY})")
+        # A dry run reads only; an emergency goes on and says what it overrode.
+        assert _govern(ledger, client, "update", IN_ALPENHOF_WINDOW, check=True).overridden is None
+        emergency = _govern(
+            ledger, client, "update", IN_ALPENHOF_WINDOW, emergency=True, reason="zero-day"
+        )
+        assert (emergency.emergency, emergency.overridden) == (True, "diagnostic first")
+        record_diagnostic(ledger, "alpenhof")
+        cleared = _govern(ledger, client, "update", IN_ALPENHOF_WINDOW)
+    assert (cleared.window, cleared.overridden, cleared.emergency) == ("tuesday night", None, False)
+
+
+def test_outside_its_windows_a_change_is_told_when_the_next_one_opens(
+    inventories: Path, ledger_url: str
+) -> None:
+    client = load_client(inventories, "alpenhof")
+    with open_ledger(ledger_url) as ledger:
+        record_diagnostic(ledger, "alpenhof")
+        with pytest.raises(PolicyRefusal) as refused:
+            _govern(ledger, client, "harden", WEDNESDAY_NOON)
+        overridden = _govern(
+            ledger, client, "harden", WEDNESDAY_NOON, emergency=True, reason="exploited flaw"
+        )
+    assert refused.value.refusal is Refusal.WINDOW
+    # The next window after Wednesday noon: Thursday night, 23:00 in Vienna (said in UTC).
+    thursday_night = datetime(2026, 12, 3, 23, 0, tzinfo=ZoneInfo("Europe/Vienna"))
+    assert refused.value.message == (
+        "alpenhof is outside its maintenance windows; next window opens "
+        f"{thursday_night.astimezone(UTC).isoformat()}; only an emergency may run "
+        f"({ANY_EMERGENCY})"
+    )
+    assert (overridden.window, overridden.overridden) == (None, "outside windows")
+
+
+def test_an_approval_is_needed_once_per_run_of_its_own_client_and_action(
+    inventories: Path, ledger_url: str
+) -> None:
+    client = load_client(inventories, "riverton")  # institutional-sla: approvals required
+    with open_ledger(ledger_url) as ledger:
+        record_diagnostic(ledger, "riverton")
+        # Approvals of another action or another client do not open this run.
+        ledger.append(APPROVAL, "riverton", {"action": "harden", "by": "CIO", "note": "ok"})
+        ledger.append(APPROVAL, "alpenhof", {"action": "update", "by": "owner", "note": "ok"})
+        with pytest.raises(PolicyRefusal) as refused:
+            _govern(ledger, client, "update", IN_RIVERTON_WINDOW)
+        assert refused.value.refusal is Refusal.APPROVAL
+        assert refused.value.message == (
+            "riverton's policy requires an approval for update: record one with "
+            "webmg-ops approve riverton update --by NAME --note TEXT"
+        )
+        # A dry run needs none.
+        assert (
+            _govern(ledger, client, "update", IN_RIVERTON_WINDOW, check=True).approval_seq is None
+        )
+        approval = ledger.append(
+            APPROVAL, "riverton", {"action": "update", "by": "CIO", "note": "CHG-7"}
+        )
+        cleared = _govern(ledger, client, "update", IN_RIVERTON_WINDOW)
+        assert cleared.approval_seq == approval.seq
+        # A run that started without it (a dry run) leaves it open; the run that used it
+        # consumes it.
+        ledger.append(RUN_STARTED, "riverton", {"run_id": "r0", "approval_seq": None})
+        assert _govern(ledger, client, "update", IN_RIVERTON_WINDOW).approval_seq == approval.seq
+        ledger.append(RUN_STARTED, "riverton", {"run_id": "r1", "approval_seq": approval.seq})
+        with pytest.raises(PolicyRefusal):
+            _govern(ledger, client, "update", IN_RIVERTON_WINDOW)
