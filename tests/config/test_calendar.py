@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import time as clock
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +18,23 @@ from webmg_ops.errors import ExitCode
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture(autouse=True, params=["UTC", "Pacific/Kiritimati", "America/Adak"])
+def controller_zone(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run every calendar test with the controller's own clock in several zones: windows
+    and freezes are the client's, whatever zone the controller's machine is set to."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = request.param
+    clock.tzset()
+    try:
+        yield request.param
+    finally:
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
+        clock.tzset()
 
 
 def window(days: list[str], start: str, duration: str, tz: str) -> Window:
