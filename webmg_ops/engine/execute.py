@@ -20,23 +20,14 @@ from webmg_ops.actions.base import Action, ActionOutcome, RunContext
 from webmg_ops.actions.registry import action_named
 from webmg_ops.ansible.connection import read_inventory_variables
 from webmg_ops.ansible.inventory import find_inventory_file
-from webmg_ops.ansible.runner import (
-    Job,
-    Progress,
-    ansible_cfg_for,
-    run_playbook,
-)
+from webmg_ops.ansible.runner import Job, Progress, ansible_cfg_for, run_playbook
 from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.engine.cancel import CancelFlag
 from webmg_ops.engine.governance import Clearance, PolicyRefusal, check_governance, rules_for
 from webmg_ops.engine.lock import LockHolder, acquire_client_lock
 from webmg_ops.engine.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
-from webmg_ops.engine.plan import (
-    playbook_of,
-    select_hosts,
-    with_action_vars,
-)
+from webmg_ops.engine.plan import playbook_of, select_hosts, with_action_vars
 from webmg_ops.engine.reconcile import reconcile_runs, run_dir, write_progress
 from webmg_ops.engine.record import (
     Played,

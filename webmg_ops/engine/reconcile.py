@@ -13,10 +13,7 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from webmg_ops.ansible.runner import (
-    end_run_processes,
-    write_private,
-)
+from webmg_ops.ansible.runner import end_run_processes, write_private
 from webmg_ops.config.clients import load_client
 from webmg_ops.engine.lock import process_alive
 from webmg_ops.errors import BadInput

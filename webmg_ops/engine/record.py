@@ -15,10 +15,7 @@ from typing import Any
 
 from webmg_ops import __version__, process
 from webmg_ops.actions.base import ActionOutcome, RunContext
-from webmg_ops.ansible.runner import (
-    PLAYBOOKS,
-    PlaybookResult,
-)
+from webmg_ops.ansible.runner import PLAYBOOKS, PlaybookResult
 from webmg_ops.config.clients import Client
 from webmg_ops.engine.governance import Clearance, PolicyRefusal
 from webmg_ops.engine.plan import policy_summary
