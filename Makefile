@@ -67,7 +67,8 @@ test: setup lint
 
 ## test-fast      the inner loop: every test but those of the lab and of outside tools (under a minute)
 test-fast: setup
-	$(BIN)/pytest -q -m "not lab and not tools"
+	@# These tests share nothing (no lab, no outside tool): one worker per core.
+	$(BIN)/pytest -q -n auto -m "not lab and not tools"
 
 ## mutants        mutation testing of the modules the promises rest on; a score per module (floor 90 %)
 mutants: setup

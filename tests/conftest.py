@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.consoles import widen_consoles
 from support.lab import Lab, require_lab_capabilities
 from support.restic import RESTIC_PASSWORD
 
@@ -97,7 +98,7 @@ def cli(
     from webmg_ops.cli.main import main
 
     # Wide enough that tables do not wrap the words tests look for.
-    monkeypatch.setenv("COLUMNS", "200")
+    widen_consoles(monkeypatch, 200)
 
     def run(*args: str) -> CliResult:
         capsys.readouterr()

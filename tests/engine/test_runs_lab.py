@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.consoles import widen_consoles
 from support.engine import PLAYBOOKS, install_test_action
 from support.lab import Lab, edited_contract, edited_file
 from support.leak_search import leaks
@@ -70,7 +71,7 @@ def inproc(
 ) -> InProcess:
     monkeypatch.setenv("WEBMG_VAR", str(lab.settings.var_dir))
     monkeypatch.setenv("WEBMG_VAULT_PASSWORD_FILE", lab.env["WEBMG_VAULT_PASSWORD_FILE"])
-    monkeypatch.setenv("COLUMNS", "200")
+    widen_consoles(monkeypatch, 200)
     return InProcess(lab, capsys)
 
 

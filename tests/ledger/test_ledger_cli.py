@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.consoles import widen_consoles
 from support.ledger import read_row, sqlite_url, tamper
 
 from webmg_ops.cli.main import main
@@ -32,7 +33,7 @@ Runner = Callable[..., Run]
 @pytest.fixture
 def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Runner:
     """Return a function that runs ``webmg-ops ARGS`` in-process."""
-    monkeypatch.setenv("COLUMNS", "250")
+    widen_consoles(monkeypatch, 250)
     monkeypatch.delenv("WEBMG_LEDGER_URL", raising=False)
 
     def run_command(*args: str) -> Run:
