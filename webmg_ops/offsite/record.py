@@ -99,7 +99,7 @@ def copy_payload(result: CopyResult, run_id: str, extra: Mapping[str, Any]) -> d
 Recorder = Callable[[Sequence[NewEntry]], object]
 
 
-def append_entries(
+def record_drafts(
     record: Recorder, client: str, entries: Sequence[tuple[str, dict[str, Any] | None]]
 ) -> None:
     """Hand the entries whose payload is not None to ``record``, all in one call."""
@@ -157,7 +157,7 @@ def record_publication(
     published, unpublished = upload_payloads(result, run_id, {})
     if unpublished is not None:
         unpublished["pending_id"] = pending_id
-    append_entries(record, result.client, [(PUBLISHED, published), (UNPUBLISHED, unpublished)])
+    record_drafts(record, result.client, [(PUBLISHED, published), (UNPUBLISHED, unpublished)])
     return pending_id
 
 
@@ -179,7 +179,7 @@ def record_copy(
     is kept.
     """
     if result.ok:
-        append_entries(record, result.client, [(PUBLISHED, copy_payload(result, run_id, {}))])
+        record_drafts(record, result.client, [(PUBLISHED, copy_payload(result, run_id, {}))])
         return None
     item = _first_failure(
         "restic-copy",
@@ -238,7 +238,7 @@ def record_checkpoint(
     the ledger fails: the pending item is kept.
     """
     if result.published:
-        append_entries(record, result.client, [(PUBLISHED, checkpoint_payload(result, run_id, {}))])
+        record_drafts(record, result.client, [(PUBLISHED, checkpoint_payload(result, run_id, {}))])
         return None
     item = _first_failure(
         "checkpoint",
@@ -260,5 +260,5 @@ def _keep_pending(
     """Given the settings, an item not published and its ``offsite-unpublished`` payload,
     keep the item in the pending file, record the entry, and return the item's id."""
     change_pending(settings, lambda items: [*items, item])
-    append_entries(record, item.client, [(UNPUBLISHED, unpublished)])
+    record_drafts(record, item.client, [(UNPUBLISHED, unpublished)])
     return item.id

@@ -32,9 +32,9 @@ from webmg_ops.offsite.record import (
     PUBLISHED,
     UNPUBLISHED,
     Recorder,
-    append_entries,
     checkpoint_payload,
     copy_payload,
+    record_drafts,
     summary,
     upload_payloads,
 )
@@ -130,7 +130,7 @@ def _retry_upload(
     published, unpublished = upload_payloads(result, item.run_id, extra)
     # The ledger first: the item leaves the pending file only once its
     # publication is recorded.
-    append_entries(record, item.client, [(PUBLISHED, published), (UNPUBLISHED, unpublished)])
+    record_drafts(record, item.client, [(PUBLISHED, published), (UNPUBLISHED, unpublished)])
     if result.ok:
         change_pending(settings, lambda items: [each for each in items if each.id != item.id])
         return RetryOutcome(item.id, item.client, item.kind, item.run_id, True)
@@ -166,7 +166,7 @@ def _retry_copy(
         host=item.host,
     )
     extra = {"pending_id": item.id, "attempt": item.attempts + 1}
-    append_entries(
+    record_drafts(
         record,
         item.client,
         [(PUBLISHED if result.ok else UNPUBLISHED, copy_payload(result, item.run_id, extra))],
@@ -198,7 +198,7 @@ def _retry_checkpoint(
         retry=retry,
     )
     extra = {"pending_id": item.id, "attempt": item.attempts + 1}
-    append_entries(
+    record_drafts(
         record,
         item.client,
         [
