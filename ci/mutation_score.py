@@ -44,12 +44,13 @@ def main() -> int:
         # Equivalent mutants are left out; so are those not run yet (an interrupted run),
         # which are shown so that a partial score is never taken for a whole one.
         scored = sum(count.values()) - count["equivalent"] - count["not checked"]
-        score = 100.0 * count["killed"] / scored if scored else 100.0
+        score = 100.0 * count["killed"] / scored if scored else 0.0
         other = scored - count["killed"] - count["survived"] - count["no tests"]
         failed |= score < FLOOR or count["not checked"] > 0
+        shown = f"{score:6.1f}%" if scored else "      -"
         print(
             f"{module:34} {count['killed']:7} {count['survived']:9} {count['no tests']:9} "
-            f"{other:6} {count['not checked']:6} {score:6.1f}%"
+            f"{other:6} {count['not checked']:6} {shown}"
         )
     if not counts:
         print("no mutant was run", file=sys.stderr)
