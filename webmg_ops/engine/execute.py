@@ -24,7 +24,7 @@ from webmg_ops.ansible.runner import Job, Progress, ansible_cfg_for, run_playboo
 from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.engine.cancel import CancelFlag
-from webmg_ops.engine.governance import Clearance, PolicyRefusal, check_governance, rules_for
+from webmg_ops.engine.governance import Clearance, PolicyRefusal, clear_request, rules_for
 from webmg_ops.engine.lock import LockHolder, acquire_client_lock
 from webmg_ops.engine.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
 from webmg_ops.engine.plan import playbook_of, select_hosts, with_action_vars
@@ -130,15 +130,7 @@ def execute_run(
     with open_ledger(settings.ledger_url) as ledger:
         now = datetime.now(UTC)
         try:
-            clearance = check_governance(
-                client,
-                request.action,
-                check=request.check,
-                emergency=request.emergency,
-                reason=request.reason,
-                at=now,
-                ledger=ledger,
-            )
+            clearance = clear_request(client, request, now, ledger)
         except PolicyRefusal as refusal:
             record_refusal(settings, ledger, client, request, refusal, secrets, now)
             raise

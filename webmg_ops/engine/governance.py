@@ -15,7 +15,7 @@ from webmg_ops.config.calendar import calendar_state
 from webmg_ops.config.clients import Client
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, LedgerReader
-from webmg_ops.runs.records import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal
+from webmg_ops.runs.records import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal, RunRequest
 
 
 @dataclass(frozen=True)
@@ -194,4 +194,20 @@ def check_governance(
         emergency=emergency,
         overridden=", ".join(overridden_parts) or None,
         approval_seq=approval_seq,
+    )
+
+
+def clear_request(
+    client: Client, request: RunRequest, at: datetime, ledger: LedgerReader
+) -> Clearance:
+    """Given a client, a run's request, the instant and the ledger, return the clearance
+    :func:`check_governance` gives the request's action and flags; raise as it does."""
+    return check_governance(
+        client,
+        request.action,
+        check=request.check,
+        emergency=request.emergency,
+        reason=request.reason,
+        at=at,
+        ledger=ledger,
     )

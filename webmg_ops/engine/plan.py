@@ -18,7 +18,7 @@ from webmg_ops.ansible.runner import PLAYBOOKS
 from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.config.policy import describe_value
-from webmg_ops.engine.governance import Clearance, PolicyRefusal, check_governance, rules_for
+from webmg_ops.engine.governance import Clearance, PolicyRefusal, clear_request, rules_for
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
 from webmg_ops.runs.records import RunRequest
@@ -106,15 +106,7 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
     refusal: PolicyRefusal | None = None
     with open_ledger(settings.ledger_url, create=False) as ledger:
         try:
-            clearance = check_governance(
-                client,
-                request.action,
-                check=request.check,
-                emergency=request.emergency,
-                reason=request.reason,
-                at=at or datetime.now(UTC),
-                ledger=ledger,
-            )
+            clearance = clear_request(client, request, at or datetime.now(UTC), ledger)
         except PolicyRefusal as refused:
             refusal = refused
     return Plan(
