@@ -45,6 +45,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.tools)
 
 
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Print the seed of the shuffled order last, even under ``-q`` (which hides the
+    header that names it), so that an order that failed can be replayed.
+    """
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int):
+        terminalreporter.write_line(f"Test order shuffled with --randomly-seed={seed}")
+
+
 @pytest.fixture
 def inventories(tmp_path: Path) -> Path:
     """Return a copy of the demo inventories that a test may change."""
