@@ -16,11 +16,12 @@ STAMP := $(VENV)/.installed
 LOCK_VENV := $(CURDIR)/var/lock-venv
 DEMO_CLIENT ?= atelier-nord
 
-# Debian packages: Python, and what the rehearsal lab and the backups need.
+# Debian packages: Python, what the rehearsal lab and the backups need, and strace
+# (the leak tests record every command line through it).
 APT_PACKAGES := python3 python3-venv python3-pip git make \
 	mmdebstrap systemd-container iproute2 nftables \
 	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
-	postgresql util-linux passwd
+	postgresql util-linux passwd strace
 
 .PHONY: help setup apt-packages lock test test-fast mutants lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
 	ledger-verify drill drills-due lab-up lab-down lab-status

@@ -6,12 +6,13 @@ import hashlib
 import os
 import subprocess
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support.argv_record import recording_execs
 from support.restic import RESTIC_PASSWORD, damage_largest_pack
+from support.waiting import wait_until
 
 from webmg_ops.backups.restic import (
     Repository,
@@ -131,10 +132,8 @@ def test_a_locked_repository_is_named(repository: Repository) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 20
-        while not list((Path(repository.location) / "locks").iterdir()):
-            assert time.monotonic() < deadline, "restic took no lock"
-            time.sleep(0.05)
+        locks = Path(repository.location) / "locks"
+        assert wait_until(lambda: any(locks.iterdir()), 20), "restic took no lock"
         with pytest.raises(ResticError) as caught:
             forget(repository, daily=1)
         assert caught.value.failure is ResticFailure.LOCKED
@@ -188,28 +187,13 @@ def test_exit_status_table(status: int, stderr: str, failure: ResticFailure) -> 
     assert classify_failure(status, stderr) is failure
 
 
-def test_the_password_never_reaches_a_command_line(repository: Repository, source: Path) -> None:
-    seen: list[str] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            for entry in Path("/proc").iterdir():
-                if entry.name.isdigit():
-                    try:
-                        if RESTIC_PASSWORD.encode() in (entry / "cmdline").read_bytes():
-                            seen.append(entry.name)
-                    except OSError:
-                        pass
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+def test_the_password_never_reaches_a_command_line(
+    repository: Repository, source: Path, tmp_path: Path
+) -> None:
+    with recording_execs(tmp_path) as calls:
         for _ in range(3):
             backup(repository, [source])
         check_repository(repository)
-    finally:
-        stop.set()
-        watcher.join()
-    assert seen == []
+    restic_calls = [argv for argv in calls if Path(argv[0]).name == "restic"]
+    assert len(restic_calls) >= 4, calls
+    assert [argv for argv in calls if RESTIC_PASSWORD in " ".join(argv)] == []

@@ -19,12 +19,12 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from support.leak_search import leaks
+from support.waiting import wait_until
 
 from webmg_ops.ansible.runner import (
     CONTROL_DIR_FILE,
@@ -213,12 +213,8 @@ run_playbook(
 
 
 def _gone(pids: list[int], timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while any(Path(f"/proc/{pid}").exists() for pid in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    """Return True once none of PIDS is running, False if one still is after TIMEOUT_S."""
+    return wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), timeout_s)
 
 
 def test_a_crashed_run_leaves_no_secret_once_its_processes_are_ended(

@@ -9,11 +9,16 @@ from collections.abc import Callable
 POLL_SECONDS = 0.05
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
-    """Return True as soon as CONDITION holds, False if it still does not after TIMEOUT_S."""
+def wait_until(
+    condition: Callable[[], bool], timeout_s: float, every_s: float = POLL_SECONDS
+) -> bool:
+    """Return True as soon as CONDITION holds, False if it still does not after TIMEOUT_S.
+
+    CONDITION is looked at every EVERY_S seconds (longer for one that costs a connection).
+    """
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() >= deadline:
             return False
-        time.sleep(POLL_SECONDS)
+        time.sleep(every_s)
     return True
