@@ -119,7 +119,7 @@ def _walk(paths: Iterable[Path]) -> Iterator[Path]:
             yield root
             continue
         for folder, _dirs, files in os.walk(root):
-            for name in sorted(files):
+            for name in files:  # build_manifest sorts every path it lists
                 candidate = Path(folder) / name
                 if candidate.is_file() and not candidate.is_symlink():
                     yield candidate
