@@ -65,7 +65,9 @@ def test_other_actors_are_refused_saying_what_an_actor_is(actor: str) -> None:
 
 def test_a_malformed_checkpoint_says_how_to_get_one() -> None:
     """The refusal of a checkpoint names the command that prints one."""
-    with pytest.raises(BadInput, match=r"'12' must be SEQ:HASH.*'webmg-ops ledger head'\)"):
+    with pytest.raises(
+        BadInput, match=r"'12' must be SEQ:HASH.*\(as printed by 'webmg-ops ledger head'\)$"
+    ):
         parse_checkpoint("12")
 
 
