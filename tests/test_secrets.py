@@ -328,3 +328,64 @@ def test_secrets_from_environment() -> None:
         "url%2Fcanary-0123",
         "url/canary-0123",
     }
+
+
+def test_a_secret_set_is_true_when_it_holds_a_secret() -> None:
+    assert SecretSet.of(["hunter22-secret"])
+    assert not SecretSet.of(["short", 12, True])
+
+
+@pytest.mark.parametrize(
+    ("secret", "words", "expected"),
+    [
+        # Spaces at a secret's edges are part of it: the word beside it is not.
+        (" hunter22", ["say", "hunter22", "now"], ["say", MASK, "now"]),
+        ("hunter22 ", ["hunter22", "now", "then"], [MASK, "now", "then"]),
+        # Far into a command line, a secret split across items is found item by item.
+        (
+            "correct horse battery",
+            [
+                "w1",
+                "w2",
+                "w3",
+                "w4",
+                "w5",
+                "w6",
+                "w7",
+                "w8",
+                "w9",
+                "correct",
+                "horse",
+                "battery",
+                "staple",
+            ],
+            ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", MASK, MASK, MASK, "staple"],
+        ),
+        ("correct horse battery", ["correct", "horse battery"], [MASK, MASK]),
+        # One string alone is text: only the secret in it is masked.
+        ("hunter22", ["my password is hunter22 ok"], [f"my password is {MASK} ok"]),
+    ],
+)
+def test_a_list_of_strings_masks_the_items_a_secret_spans(
+    secret: str, words: list[str], expected: list[str]
+) -> None:
+    assert SecretSet.of([secret]).mask_data(words) == expected
+    assert SecretSet.of([secret]).mask_data(tuple(words)) == tuple(expected)
+
+
+def test_keys_that_are_not_text_are_kept() -> None:
+    """Mappings with numeric keys (exit codes, ports) keep them; their values are masked."""
+    masked = SecretSet.of(["hunter22"]).mask_data({5: "pw hunter22", 2.5: None, None: 123456})
+    assert masked == {5: f"pw {MASK}", 2.5: None, None: 123456}
+
+
+def test_every_value_under_a_secret_name_is_a_secret_at_any_depth() -> None:
+    found = collect_secrets(
+        {"db": {"api_tokens": ["tok-aaaaaaa", {"spare": "tok-bbbbbbb"}, ("tok-ccccccc",)]}}
+    )
+    assert found.values == frozenset({"tok-aaaaaaa", "tok-bbbbbbb", "tok-ccccccc"})
+
+
+def test_a_malformed_url_in_the_environment_does_not_hide_the_secrets_after_it() -> None:
+    environ = {"WEBMG_LEDGER_URL": "postgresql://[broken", "RESTIC_PASSWORD": "restic-pw-123"}
+    assert secrets_from_environment(environ).values == frozenset({"restic-pw-123"})

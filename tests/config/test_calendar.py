@@ -234,3 +234,36 @@ def test_drills_due_picks_exactly_the_clients_whose_cadence_elapsed(cli, ledger_
     assert result.code == ExitCode.OK, result
     due = {row["client"] for row in json.loads(result.out) if row["due"]}
     assert due == {"riverton", "alpenhof", "atelier-nord"}
+
+
+@pytest.mark.parametrize(
+    ("instant", "frozen"),
+    [
+        (datetime(2028, 4, 28, 23, 59, tzinfo=UTC), False),
+        (datetime(2028, 4, 29, 0, 0, tzinfo=UTC), True),  # a leap year: not 29 February
+        (datetime(2027, 4, 30, 12, tzinfo=UTC), True),
+        (datetime(2028, 2, 29, 12, tzinfo=UTC), False),
+        (datetime(2028, 5, 2, 0, 0, tzinfo=UTC), False),
+    ],
+)
+def test_a_yearly_freeze_on_the_29th_of_another_month_keeps_its_month(
+    instant: datetime, frozen: bool
+) -> None:
+    """Only 29 February moves (to the 28th in a common year): 29 April stays 29 April."""
+    w = Window.model_validate({"always": True, "timezone": "UTC"})
+    may_day = freeze(date(2000, 4, 29), date(2000, 5, 1), yearly=True)
+    assert (calendar_state([w], [may_day], instant).freeze is not None) is frozen
+
+
+def test_a_yearly_freeze_of_one_day_lasts_one_day() -> None:
+    """A freeze that starts and ends on the same date covers that day, not the year to come."""
+    w = Window.model_validate({"always": True, "timezone": "Europe/Paris"})
+    national_day = freeze(date(2000, 7, 14), date(2000, 7, 14), yearly=True)
+    on_the_day = calendar_state([w], [national_day], datetime(2027, 7, 14, 12, tzinfo=PARIS))
+    assert on_the_day.freeze is not None
+    assert on_the_day.freeze.interval.end == datetime(2027, 7, 15, 0, 0, tzinfo=PARIS)
+    assert (
+        calendar_state([w], [national_day], datetime(2027, 7, 15, 0, 0, tzinfo=PARIS)).freeze
+        is None
+    )
+    assert calendar_state([w], [national_day], datetime(2027, 12, 1, tzinfo=PARIS)).freeze is None
