@@ -50,7 +50,7 @@ def test_a_manifest_lists_every_regular_file_with_its_size_and_sha256(tree: Path
     """Files of folders at any depth and files named alone, sorted; links left out."""
     before = datetime.now(UTC)
     manifest = build_manifest(
-        [tree / "app", tree / "db.dump", tree / "dump-link"],
+        [tree / "db.dump", tree / "app", tree / "dump-link"],
         host="web1",
         extra={"databases": []},
     )
@@ -68,7 +68,7 @@ def test_a_manifest_lists_every_regular_file_with_its_size_and_sha256(tree: Path
         assert manifest["files"][str(path)] == {"size": len(data), "sha256": _sha256(data)}
     assert manifest["version"] == 1
     assert manifest["host"] == "web1"
-    assert manifest["paths"] == [str(tree / "app"), str(tree / "db.dump"), str(tree / "dump-link")]
+    assert manifest["paths"] == [str(tree / "db.dump"), str(tree / "app"), str(tree / "dump-link")]
     assert manifest["databases"] == []
     assert before <= datetime.fromisoformat(manifest["created"]) <= after
     assert build_manifest([tree / "db.dump"])["host"] == ""
@@ -215,6 +215,8 @@ def test_every_difference_is_named_by_path_and_kind(
         ("etc/passwd", "'etc/passwd' is not an absolute path"),
         ("/etc/pass\0wd", r"'/etc/pass\\x00wd' is not an absolute path"),
         ("/etc//passwd", "'/etc//passwd' has an empty, '.' or '..' component"),
+        ("/etc/./passwd", "'/etc/./passwd' has an empty"),
+        ("/srv/../etc/passwd", "'/srv/../etc/passwd' has an empty"),
         ("/" + "a" * 300, "File name too long"),
     ],
 )
