@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from webmg_ops.config.calendar import calendar_state, is_due, window_openings
+from webmg_ops.config.calendar import calendar_state, freeze_periods, is_due, window_openings
 from webmg_ops.config.contract import Freeze, Window
 from webmg_ops.config.policy import PolicyFreeze
 from webmg_ops.errors import ExitCode
@@ -267,3 +267,54 @@ def test_a_yearly_freeze_of_one_day_lasts_one_day() -> None:
         is None
     )
     assert calendar_state([w], [national_day], datetime(2027, 12, 1, tzinfo=PARIS)).freeze is None
+
+
+def test_freeze_periods_are_those_overlapping_the_span_with_their_source() -> None:
+    """A freeze is listed when it overlaps the half-open span: one that ends as the span
+    begins, or begins as it ends, is not; each period says where its freeze came from."""
+    start = datetime(2026, 6, 10, 0, 0, tzinfo=PARIS)
+    end = datetime(2026, 6, 20, 0, 0, tzinfo=PARIS)
+    freezes = [
+        freeze(date(2026, 1, 5), date(2026, 1, 9)),  # long before
+        freeze(date(2026, 6, 1), date(2026, 6, 9)),  # ends at the span's start
+        freeze(date(2026, 6, 20), date(2026, 6, 25)),  # begins at the span's end
+        freeze(date(2026, 6, 9), date(2026, 6, 10)),  # overlaps its first day
+    ]
+    (period,) = freeze_periods(freezes, "Europe/Paris", start, end)
+    assert period.source == "contract"
+    assert period.interval.start == datetime(2026, 6, 9, 0, 0, tzinfo=PARIS)
+    assert period.interval.end == datetime(2026, 6, 11, 0, 0, tzinfo=PARIS)
+
+
+def test_without_windows_nothing_opens_and_freezes_are_in_utc() -> None:
+    at = datetime(2026, 6, 9, 23, 30, tzinfo=UTC)
+    state = calendar_state([], [freeze(date(2026, 6, 9), date(2026, 6, 9))], at)
+    assert state.at == at
+    assert state.freeze is not None
+    assert state.freeze.interval.end == datetime(2026, 6, 10, 0, 0, tzinfo=UTC)
+    assert (state.window, state.next_opening, state.next_window) == (None, None, None)
+    assert not state.changes_allowed
+
+
+def test_the_next_opening_is_a_whole_window_and_names_it() -> None:
+    w = window(["mon"], "10:00", "2h", "Europe/Paris")
+    state = calendar_state([w], [], datetime(2026, 11, 28, 9, 0, tzinfo=PARIS))
+    assert state.next_window == w
+    assert state.next_opening is not None
+    assert state.next_opening.start == datetime(2026, 11, 30, 10, 0, tzinfo=PARIS)
+    assert state.next_opening.end == datetime(2026, 11, 30, 12, 0, tzinfo=PARIS)
+
+
+def test_a_window_frozen_to_its_end_is_skipped() -> None:
+    """A freeze that covers a window until it closes leaves nothing of it: the next
+    opening is the window's next occurrence."""
+    w = window(["sun"], "22:00", "2h", "Europe/Paris")
+    frozen = freeze(date(2026, 11, 29), date(2026, 11, 29))
+    state = calendar_state([w], [frozen], datetime(2026, 11, 29, 21, 0, tzinfo=PARIS))
+    assert state.next_opening is not None
+    assert state.next_opening.start == datetime(2026, 12, 6, 22, 0, tzinfo=PARIS)
+
+
+def test_a_naive_instant_is_refused_saying_why() -> None:
+    with pytest.raises(ValueError, match=r"^the instant must carry a time zone$"):
+        calendar_state([], [], datetime(2026, 1, 1))
