@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
+import shlex
 import string
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -389,3 +391,37 @@ def test_every_value_under_a_secret_name_is_a_secret_at_any_depth() -> None:
 def test_a_malformed_url_in_the_environment_does_not_hide_the_secrets_after_it() -> None:
     environ = {"WEBMG_LEDGER_URL": "postgresql://[broken", "RESTIC_PASSWORD": "restic-pw-123"}
     assert secrets_from_environment(environ).values == frozenset({"restic-pw-123"})
+
+
+#: A secret with a space, quotes, markup, URL and base64 specials, and non-ASCII letters.
+TRICKY = "Pa$s wörd'<&>/+é€-x"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        TRICKY,
+        TRICKY.upper(),
+        json.dumps(TRICKY)[1:-1],
+        json.dumps(TRICKY, ensure_ascii=False)[1:-1],
+        repr(TRICKY)[1:-1],
+        ascii(TRICKY)[1:-1],
+        repr(TRICKY.encode())[2:-1],
+        TRICKY.encode().hex(),
+        quote(TRICKY),
+        quote(TRICKY, safe=""),
+        quote_plus(TRICKY),
+        html.escape(TRICKY),
+        shlex.quote(TRICKY),
+        base64.b64encode(TRICKY.encode()).decode(),
+        base64.urlsafe_b64encode(TRICKY.encode()).decode().rstrip("="),
+    ],
+)
+def test_each_printed_form_of_a_secret_is_masked_whole(form: str) -> None:
+    """Every form a tool prints is masked from its first character to its last."""
+    assert SecretSet.of([TRICKY]).mask_text(f"[{form}]") == f"[{MASK}]"
+
+
+def test_a_secret_is_masked_in_capitals_that_spell_it_longer() -> None:
+    """``ß`` in capitals is ``SS``: the secret printed in capitals is still masked."""
+    assert SecretSet.of(["straße-geheim"]).mask_text("STRASSE-GEHEIM!") == f"{MASK}!"
