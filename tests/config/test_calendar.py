@@ -318,3 +318,22 @@ def test_a_window_frozen_to_its_end_is_skipped() -> None:
 def test_a_naive_instant_is_refused_saying_why() -> None:
     with pytest.raises(ValueError, match=r"^the instant must carry a time zone$"):
         calendar_state([], [], datetime(2026, 1, 1))
+
+
+def test_an_opening_skipped_at_any_minute_opens_at_the_jump() -> None:
+    """29 March 2026 in Paris: 02:15 does not exist; the window opens at 03:00 sharp."""
+    w = window(["sun"], "02:15", "1h", "Europe/Paris")
+    assert openings(w, datetime(2026, 3, 29, 0, 0, tzinfo=PARIS), 1) == [
+        (datetime(2026, 3, 29, 3, 0, tzinfo=PARIS), datetime(2026, 3, 29, 4, 0, tzinfo=PARIS))
+    ]
+
+
+def test_window_openings_are_those_overlapping_the_half_open_span() -> None:
+    """An opening that closes as the span begins, or opens as it ends, is not in it."""
+    w = window(["mon", "tue", "wed"], "10:00", "2h", "Europe/Paris")
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=PARIS)  # Tuesday's opening closes here
+    end = datetime(2026, 12, 2, 10, 0, tzinfo=PARIS)  # Wednesday's opens here
+    assert list(window_openings(w, start, end)) == []
+    assert [o.interval.start for o in window_openings(w, start, end + timedelta(seconds=1))] == [
+        end
+    ]
