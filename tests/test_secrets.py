@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
+import shlex
 import string
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -328,3 +330,98 @@ def test_secrets_from_environment() -> None:
         "url%2Fcanary-0123",
         "url/canary-0123",
     }
+
+
+def test_a_secret_set_is_true_when_it_holds_a_secret() -> None:
+    assert SecretSet.of(["hunter22-secret"])
+    assert not SecretSet.of(["short", 12, True])
+
+
+@pytest.mark.parametrize(
+    ("secret", "words", "expected"),
+    [
+        # Spaces at a secret's edges are part of it: the word beside it is not.
+        (" hunter22", ["say", "hunter22", "now"], ["say", MASK, "now"]),
+        ("hunter22 ", ["hunter22", "now", "then"], [MASK, "now", "then"]),
+        # Far into a command line, a secret split across items is found item by item.
+        (
+            "correct horse battery",
+            [
+                "w1",
+                "w2",
+                "w3",
+                "w4",
+                "w5",
+                "w6",
+                "w7",
+                "w8",
+                "w9",
+                "correct",
+                "horse",
+                "battery",
+                "staple",
+            ],
+            ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", MASK, MASK, MASK, "staple"],
+        ),
+        ("correct horse battery", ["correct", "horse battery"], [MASK, MASK]),
+        # One string alone is text: only the secret in it is masked.
+        ("hunter22", ["my password is hunter22 ok"], [f"my password is {MASK} ok"]),
+    ],
+)
+def test_a_list_of_strings_masks_the_items_a_secret_spans(
+    secret: str, words: list[str], expected: list[str]
+) -> None:
+    assert SecretSet.of([secret]).mask_data(words) == expected
+    assert SecretSet.of([secret]).mask_data(tuple(words)) == tuple(expected)
+
+
+def test_keys_that_are_not_text_are_kept() -> None:
+    """Mappings with numeric keys (exit codes, ports) keep them; their values are masked."""
+    masked = SecretSet.of(["hunter22"]).mask_data({5: "pw hunter22", 2.5: None, None: 123456})
+    assert masked == {5: f"pw {MASK}", 2.5: None, None: 123456}
+
+
+def test_every_value_under_a_secret_name_is_a_secret_at_any_depth() -> None:
+    found = collect_secrets(
+        {"db": {"api_tokens": ["tok-aaaaaaa", {"spare": "tok-bbbbbbb"}, ("tok-ccccccc",)]}}
+    )
+    assert found.values == frozenset({"tok-aaaaaaa", "tok-bbbbbbb", "tok-ccccccc"})
+
+
+def test_a_malformed_url_in_the_environment_does_not_hide_the_secrets_after_it() -> None:
+    environ = {"WEBMG_LEDGER_URL": "postgresql://[broken", "RESTIC_PASSWORD": "restic-pw-123"}
+    assert secrets_from_environment(environ).values == frozenset({"restic-pw-123"})
+
+
+#: A secret with a space, quotes, markup, URL and base64 specials, and non-ASCII letters.
+TRICKY = "Pa$s wörd'<&>/+é€-x"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        TRICKY,
+        TRICKY.upper(),
+        json.dumps(TRICKY)[1:-1],
+        json.dumps(TRICKY, ensure_ascii=False)[1:-1],
+        repr(TRICKY)[1:-1],
+        ascii(TRICKY)[1:-1],
+        repr(TRICKY.encode())[2:-1],
+        TRICKY.encode().hex(),
+        quote(TRICKY),
+        quote(TRICKY, safe=""),
+        quote_plus(TRICKY),
+        html.escape(TRICKY),
+        shlex.quote(TRICKY),
+        base64.b64encode(TRICKY.encode()).decode(),
+        base64.urlsafe_b64encode(TRICKY.encode()).decode().rstrip("="),
+    ],
+)
+def test_each_printed_form_of_a_secret_is_masked_whole(form: str) -> None:
+    """Every form a tool prints is masked from its first character to its last."""
+    assert SecretSet.of([TRICKY]).mask_text(f"[{form}]") == f"[{MASK}]"
+
+
+def test_a_secret_is_masked_in_capitals_that_spell_it_longer() -> None:
+    """``ß`` in capitals is ``SS``: the secret printed in capitals is still masked."""
+    assert SecretSet.of(["straße-geheim"]).mask_text("STRASSE-GEHEIM!") == f"{MASK}!"

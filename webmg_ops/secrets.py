@@ -290,7 +290,8 @@ class SecretSet:
             if len(data) > 1 and all(isinstance(item, str) for item in data):
                 return type(data)(self._mask_words(data))
             return type(data)(self.mask_data(item) for item in data)
-        if isinstance(data, int | float) and not isinstance(data, bool):
+        # A boolean's text ("True", "False") is shorter than any secret: never masked.
+        if isinstance(data, int | float):
             text = str(data)
             return MASK if self.mask_text(text) != text else data
         return data

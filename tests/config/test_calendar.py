@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from webmg_ops.config.calendar import calendar_state, is_due, window_openings
+from webmg_ops.config.calendar import calendar_state, freeze_periods, is_due, window_openings
 from webmg_ops.config.contract import Freeze, Window
 from webmg_ops.config.policy import PolicyFreeze
 from webmg_ops.errors import ExitCode
@@ -234,3 +234,106 @@ def test_drills_due_picks_exactly_the_clients_whose_cadence_elapsed(cli, ledger_
     assert result.code == ExitCode.OK, result
     due = {row["client"] for row in json.loads(result.out) if row["due"]}
     assert due == {"riverton", "alpenhof", "atelier-nord"}
+
+
+@pytest.mark.parametrize(
+    ("instant", "frozen"),
+    [
+        (datetime(2028, 4, 28, 23, 59, tzinfo=UTC), False),
+        (datetime(2028, 4, 29, 0, 0, tzinfo=UTC), True),  # a leap year: not 29 February
+        (datetime(2027, 4, 30, 12, tzinfo=UTC), True),
+        (datetime(2028, 2, 29, 12, tzinfo=UTC), False),
+        (datetime(2028, 5, 2, 0, 0, tzinfo=UTC), False),
+    ],
+)
+def test_a_yearly_freeze_on_the_29th_of_another_month_keeps_its_month(
+    instant: datetime, frozen: bool
+) -> None:
+    """Only 29 February moves (to the 28th in a common year): 29 April stays 29 April."""
+    w = Window.model_validate({"always": True, "timezone": "UTC"})
+    may_day = freeze(date(2000, 4, 29), date(2000, 5, 1), yearly=True)
+    assert (calendar_state([w], [may_day], instant).freeze is not None) is frozen
+
+
+def test_a_yearly_freeze_of_one_day_lasts_one_day() -> None:
+    """A freeze that starts and ends on the same date covers that day, not the year to come."""
+    w = Window.model_validate({"always": True, "timezone": "Europe/Paris"})
+    national_day = freeze(date(2000, 7, 14), date(2000, 7, 14), yearly=True)
+    on_the_day = calendar_state([w], [national_day], datetime(2027, 7, 14, 12, tzinfo=PARIS))
+    assert on_the_day.freeze is not None
+    assert on_the_day.freeze.interval.end == datetime(2027, 7, 15, 0, 0, tzinfo=PARIS)
+    assert (
+        calendar_state([w], [national_day], datetime(2027, 7, 15, 0, 0, tzinfo=PARIS)).freeze
+        is None
+    )
+    assert calendar_state([w], [national_day], datetime(2027, 12, 1, tzinfo=PARIS)).freeze is None
+
+
+def test_freeze_periods_are_those_overlapping_the_span_with_their_source() -> None:
+    """A freeze is listed when it overlaps the half-open span: one that ends as the span
+    begins, or begins as it ends, is not; each period says where its freeze came from."""
+    start = datetime(2026, 6, 10, 0, 0, tzinfo=PARIS)
+    end = datetime(2026, 6, 20, 0, 0, tzinfo=PARIS)
+    freezes = [
+        freeze(date(2026, 1, 5), date(2026, 1, 9)),  # long before
+        freeze(date(2026, 6, 1), date(2026, 6, 9)),  # ends at the span's start
+        freeze(date(2026, 6, 20), date(2026, 6, 25)),  # begins at the span's end
+        freeze(date(2026, 6, 9), date(2026, 6, 10)),  # overlaps its first day
+    ]
+    (period,) = freeze_periods(freezes, "Europe/Paris", start, end)
+    assert period.source == "contract"
+    assert period.interval.start == datetime(2026, 6, 9, 0, 0, tzinfo=PARIS)
+    assert period.interval.end == datetime(2026, 6, 11, 0, 0, tzinfo=PARIS)
+
+
+def test_without_windows_nothing_opens_and_freezes_are_in_utc() -> None:
+    at = datetime(2026, 6, 9, 23, 30, tzinfo=UTC)
+    state = calendar_state([], [freeze(date(2026, 6, 9), date(2026, 6, 9))], at)
+    assert state.at == at
+    assert state.freeze is not None
+    assert state.freeze.interval.end == datetime(2026, 6, 10, 0, 0, tzinfo=UTC)
+    assert (state.window, state.next_opening, state.next_window) == (None, None, None)
+    assert not state.changes_allowed
+
+
+def test_the_next_opening_is_a_whole_window_and_names_it() -> None:
+    w = window(["mon"], "10:00", "2h", "Europe/Paris")
+    state = calendar_state([w], [], datetime(2026, 11, 28, 9, 0, tzinfo=PARIS))
+    assert state.next_window == w
+    assert state.next_opening is not None
+    assert state.next_opening.start == datetime(2026, 11, 30, 10, 0, tzinfo=PARIS)
+    assert state.next_opening.end == datetime(2026, 11, 30, 12, 0, tzinfo=PARIS)
+
+
+def test_a_window_frozen_to_its_end_is_skipped() -> None:
+    """A freeze that covers a window until it closes leaves nothing of it: the next
+    opening is the window's next occurrence."""
+    w = window(["sun"], "22:00", "2h", "Europe/Paris")
+    frozen = freeze(date(2026, 11, 29), date(2026, 11, 29))
+    state = calendar_state([w], [frozen], datetime(2026, 11, 29, 21, 0, tzinfo=PARIS))
+    assert state.next_opening is not None
+    assert state.next_opening.start == datetime(2026, 12, 6, 22, 0, tzinfo=PARIS)
+
+
+def test_a_naive_instant_is_refused_saying_why() -> None:
+    with pytest.raises(ValueError, match=r"^the instant must carry a time zone$"):
+        calendar_state([], [], datetime(2026, 1, 1))
+
+
+def test_an_opening_skipped_at_any_minute_opens_at_the_jump() -> None:
+    """29 March 2026 in Paris: 02:15 does not exist; the window opens at 03:00 sharp."""
+    w = window(["sun"], "02:15", "1h", "Europe/Paris")
+    assert openings(w, datetime(2026, 3, 29, 0, 0, tzinfo=PARIS), 1) == [
+        (datetime(2026, 3, 29, 3, 0, tzinfo=PARIS), datetime(2026, 3, 29, 4, 0, tzinfo=PARIS))
+    ]
+
+
+def test_window_openings_are_those_overlapping_the_half_open_span() -> None:
+    """An opening that closes as the span begins, or opens as it ends, is not in it."""
+    w = window(["mon", "tue", "wed"], "10:00", "2h", "Europe/Paris")
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=PARIS)  # Tuesday's opening closes here
+    end = datetime(2026, 12, 2, 10, 0, tzinfo=PARIS)  # Wednesday's opens here
+    assert list(window_openings(w, start, end)) == []
+    assert [o.interval.start for o in window_openings(w, start, end + timedelta(seconds=1))] == [
+        end
+    ]

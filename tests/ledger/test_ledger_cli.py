@@ -221,6 +221,7 @@ def test_an_empty_ledger_has_no_head(run: Runner, tmp_path: Path) -> None:
     assert json.loads(run(*ledger_args(db_file, "head", "--json")).out)["checkpoint"] is None
     verified = run(*ledger_args(db_file, "verify", "--json"))
     assert json.loads(verified.out)["entries_checked"] == 0
+    assert json.loads(verified.out)["head"] is None  # null, not the text "None"
 
 
 @pytest.mark.parametrize(

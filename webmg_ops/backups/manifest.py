@@ -119,7 +119,7 @@ def _walk(paths: Iterable[Path]) -> Iterator[Path]:
             yield root
             continue
         for folder, _dirs, files in os.walk(root):
-            for name in sorted(files):
+            for name in files:  # build_manifest sorts every path it lists
                 candidate = Path(folder) / name
                 if candidate.is_file() and not candidate.is_symlink():
                     yield candidate
@@ -216,14 +216,11 @@ def _check_file(
         return Mismatch(path, MismatchKind.REFUSED, "a path inside the snapshot", str(error)), 0
     try:
         seen = restored.lstat()
-    except OSError:
-        return Mismatch(path, MismatchKind.MISSING, "present", "absent"), 0
-    # A device node or FIFO of the snapshot is never opened: opening one may act.
-    if not stat.S_ISREG(seen.st_mode):
-        return Mismatch(path, MismatchKind.MISSING, "a file", "no regular file"), 0
-    try:
+        # A device node or FIFO of the snapshot is never opened: opening one may act.
+        if not stat.S_ISREG(seen.st_mode):
+            return Mismatch(path, MismatchKind.MISSING, "a file", "no regular file"), 0
         descriptor = os.open(restored, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    except OSError:  # absent, or gone before it could be opened
         return Mismatch(path, MismatchKind.MISSING, "present", "absent"), 0
     with os.fdopen(descriptor, "rb") as handle:
         info = os.fstat(handle.fileno())

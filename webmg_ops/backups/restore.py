@@ -154,7 +154,7 @@ def run_drill(
             pool.submit(choose_snapshot, repository, snapshot_id) if snapshot is None else None
         )
         structure = pool.submit(_structure, repository, stop) if check_structure else None
-        restore_s, restore_error = 0.0, None
+        restore_error: ResticError | None = None
         try:
             restore_s = restore(
                 repository, snapshot.id if snapshot else str(snapshot_id), scratch, stop=stop

@@ -52,7 +52,7 @@ class FreezePeriod:
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return _wall_clock(day, time(0, 0), zone)
+    return _wall_clock(day, time(), zone)
 
 
 def _wall_clock(day: date, at: time, zone: ZoneInfo) -> datetime:
