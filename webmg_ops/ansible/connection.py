@@ -135,6 +135,20 @@ def _refuse(problems: list[SourceProblem]) -> None:
         raise BadInput(f"{len(problems)} refused in the client's vault:\n{lines}")
 
 
+def _forget_found_variable_files() -> None:
+    """Make the next read see the variable files as they are now.
+
+    Ansible's ``host_group_vars`` plugin keeps, for the life of the process, the list of
+    files it found in each ``group_vars``/``host_vars`` folder: a file added since would be
+    missed, and one removed since looked for in vain ("Unable to retrieve file contents").
+    """
+    from ansible.plugins.vars import host_group_vars
+
+    found: dict[str, list[str]] | None = getattr(host_group_vars, "FOUND", None)
+    if found is not None:
+        found.clear()
+
+
 def read_inventory_variables(client_dir: Path, vault: Vault | None = None) -> InventoryVariables:
     """Given a client folder (and the command's vault, if its vars are encrypted), return its
     hosts' variables and connection settings.
@@ -149,6 +163,7 @@ def read_inventory_variables(client_dir: Path, vault: Vault | None = None) -> In
     from ansible.vars.manager import VariableManager
 
     inventory_file = find_inventory_file(client_dir)
+    _forget_found_variable_files()
     loader = DataLoader()
     vault = vault or Vault(None)
     if vault.password is not None:
