@@ -64,7 +64,8 @@ lock:
 test: setup lint
 	@# The tests bring up their own lab on the lab's range: stop this checkout's demo lab first.
 	-@$(WEBMG) lab down >/dev/null 2>&1
-	$(BIN)/pytest -q
+	@# The slowest tests are listed at the end: where the suite's time goes.
+	$(BIN)/pytest -q --durations=15
 
 ## test-fast      the inner loop: every test but those of the lab and of outside tools (under a minute)
 test-fast: setup

@@ -19,12 +19,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from support.argv_record import recording_execs, recording_host_program
 from support.backup import (
     HOST_SSH,
     as_root_on,
@@ -42,6 +44,7 @@ from support.moto_s3 import (
     moto_endpoint,
     s3_client,
 )
+from support.waiting import wait_until
 
 from webmg_ops.ansible.vault import Vault
 from webmg_ops.backups import restic
@@ -113,62 +116,36 @@ def snapshot_ids(lab: Lab, tmp_path: Path, client: str = CLIENT) -> set[str]:
     }
 
 
-#: Run on a host as root: print every command line seen there for SECONDS (argv[1]).
-RECORD_COMMAND_LINES = """
-import os, sys, time
-seen, end = set(), time.time() + float(sys.argv[1])
-while time.time() < end:
-    for pid in os.listdir("/proc"):
-        try:
-            raw = open(f"/proc/{pid}/cmdline", "rb").read()
-        except (OSError, ValueError):
-            continue
-        seen.add(raw.replace(b"\\0", b" ").decode("utf-8", "replace"))
-    time.sleep(0.05)
-print("\\n".join(sorted(seen)))
-"""
-
-#: Run on a host as root: return (printing "running") once restic backs up, within 300 s.
-WAIT_FOR_RESTIC_BACKUP = """
-import os, time
-end = time.time() + 300
-while time.time() < end:
-    for pid in os.listdir("/proc"):
-        try:
-            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
-        except OSError:
-            continue
-        if argv[0].endswith(b"restic") and b"backup" in argv:
-            print("running")
-            raise SystemExit
-    time.sleep(0.02)
-"""
-
-
-def run_on_host(lab: Lab, host: str, script: str, *arguments: str) -> subprocess.Popen[str]:
-    """Start a Python script as root on a host, in the background; read its stdout after."""
-    return subprocess.Popen(
-        lab.ssh_argv(ADDRESSES[host], shlex.join(["sudo", "python3", "-c", script, *arguments])),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @pytest.fixture(scope="module")
-def first_backup(lab: Lab) -> dict[str, Any]:
-    """The first backup of atelier-nord in this lab: its report, payload and wall time."""
+def backups_taken() -> list[dict[str, Any]]:
+    """The backups of atelier-nord this module has taken, newest last."""
+    return []
+
+
+@pytest.fixture
+def current_backup(lab: Lab, backups_taken: list[dict[str, Any]], tmp_path: Path) -> dict[str, Any]:
+    """A backup of atelier-nord whose snapshots are all still in its repositories: its report,
+    payload and wall time. The module's last backup while that holds; otherwise (another
+    test's backups made retention forget one of its snapshots) a new one.
+    """
+    if backups_taken:
+        last = backups_taken[-1]
+        if set(last["payload"]["evidence"]["snapshots"].values()) <= snapshot_ids(lab, tmp_path):
+            return last
     code, report, elapsed = run_backup(lab)
     assert code == ExitCode.OK, report
-    print(f"\nfirst backup of atelier-nord (2 hosts + target): {elapsed:.1f} s")
-    return {"report": report, "payload": finished(lab, report["run_id"]), "elapsed": elapsed}
+    print(f"\nbackup of atelier-nord (2 hosts + target): {elapsed:.1f} s")
+    backups_taken.append(
+        {"report": report, "payload": finished(lab, report["run_id"]), "elapsed": elapsed}
+    )
+    return backups_taken[-1]
 
 
 def test_backup_saves_every_host_with_its_manifest_and_database(
-    lab: Lab, first_backup: dict[str, Any], tmp_path: Path
+    lab: Lab, current_backup: dict[str, Any], tmp_path: Path
 ) -> None:
-    evidence = first_backup["payload"]["evidence"]
-    assert first_backup["payload"]["outcome"] == "succeeded"
+    evidence = current_backup["payload"]["evidence"]
+    assert current_backup["payload"]["outcome"] == "succeeded"
     assert set(evidence["snapshots"]) == set(BACKED_UP)
     maintenance = evidence["repository_maintenance"]
     assert maintenance["check"]["ok"] is True
@@ -202,7 +179,7 @@ def test_backup_saves_every_host_with_its_manifest_and_database(
     assert host["manifest_files"] == len(manifest["files"])
     assert host["files"]["total"] >= host["manifest_files"]
     assert restic.check_repository(repo).ok
-    log = Path(first_backup["report"]["run_log"]).read_text()
+    log = Path(current_backup["report"]["run_log"]).read_text()
     assert "| demo | postgresql | /var/backups/webmg/db/demo.dump | demo.bookings | 250 |" in log
 
 
@@ -232,7 +209,7 @@ def test_the_agency_prepares_its_target_for_every_client_and_a_second_run_change
 
 
 def test_the_password_stays_root_only_and_the_target_knows_each_host_by_its_host_key(
-    lab: Lab, first_backup: dict[str, Any]
+    lab: Lab, current_backup: dict[str, Any]
 ) -> None:
     done = lab.ssh(
         ADDRESSES["atelier-web1"],
@@ -274,7 +251,7 @@ def test_the_password_stays_root_only_and_the_target_knows_each_host_by_its_host
 
 
 def test_a_host_reaches_only_its_own_repository_and_never_the_clients_password(
-    lab: Lab, first_backup: dict[str, Any], tmp_path: Path
+    lab: Lab, current_backup: dict[str, Any], tmp_path: Path
 ) -> None:
     web = ADDRESSES["atelier-web1"]
     own = {
@@ -312,56 +289,63 @@ def target_files(lab: Lab, client: str = CLIENT) -> dict[str, str]:
 
 
 def test_a_hosts_key_can_neither_delete_nor_rewrite_its_history_nor_touch_another_hosts(
-    lab: Lab, first_backup: dict[str, Any], tmp_path: Path
+    lab: Lab, current_backup: dict[str, Any], tmp_path: Path
 ) -> None:
     web_folder = f"/srv/restic/{CLIENT}/atelier-web1"
     db_folder = f"/srv/restic/{CLIENT}/atelier-db1"
     before = target_files(lab)
-    snapshot = first_backup["payload"]["evidence"]["snapshots"]["atelier-web1"]
-    db_config = lab.ssh(ADDRESSES["backup1"], f"sudo base64 -w0 {db_folder}/config").stdout
-    # Root on the web host takes the host's key and speaks the server's protocol itself.
-    key = stolen_backup_key(lab, ADDRESSES["atelier-web1"], tmp_path)
-    known_hosts = lab.inventories / "agency" / "known_hosts"
-    forged_key = "0" * 64
-    responses = rest_over_ssh(
-        key,
-        known_hosts,
-        target_account(CLIENT),
-        [
-            ("GET", "/config", b""),
-            ("DELETE", f"/snapshots/{snapshot}", b""),
-            ("POST", f"/snapshots/{snapshot}", b"a forged snapshot"),
-            ("DELETE", "/config", b""),
-            ("GET", "/../atelier-db1/config", b""),
-            ("GET", "/%2e%2e/atelier-db1/config", b""),
-            ("POST", f"/../atelier-db1/keys/{forged_key}", b"a forged key"),
-            ("DELETE", "/../atelier-db1/config", b""),
-        ],
-    )
-    statuses = [response.status for response in responses]
-    # The channel works: its own repository's config is served...
-    assert statuses[0] == 200, statuses
-    # ...but deleting or overwriting a snapshot, or the config, is forbidden.
-    assert statuses[1:4] == [403, 403, 403], statuses
-    # Nothing of the database host's repository is served to the web host's key.
-    import base64
+    snapshot = current_backup["payload"]["evidence"]["snapshots"]["atelier-web1"]
+    try:
+        db_config = lab.ssh(ADDRESSES["backup1"], f"sudo base64 -w0 {db_folder}/config").stdout
+        # Root on the web host takes the host's key and speaks the server's protocol itself.
+        key = stolen_backup_key(lab, ADDRESSES["atelier-web1"], tmp_path)
+        known_hosts = lab.inventories / "agency" / "known_hosts"
+        forged_key = "0" * 64
+        responses = rest_over_ssh(
+            key,
+            known_hosts,
+            target_account(CLIENT),
+            [
+                ("GET", "/config", b""),
+                ("DELETE", f"/snapshots/{snapshot}", b""),
+                ("POST", f"/snapshots/{snapshot}", b"a forged snapshot"),
+                ("DELETE", "/config", b""),
+                ("GET", "/../atelier-db1/config", b""),
+                ("GET", "/%2e%2e/atelier-db1/config", b""),
+                ("POST", f"/../atelier-db1/keys/{forged_key}", b"a forged key"),
+                ("DELETE", "/../atelier-db1/config", b""),
+            ],
+        )
+        statuses = [response.status for response in responses]
+        # The channel works: its own repository's config is served...
+        assert statuses[0] == 200, statuses
+        # ...but deleting or overwriting a snapshot, or the config, is forbidden.
+        assert statuses[1:4] == [403, 403, 403], statuses
+        # Nothing of the database host's repository is served to the web host's key.
+        import base64
 
-    db_bytes = base64.b64decode(db_config)
-    assert all(response.body != db_bytes for response in responses)
-    after = target_files(lab)
-    # Every file that was there is still there, unchanged; nothing new outside its folder.
-    assert {path: after.get(path) for path in before} == before
-    assert all(path.startswith(web_folder + "/") for path in set(after) - set(before))
-    assert not any(path.startswith(db_folder) for path in set(after) - set(before))
-    # restic itself, run as the role runs it, cannot forget the host's snapshot either.
-    forgot = restic_as_root_on(
-        lab, ADDRESSES["atelier-web1"], CLIENT, "forget", "--prune", snapshot
-    )
-    assert forgot.returncode != 0, forgot.stdout
-    assert snapshot in {
-        s.id for s in restic.list_snapshots(repository(lab, tmp_path, "atelier-web1"))
-    }
-    assert target_files(lab).items() >= before.items()
+        db_bytes = base64.b64decode(db_config)
+        assert all(response.body != db_bytes for response in responses)
+        after = target_files(lab)
+        # Every file that was there is still there, unchanged; nothing new outside its folder.
+        assert {path: after.get(path) for path in before} == before
+        assert all(path.startswith(web_folder + "/") for path in set(after) - set(before))
+        assert not any(path.startswith(db_folder) for path in set(after) - set(before))
+        # restic itself, run as the role runs it, cannot forget the host's snapshot either.
+        forgot = restic_as_root_on(
+            lab, ADDRESSES["atelier-web1"], CLIENT, "forget", "--prune", snapshot
+        )
+        assert forgot.returncode != 0, forgot.stdout
+        assert snapshot in {
+            s.id for s in restic.list_snapshots(repository(lab, tmp_path, "atelier-web1"))
+        }
+        assert target_files(lab).items() >= before.items()
+    finally:
+        # Whatever the attack managed to add (a file under a name the append-only server
+        # had no file for) goes, so that no later test meets a forged file.
+        added = sorted(set(target_files(lab)) - set(before))
+        if added:
+            lab.ssh(ADDRESSES["backup1"], shlex.join(["sudo", "rm", "-f", *added]))
 
 
 #: Another client on the same backup target, whose repositories the attacks aim at.
@@ -369,7 +353,7 @@ VICTIM = "alpenhof"
 
 
 def test_a_host_gets_no_shell_on_the_target_and_cannot_reach_another_clients_repositories(
-    lab: Lab, first_backup: dict[str, Any]
+    lab: Lab, current_backup: dict[str, Any]
 ) -> None:
     code, report, _ = run_backup(lab, VICTIM)
     assert code == ExitCode.OK, json.dumps(report["hosts"])
@@ -415,7 +399,7 @@ def test_a_host_the_target_has_not_authorized_is_told_to_run_the_agencys_target_
 
 
 def test_second_backup_changes_no_setup_and_adds_snapshots(
-    lab: Lab, first_backup: dict[str, Any], tmp_path: Path
+    lab: Lab, current_backup: dict[str, Any], tmp_path: Path
 ) -> None:
     code, report, elapsed = run_backup(lab)
     assert code == ExitCode.OK, report
@@ -427,12 +411,14 @@ def test_second_backup_changes_no_setup_and_adds_snapshots(
     evidence = finished(lab, report["run_id"])["evidence"]
     assert set(evidence["snapshots"]) == set(BACKED_UP)
     assert set(evidence["snapshots"].values()).isdisjoint(
-        first_backup["payload"]["evidence"]["snapshots"].values()
+        current_backup["payload"]["evidence"]["snapshots"].values()
     )
     assert set(evidence["snapshots"].values()) <= snapshot_ids(lab, tmp_path)
 
 
-def test_check_mode_changes_nothing(lab: Lab, first_backup: dict[str, Any], tmp_path: Path) -> None:
+def test_check_mode_changes_nothing(
+    lab: Lab, current_backup: dict[str, Any], tmp_path: Path
+) -> None:
     before = snapshot_ids(lab, tmp_path)
     code, report, _ = run_backup(lab, CLIENT, "--check")
     assert code == ExitCode.OK, report
@@ -441,7 +427,7 @@ def test_check_mode_changes_nothing(lab: Lab, first_backup: dict[str, Any], tmp_
 
 
 def test_a_killed_orchestrator_is_recorded_and_the_next_backup_recovers(
-    lab: Lab, first_backup: dict[str, Any], tmp_path: Path
+    lab: Lab, current_backup: dict[str, Any], tmp_path: Path
 ) -> None:
     web = ADDRESSES["atelier-web1"]
     # Enough data that restic is still at work when the orchestrator dies.
@@ -451,16 +437,18 @@ def test_a_killed_orchestrator_is_recorded_and_the_next_backup_recovers(
         == 0
     )
     try:
-        waiter = run_on_host(lab, "atelier-web1", WAIT_FOR_RESTIC_BACKUP)
-        orchestrator = subprocess.Popen(
-            [sys.executable, "-m", "webmg_ops.cli.main", *KILLED_RUN],
-            env=lab.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        out, _ = waiter.communicate(timeout=300)
-        assert "running" in out
-        os.kill(orchestrator.pid, signal.SIGKILL)
+        with recording_host_program(lab, web, "restic") as restic_calls:
+            orchestrator = subprocess.Popen(
+                [sys.executable, "-m", "webmg_ops.cli.main", *KILLED_RUN],
+                env=lab.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            # The shim records restic's command line just before restic starts.
+            assert wait_until(
+                lambda: any("backup" in argv for argv in restic_calls()), 300, every_s=0.5
+            ), "restic never started a backup"
+            os.kill(orchestrator.pid, signal.SIGKILL)
         orchestrator.wait(timeout=30)
         (started,) = [
             e for e in lab.entries("run-started", CLIENT) if e.payload.get("reason") == "kill"
@@ -502,19 +490,23 @@ def canary_client(lab: Lab) -> Iterator[str]:
 
 
 def test_the_restic_password_never_reaches_records_outputs_or_argv(
-    lab: Lab, canary_client: str
+    lab: Lab, canary_client: str, tmp_path: Path
 ) -> None:
-    watchers = {
-        host: run_on_host(lab, host, RECORD_COMMAND_LINES, "60")
-        for host in ("terre-web1", "terre-db1")
-    }
-    time.sleep(1)
-    done = lab.cli("run", "terre-solidaire", "backup", "--reason", "canary", timeout=600)
+    hosts = ("terre-web1", "terre-db1")
+    with ExitStack() as recording:
+        on_hosts = {
+            host: recording.enter_context(recording_host_program(lab, ADDRESSES[host], "restic"))
+            for host in hosts
+        }
+        on_controller = recording.enter_context(recording_execs(tmp_path))
+        done = lab.cli("run", "terre-solidaire", "backup", "--reason", "canary", timeout=600)
+        seen = {host: calls() for host, calls in on_hosts.items()}
     assert done.returncode == ExitCode.OK, done.stderr
-    seen = {host: watcher.communicate(timeout=120)[0] for host, watcher in watchers.items()}
-    for host, command_lines in seen.items():
-        assert "restic" in command_lines and " backup " in command_lines, host
-        assert canary_client not in command_lines, host
+    for host, calls in seen.items():
+        assert [argv for argv in calls if "backup" in argv], (host, calls)
+        assert [argv for argv in calls if canary_client in " ".join(argv)] == [], host
+    assert [argv for argv in on_controller if "restic" in Path(argv[0]).name], on_controller
+    assert [argv for argv in on_controller if canary_client in " ".join(argv)] == []
     assert canary_client not in done.stdout + done.stderr
     var = lab.root / "var"
     leaked = [
@@ -626,19 +618,20 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_with_a_key_per_host(
     lab: Lab, policed_bucket: PolicedBucket, tmp_path: Path
 ) -> None:
     bucket = policed_bucket
-    watchers = {
-        host: run_on_host(lab, host, RECORD_COMMAND_LINES, "90")
-        for host in ("riverton-web1", "riverton-db1")
-    }
-    time.sleep(1)
-    with edited_contract(lab.inventories, S3_CLIENT, s3_contract(bucket)):
-        code, report, _elapsed = run_backup(lab, S3_CLIENT)
-        assert code == ExitCode.OK, json.dumps(report["hosts"])
-        drilled = lab.cli("drill", S3_CLIENT, "--json", timeout=600)
-        # A second backup changes nothing but the backup itself.
-        code, again, _elapsed = run_backup(lab, S3_CLIENT, "--limit", "riverton-web1")
-        assert code == ExitCode.OK, again
-        assert set(again["hosts"][0]["changed_tasks"]) <= ACTION_TASKS, again["hosts"]
+    with ExitStack() as recording:
+        on_hosts = {
+            host: recording.enter_context(recording_host_program(lab, ADDRESSES[host], "restic"))
+            for host in S3_HOSTS
+        }
+        with edited_contract(lab.inventories, S3_CLIENT, s3_contract(bucket)):
+            code, report, _elapsed = run_backup(lab, S3_CLIENT)
+            assert code == ExitCode.OK, json.dumps(report["hosts"])
+            drilled = lab.cli("drill", S3_CLIENT, "--json", timeout=600)
+            # A second backup changes nothing but the backup itself.
+            code, again, _elapsed = run_backup(lab, S3_CLIENT, "--limit", "riverton-web1")
+            assert code == ExitCode.OK, again
+            assert set(again["hosts"][0]["changed_tasks"]) <= ACTION_TASKS, again["hosts"]
+            seen = {host: calls() for host, calls in on_hosts.items()}
     assert drilled.returncode == ExitCode.OK, drilled.stdout + drilled.stderr
     maintenance = finished(lab, report["run_id"])["evidence"]["repository_maintenance"]
     assert maintenance["check"]["ok"] is True, maintenance
@@ -652,14 +645,14 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_with_a_key_per_host(
     assert {name: item["ok"] for name, item in drill.items()} == dict.fromkeys(S3_HOSTS, True)
     # Each host holds its own key, in a root-only file, never on a command line; not the
     # controller's.
-    seen = {host: watcher.communicate(timeout=120)[0] for host, watcher in watchers.items()}
     for host in S3_HOSTS:
         assert s3_key_on_host(lab, host) == bucket.hosts[host], host
         mode = lab.ssh(ADDRESSES[host], "sudo stat -c '%a %U' /var/lib/webmg-backup/s3-credentials")
         assert mode.stdout.split() == ["600", "root"], host
     secrets_used = [bucket.controller[1], *(key[1] for key in bucket.hosts.values())]
-    for host, command_lines in seen.items():
-        assert "restic" in command_lines and " backup " in command_lines, host
+    for host, calls in seen.items():
+        assert [argv for argv in calls if "backup" in argv], (host, calls)
+        command_lines = "\n".join(" ".join(argv) for argv in calls)
         assert not [s for s in secrets_used if s in command_lines], host
     assert not [s for s in secrets_used if s in json.dumps([report, again]) + drilled.stdout]
     var = lab.root / "var"

@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.argv_record import recording_execs
 from support.consoles import widen_consoles
 from support.engine import PLAYBOOKS, install_test_action
 from support.lab import Lab, edited_contract, edited_file
@@ -420,13 +420,14 @@ def test_unreachable_host_is_recorded_and_fails_the_run(lab: Lab) -> None:
 
 
 def _wait_for_play(lab: Lab, before: set[Path]) -> Path:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        for pid_file in (lab.settings.var_dir / "runs").glob("*/ansible/ansible.pid"):
-            if pid_file.parent.parent not in before:
-                return pid_file.parent.parent
-        time.sleep(0.05)
-    raise AssertionError("the play did not start")
+    """Given the run folders there were before, return the new run's, once its play runs."""
+
+    def playing() -> list[Path]:
+        pid_files = (lab.settings.var_dir / "runs").glob("*/ansible/ansible.pid")
+        return [found.parent.parent for found in pid_files if found.parent.parent not in before]
+
+    assert wait_until(lambda: bool(playing()), 90), "the play did not start"
+    return playing()[0]
 
 
 @pytest.mark.parametrize(
@@ -469,7 +470,6 @@ def test_canary_secrets_never_leak(
 ) -> None:
     import base64
     import secrets as random
-    import threading
 
     canaries = {
         name: f"{name}-{random.token_urlsafe(24)}" for name in ("vault", "extra", "environ")
@@ -492,38 +492,34 @@ def test_canary_secrets_never_leak(
         capture_output=True,
     )
     monkeypatch.setenv("WEBMG_CANARY_TOKEN", canaries["environ"])
-    seen_in_argv: list[str] = []
-    stop = threading.Event()
-
-    def watch_argv() -> None:
-        while not stop.is_set():
-            for value in canaries.values():
-                seen_in_argv.extend(_processes_mentioning(value))
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=watch_argv)
-    watcher.start()
     try:
-        code, out, err = inproc(
-            "run",
-            CLIENT,
-            "deploy",
-            "--limit",
-            "atelier-web1",
-            "-vvvv",
-            "--reason",
-            "canary",
-            "-e",
-            f"db_password={canaries['extra']}",
-            "--vault-password-file",
-            str(password),
-        )
+        with recording_execs(tmp_path) as calls:
+            code, out, err = inproc(
+                "run",
+                CLIENT,
+                "deploy",
+                "--limit",
+                "atelier-web1",
+                "-vvvv",
+                "--reason",
+                "canary",
+                "-e",
+                f"db_password={canaries['extra']}",
+                "--vault-password-file",
+                str(password),
+            )
     finally:
-        stop.set()
-        watcher.join()
         vault_file.unlink()
     assert code == ExitCode.FAILED, err  # the last task fails, with secrets in its arguments
-    assert seen_in_argv == []
+    # Every program the run started is on record (ansible-playbook, ssh, ...): none got a canary.
+    assert [argv for argv in calls if Path(argv[0]).name == "ansible-playbook"], calls
+    assert [argv for argv in calls if Path(argv[0]).name == "ssh"], calls
+    assert [
+        (name, argv)
+        for argv in calls
+        for name, value in canaries.items()
+        if value in " ".join(argv)
+    ] == []
     kept = [out.encode(), err.encode()]
     for path in lab.settings.var_dir.rglob("*"):
         if path.is_file() and "lab" not in path.relative_to(lab.settings.var_dir).parts[:1]:

@@ -12,13 +12,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from support.lab import Lab, edited_contract, edited_file
+from support.waiting import wait_until
 
 from webmg_ops.engine.reconcile import reconcile_runs
 from webmg_ops.errors import ExitCode
@@ -87,12 +88,10 @@ def guards(lab: Lab, host: str, *options: str) -> list[str]:
     return sorted(set(done.stdout.split()))
 
 
-def wait_until(predicate: Any, seconds: float, what: str) -> None:
-    """Poll PREDICATE until it holds; fail naming WHAT after SECONDS."""
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not within {seconds} s"
-        time.sleep(0.5)
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Wait until CONDITION (an SSH probe, so looked at twice a second) holds; fail naming
+    WHAT after SECONDS."""
+    assert wait_until(condition, seconds, every_s=0.5), f"{what} not within {seconds} s"
 
 
 def test_harden_a_bare_host_check_first_then_converge_idempotence_and_drift(lab: Lab) -> None:
@@ -248,20 +247,20 @@ def test_the_guard_gives_access_back_when_the_run_dies_during_a_lock_out(lab: La
             assert run is not None and run.poll() is None, "the run ended by itself"
             return lab.ssh(ADDRESSES[WEB], "true").returncode != 0
 
-        wait_until(locked_out, 300, "the lock-out")
+        wait_for(locked_out, 300, "the lock-out")
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=60)
         # The controller's own clean-up ends the dead run's ansible-playbook and SSH
         # masters: only the host's timer can end the lock-out now.
         reconcile_runs(lab.settings)
-        wait_until(
+        wait_for(
             lambda: lab.ssh(ADDRESSES[WEB], "true").returncode == 0,
             40 + 60,
             "SSH access given back by the guard",
         )
         # The firewall's guard gave SSH back; the SSH area's guard fires on its own timer
         # and then removes itself: wait for every guard of the run to be done.
-        wait_until(
+        wait_for(
             lambda: not [name for name in guards(lab, WEB) if not name.endswith(".timer")],
             40 + 60,
             "every guard of the dead run done and gone",
