@@ -60,6 +60,9 @@ RAW_RUN_FILES = ("env", "extravars.json", "tmp")
 #: The same, in ansible-runner's artifact folder of the run.
 RAW_ARTIFACT_FILES = ("command", "stdout", "stderr", "job_events", "fact_cache")
 
+#: How long a stopped play may take to end its workers and itself before it is killed.
+STOP_TIMEOUT_SECONDS = 10.0
+
 #: The umask while a play runs: of this process, ansible-runner and ansible-playbook.
 PRIVATE_UMASK = 0o077
 
@@ -498,6 +501,33 @@ def _end_ssh_masters(private_dir: Path) -> list[int]:
     return ended
 
 
+def _stop_playbook(pid: int) -> None:
+    """Given the PID of a run's ansible-playbook, ask it to stop and wait, a bounded time,
+    for it to be gone.
+
+    SIGTERM is how Ansible stops: it passes the signal to its workers, which sit in
+    sessions of their own, and each ends its process group (the commands of its task)
+    before ansible-playbook ends itself. ansible-runner's own stop, SIGKILL to
+    ansible-playbook's process group, would leave the workers and their commands running.
+    """
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and _is_running(pid):
+        time.sleep(0.05)
+
+
+def _is_running(pid: int) -> bool:
+    """Given a PID, return whether that process runs (a zombie, not yet reaped, does not)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return status[status.rindex(")") + 2 :].split()[0] not in ("Z", "X")
+
+
 def _cmdline_of(pid: int) -> str:
     try:
         return (
@@ -609,6 +639,15 @@ def _run_job(
         write_private(job.private_dir / PID_FILE, str(pid))
 
     collector = EventCollector(hosts, secrets, on_progress=on_progress, on_pid=record_pid)
+
+    def cancel() -> bool:
+        if should_cancel is None or not should_cancel():
+            return False
+        # Ansible stops its workers itself; ansible-runner then kills what is left.
+        if collector.pid is not None:
+            _stop_playbook(collector.pid)
+        return True
+
     environment = _environment(job, create_control_dir(job.private_dir))
     # ansible-playbook must be the one installed beside this interpreter.
     environment["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
@@ -631,7 +670,7 @@ def _run_job(
             quiet=True,
             event_handler=collector.handle,
             status_handler=_command_file_remover(job),
-            cancel_callback=should_cancel or (lambda: False),
+            cancel_callback=cancel,
         )
     finally:
         _scrub_artifacts(job, collector.output_text())

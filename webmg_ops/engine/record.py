@@ -154,6 +154,8 @@ def started_payload(
                 controller=socket.gethostname(),
                 approval_seq=clearance.approval_seq,
                 policy=policy_summary(context.client),
+                # Also when the window was open: a gate passed in an emergency is named.
+                overridden=clearance.overridden,
             )
         )
     )

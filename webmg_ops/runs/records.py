@@ -152,6 +152,9 @@ class RunStarted:
     controller: str
     approval_seq: int | None = None
     policy: Mapping[str, Any] = field(default_factory=dict)
+    #: The rules an emergency went past (``outside windows``, ``freeze NAME``,
+    #: ``diagnostic first``), comma-separated; None when nothing was overridden.
+    overridden: str | None = None
 
 
 @dataclass(frozen=True)
