@@ -25,3 +25,13 @@ def test_ci_ignores_the_opt_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="no lab here"):
         missing("no lab here")
+
+
+def test_a_lab_without_its_tools_fails_naming_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from support import lab
+
+    monkeypatch.delenv(SKIP_VARIABLE, raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(lab.environment, "missing_tools", lambda: {"mmdebstrap": "mmdebstrap"})
+    with pytest.raises(pytest.fail.Exception, match=r"missing tools: mmdebstrap \(make setup\)"):
+        lab.require_lab_capabilities()

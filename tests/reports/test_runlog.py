@@ -147,9 +147,18 @@ def test_html_is_a_standalone_page_with_an_outcome_badge(
 
 
 def test_emergency_run_is_flagged(tmp_path: Path, contract: Contract) -> None:
+    # A record written before the gates passed were kept reads as the window's.
     started = started_entry(emergency=True)
     for text in read(render_run_log(started, finished_entry(started), contract, tmp_path)):
         assert "Emergency change outside the maintenance window." in text
+        assert f"Reason: {REASON}" in text
+
+
+def test_an_emergency_names_the_gates_it_went_past(tmp_path: Path, contract: Contract) -> None:
+    started = started_entry(emergency=True, overridden="freeze summer, diagnostic first")
+    for text in read(render_run_log(started, finished_entry(started), contract, tmp_path)):
+        assert "Emergency change past: freeze summer, diagnostic first." in text
+        assert "outside the maintenance window" not in text
         assert f"Reason: {REASON}" in text
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from support.capability import missing
 from webmg_ops.lab import environment
 from webmg_ops.ledger import Entry, open_ledger
 from webmg_ops.remote.ssh import openssh_argv
@@ -27,9 +28,9 @@ def require_lab_capabilities() -> None:
     problems = []
     if os.geteuid() != 0:
         problems.append("the rehearsal lab needs root")
-    missing = environment.missing_tools()
-    if missing:
-        problems.append(f"missing tools: {', '.join(sorted(missing))} (make setup)")
+    absent = environment.missing_tools()
+    if absent:
+        problems.append(f"missing tools: {', '.join(sorted(absent))} (make setup)")
     if problems:
         missing("; ".join(problems))
 

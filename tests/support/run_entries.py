@@ -54,7 +54,11 @@ def make_entry(
 
 
 def started_entry(
-    action: str = "update", check: bool = False, emergency: bool = False, seq: int = 41
+    action: str = "update",
+    check: bool = False,
+    emergency: bool = False,
+    seq: int = 41,
+    overridden: str | None = None,
 ) -> Entry:
     record = RunStarted(
         run_id=RUN_ID,
@@ -72,6 +76,7 @@ def started_entry(
         pid=4242,
         pid_start=987654,
         controller="ops-laptop",
+        overridden=overridden,
     )
     return make_entry(seq, RUN_STARTED, to_payload(record), STARTED_AT)
 

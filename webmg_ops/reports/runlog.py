@@ -89,6 +89,9 @@ class _Start:
     revision: str
     versions: Mapping[str, Any]
     controller: str
+    #: The rules an emergency went past (``outside windows``, ``freeze NAME``,
+    #: ``diagnostic first``); None in records written before it was kept.
+    overridden: str | None = None
 
 
 _Record = TypeVar("_Record", _Start, RunFinished, RunRefused)
@@ -261,6 +264,8 @@ class RunLogView:
     state_text: StateText
     check: bool
     emergency: bool
+    #: What an emergency went past, as recorded; None when not recorded.
+    overridden: str | None
     reason: str
     ticket: str | None
     window: str | None
@@ -372,6 +377,7 @@ def make_run_view(
         state_text=STATE_TEXTS[state],
         check=check,
         emergency=start.emergency,
+        overridden=start.overridden,
         reason=start.reason,
         ticket=start.ticket,
         window=start.window,
@@ -416,6 +422,7 @@ def make_refusal_view(
         state_text=STATE_TEXTS[REFUSED],
         check=refusal.check,
         emergency=refusal.emergency,
+        overridden=None,
         reason=refusal.reason,
         ticket=refusal.ticket,
         window=None,
@@ -526,6 +533,7 @@ def _started_from_payload(data: Mapping[str, Any]) -> _Start:
         revision=str(data.get("revision") or ""),
         versions=dict(data.get("versions") or {}),
         controller=str(data.get("controller") or ""),
+        overridden=data.get("overridden"),
     )
 
 
