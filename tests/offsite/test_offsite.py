@@ -54,7 +54,7 @@ from webmg_ops.offsite import (
     retry_pending,
     verification_problem,
 )
-from webmg_ops.offsite.checkpoints import publish_checkpoint
+from webmg_ops.offsite.checkpoints import fetch_checkpoints, publish_checkpoint
 from webmg_ops.offsite.record import record_checkpoint
 from webmg_ops.service.records import ledger_recorder
 from webmg_ops.settings import Settings
@@ -932,7 +932,7 @@ def test_a_locked_checkpoint_outlives_the_keys_that_wrote_it(
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="webmg/_ledger/")
     done = cli("ledger", "verify", "--against-published", "--json")
     assert done.code == ExitCode.FAILED, done
-    assert "a delete marker hides this checkpoint" in done.err
+    assert f"s3://{BUCKET}/{entry['key']}: a delete marker hides this checkpoint" in done.err
     # The hidden checkpoint is still compared with the chain.
     assert json.loads(done.out)["published_compared"] == 1
 
@@ -957,3 +957,61 @@ def test_a_bucket_default_retention_applies_to_checkpoints(
     assert step is not None and step.published, step
     [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
     assert (entry["locked"], entry["lock_mode"]) == (True, "GOVERNANCE")
+
+
+def test_each_object_that_is_no_checkpoint_is_named_with_why(s3_server: S3Server) -> None:
+    """Every object in the checkpoints folder is read: a valid one is returned with its time
+    (or none), each invalid one is named with the reason, whatever else it holds."""
+    target = make_target(s3_server)
+    folder = "webmg/_ledger/checkpoints/"
+    hashes = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(6)]
+    fmt = "webmg-ops ledger checkpoint 1"
+    limit = 4096  # the largest checkpoint object read, in bytes
+
+    def document(seq: int, hash_: str, **more: Any) -> bytes:
+        return json.dumps({"format": fmt, "seq": seq, "hash": hash_, **more}).encode()
+
+    def padded(body: bytes, size: int) -> bytes:
+        return body[:-1] + b" " * (size - len(body)) + b"}"
+
+    objects = {
+        f"{folder}{1:012d}-{hashes[1]}.json": document(1, hashes[1], at="2026-11-30T08:00:00Z"),
+        f"{folder}{2:012d}-{hashes[2]}.json": document(2, hashes[2]),  # no time given
+        f"{folder}{3:012d}-{hashes[3]}.json": padded(document(3, hashes[3]), limit),
+        f"{folder}notes.txt": document(4, hashes[4]),
+        f"{folder}{5:012d}-{hashes[5]}.json": json.dumps({"format": "other"}).encode(),
+        f"{folder}{6:012d}-{hashes[0]}.json": document(7, hashes[0]),  # another seq
+        f"{folder}{8:012d}-{hashes[1]}.json": document(8, hashes[2]),  # another hash
+        f"{folder}{9:012d}-{hashes[3]}.json": padded(document(9, hashes[3]), limit + 2),
+        # Outside the folder: not a checkpoint's business.
+        f"webmg/reports/{10:012d}-{hashes[4]}.json": b"a report",
+    }
+    client = s3_server.boto()
+    for key, body in objects.items():
+        client.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    fetched = fetch_checkpoints(target, s3_server.offsite_credentials())
+
+    assert fetched.reason is None
+    assert [
+        (item.checkpoint.seq, item.checkpoint.hash, item.at, item.source)
+        for item in fetched.checkpoints
+    ] == [
+        (1, hashes[1], "2026-11-30T08:00:00Z", f"s3://{BUCKET}/{folder}{1:012d}-{hashes[1]}.json"),
+        (2, hashes[2], "", f"s3://{BUCKET}/{folder}{2:012d}-{hashes[2]}.json"),
+        (3, hashes[3], "", f"s3://{BUCKET}/{folder}{3:012d}-{hashes[3]}.json"),
+    ]
+    problems = {
+        problem.split(": ", 1)[0]: problem.split(": ", 1)[1] for problem in fetched.problems
+    }
+    where = f"s3://{BUCKET}/{folder}"
+    assert problems[f"{where}notes.txt"] == "its name is not <seq>-<hash>.json"
+    assert (
+        problems[f"{where}{5:012d}-{hashes[5]}.json"] == "it is not a webmg-ops ledger checkpoint"
+    )
+    another = "its content names another checkpoint than its key"
+    assert problems[f"{where}{6:012d}-{hashes[0]}.json"] == another
+    assert problems[f"{where}{8:012d}-{hashes[1]}.json"] == another
+    # Past the limit, only the limit is read: what is left is no JSON document.
+    assert f"{where}{9:012d}-{hashes[3]}.json" in problems
+    assert len(fetched.problems) == 5
