@@ -67,6 +67,16 @@ def inventories(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Return a private var folder (not created yet), set as WEBMG_VAR, with no vault
+    password file inherited from the caller's environment."""
+    folder = tmp_path / "var"
+    monkeypatch.setenv("WEBMG_VAR", str(folder))
+    monkeypatch.delenv("WEBMG_VAULT_PASSWORD_FILE", raising=False)
+    return folder
+
+
+@pytest.fixture
 def ledger_url(tmp_path: Path) -> str:
     """Return the URL of a private SQLite ledger (not created yet)."""
     return f"sqlite:///{tmp_path / 'var' / 'ledger.db'}"

@@ -42,14 +42,6 @@ def lax_umask() -> Iterator[None]:
 
 
 @pytest.fixture
-def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "var"
-    monkeypatch.setenv("WEBMG_VAR", str(folder))
-    monkeypatch.delenv("WEBMG_VAULT_PASSWORD_FILE", raising=False)
-    return folder
-
-
-@pytest.fixture
 def local_client(inventories: Path) -> Path:
     """Add a client whose one host cannot be reached, with a window that is always closed."""
     folder = inventories / LOCAL_CLIENT

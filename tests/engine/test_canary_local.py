@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.engine import LOCAL_INVENTORY
 from support.leak_search import leaks
 from support.waiting import wait_until
 
@@ -70,20 +71,7 @@ def _client(tmp_path: Path, vault_token: str) -> tuple[Path, Path]:
     """Write a client folder whose one host is this machine; return it and its vault password."""
     client = tmp_path / "inventories" / "canary-client"
     (client / "group_vars" / "all").mkdir(parents=True)
-    (client / "hosts.yml").write_text(
-        yaml.safe_dump(
-            {
-                "all": {
-                    "hosts": {
-                        "local1": {
-                            "ansible_connection": "local",
-                            "ansible_python_interpreter": sys.executable,
-                        }
-                    }
-                }
-            }
-        )
-    )
+    (client / "hosts.yml").write_text(LOCAL_INVENTORY)
     password = tmp_path / "vault-password"
     password.write_text(random.token_urlsafe(24) + "\n")
     password.chmod(0o600)

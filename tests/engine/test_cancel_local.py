@@ -12,12 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from support.engine import PLAYBOOKS
+from support.engine import LOCAL_INVENTORY, PLAYBOOKS
 from support.processes import Process, listing, play_processes
 from support.waiting import wait_until
 
@@ -30,20 +28,7 @@ pytestmark = pytest.mark.tools
 
 def test_a_stopped_play_leaves_none_of_its_processes(tmp_path: Path) -> None:
     inventory = tmp_path / "hosts.yml"
-    inventory.write_text(
-        yaml.safe_dump(
-            {
-                "all": {
-                    "hosts": {
-                        "local1": {
-                            "ansible_connection": "local",
-                            "ansible_python_interpreter": sys.executable,
-                        }
-                    }
-                }
-            }
-        )
-    )
+    inventory.write_text(LOCAL_INVENTORY)
     holding = tmp_path / "holding"
     private_dir = tmp_path / "var" / "runs" / "run-stopped" / "ansible"
     play: list[Process] = []

@@ -48,14 +48,6 @@ def _window_open_now() -> dict[str, Any]:
 
 
 @pytest.fixture
-def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "var"
-    monkeypatch.setenv("WEBMG_VAR", str(folder))
-    monkeypatch.delenv("WEBMG_VAULT_PASSWORD_FILE", raising=False)
-    return folder
-
-
-@pytest.fixture
 def edit_client(inventories: Path, var: Path) -> Callable[[Callable[[dict[str, Any]], None]], None]:
     """Add the client (atelier-nord's contract, an open window, one unreachable host);
     return a function that changes its contract."""

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from webmg_ops.actions import registry
 from webmg_ops.actions.base import Action, ActionOutcome
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+
+
+#: An inventory whose one host, ``local1``, is this machine, run with this interpreter.
+LOCAL_INVENTORY = yaml.safe_dump(
+    {
+        "all": {
+            "hosts": {
+                "local1": {
+                    "ansible_connection": "local",
+                    "ansible_python_interpreter": sys.executable,
+                }
+            }
+        }
+    }
+)
 
 
 def install_test_action(monkeypatch: pytest.MonkeyPatch, action: str, playbook: str) -> None:
