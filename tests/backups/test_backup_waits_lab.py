@@ -143,6 +143,7 @@ def test_a_backup_run_waits_for_a_timer_backup_already_running(
             lab,
             DB,
             ["python3", "-c", WATCH_FOR_COMMAND, str(DEADLINE_S), "2", *ASKED],
+            with_input=True,
         )
         assert watcher.line(60) == "ready"
         with edited_contract(lab.inventories, CLIENT, with_timer):
@@ -200,7 +201,9 @@ def test_the_check_waits_while_a_timer_backup_holds_the_lock(
     beside it, then its retention is refused the lock and waits; released, the timer
     backup ends and removes its lock, and retention and check run, with its snapshot."""
     repository = controller_repository(lab, tmp_path / "restic-cache", HOST)
-    stopper = OnHost(lab, TARGET, ["python3", "-c", STOP_SERVER_AT_NEW_LOCK, FOLDER, "300"])
+    stopper = OnHost(
+        lab, TARGET, ["python3", "-c", STOP_SERVER_AT_NEW_LOCK, FOLDER, "300"], with_input=True
+    )
     timer = run = None
     stopped: list[int] = []
     try:

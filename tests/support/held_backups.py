@@ -219,12 +219,24 @@ def unit_command(lab: Lab, address: str, unit: str) -> list[str]:
     return shlex.split(line.removeprefix("ExecStart="))
 
 
+#: The start of the scripts below: ``pause()`` waits a millisecond or two and ends the script
+#: once its input ends (the test closed it, or its ssh ended), so none outlives its test.
+PAUSE = """
+import os, select, sys
+
+def pause():
+    if select.select([0], [], [], 0.0015)[0] and not os.read(0, 1):
+        raise SystemExit
+"""
+
 #: Run as root on the backup target: FOLDER (argv[1]) is a host's repository. Prints "ready",
 #: then, as soon as a new lock appears in it, stops (SIGSTOP) the restic servers serving it
 #: and prints what it saw as JSON: the new locks, the servers stopped, the snapshots before
 #: and at that moment. Gives up after argv[2] seconds (printing no locks).
-STOP_SERVER_AT_NEW_LOCK = """
-import json, os, signal, sys, time
+STOP_SERVER_AT_NEW_LOCK = (
+    PAUSE
+    + """
+import json, signal, time
 folder, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
 
 def names(kind):
@@ -250,16 +262,19 @@ while time.monotonic() < deadline:
         print(json.dumps({"locks": sorted(new), "stopped": stopped, "snapshots_before": snapshots,
                           "snapshots": names("snapshots")}), flush=True)
         raise SystemExit
-    time.sleep(0.001)
+    pause()
 print(json.dumps({"locks": []}), flush=True)
 """
+)
 
 #: Run as root on a host: prints "ready", then "seen" each time a process runs the command
 #: given after the first two arguments (argv[3:]); ends after argv[2] sightings or argv[1]
 #: seconds. A command as short as ``systemctl is-active`` lives a few milliseconds: the
 #: process table is read every millisecond or two.
-WATCH_FOR_COMMAND = """
-import os, sys, time
+WATCH_FOR_COMMAND = (
+    PAUSE
+    + """
+import time
 deadline, wanted = time.monotonic() + float(sys.argv[1]), int(sys.argv[2])
 command = [word.encode() for word in sys.argv[3:]]
 seen = set()
@@ -275,5 +290,6 @@ while time.monotonic() < deadline and len(seen) < wanted:
         if argv and argv[0].endswith(command[0]) and argv[1:] == command[1:]:
             seen.add(pid)
             print("seen", flush=True)
-    time.sleep(0.0015)
+    pause()
 """
+)
