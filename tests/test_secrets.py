@@ -39,6 +39,11 @@ def forms_of(secret: str) -> dict[str, str]:
     return {
         "plain": secret,
         "json": json.dumps(secret)[1:-1],
+        "json-unicode": json.dumps(secret, ensure_ascii=False)[1:-1],
+        "ascii": ascii(secret)[1:-1],
+        "bytes-repr": repr(raw)[2:-1],
+        "html": html.escape(secret),
+        "shell-quoted": shlex.quote(secret),
         "base64": standard,
         "base64-unpadded": standard.rstrip("="),
         "base64-urlsafe": urlsafe,
