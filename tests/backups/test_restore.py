@@ -21,7 +21,7 @@ from support.waiting import wait_until
 from webmg_ops.ansible.connection import Connection
 from webmg_ops.backups.manifest import MismatchKind, UnsafePath, build_manifest, restored_path
 from webmg_ops.backups.restic import Repository, Snapshot, backup, list_snapshots
-from webmg_ops.backups.restore import DrillResult, run_drill
+from webmg_ops.backups.restore import DrillResult, _failures, run_drill
 from webmg_ops.backups.restore_check import check_restored_copy
 from webmg_ops.config.contract import RestoreCheck
 
@@ -545,3 +545,14 @@ def test_a_drill_runs_beside_a_backup_in_progress(
         )
     assert result.ok, result.failures
     assert result.files_checked == 11
+
+
+def test_a_drill_exactly_at_its_targets_meets_them() -> None:
+    # The verdict's rule on its own: a target is a ceiling that may be reached.
+    rpo_target, rto_target = timedelta(hours=24), timedelta(minutes=30)
+    assert _failures((), rpo_target, rto_target, rpo_target, rto_target) == ()
+    past = timedelta(seconds=1)
+    assert _failures((), rpo_target + past, rto_target + past, rpo_target, rto_target) == (
+        "RPO 1 day, 0:00:01 exceeds the target 1 day, 0:00:00",
+        "RTO 0:30:01 exceeds the target 0:30:00",
+    )
