@@ -741,6 +741,14 @@ def test_each_checkpoint_is_published_verified_and_recorded(
     key = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{head['hash']}.json"
     stored = json.loads(s3_server.boto().get_object(Bucket=BUCKET, Key=key)["Body"].read())
     assert (stored["seq"], stored["hash"], stored["run_id"]) == (head["seq"], head["hash"], RUN_ID)
+    assert stored["client"] == CLIENT
+    published_at = datetime.fromisoformat(stored["at"])
+    assert abs(datetime.now(UTC) - published_at) < timedelta(minutes=5)
+    # Read back, the checkpoint keeps the time it was published at.
+    fetched = fetch_checkpoints(make_target(s3_server), s3_server.offsite_credentials())
+    assert [(item.checkpoint.seq, item.at) for item in fetched.checkpoints] == [
+        (head["seq"], stored["at"])
+    ]
     [entry] = ledger_entries(settings.ledger_url, offsite.PUBLISHED)
     assert entry["checkpoint"] == f"{head['seq']}:{head['hash']}"
     assert entry["key"] == key
@@ -832,6 +840,12 @@ def test_an_unreadable_target_is_no_pass(
     assert done.code == ExitCode.ENVIRONMENT, done
     assert "Error: cannot compare with every published checkpoint" in done.err
     assert "Traceback" not in done.err
+    # The result says which target could not be read, and why.
+    target = make_target(s3_server)
+    fetched = fetch_checkpoints(target, s3_server.offsite_credentials())
+    assert (fetched.target, fetched.checkpoints, fetched.problems) == (target, (), ())
+    assert fetched.reason is not None and fetched.reason.startswith("endpoint unreachable: ")
+    assert s3_server.endpoint.split("://", 1)[1] in fetched.reason
 
 
 def test_a_checkpoint_not_published_waits_in_pending_then_is_published(
@@ -932,7 +946,10 @@ def test_a_locked_checkpoint_outlives_the_keys_that_wrote_it(
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="webmg/_ledger/")
     done = cli("ledger", "verify", "--against-published", "--json")
     assert done.code == ExitCode.FAILED, done
-    assert f"s3://{BUCKET}/{entry['key']}: a delete marker hides this checkpoint" in done.err
+    assert (
+        f"s3://{BUCKET}/{entry['key']}: a delete marker hides this checkpoint"
+        " (someone tried to delete it)"
+    ) in done.err
     # The hidden checkpoint is still compared with the chain.
     assert json.loads(done.out)["published_compared"] == 1
 
@@ -992,7 +1009,7 @@ def test_each_object_that_is_no_checkpoint_is_named_with_why(s3_server: S3Server
 
     fetched = fetch_checkpoints(target, s3_server.offsite_credentials())
 
-    assert fetched.reason is None
+    assert (fetched.target, fetched.reason) == (target, None)
     assert [
         (item.checkpoint.seq, item.checkpoint.hash, item.at, item.source)
         for item in fetched.checkpoints
