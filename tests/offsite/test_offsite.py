@@ -54,7 +54,12 @@ from webmg_ops.offsite import (
     retry_pending,
     verification_problem,
 )
-from webmg_ops.offsite.checkpoints import fetch_checkpoints, publish_checkpoint
+from webmg_ops.offsite.checkpoints import (
+    ObjectLock,
+    fetch_checkpoints,
+    find_object_lock,
+    publish_checkpoint,
+)
 from webmg_ops.offsite.record import record_checkpoint
 from webmg_ops.service.records import ledger_recorder
 from webmg_ops.settings import Settings
@@ -739,7 +744,10 @@ def test_each_checkpoint_is_published_verified_and_recorded(
 
     assert step is not None and step.published, step
     key = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{head['hash']}.json"
-    stored = json.loads(s3_server.boto().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    raw = s3_server.boto().get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    stored = json.loads(raw)
+    # Canonical JSON: keys sorted, no spaces (the same checkpoint is always the same bytes).
+    assert raw == json.dumps(stored, sort_keys=True, separators=(",", ":")).encode()
     assert (stored["seq"], stored["hash"], stored["run_id"]) == (head["seq"], head["hash"], RUN_ID)
     assert stored["client"] == CLIENT
     published_at = datetime.fromisoformat(stored["at"])
@@ -753,7 +761,10 @@ def test_each_checkpoint_is_published_verified_and_recorded(
     assert entry["checkpoint"] == f"{head['seq']}:{head['hash']}"
     assert entry["key"] == key
     # rclone's S3 has no object lock: published all the same, and recorded as not locked.
-    assert entry["locked"] is False and entry["lock_note"]
+    assert (entry["locked"], entry["lock_note"]) == (
+        False,
+        "object lock is not enabled on the bucket",
+    )
 
 
 def test_a_rewritten_and_rehashed_ledger_is_caught_by_the_published_checkpoints(
@@ -869,7 +880,10 @@ def test_a_checkpoint_not_published_waits_in_pending_then_is_published(
 
     assert report.ok and read_pending(settings) == []
     key = f"webmg/_ledger/checkpoints/{head['seq']:012d}-{head['hash']}.json"
-    stored = json.loads(s3_server.boto().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    raw = s3_server.boto().get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    stored = json.loads(raw)
+    # Canonical JSON: keys sorted, no spaces (the same checkpoint is always the same bytes).
+    assert raw == json.dumps(stored, sort_keys=True, separators=(",", ":")).encode()
     assert stored["hash"] == head["hash"]
     assert ledger_entries(settings.ledger_url, offsite.PUBLISHED)[-1]["pending_id"] == item.id
 
@@ -1032,3 +1046,14 @@ def test_each_object_that_is_no_checkpoint_is_named_with_why(s3_server: S3Server
     # Past the limit, only the limit is read: what is left is no JSON document.
     assert f"{where}{9:012d}-{hashes[3]}.json" in problems
     assert len(fetched.problems) == 5
+
+
+def test_a_bucket_without_object_lock_is_named_so(locking_endpoint: str) -> None:
+    s3 = locking_s3(locking_endpoint)
+    s3.create_bucket(Bucket=BUCKET)
+
+    lock = find_object_lock(s3, BUCKET)
+
+    assert lock == ObjectLock(
+        False, note="the bucket has no object lock (ObjectLockConfigurationNotFoundError)"
+    )
