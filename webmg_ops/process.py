@@ -19,6 +19,7 @@ output) passes through the caller's :class:`~webmg_ops.secrets.SecretSet`.
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 import threading
 import time
@@ -276,3 +277,19 @@ def run(
             words, returncode, _as_text(stdout), _as_text(stderr), timed_out, stopped, mask
         )
     return Completed(words, returncode, stdout, stderr, timed_out, stopped, mask)
+
+
+def process_alive(pid: int) -> bool:
+    """Given a PID, return whether a process with it runs (a zombie, ended but not yet
+    reaped, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

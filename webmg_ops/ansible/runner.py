@@ -32,6 +32,7 @@ from typing import Any
 from webmg_ops.ansible.connection import ansible_trust_environment
 from webmg_ops.ansible.inventory import CLIENT_ANSIBLE_CFG
 from webmg_ops.errors import EnvironmentProblem
+from webmg_ops.process import process_alive
 from webmg_ops.runs.records import FailedTask, HostResult, HostStatus
 from webmg_ops.secrets import SecretSet
 
@@ -515,17 +516,8 @@ def _stop_playbook(pid: int) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline and _is_running(pid):
+    while time.monotonic() < deadline and process_alive(pid):
         time.sleep(0.05)
-
-
-def _is_running(pid: int) -> bool:
-    """Given a PID, return whether that process runs (a zombie, not yet reaped, does not)."""
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return status[status.rindex(")") + 2 :].split()[0] not in ("Z", "X")
 
 
 def _cmdline_of(pid: int) -> str:

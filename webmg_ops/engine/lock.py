@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,18 +102,3 @@ def client_lock(var_dir: Path, client: str, holder: LockHolder) -> Iterator[Clie
         yield lock
     finally:
         lock.release()
-
-
-def process_alive(pid: int) -> bool:
-    """Given a PID, return whether a process with it exists (zombies count as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"

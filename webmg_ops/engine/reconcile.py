@@ -15,9 +15,9 @@ from pathlib import Path
 
 from webmg_ops.ansible.runner import end_run_processes, write_private
 from webmg_ops.config.clients import load_client
-from webmg_ops.engine.lock import process_alive
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, Ledger, open_ledger
+from webmg_ops.process import process_alive
 from webmg_ops.reports.runlog import render_run_log
 from webmg_ops.runs.records import (
     RUN_FINISHED,
