@@ -12,7 +12,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from webmg_ops.secrets import (
@@ -29,6 +29,8 @@ CANARY_ALPHABET = (
     string.ascii_letters + string.digits + "!\"#$%&'()+,-./:;<=>?@[\\]^_`{|}~ \n\té日ü"
 )
 canaries = st.text(alphabet=CANARY_ALPHABET, min_size=24, max_size=40)
+#: A secret each printer gives another form: quotes, a backslash, non-ASCII letters, spaces.
+RICH_SECRET = "pä\"ss\\wörd & <tag> +/=x'y"
 
 
 def forms_of(secret: str) -> dict[str, str]:
@@ -68,12 +70,19 @@ def leaked_forms(text: str, secret: str) -> list[str]:
 
 @settings(max_examples=200)
 @given(canary=canaries, before=st.text(max_size=20), after=st.text(max_size=20))
+@example(canary=RICH_SECRET, before="", after="")
 def test_every_form_of_a_canary_is_masked_in_text(canary: str, before: str, after: str) -> None:
     secrets = SecretSet.of([canary])
     for name, form in forms_of(canary).items():
         masked = secrets.mask_text(f"{before} {form} {after}")
         assert MASK in masked, name
         assert leaked_forms(masked, canary) == [], name
+
+
+@pytest.mark.parametrize("name", sorted(forms_of(RICH_SECRET)))
+def test_each_form_of_a_secret_is_masked_whole(name: str) -> None:
+    form = forms_of(RICH_SECRET)[name]
+    assert SecretSet.of([RICH_SECRET]).mask_text(f"<{form}>") == f"<{MASK}>"
 
 
 @given(canary=canaries)
