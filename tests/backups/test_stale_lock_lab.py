@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.backup import HOST_SSH_OPTIONS, SECRET_DIR, target_account
+from support.backup import restic_as_the_role, target_account
 from support.held_backups import (
     ADDRESSES,
     CLIENT,
@@ -50,23 +50,11 @@ def restic_reading_its_input() -> list[str]:
     the pinned target key, its password file), backing up its standard input: restic takes
     the repository's lock, then waits for the input to end. The shell prints its PID first,
     which restic keeps."""
-    restic = [
-        "env",
-        f"RESTIC_REPOSITORY=rclone:{FOLDER}",
-        f"RESTIC_PASSWORD_FILE={SECRET_DIR}/restic-password",
-        "RESTIC_CACHE_DIR=/var/cache/webmg-backup",
-        "restic",
-        "-o",
-        "rclone.program=ssh",
-        "-o",
-        f"rclone.args={shlex.join([*HOST_SSH_OPTIONS, '--', target_account(CLIENT)])}",
-        "backup",
-        "--stdin",
-        "--stdin-filename",
-        "never-finished",
-        "--host",
-        HOST,
-    ]
+    restic = restic_as_the_role(
+        FOLDER,
+        target_account(CLIENT),
+        *("backup", "--stdin", "--stdin-filename", "never-finished", "--host", HOST),
+    )
     return ["sh", "-c", 'echo "$$"; exec "$@"', "sh", *restic]
 
 

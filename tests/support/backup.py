@@ -61,10 +61,17 @@ def restic_as_root_on(
     through ssh with the host's own key and password file), logging in as ACCOUNT
     (CLIENT's by default); return what it did."""
     login = account or target_account(client)
-    command = [
-        "sudo",
+    command = ["sudo", *restic_as_the_role(f"/srv/restic/{client}", login, *arguments)]
+    return lab.ssh(address, shlex.join(command))
+
+
+def restic_as_the_role(folder: str, login: str, *arguments: str) -> list[str]:
+    """Return the argv that runs restic on a host as the backup role does: the rclone
+    backend through ssh to FOLDER on the target, logging in as LOGIN with the host's own
+    key and pinned target key, and the host's password file."""
+    return [
         "env",
-        f"RESTIC_REPOSITORY=rclone:/srv/restic/{client}",
+        f"RESTIC_REPOSITORY=rclone:{folder}",
         f"RESTIC_PASSWORD_FILE={SECRET_DIR}/restic-password",
         "RESTIC_CACHE_DIR=/var/cache/webmg-backup",
         "restic",
@@ -74,7 +81,6 @@ def restic_as_root_on(
         f"rclone.args={shlex.join([*HOST_SSH_OPTIONS, '--', login])}",
         *arguments,
     ]
-    return lab.ssh(address, shlex.join(command))
 
 
 def stolen_backup_key(lab: Lab, address: str, folder: Path) -> Path:
