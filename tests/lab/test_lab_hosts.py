@@ -201,6 +201,9 @@ def test_boto3_round_trips_an_object_on_the_s3_endpoint(
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    # Keys in the environment beat the file: this test reads the lab's file alone.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
     client = boto3.client("s3", endpoint_url=status["s3_endpoint"], region_name="us-east-1")
     client.create_bucket(Bucket="lab-test")
     client.put_object(Bucket="lab-test", Key="drill/evidence.txt", Body=b"restored")
