@@ -67,6 +67,15 @@ def inventories(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def changed_hosts(lab: Lab) -> Iterator[list[str]]:
+    """Return a list to which a test adds the hosts it changes; they are reset at its end."""
+    hosts: list[str] = []
+    yield hosts
+    for host in dict.fromkeys(hosts):
+        lab.reset(host)
+
+
+@pytest.fixture
 def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Return a private var folder (not created yet), set as WEBMG_VAR, with no vault
     password file inherited from the caller's environment."""

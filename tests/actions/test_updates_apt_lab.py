@@ -15,7 +15,6 @@ in a signed suite of its own (:mod:`support.apt_suite`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,15 +48,6 @@ CONF_FILE = "/etc/webmg-test-conf/settings.conf"
 #: Written by the package's postinst: the version configured and the frontend apt gave it.
 CONFIGURED_RECORD = "/var/lib/webmg-test-conf/configured"
 HOST_SETTINGS = "# Changed on this host by its administrator.\nlevel = 7\n"
-
-
-@pytest.fixture
-def changed_hosts(lab: Lab) -> Iterator[list[str]]:
-    """Return a list to which a test adds the hosts it changes; they are reset at its end."""
-    hosts: list[str] = []
-    yield hosts
-    for host in dict.fromkeys(hosts):
-        lab.reset(host)
 
 
 def test_approved_mode_never_downgrades_a_package_newer_than_its_approved_version(

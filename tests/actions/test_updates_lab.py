@@ -11,7 +11,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +34,6 @@ ADDRESSES = {
 }
 TERRE = ("terre-web1", "terre-web2", "terre-db1")
 RIVERTON = ("riverton-web1", "riverton-web2", "riverton-db1")
-
-
-@pytest.fixture
-def changed_hosts(lab: Lab) -> Iterator[list[str]]:
-    """Return a list to which a test adds the hosts it changes; they are reset at its end."""
-    hosts: list[str] = []
-    yield hosts
-    for host in dict.fromkeys(hosts):
-        lab.reset(host)
 
 
 def always_open(data: dict[str, Any]) -> None:
