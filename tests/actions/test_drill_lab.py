@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.backup import restic_as_root_on
+from support.backup import restic_as_root_on, set_up_for_backups
 from support.lab import Lab, edited_contract
 
 from webmg_ops.ansible.vault import Vault
@@ -37,12 +37,18 @@ WEB1 = "198.18.0.41"
 
 
 def backed_up(lab: Lab, client: str) -> None:
-    """Make sure CLIENT has a successful backup on record; run one the first time."""
-    done = any(
+    """Make sure CLIENT has a successful backup on record and every host is still set up
+    for backups; run a backup otherwise.
+
+    Another test may have reset one of CLIENT's hosts since the last backup (a reset
+    wipes what the backup role wrote there), so the ledger alone does not say the
+    hosts can still write to their repositories.
+    """
+    on_record = any(
         entry.payload.get("action") == "backup" and entry.payload.get("outcome") == "succeeded"
         for entry in lab.entries("run-finished", client)
     )
-    if not done:
+    if not (on_record and set_up_for_backups(lab, client)):
         backup = lab.cli("run", client, "backup", "--reason", "before a drill", "--json")
         assert backup.returncode == ExitCode.OK, backup.stderr[-2000:]
 
@@ -160,6 +166,7 @@ def test_a_restore_check_as_an_account_with_uid_0_is_refused(lab: Lab) -> None:
 
 
 def test_a_file_deleted_from_live_data_after_the_backup_is_restored(lab: Lab) -> None:
+    backed_up(lab, CLIENT)  # the drill needs the database host's snapshot too
     marker = "/var/lib/webmg-demo/drill-marker.txt"
     assert lab.ssh(WEB1, f"echo kept-by-backup | sudo tee {marker}").returncode == 0
     backup = lab.cli("run", CLIENT, "backup", "--limit", "atelier-web1", "--reason", "marker")

@@ -32,6 +32,7 @@ from support.backup import (
     as_root_on,
     rest_over_ssh,
     restic_as_root_on,
+    set_up_for_backups,
     stolen_backup_key,
     target_account,
 )
@@ -125,10 +126,11 @@ def backups_taken() -> list[dict[str, Any]]:
 @pytest.fixture
 def current_backup(lab: Lab, backups_taken: list[dict[str, Any]], tmp_path: Path) -> dict[str, Any]:
     """A backup of atelier-nord whose snapshots are all still in its repositories: its report,
-    payload and wall time. The module's last backup while that holds; otherwise (another
-    test's backups made retention forget one of its snapshots) a new one.
+    payload and wall time. The module's last backup while that holds and the hosts are
+    still set up for backups; otherwise (another test's backups made retention forget
+    one of its snapshots, or another test reset a host) a new one.
     """
-    if backups_taken:
+    if backups_taken and set_up_for_backups(lab, CLIENT):
         last = backups_taken[-1]
         if set(last["payload"]["evidence"]["snapshots"].values()) <= snapshot_ids(lab, tmp_path):
             return last

@@ -21,6 +21,7 @@ import h2.connection
 import h2.events
 
 from support.lab import Lab
+from webmg_ops.config.clients import load_client
 
 #: The backup target of the lab's clients.
 TARGET_ADDRESS = "198.18.0.5"
@@ -47,6 +48,19 @@ HOST_SSH = ("ssh", *HOST_SSH_OPTIONS)
 def target_account(client: str) -> str:
     """Return CLIENT's account on the lab's backup target."""
     return f"restic-{client}@{TARGET_ADDRESS}"
+
+
+def set_up_for_backups(lab: Lab, client: str) -> bool:
+    """Return whether every host of CLIENT still holds what the backup role writes there.
+
+    A lab reset wipes a host's backup password and pinned target key (its host key,
+    and so its place on the target, is kept): a backup on record says nothing of the
+    hosts after another test reset one of them.
+    """
+    return all(
+        lab.ssh(host.address, f"sudo test -s {SECRET_DIR}/restic-password").returncode == 0
+        for host in load_client(lab.inventories, client).hosts
+    )
 
 
 def as_root_on(lab: Lab, address: str, command: list[str]) -> subprocess.CompletedProcess[str]:
