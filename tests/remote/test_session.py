@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
+import fabric.runners
 import paramiko
 import pytest
-from support.ssh_server import Answer, CommandServer, command_server, connection_to, new_key
+from support.ssh_server import (
+    WAIT_S,
+    Answer,
+    CommandServer,
+    command_server,
+    connection_to,
+    new_key,
+)
 
 from webmg_ops.remote.session import CommandTimedOut, host_session, run_on_hosts
 from webmg_ops.remote.ssh import CommandResult, HostKeyProblem, Unreachable
@@ -164,6 +173,60 @@ def test_a_command_past_its_timeout_is_stopped(keys: Keys, tmp_path: Path, home:
         ):
             session.run("sleep infinity", timeout=0.5)
     assert server.commands == ["sleep infinity"]
+
+
+@pytest.fixture
+def lingering_timer(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """fabric's runner tells a timeout by its timer's thread having ended; under load that
+    thread may still be inside its close of the channel when the runner looks. This forces
+    that schedule: the timer's thread closes the channel, then stays alive until the test
+    sets the event yielded (when its commands have come back)."""
+    came_back = threading.Event()
+    close_channel = fabric.runners.Remote.kill
+
+    def close_then_linger(runner: fabric.runners.Remote) -> None:
+        close_channel(runner)
+        came_back.wait(WAIT_S)
+
+    monkeypatch.setattr(fabric.runners.Remote, "kill", close_then_linger)
+    try:
+        yield came_back
+    finally:
+        came_back.set()
+
+
+def test_a_timeout_is_reported_when_the_runner_looks_before_its_timer_has_ended(
+    keys: Keys, tmp_path: Path, home: Path, lingering_timer: threading.Event
+) -> None:
+    with command_server(keys.host, keys.client, Answer(hold=True)) as server:
+        known_hosts = _known_hosts(tmp_path, server.known_hosts_line())
+        with host_session(connection_to(server, keys.client_file, known_hosts)) as session:
+            try:
+                with pytest.raises(CommandTimedOut, match=r"within 0\.5 s"):
+                    session.run("sleep infinity", timeout=0.5)
+            finally:
+                lingering_timer.set()
+
+
+def test_timeouts_on_several_hosts_are_reported_when_the_runner_looks_too_early(
+    keys: Keys, tmp_path: Path, home: Path, lingering_timer: threading.Event
+) -> None:
+    with (
+        command_server(keys.host, keys.client, Answer(hold=True)) as first,
+        command_server(keys.host, keys.client, Answer(hold=True)) as second,
+    ):
+        known_hosts = _known_hosts(tmp_path, first.known_hosts_line() + second.known_hosts_line())
+        connections = [
+            connection_to(running, keys.client_file, known_hosts, name=name)
+            for name, running in (("first", first), ("second", second))
+        ]
+        try:
+            outcomes = run_on_hosts(connections, "sleep infinity", timeout=0.5)
+        finally:
+            lingering_timer.set()
+    for name in ("first", "second"):
+        assert isinstance(outcomes[name], CommandTimedOut), outcomes[name]
+        assert str(outcomes[name]) == f"{name}: the command did not finish within 0.5 s"
 
 
 def test_input_is_streamed_to_the_command(keys: Keys, tmp_path: Path, home: Path) -> None:

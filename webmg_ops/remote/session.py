@@ -16,6 +16,7 @@ one command on several hosts at once (fabric's ``ThreadingGroup``).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import IO, Any, cast
@@ -50,6 +51,9 @@ _RUN_OPTIONS: dict[str, Any] = {
     "pty": False,
     "encoding": "utf-8",
 }
+
+#: paramiko's exit status of a channel that closed without sending one.
+_NO_EXIT_STATUS = -1
 
 #: What ends a session once it is open: the host or the network went away.
 _SESSION_LOST = (paramiko.SSHException, EOFError, OSError, ThreadException)
@@ -87,17 +91,33 @@ def _verified(connection: Connection, timeout: float) -> Any:
     return link
 
 
+def _closed_by_the_timer(done: Result, started: float, timeout: float) -> bool:
+    """Given a command's result, when it was started (``time.monotonic``) and its timeout,
+    return whether fabric's timer closed its channel though the runner returned a result.
+
+    The runner tells a timeout by its timer's thread having ended, which races with that
+    thread closing the channel: under load the result comes back with paramiko's "no exit
+    status" instead. Before the timeout, no exit status means the host sent none (a
+    command killed by a signal): that stays the command's result.
+    """
+    return done.exited == _NO_EXIT_STATUS and time.monotonic() - started >= timeout
+
+
 def _run(link: Any, host: str, command: str, timeout: float) -> CommandResult:
     """Run COMMAND over an open or openable fabric connection; return its result.
 
     Raise CommandTimedOut past TIMEOUT seconds, Unreachable if the session is lost.
     """
+    timed_out = f"{host}: the command did not finish within {timeout:g} s"
+    started = time.monotonic()
     try:
         done = link.run(command, timeout=timeout, **_RUN_OPTIONS)
     except RunnerTimedOut as error:
-        raise CommandTimedOut(f"{host}: the command did not finish within {timeout:g} s") from error
+        raise CommandTimedOut(timed_out) from error
     except _SESSION_LOST as error:
         raise Unreachable(f"{host}: session lost: {error}") from error
+    if _closed_by_the_timer(done, started, timeout):
+        raise CommandTimedOut(timed_out)
     return CommandResult(status=done.exited, stdout=done.stdout, stderr=done.stderr)
 
 
@@ -267,6 +287,10 @@ def run_on_hosts(
                 f"{connection.host} ({connection.address}): {error}"
             )
     group = fabric.ThreadingGroup.from_connections(list(links))
+    # Each host's command starts once its connection is open, a little after this: a
+    # command killed by a signal in the last moment before its timeout (the connection's
+    # time) is counted as timed out, rather than a timeout ever passing for a result.
+    started = time.monotonic()
     try:
         results = group.run(command, timeout=timeout, **_RUN_OPTIONS)
     except GroupException as error:
@@ -277,19 +301,23 @@ def run_on_hosts(
             link.close()
             link.client.close()
     for link, connection in links.items():
-        outcomes[connection.host] = _outcome(connection, results[link])
+        outcomes[connection.host] = _outcome(connection, results[link], started, timeout)
     return {connection.host: outcomes[connection.host] for connection in chosen}
 
 
-def _outcome(connection: Connection, value: object) -> HostOutcome:
-    """Given a host and what fabric's group gave for it, return its outcome."""
+def _outcome(connection: Connection, value: object, started: float, timeout: float) -> HostOutcome:
+    """Given a host, what fabric's group gave for it, and when (``time.monotonic``) and
+    with which timeout its command started, return its outcome."""
+    timed_out = CommandTimedOut(
+        f"{connection.host}: the command did not finish within {timeout:g} s"
+    )
     if isinstance(value, RunnerTimedOut):
-        return CommandTimedOut(
-            f"{connection.host}: the command did not finish within {value.timeout:g} s"
-        )
+        return timed_out
     if isinstance(value, paramiko.SSHException | OSError):
         # Raised by opening the connection (a refused key, no route, a refused login).
         return connect_failure(connection, value)
     if isinstance(value, Result):
+        if _closed_by_the_timer(value, started, timeout):
+            return timed_out
         return CommandResult(status=value.exited, stdout=value.stdout, stderr=value.stderr)
     return Unreachable(f"{connection.host}: session lost: {value}")
