@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from webmg_ops.errors import BadInput, ExitCode
-from webmg_ops.ledger import open_ledger
-from webmg_ops.service.records import record_approval, record_lab_enrolment, record_note
+from webmg_ops.ledger import Entry, NewEntry, open_ledger
+from webmg_ops.service.records import (
+    record_approval,
+    record_derived,
+    record_lab_enrolment,
+    record_note,
+)
 from webmg_ops.settings import Settings
 
 KEY_A = "ssh-ed25519 " + base64.b64encode(b"key a" * 7).decode()
@@ -92,3 +97,34 @@ def test_the_labs_enrolment_records_each_new_or_changed_key_once(settings: Setti
     ]
     # Nothing changed since: nothing more is recorded.
     assert record_lab_enrolment(settings, after, after) == []
+
+
+def test_a_derived_entry_is_decided_from_the_clients_entries_of_the_kinds_asked(
+    settings: Settings,
+) -> None:
+    record_note(settings, "alpenhof", "first")
+    record_note(settings, "riverton", "another client's")
+    record_approval(settings, "alpenhof", "update", "M. Reed", "not a note")
+    seen: list[list[str]] = []
+
+    def count_notes(history: Sequence[Entry]) -> list[NewEntry]:
+        seen.append([entry.payload["text"] for entry in history])
+        return [NewEntry("note", "alpenhof", {"text": f"note {len(history) + 1}"})]
+
+    (made,) = record_derived(settings, "alpenhof", ["note"], count_notes)
+    assert seen == [["first"]]
+    assert (made.kind, made.client, made.payload) == ("note", "alpenhof", {"text": "note 2"})
+
+
+def test_a_refused_derivation_writes_nothing(settings: Settings) -> None:
+    record_note(settings, "alpenhof", "first")
+
+    def refuse(history: Sequence[Entry]) -> list[NewEntry]:
+        raise BadInput("out of order")
+
+    with pytest.raises(BadInput, match="out of order"):
+        record_derived(settings, "alpenhof", ["note"], refuse)
+    with pytest.raises(BadInput, match="nobody"):
+        record_derived(settings, "nobody", ["note"], refuse)
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        assert [entry.payload["text"] for entry in ledger.entries()] == ["first"]

@@ -1,10 +1,13 @@
-"""What is recorded outside runs: notes, approvals and host-key enrolments.
+"""What is recorded outside runs: notes, approvals, host-key enrolments and the
+service's items (incidents, changes, risks, decisions).
 
 The engine records runs; every other entry goes through here, so that the
 ledger has two writers to read when an entry's origin is in question. Each
 function opens the ledger, appends and closes it; enrolment appends through
 :func:`host_key_recorder`, one entry as each key is written to the client's
-known_hosts, so that none is lost.
+known_hosts, so that none is lost. The service's flows decide in pure modules
+what to record from what the ledger already holds, and append through
+:func:`record_derived`.
 """
 
 from __future__ import annotations
@@ -114,6 +117,27 @@ def record_lab_enrolment(
                 previous is not None,
             )
     return [f"{client}/{name}" for client, name, _key, _previous in changes]
+
+
+#: Given a client's entries of the kinds asked for (oldest first), return the entries to
+#: append; raise BadInput to refuse (nothing is then written).
+Derivation = Callable[[Sequence[Entry]], Sequence[NewEntry]]
+
+
+def record_derived(
+    settings: Settings, client_name: str, kinds: Sequence[str], derive: Derivation
+) -> list[Entry]:
+    """Given a client, the entry kinds a decision reads, and the decision, append what it
+    derives from the client's entries of those kinds, in one transaction; return them.
+
+    Raise BadInput for an unknown client or what ``derive`` raises (nothing written),
+    EnvironmentProblem if the ledger fails.
+    """
+    client = load_client(settings.inventories, client_name)
+    with open_ledger(settings.ledger_url) as ledger:
+        history = list(ledger.entries(client=client.name, kinds=kinds))
+        drafts = derive(history)
+        return ledger.append_many(drafts) if drafts else []
 
 
 def ledger_recorder(settings: Settings) -> Callable[[Sequence[NewEntry]], list[Entry]]:
