@@ -252,35 +252,72 @@ class Ledger:
         engine = self._require_writable()
         if not self._schema_ready:
             self.ensure_schema()
-        entries: list[Entry] = []
         try:
             with begin_write(engine) as connection:
-                head = self._read_head(connection)
-                seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-                rows: list[tuple[Any, ...]] = []
-                for kind, client, at, actor, payload_json, corrects in prepared:
-                    seq += 1
-                    _check_corrects(corrects, seq)
-                    hash_ = chain_hash(
-                        prev_hash, canonical_entry(seq, kind, client, at, actor, payload_json)
-                    )
-                    rows.append((seq, kind, client, at, actor, payload_json, prev_hash, hash_))
-                    entries.append(
-                        Entry(
-                            seq=seq,
-                            kind=kind,
-                            client=client,
-                            at=datetime.fromisoformat(at),
-                            actor=actor,
-                            payload_json=payload_json,
-                            prev_hash=prev_hash,
-                            hash=hash_,
-                        )
-                    )
-                    prev_hash = hash_
-                insert_rows(connection, ledger_entries, rows)
+                return self._insert(connection, prepared)
         except SQLAlchemyError as error:
             raise describe_error(self.url, error) from None
+
+    def append_derived(
+        self,
+        client: str,
+        kinds: Sequence[str],
+        derive: Callable[[Sequence[Entry]], Sequence[NewEntry]],
+    ) -> list[Entry]:
+        """Given a client, entry kinds and a decision, append what the decision derives from
+        the client's entries of those kinds (oldest first); return the appended entries.
+
+        The entries are read under the ledger's write lock and what is derived is
+        appended in the same transaction, so that two decisions on the same history
+        never both pass (each sees the other's entries). Raise what ``derive`` raises
+        (nothing written), BadInput for an invalid entry, EnvironmentProblem if the
+        database fails.
+        """
+        engine = self._require_writable()
+        if not self._schema_ready:
+            self.ensure_schema()
+        query = (
+            select(*_ROW_COLUMNS)
+            .where(_COLUMNS.client == client)
+            .where(_COLUMNS.kind.in_(list(kinds)))
+            .order_by(_COLUMNS.seq)
+        )
+        try:
+            with begin_write(engine) as connection:
+                history = [_row_to_entry(row) for row in connection.execute(query)]
+                prepared = [_prepare(draft, self._default_actor) for draft in derive(history)]
+                return self._insert(connection, prepared) if prepared else []
+        except SQLAlchemyError as error:
+            raise describe_error(self.url, error) from None
+
+    def _insert(self, connection: Connection, prepared: Sequence[_Prepared]) -> list[Entry]:
+        """Given a connection holding the write lock and prepared entries, chain them on
+        the head, insert them and return them as stored."""
+        head = self._read_head(connection)
+        seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+        rows: list[tuple[Any, ...]] = []
+        entries: list[Entry] = []
+        for kind, client, at, actor, payload_json, corrects in prepared:
+            seq += 1
+            _check_corrects(corrects, seq)
+            hash_ = chain_hash(
+                prev_hash, canonical_entry(seq, kind, client, at, actor, payload_json)
+            )
+            rows.append((seq, kind, client, at, actor, payload_json, prev_hash, hash_))
+            entries.append(
+                Entry(
+                    seq=seq,
+                    kind=kind,
+                    client=client,
+                    at=datetime.fromisoformat(at),
+                    actor=actor,
+                    payload_json=payload_json,
+                    prev_hash=prev_hash,
+                    hash=hash_,
+                )
+            )
+            prev_hash = hash_
+        insert_rows(connection, ledger_entries, rows)
         return entries
 
     def correct(

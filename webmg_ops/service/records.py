@@ -128,16 +128,15 @@ def record_derived(
     settings: Settings, client_name: str, kinds: Sequence[str], derive: Derivation
 ) -> list[Entry]:
     """Given a client, the entry kinds a decision reads, and the decision, append what it
-    derives from the client's entries of those kinds, in one transaction; return them.
+    derives from the client's entries of those kinds, read and appended in one
+    transaction under the ledger's write lock; return them.
 
     Raise BadInput for an unknown client or what ``derive`` raises (nothing written),
     EnvironmentProblem if the ledger fails.
     """
     client = load_client(settings.inventories, client_name)
     with open_ledger(settings.ledger_url) as ledger:
-        history = list(ledger.entries(client=client.name, kinds=kinds))
-        drafts = derive(history)
-        return ledger.append_many(drafts) if drafts else []
+        return ledger.append_derived(client.name, kinds, derive)
 
 
 def ledger_recorder(settings: Settings) -> Callable[[Sequence[NewEntry]], list[Entry]]:
