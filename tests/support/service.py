@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import pytest
 from support.capability import missing
 from support.ledger import BACKENDS, POSTGRES_VARIABLE, backend_url
 from support.postgres_server import postgres_server
-from webmg_ops.ledger import Entry, open_ledger
+from support.run_entries import ACTOR, make_entry
+from webmg_ops.ledger import Entry, NewEntry, open_ledger
 from webmg_ops.settings import Settings
 
 
@@ -68,3 +70,26 @@ def kinds_in(url: str) -> list[str]:
 def output(text: str) -> Any:
     """Given a command's stdout under --json, return the document."""
     return json.loads(text)
+
+
+def stored(drafts: Sequence[NewEntry], first_seq: int, at: datetime) -> list[Entry]:
+    """Given drafts of entries, the seq of the first and when, return them as the ledger
+    would store them (consecutive seqs, the drafts' actor or the tests' operator)."""
+    return [
+        make_entry(
+            first_seq + offset,
+            draft.kind,
+            dict(draft.payload),
+            draft.at or at,
+            client=draft.client or "",
+            actor=draft.actor or ACTOR,
+        )
+        for offset, draft in enumerate(drafts)
+    ]
+
+
+def append_as_engine(url: str, kind: str, client: str, payload: dict[str, Any]) -> Entry:
+    """Given a ledger, append one entry the way the engine does (its own writer, not the
+    service's), e.g. a run's ``run-finished`` or a deploy's ``change-deployed``."""
+    with open_ledger(url) as ledger:
+        return ledger.append(kind, client, payload)

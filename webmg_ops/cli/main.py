@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import click
 
 from webmg_ops import __version__
-from webmg_ops.cli import clients, compliance, decisions, lab, ledger, offsite, runs
+from webmg_ops.cli import changes, clients, compliance, decisions, lab, ledger, offsite, runs
 from webmg_ops.errors import ExitCode, WebmgError
 from webmg_ops.settings import UMASK, resolve_settings, secure_var_dir
 
@@ -71,6 +71,7 @@ for command in (
     *offsite.COMMANDS,
     lab.lab_group,
     *decisions.COMMANDS,
+    *changes.COMMANDS,
 ):
     cli.add_command(command)
 

@@ -11,12 +11,13 @@ nothing written.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
-from webmg_ops.service import decisions
-from webmg_ops.service.ids import ITEM_NAMES, ItemId
+from webmg_ops.service import changes, decisions
+from webmg_ops.service.ids import CHANGE_PREFIX, ITEM_NAMES, ItemId, format_id, parse_id
 from webmg_ops.service.records import record_derived
 from webmg_ops.settings import Settings
 
@@ -82,3 +83,161 @@ def record_decision(
 def list_decisions(settings: Settings, client: str | None) -> list[decisions.Decision]:
     """Given a client (None: every client), return its decisions, oldest first."""
     return decisions.decisions_of(read_entries(settings, client, (decisions.DECISION_RECORDED,)))
+
+
+# --- changes --------------------------------------------------------------------
+
+
+def request_change(
+    settings: Settings, client: str, *, title: str, description: str, requested_by: str
+) -> changes.Change:
+    """Given a client, a title, a description and who asks, record the request and return
+    the change. Raise BadInput for an unknown client or blank text."""
+    (entry,) = _step(
+        settings,
+        client,
+        (),
+        lambda _history, loaded: [
+            changes.draft_request(
+                loaded.name, title=title, description=description, requested_by=requested_by
+            )
+        ],
+    )
+    return changes.find_change([entry], format_id(CHANGE_PREFIX, entry.seq))
+
+
+#: Given a change's id, the client's entries and its contract, return what to append.
+ChangeStep = Callable[[str, Sequence[Entry], Client], NewEntry | Sequence[NewEntry]]
+
+
+def step_change(settings: Settings, change_id: str, step: ChangeStep) -> changes.Change:
+    """Given a change's id and a step, record what the step decides and return the change
+    as it is now.
+
+    Raise BadInput for a malformed or unknown id, or what the step raises
+    (BadInput, Refused): nothing is then written.
+    """
+    item = parse_id(change_id, CHANGE_PREFIX)
+    created = locate(settings, item, (changes.CHANGE_REQUESTED,))
+    name = str(item)
+    seen: list[Entry] = []
+
+    def decide(history: Sequence[Entry], client: Client) -> Sequence[NewEntry]:
+        seen.extend(history)
+        drafted = step(name, history, client)
+        return [drafted] if isinstance(drafted, NewEntry) else list(drafted)
+
+    appended = _step(settings, created.client or "", changes.CHANGE_KINDS, decide)
+    return changes.find_change([*seen, *appended], name)
+
+
+def show_change(settings: Settings, change_id: str) -> changes.Change:
+    """Given a change's id, return the change. Raise BadInput for a malformed or unknown id."""
+    item = parse_id(change_id, CHANGE_PREFIX)
+    created = locate(settings, item, (changes.CHANGE_REQUESTED,))
+    return changes.find_change(
+        read_entries(settings, created.client, changes.CHANGE_KINDS), str(item)
+    )
+
+
+def list_changes(settings: Settings, client: str | None) -> list[changes.Change]:
+    """Given a client (None: every client), return its changes in the order requested."""
+    found: list[changes.Change] = []
+    for entries in _by_client(read_entries(settings, client, changes.CHANGE_KINDS)).values():
+        found.extend(changes.changes_of(entries).values())
+    return sorted(found, key=lambda change: parse_id(change.id, CHANGE_PREFIX).seq)
+
+
+def scope_change(
+    settings: Settings, change_id: str, *, included: Sequence[str], excluded: Sequence[str]
+) -> changes.Change:
+    """Given a change, what it touches and what it leaves out, record its scope, flagged
+    with the contract's excluded items it touches; return the change."""
+    return step_change(
+        settings,
+        change_id,
+        lambda name, history, client: changes.draft_scope(
+            history,
+            name,
+            included=included,
+            excluded=excluded,
+            contract_scope=client.contract.scope,
+        ),
+    )
+
+
+def accept_out_of_scope(
+    settings: Settings, change_id: str, *, by: str, note: str
+) -> changes.Change:
+    """Given a change flagged out of scope, who accepts it for the client and why, record
+    the client's decision with the acceptance; return the change."""
+    return step_change(
+        settings,
+        change_id,
+        lambda name, history, _client: changes.draft_out_of_scope_acceptance(
+            history, name, by=by, note=note
+        ),
+    )
+
+
+def estimate_change(
+    settings: Settings, change_id: str, *, hours: float, risk: str, rollback: str | None
+) -> changes.Change:
+    """Given a change, its estimate, risk and rollback, record the estimate (capped by the
+    client's policy); return the change."""
+    return step_change(
+        settings,
+        change_id,
+        lambda name, history, client: changes.draft_estimate(
+            history,
+            name,
+            hours=hours,
+            risk=risk,
+            rollback=rollback,
+            cap=client.policy.get(changes.MAX_ESTIMATE),
+        ),
+    )
+
+
+def schedule_change(
+    settings: Settings, change_id: str, *, window: str | None, at: str | None, now: datetime
+) -> changes.Change:
+    """Given a change, a window's name or a time, and now, record when it is deployed
+    (inside a window, outside freezes); return the change."""
+    return step_change(
+        settings,
+        change_id,
+        lambda name, history, client: changes.draft_schedule(
+            history,
+            name,
+            window_name=window,
+            at=at,
+            windows=client.contract.windows,
+            freezes=client.policy.freezes,
+            now=now,
+        ),
+    )
+
+
+def approve_change(settings: Settings, change_id: str, *, by: str, note: str) -> changes.Change:
+    """Given a scheduled change, who approves it and a note, record the approval its deploy
+    consumes; return the change."""
+    return step_change(
+        settings,
+        change_id,
+        lambda name, history, _client: changes.draft_approval(history, name, by=by, note=note),
+    )
+
+
+def accept_change(
+    settings: Settings, change_id: str, *, by: str, rejected: bool, note: str | None
+) -> changes.Change:
+    """Given a deployed change, who validates it for the client, the verdict and a note,
+    record the client's acceptance or rejection; return the change."""
+    return step_change(
+        settings,
+        change_id,
+        lambda name, history, _client: changes.draft_acceptance(
+            history, name, by=by, rejected=rejected, note=note
+        ),
+    )
