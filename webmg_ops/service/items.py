@@ -11,13 +11,21 @@ nothing written.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
-from webmg_ops.service import changes, decisions
-from webmg_ops.service.ids import CHANGE_PREFIX, ITEM_NAMES, ItemId, format_id, parse_id
+from webmg_ops.runs.records import RUN_FINISHED
+from webmg_ops.service import changes, decisions, risks
+from webmg_ops.service.ids import (
+    CHANGE_PREFIX,
+    ITEM_NAMES,
+    RISK_PREFIX,
+    ItemId,
+    format_id,
+    parse_id,
+)
 from webmg_ops.service.records import record_derived
 from webmg_ops.settings import Settings
 
@@ -241,3 +249,115 @@ def accept_change(
             history, name, by=by, rejected=rejected, note=note
         ),
     )
+
+
+# --- risks ----------------------------------------------------------------------
+
+
+def client_today(client: Client, now: datetime) -> date:
+    """Given a client and now, return today's date in the client's time zone."""
+    return now.astimezone(changes.client_zone(client.contract.windows)).date()
+
+
+def add_risk(
+    settings: Settings,
+    client: str,
+    *,
+    title: str,
+    impact: str,
+    likelihood: str,
+    host: str | None,
+    control: str | None,
+    now: datetime,
+) -> risks.Risk:
+    """Given a client and a risk's title, impact, likelihood, host and control, add it to
+    the register and return it.
+
+    Raise BadInput for an unknown client or host, bad text or rating, or a (host,
+    control) pair already open.
+    """
+    found: list[Entry] = []
+
+    def draft(history: Sequence[Entry], loaded: Client) -> list[NewEntry]:
+        names = sorted(item.name for item in loaded.hosts)
+        if host is not None and host not in names:
+            raise BadInput(f"{loaded.name} has no host {host!r} (hosts: {', '.join(names)})")
+        found.extend(history)
+        return [
+            risks.draft_risk(
+                history,
+                loaded.name,
+                title=title,
+                impact=impact,
+                likelihood=likelihood,
+                host=host,
+                control=control,
+                today=client_today(loaded, now),
+            )
+        ]
+
+    (entry,) = _step(settings, client, risks.REGISTER_KINDS, draft)
+    register = risks.register_of([*found, entry], today=now.date())
+    return risks.find_risk(register, format_id(RISK_PREFIX, entry.seq))
+
+
+#: Given a risk's id, the client's entries and its local date, return what to append.
+RiskStep = Callable[[str, Sequence[Entry], date], NewEntry | Sequence[NewEntry]]
+
+
+def step_risk(settings: Settings, risk_id: str, now: datetime, step: RiskStep) -> risks.Risk:
+    """Given a risk's id, now and a step, record what the step decides and return the risk
+    as it is now.
+
+    Raise BadInput for a malformed or unknown id, or what the step raises: nothing
+    is then written.
+    """
+    item = parse_id(risk_id, RISK_PREFIX, indexed=True)
+    created = locate(settings, item, (risks.RISK_ADDED,) if item.index is None else (RUN_FINISHED,))
+    name = str(item)
+    seen: list[Entry] = []
+    today: list[date] = []
+
+    def decide(history: Sequence[Entry], client: Client) -> Sequence[NewEntry]:
+        seen.extend(history)
+        today.append(client_today(client, now))
+        drafted = step(name, history, today[0])
+        return [drafted] if isinstance(drafted, NewEntry) else list(drafted)
+
+    appended = _step(settings, created.client or "", risks.REGISTER_KINDS, decide)
+    return risks.find_risk(risks.register_of([*seen, *appended], today=today[0]), name)
+
+
+def accept_risk(
+    settings: Settings, risk_id: str, *, by: str, until: str, note: str | None, now: datetime
+) -> risks.Risk:
+    """Given a risk, who accepts it for the client, until when and why, record the client's
+    decision with the acceptance; return the risk."""
+    return step_risk(
+        settings,
+        risk_id,
+        now,
+        lambda name, history, today: risks.draft_acceptance(
+            history, name, by=by, until=until, note=note, today=today
+        ),
+    )
+
+
+def close_risk(settings: Settings, risk_id: str, *, note: str, now: datetime) -> risks.Risk:
+    """Given a risk and why it is closed, record its closure; return the risk."""
+    return step_risk(
+        settings,
+        risk_id,
+        now,
+        lambda name, history, today: risks.draft_closure(history, name, note=note, today=today),
+    )
+
+
+def list_risks(settings: Settings, client: str | None, now: datetime) -> list[risks.Risk]:
+    """Given a client (None: every client) and now, return the register: the risks added
+    by hand and those derived from the runs' residual risks, per client in order opened."""
+    found: list[risks.Risk] = []
+    for name, entries in _by_client(read_entries(settings, client, risks.REGISTER_KINDS)).items():
+        today = client_today(load_client(settings.inventories, name), now)
+        found.extend(risks.register_of(entries, today=today))
+    return found
