@@ -277,12 +277,14 @@ def add_risk(
     control) pair already open.
     """
     found: list[Entry] = []
+    today: list[date] = []
 
     def draft(history: Sequence[Entry], loaded: Client) -> list[NewEntry]:
         names = sorted(item.name for item in loaded.hosts)
         if host is not None and host not in names:
             raise BadInput(f"{loaded.name} has no host {host!r} (hosts: {', '.join(names)})")
         found.extend(history)
+        today.append(client_today(loaded, now))
         return [
             risks.draft_risk(
                 history,
@@ -292,12 +294,12 @@ def add_risk(
                 likelihood=likelihood,
                 host=host,
                 control=control,
-                today=client_today(loaded, now),
+                today=today[0],
             )
         ]
 
     (entry,) = _step(settings, client, risks.REGISTER_KINDS, draft)
-    register = risks.register_of([*found, entry], today=now.date())
+    register = risks.register_of([*found, entry], today=today[0])
     return risks.find_risk(register, format_id(RISK_PREFIX, entry.seq))
 
 
