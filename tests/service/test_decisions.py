@@ -19,6 +19,7 @@ from support.service import (
 from webmg_ops.errors import BadInput, ExitCode
 from webmg_ops.ledger import OPERATOR_VARIABLE
 from webmg_ops.service.decisions import DECISION_RECORDED, draft_decision
+from webmg_ops.service.ids import ItemId, format_id, parse_id
 
 __all__ = ["ledger_url", "service_postgres", "settings"]
 
@@ -128,3 +129,39 @@ def test_a_flow_drafts_its_decision_naming_the_item() -> None:
     }
     with pytest.raises(BadInput, match="--party 'vendor'"):
         draft_decision("alpenhof", title="t", by="b", party="vendor", note="n")
+
+
+@pytest.mark.parametrize(
+    ("text", "prefix", "indexed", "expected"),
+    [
+        ("DEC-45", "DEC", False, ItemId("DEC", 45)),
+        (" chg-7 ", "CHG", False, ItemId("CHG", 7)),
+        ("RSK-44.2", "RSK", True, ItemId("RSK", 44, 2)),
+        ("RSK-44", "RSK", True, ItemId("RSK", 44)),
+    ],
+)
+def test_an_id_is_its_prefix_and_the_seq_of_its_creating_entry(
+    text: str, prefix: str, indexed: bool, expected: ItemId
+) -> None:
+    """Ids read back as typed (case and spaces aside) and print as <PREFIX>-<seq>[.<n>]."""
+    parsed = parse_id(text, prefix, indexed=indexed)
+    assert parsed == expected
+    assert str(parsed) == text.strip().upper()
+    assert format_id(prefix, expected.seq, expected.index) == text.strip().upper()
+
+
+@pytest.mark.parametrize(
+    ("text", "prefix", "indexed", "message"),
+    [
+        ("DEC-0", "DEC", False, "'DEC-0' is not a decision id (expected DEC-42)"),
+        ("DEC-", "DEC", False, "not a decision id"),
+        ("CHG-4", "DEC", False, "'CHG-4' is not a decision id"),
+        ("RSK-44.2", "RSK", False, "'RSK-44.2' is not a risk id (expected RSK-42)"),
+        ("RSK-44.0", "RSK", True, "(expected RSK-42 or RSK-42.1)"),
+        ("CHG-4x", "CHG", False, "'CHG-4x' is not a change id"),
+    ],
+)
+def test_a_malformed_id_is_bad_input(text: str, prefix: str, indexed: bool, message: str) -> None:
+    with pytest.raises(BadInput) as raised:
+        parse_id(text, prefix, indexed=indexed)
+    assert message in raised.value.message
