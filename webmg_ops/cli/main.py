@@ -18,7 +18,17 @@ from collections.abc import Sequence
 import click
 
 from webmg_ops import __version__
-from webmg_ops.cli import clients, compliance, lab, ledger, offsite, runs
+from webmg_ops.cli import (
+    changes,
+    clients,
+    compliance,
+    decisions,
+    lab,
+    ledger,
+    offsite,
+    risks,
+    runs,
+)
 from webmg_ops.errors import ExitCode, WebmgError
 from webmg_ops.settings import UMASK, resolve_settings, secure_var_dir
 
@@ -70,6 +80,9 @@ for command in (
     ledger.ledger_group,
     *offsite.COMMANDS,
     lab.lab_group,
+    *decisions.COMMANDS,
+    *changes.COMMANDS,
+    *risks.COMMANDS,
 ):
     cli.add_command(command)
 

@@ -568,6 +568,21 @@ class Targets(StrictModel):
     )
 
 
+class ChangeLimits(StrictModel):
+    """Limits on the client's changes; may only be tighter than the level's."""
+
+    max_estimate: Duration | None = Field(
+        default=None,
+        description="Largest estimate of one change; may only be smaller than the level's.",
+        examples=["8h"],
+    )
+    approval_required: bool | None = Field(
+        default=None,
+        description="A change needs a recorded approval before it is deployed (may only be added).",
+        examples=[True],
+    )
+
+
 class FitQuestionnaire(StrictModel):
     """The scoping questionnaire the diagnostic combines with what it finds on the hosts.
 
@@ -704,6 +719,11 @@ class Contract(StrictModel):
         default_factory=Targets,
         description="RPO and RTO targets.",
         examples=[{"rpo": "6h"}],
+    )
+    changes: ChangeLimits = Field(
+        default_factory=ChangeLimits,
+        description="Limits on changes: largest estimate, approval before deployment.",
+        examples=[{"max_estimate": "8h"}],
     )
     fit: FitQuestionnaire = Field(
         default_factory=FitQuestionnaire,

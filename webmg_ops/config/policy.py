@@ -63,6 +63,9 @@ LEVEL_DEFAULTS: dict[Level, dict[str, Any]] = {
         "targets.rto": 24 * HOUR,
         "checks.mobile_page_weight": False,
         "checks.donor_export": False,
+        # Changes (service): the largest estimate one change may carry, and its approval gate.
+        "changes.max_estimate": 8 * HOUR,
+        "changes.approval_required": False,
         "budget.marker": "from $150 / month",
     },
     Level.CONTINUOUS_EVOLUTION: {
@@ -89,6 +92,9 @@ LEVEL_DEFAULTS: dict[Level, dict[str, Any]] = {
         "targets.rto": 8 * HOUR,
         "checks.mobile_page_weight": False,
         "checks.donor_export": False,
+        # Changes (service): the largest estimate one change may carry, and its approval gate.
+        "changes.max_estimate": 16 * HOUR,
+        "changes.approval_required": False,
         "budget.marker": "from $500 / month",
     },
     Level.INSTITUTIONAL_SLA: {
@@ -116,6 +122,9 @@ LEVEL_DEFAULTS: dict[Level, dict[str, Any]] = {
         "targets.rto": 4 * HOUR,
         "checks.mobile_page_weight": False,
         "checks.donor_export": False,
+        # Changes (service): the largest estimate one change may carry, and its approval gate.
+        "changes.max_estimate": 16 * HOUR,
+        "changes.approval_required": True,
         "budget.marker": "from $1,500 / month",
     },
 }
@@ -145,6 +154,8 @@ DESCRIPTIONS: dict[str, str] = {
     "targets.rto": "recovery time objective (checked by drills)",
     "checks.mobile_page_weight": "mobile page-weight check of offer pages",
     "checks.donor_export": "donor-export check in backups",
+    "changes.max_estimate": "largest estimate of one change; a larger one must be split",
+    "changes.approval_required": "a change needs a recorded approval before it is deployed",
     "budget.marker": "indicative budget",
 }
 
@@ -196,6 +207,7 @@ SECTOR_PRESETS: dict[Sector, SectorPreset] = {
             "reporting.audit_export": True,
             "hardening.evidence_per_control": True,
             "cadence.drift": DAY,
+            "changes.approval_required": True,
         },
     ),
     Sector.NGO: SectorPreset(settings={"checks.donor_export": True}),
@@ -332,6 +344,8 @@ CONTRACT_OVERRIDES: dict[tuple[str, ...], str] = {
     **{("response_times", p): f"response.{p}" for p in ("p1", "p2", "p3")},
     ("targets", "rpo"): "targets.rpo",
     ("targets", "rto"): "targets.rto",
+    ("changes", "max_estimate"): "changes.max_estimate",
+    ("changes", "approval_required"): "changes.approval_required",
 }
 
 

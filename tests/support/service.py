@@ -1,0 +1,95 @@
+"""Helpers for the service's tests: a ledger on each backend, and what the ledger holds.
+
+A test module imports :func:`ledger_url` to run every test that uses the ``cli``
+or ``settings`` fixtures on SQLite and on PostgreSQL (a PostgreSQL case is a
+``tools`` test: it starts a server, or uses WEBMG_TEST_POSTGRES_URL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.capability import missing
+from support.ledger import BACKENDS, POSTGRES_VARIABLE, backend_url
+from support.postgres_server import postgres_server
+from support.run_entries import ACTOR, make_entry
+from webmg_ops.ledger import Entry, NewEntry, open_ledger
+from webmg_ops.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def service_postgres() -> Iterator[None]:
+    """Make WEBMG_TEST_POSTGRES_URL name a server for the session: the one given, or one
+    started here (a missing PostgreSQL fails the test, see :mod:`support.capability`)."""
+    if os.environ.get(POSTGRES_VARIABLE):
+        yield
+        return
+    with postgres_server() as url:
+        if url is None:
+            missing("PostgreSQL binaries not found: run `make setup`")
+        os.environ[POSTGRES_VARIABLE] = str(url)
+        try:
+            yield
+        finally:
+            os.environ.pop(POSTGRES_VARIABLE, None)
+
+
+@pytest.fixture(params=BACKENDS)
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Return the URL of a private, empty ledger on each backend."""
+    if request.param == "postgresql":
+        request.getfixturevalue("service_postgres")
+    with backend_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(inventories: Path, ledger_url: str, tmp_path: Path) -> Settings:
+    """Return settings on the private inventories and ledger."""
+    return Settings(inventories=inventories, ledger_url=ledger_url, var_dir=tmp_path / "var")
+
+
+def ledger_entries(url: str) -> list[Entry]:
+    """Given a ledger's URL, return every entry it holds (none when it does not exist)."""
+    with open_ledger(url, create=False) as ledger:
+        return list(ledger.entries())
+
+
+def kinds_in(url: str) -> list[str]:
+    """Given a ledger's URL, return the kinds of its entries, oldest first."""
+    return [entry.kind for entry in ledger_entries(url)]
+
+
+def output(text: str) -> Any:
+    """Given a command's stdout under --json, return the document."""
+    return json.loads(text)
+
+
+def stored(drafts: Sequence[NewEntry], first_seq: int, at: datetime) -> list[Entry]:
+    """Given drafts of entries, the seq of the first and when, return them as the ledger
+    would store them (consecutive seqs, the drafts' actor or the tests' operator)."""
+    return [
+        make_entry(
+            first_seq + offset,
+            draft.kind,
+            dict(draft.payload),
+            draft.at or at,
+            client=draft.client or "",
+            actor=draft.actor or ACTOR,
+        )
+        for offset, draft in enumerate(drafts)
+    ]
+
+
+def append_as_engine(url: str, kind: str, client: str, payload: dict[str, Any]) -> Entry:
+    """Given a ledger, append one entry the way the engine does (its own writer, not the
+    service's), e.g. a run's ``run-finished`` or a deploy's ``change-deployed``."""
+    with open_ledger(url) as ledger:
+        return ledger.append(kind, client, payload)
