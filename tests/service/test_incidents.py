@@ -1,0 +1,586 @@
+"""The incident state machine and its SLA clocks, driven with an injected clock.
+
+Entries are made here as the ledger would store them (no database: the module under
+test is pure), so that each test decides the instant of every step. The clients'
+rules come from the demo contracts: alpenhof (stability-security, Vienna, business
+hours) and riverton (institutional-sla, New York, 24/7, response P1 tightened to 20m).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from webmg_ops.config.clients import load_client
+from webmg_ops.errors import BadInput, Refused
+from webmg_ops.ledger import Entry, NewEntry
+from webmg_ops.ledger.canonical import canonical_json
+from webmg_ops.service import incidents
+from webmg_ops.service.incidents import (
+    BREACHED,
+    MET,
+    PAUSED,
+    RUNNING,
+    ClockStatus,
+    Incident,
+    IncidentRules,
+    clock_statuses,
+    find_incident,
+    parse_id,
+    parse_postmortem,
+    rules_for,
+)
+
+VIENNA = ZoneInfo("Europe/Vienna")
+# Monday 30 November 2026, 09:00 in Vienna (08:00 UTC): a business day for alpenhof.
+MONDAY_9 = datetime(2026, 11, 30, 9, 0, tzinfo=VIENNA)
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+
+POSTMORTEM = """# Post-mortem: booking site down
+
+## Summary
+The booking site answered 502 for 40 minutes.
+
+## Timeline
+- 09:00 alert
+- 09:40 restored
+
+## Root cause
+A full disk on the database host.
+
+## What went well
+The alert fired at once.
+
+## Actions
+- Alert at 80 % disk use
+* Rotate the slow-query log daily
+1. Add the disk check to the drill
+"""
+
+
+class Ledger:
+    """Entries as the ledger would hand them back: a seq each, in order."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self._seq = itertools.count(1)
+
+    def add(self, draft: NewEntry) -> Entry:
+        assert draft.at is not None and draft.at.tzinfo is not None
+        entry = Entry(
+            seq=next(self._seq),
+            kind=draft.kind,
+            client=draft.client,
+            at=draft.at.astimezone(UTC),
+            actor=draft.actor or "operator",
+            payload_json=canonical_json(dict(draft.payload)),
+            prev_hash="0" * 64,
+            hash="0" * 64,
+        )
+        self.entries.append(entry)
+        return entry
+
+
+@pytest.fixture
+def rules(inventories: Path) -> Callable[[str], IncidentRules]:
+    def load(client: str) -> IncidentRules:
+        return rules_for(load_client(inventories, client))
+
+    return load
+
+
+class Story:
+    """One incident told step by step, each step at an instant the test chooses."""
+
+    def __init__(self, rules: IncidentRules, ledger: Ledger, seq: int) -> None:
+        self.rules = rules
+        self.ledger = ledger
+        self.seq = seq
+
+    @property
+    def incident(self) -> Incident:
+        return find_incident(self.ledger.entries, self.seq)
+
+    def step(self, command: str, at: datetime, note: str | None = "done", by: str = "ana") -> Entry:
+        return self.ledger.add(
+            incidents.decide_step(self.rules, self.incident, command, note=note, by=by, now=at)
+        )
+
+    def wait(self, at: datetime) -> Entry:
+        return self.ledger.add(
+            incidents.decide_wait(self.incident, on="client", note="logs asked", by="ana", now=at)
+        )
+
+    def resume(self, at: datetime) -> Entry:
+        return self.ledger.add(incidents.decide_resume(self.incident, note="", by="ana", now=at))
+
+    def postmortem(self, at: datetime, text: str = POSTMORTEM) -> Entry:
+        return self.ledger.add(
+            incidents.decide_postmortem(self.incident, text=text, name="pm.md", by="ana", now=at)
+        )
+
+    def clocks(self, now: datetime) -> dict[str, ClockStatus]:
+        return {status.name: status for status in clock_statuses(self.incident, self.rules, now)}
+
+
+def open_story(
+    rules: IncidentRules,
+    at: datetime = MONDAY_9,
+    impact: str = "availability",
+    criticality: str = "critical",
+    host: str | None = None,
+) -> Story:
+    ledger = Ledger()
+    opened = ledger.add(
+        incidents.decide_open(
+            rules,
+            title="booking site down",
+            impact=impact,
+            criticality=criticality,
+            host=host,
+            reported_by="front desk",
+            ticket="T-1",
+            by="ana",
+            now=at,
+        )
+    )
+    return Story(rules, ledger, opened.seq)
+
+
+# --- severity ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client", "impact", "criticality", "severity"),
+    [
+        ("alpenhof", "availability", "critical", "P1"),
+        ("alpenhof", "security", "major", "P2"),
+        ("alpenhof", "data", "minor", "P3"),
+        ("riverton", "security", "major", "P1"),
+        ("riverton", "data", "major", "P1"),
+        ("riverton", "operations", "major", "P2"),
+        ("riverton", "availability", "minor", "P3"),
+    ],
+)
+def test_severity_is_computed_from_impact_and_criticality_by_the_policy(
+    rules: Callable[[str], IncidentRules], client: str, impact: str, criticality: str, severity: str
+) -> None:
+    story = open_story(rules(client), impact=impact, criticality=criticality)
+    assert story.incident.severity == severity
+    assert story.ledger.entries[0].payload["severity"] == severity
+
+
+def test_a_contracts_raised_severity_is_used(
+    inventories: Path, edit_contract: Callable[..., Path]
+) -> None:
+    edit_contract(
+        "alpenhof", lambda data: data.update(incidents={"severity": {"data": {"minor": "P2"}}})
+    )
+    story = open_story(
+        rules_for(load_client(inventories, "alpenhof")), impact="data", criticality="minor"
+    )
+    assert story.incident.severity == "P2"
+
+
+def test_an_incident_records_what_was_reported(rules: Callable[[str], IncidentRules]) -> None:
+    story = open_story(rules("alpenhof"), host="alpenhof-web1")
+    (opened,) = story.ledger.entries
+    assert (opened.kind, opened.client, opened.actor) == ("incident-opened", "alpenhof", "ana")
+    assert opened.payload == {
+        "title": "booking site down",
+        "impact": "availability",
+        "criticality": "critical",
+        "severity": "P1",
+        "host": "alpenhof-web1",
+        "reported_by": "front desk",
+        "ticket": "T-1",
+    }
+    assert story.incident.id == f"INC-{opened.seq}"
+    assert story.incident.state == "triage"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"host": "riverton-web1"}, "alpenhof has no host 'riverton-web1' in its inventory"),
+        ({"title": "  "}, "--title is missing or empty"),
+        ({"impact": "reputation"}, "impact 'reputation' is not one of"),
+        ({"criticality": "severe"}, "criticality 'severe' is not one of"),
+    ],
+)
+def test_an_incident_with_bad_fields_is_refused(
+    rules: Callable[[str], IncidentRules], fields: dict[str, Any], message: str
+) -> None:
+    arguments: dict[str, Any] = {
+        "title": "down",
+        "impact": "availability",
+        "criticality": "major",
+        "host": None,
+        "reported_by": None,
+        "ticket": None,
+        "by": None,
+        "now": MONDAY_9,
+        **fields,
+    }
+    with pytest.raises(BadInput, match=message):
+        incidents.decide_open(rules("alpenhof"), **arguments)
+
+
+# --- the state machine -------------------------------------------------------
+
+
+def test_the_full_path_from_triage_to_closed(rules: Callable[[str], IncidentRules]) -> None:
+    story = open_story(rules("alpenhof"))
+    states = [story.incident.state]
+    for offset, command in enumerate(("ack", "mitigate", "fix"), start=1):
+        story.step(command, MONDAY_9 + offset * 10 * MINUTE)
+        states.append(story.incident.state)
+    story.postmortem(MONDAY_9 + HOUR)
+    story.step("close", MONDAY_9 + 2 * HOUR)
+    states.append(story.incident.state)
+    assert states == ["triage", "mitigation", "fix", "resolved", "closed"]
+    kinds = [entry.kind for entry in story.ledger.entries]
+    assert kinds == [
+        "incident-opened",
+        "incident-acknowledged",
+        "incident-mitigated",
+        "incident-fixed",
+        "incident-postmortem",
+        "incident-closed",
+    ]
+    assert all(entry.payload["incident"] == story.seq for entry in story.ledger.entries[1:])
+    assert not story.incident.is_open
+
+
+#: The state each step leads to, and the commands valid in each state.
+VALID = {"triage": "ack", "mitigation": "mitigate", "fix": "fix", "resolved": "close"}
+PATH = ["triage", "mitigation", "fix", "resolved", "closed"]
+
+
+def story_in(rules: IncidentRules, state: str) -> Story:
+    story = open_story(rules, criticality="minor")  # a P3: closes without a post-mortem
+    at = MONDAY_9
+    for current in PATH[: PATH.index(state)]:
+        at += MINUTE
+        story.step(VALID[current], at)
+    assert story.incident.state == state
+    return story
+
+
+@pytest.mark.parametrize(
+    ("state", "command"),
+    [
+        (state, command)
+        for state in PATH
+        for command in ("ack", "mitigate", "fix", "close")
+        if VALID.get(state) != command
+    ],
+)
+def test_a_step_out_of_order_is_refused_with_the_reason(
+    rules: Callable[[str], IncidentRules], state: str, command: str
+) -> None:
+    story = story_in(rules("alpenhof"), state)
+    before = list(story.ledger.entries)
+    with pytest.raises(BadInput) as refused:
+        story.step(command, MONDAY_9 + HOUR)
+    if state == "closed":
+        assert "is closed: nothing more can be done" in refused.value.message
+    else:
+        assert f"is in {state}: '{command}' is out of order" in refused.value.message
+        assert f"next is 'incident {VALID[state]} INC-" in refused.value.message
+    assert story.ledger.entries == before
+
+
+@pytest.mark.parametrize("command", ["mitigate", "fix", "close"])
+def test_a_step_needs_a_note_but_an_acknowledgement_does_not(
+    rules: Callable[[str], IncidentRules], command: str
+) -> None:
+    state = {value: key for key, value in VALID.items()}[command]
+    story = story_in(rules("alpenhof"), state)
+    with pytest.raises(BadInput, match="--note is missing or empty"):
+        story.step(command, MONDAY_9 + HOUR, note=" ")
+    fresh = open_story(rules("alpenhof"))
+    assert fresh.step("ack", MONDAY_9 + MINUTE, note=None).payload["note"] == ""
+
+
+def test_a_p1_is_not_closed_without_a_post_mortem(rules: Callable[[str], IncidentRules]) -> None:
+    story = open_story(rules("alpenhof"))  # P1
+    for offset, command in enumerate(("ack", "mitigate", "fix"), start=1):
+        story.step(command, MONDAY_9 + offset * MINUTE)
+    with pytest.raises(Refused, match="is P1: the stability-security policy needs a post-mortem"):
+        story.step("close", MONDAY_9 + HOUR)
+    assert story.incident.state == "resolved"
+    story.postmortem(MONDAY_9 + HOUR)
+    story.step("close", MONDAY_9 + 2 * HOUR)
+    assert story.incident.state == "closed"
+
+
+def test_a_p2_needs_a_post_mortem_where_the_policy_says_so(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    # riverton (institutional-sla) asks one for a P2; alpenhof does not.
+    for client, refused in (("riverton", True), ("alpenhof", False)):
+        story = open_story(rules(client), impact="availability", criticality="major")
+        assert story.incident.severity == "P2"
+        for offset, command in enumerate(("ack", "mitigate", "fix"), start=1):
+            story.step(command, MONDAY_9 + offset * MINUTE)
+        if refused:
+            with pytest.raises(Refused):
+                story.step("close", MONDAY_9 + HOUR)
+        else:
+            story.step("close", MONDAY_9 + HOUR)
+            assert story.incident.state == "closed"
+
+
+def test_waiting_on_the_client_blocks_steps_until_resumed(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = open_story(rules("alpenhof"))
+    story.wait(MONDAY_9 + 10 * MINUTE)
+    assert story.incident.waiting_since is not None
+    with pytest.raises(BadInput, match=r"waits on the client since .*'incident resume INC-"):
+        story.step("ack", MONDAY_9 + 20 * MINUTE)
+    with pytest.raises(BadInput, match="already waits on the client"):
+        story.wait(MONDAY_9 + 20 * MINUTE)
+    story.resume(MONDAY_9 + 30 * MINUTE)
+    with pytest.raises(BadInput, match="is not waiting on anyone"):
+        story.resume(MONDAY_9 + 40 * MINUTE)
+    story.step("ack", MONDAY_9 + 40 * MINUTE)
+    assert story.incident.state == "mitigation"
+
+
+def test_an_incident_waits_only_on_the_client_with_a_note_and_before_its_fix(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = story_in(rules("alpenhof"), "triage")
+    with pytest.raises(BadInput, match="can wait on client only"):
+        incidents.decide_wait(story.incident, on="vendor", note="x", by=None, now=MONDAY_9)
+    with pytest.raises(BadInput, match="--note is missing or empty"):
+        incidents.decide_wait(story.incident, on="client", note="", by=None, now=MONDAY_9)
+    fixed = story_in(rules("alpenhof"), "resolved")
+    with pytest.raises(BadInput, match="is resolved: its clocks no longer run"):
+        fixed.wait(MONDAY_9 + HOUR)
+
+
+def test_severity_may_be_raised_freely_and_lowered_only_with_a_reason(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = open_story(rules("alpenhof"), criticality="minor")
+    assert story.incident.severity == "P3"
+    raised = story.ledger.add(
+        incidents.decide_raise(story.incident, to="p1", note="spreading", by="ana", now=MONDAY_9)
+    )
+    assert raised.payload == {"incident": story.seq, "from": "P3", "to": "P1", "note": "spreading"}
+    assert story.incident.severity == "P1"
+    with pytest.raises(BadInput, match="P2 is not more urgent"):
+        incidents.decide_raise(story.incident, to="P2", note=None, by=None, now=MONDAY_9)
+    with pytest.raises(BadInput, match="--reason is missing or empty"):
+        incidents.decide_lower(story.incident, to="P2", reason=" ", by=None, now=MONDAY_9)
+    with pytest.raises(BadInput, match="P1 is not less urgent"):
+        incidents.decide_lower(story.incident, to="P1", reason="x", by=None, now=MONDAY_9)
+    with pytest.raises(BadInput, match="severity 'P4' is not one of P1, P2, P3"):
+        incidents.decide_lower(story.incident, to="P4", reason="x", by=None, now=MONDAY_9)
+    lowered = story.ledger.add(
+        incidents.decide_lower(
+            story.incident, to="P2", reason="one room only", by="owner", now=MONDAY_9
+        )
+    )
+    assert lowered.kind == "incident-severity-lowered"
+    assert lowered.payload["reason"] == "one room only" and lowered.payload["from"] == "P1"
+    assert story.incident.severity == "P2"
+
+
+def test_a_closed_incidents_severity_no_longer_changes(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = story_in(rules("alpenhof"), "closed")
+    with pytest.raises(BadInput, match="is closed"):
+        incidents.decide_raise(story.incident, to="P1", note=None, by=None, now=MONDAY_9)
+    with pytest.raises(BadInput, match="is closed"):
+        incidents.decide_lower(story.incident, to="P3", reason="x", by=None, now=MONDAY_9)
+
+
+# --- post-mortems ---------------------------------------------------------------
+
+
+def test_a_post_mortems_sections_and_actions_are_kept(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = story_in(rules("alpenhof"), "resolved")
+    entry = story.postmortem(MONDAY_9 + HOUR)
+    assert entry.payload["actions"] == [
+        "Alert at 80 % disk use",
+        "Rotate the slow-query log daily",
+        "Add the disk check to the drill",
+    ]
+    assert entry.payload["sections"]["root cause"] == "A full disk on the database host."
+    assert entry.payload["file"] == "pm.md"
+    assert story.incident.postmortem is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "post-mortem pm.md is empty"),
+        ("  \n\n", "post-mortem pm.md is empty"),
+        (POSTMORTEM.replace("## Root cause", "## Cause"), "lacks the section(s) root cause"),
+        (
+            "# Summary\nx\n# Actions\n- y\n",
+            "lacks the section(s) timeline, root cause, what went well",
+        ),
+    ],
+)
+def test_an_empty_or_incomplete_post_mortem_is_refused(text: str, message: str) -> None:
+    with pytest.raises(BadInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_postmortem(text, "pm.md")
+
+
+def test_a_post_mortem_follows_the_fix(rules: Callable[[str], IncidentRules]) -> None:
+    story = story_in(rules("alpenhof"), "fix")
+    with pytest.raises(BadInput, match="is in fix: a post-mortem follows the fix"):
+        story.postmortem(MONDAY_9 + HOUR)
+
+
+def test_incident_ids_are_parsed_strictly() -> None:
+    assert parse_id("INC-42") == 42
+    assert parse_id(" inc-7 ") == 7
+    for bad in ("42", "INC-0", "INC-x", "CHG-4", "INC-4-2"):
+        with pytest.raises(BadInput, match="is not an incident id"):
+            parse_id(bad)
+
+
+def test_an_unknown_incident_is_named(rules: Callable[[str], IncidentRules]) -> None:
+    story = open_story(rules("alpenhof"))
+    with pytest.raises(BadInput, match="no incident INC-99"):
+        find_incident(story.ledger.entries, 99)
+
+
+# --- SLA clocks -----------------------------------------------------------------
+
+
+def test_each_clock_stops_at_its_step(rules: Callable[[str], IncidentRules]) -> None:
+    story = open_story(rules("alpenhof"))
+    story.step("ack", MONDAY_9 + 30 * MINUTE)
+    clocks = story.clocks(MONDAY_9 + HOUR)
+    assert (clocks["response"].state, clocks["response"].stopped_at) == (
+        MET,
+        (MONDAY_9 + 30 * MINUTE).astimezone(UTC),
+    )
+    assert clocks["restore"].state == clocks["resolution"].state == RUNNING
+    story.step("mitigate", MONDAY_9 + 2 * HOUR)
+    story.step("fix", MONDAY_9 + 3 * HOUR)
+    clocks = story.clocks(MONDAY_9 + 30 * HOUR)
+    assert [clocks[name].state for name in ("response", "restore", "resolution")] == [MET] * 3
+    assert clocks["resolution"].used == 3 * HOUR
+
+
+def test_due_at_t_and_acknowledged_at_t_is_met(rules: Callable[[str], IncidentRules]) -> None:
+    # alpenhof's P1 response is "next business day": one business day (09:00-18:00),
+    # so an incident opened Monday 09:00 is due Monday 18:00 local.
+    due = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
+    story = open_story(rules("alpenhof"))
+    assert story.clocks(MONDAY_9)["response"].due == due
+    # At the due instant a running clock is still running, a minute later it is breached.
+    assert story.clocks(due)["response"].state == RUNNING
+    assert story.clocks(due + MINUTE)["response"].state == BREACHED
+    story.step("ack", due)
+    assert story.clocks(due + HOUR)["response"].state == MET
+    late = open_story(rules("alpenhof"))
+    late.step("ack", due + MINUTE)
+    assert late.clocks(due + HOUR)["response"].state == BREACHED
+
+
+def test_a_247_clock_runs_through_the_night(rules: Callable[[str], IncidentRules]) -> None:
+    # riverton: 24/7, its contract's P1 response is 20 minutes, restore 4 h.
+    york = ZoneInfo("America/New_York")
+    opened = datetime(2026, 11, 28, 23, 50, tzinfo=york)  # Saturday night
+    story = open_story(rules("riverton"), at=opened)
+    clocks = story.clocks(opened)
+    assert clocks["response"].due == datetime(2026, 11, 29, 5, 10, tzinfo=UTC)
+    assert clocks["restore"].due == datetime(2026, 11, 29, 8, 50, tzinfo=UTC)
+    assert story.clocks(opened + 21 * MINUTE)["response"].state == BREACHED
+
+
+def test_waiting_on_the_client_pauses_every_clock(rules: Callable[[str], IncidentRules]) -> None:
+    story = open_story(rules("alpenhof"))
+    story.wait(MONDAY_9 + HOUR)
+    during = story.clocks(MONDAY_9 + 5 * HOUR)
+    assert {status.state for status in during.values()} == {PAUSED}
+    assert all(status.due is None for status in during.values())
+    assert during["response"].used == HOUR
+    story.resume(MONDAY_9 + 5 * HOUR)
+    # One hour used before the pause, eight left from 14:00: due Tuesday 13:00 local.
+    after = story.clocks(MONDAY_9 + 5 * HOUR)
+    assert after["response"].state == RUNNING
+    assert after["response"].due == datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_clock_overrun_before_the_pause_stays_breached(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    york = ZoneInfo("America/New_York")
+    opened = datetime(2026, 11, 30, 10, 0, tzinfo=york)
+    story = open_story(rules("riverton"), at=opened)
+    story.wait(opened + 30 * MINUTE)  # after the 20-minute response was overrun
+    clocks = story.clocks(opened + 2 * HOUR)
+    assert clocks["response"].state == BREACHED
+    assert clocks["restore"].state == PAUSED
+
+
+def test_raising_the_severity_shortens_the_clocks(rules: Callable[[str], IncidentRules]) -> None:
+    york = ZoneInfo("America/New_York")
+    opened = datetime(2026, 11, 30, 10, 0, tzinfo=york)
+    story = open_story(rules("riverton"), at=opened, criticality="minor")  # P3: 1d response
+    assert story.clocks(opened + HOUR)["response"].state == RUNNING
+    story.ledger.add(
+        incidents.decide_raise(story.incident, to="P1", note=None, by=None, now=opened + HOUR)
+    )
+    assert story.clocks(opened + HOUR)["response"].state == BREACHED
+
+
+def test_thresholds_crossed_are_reported_for_escalation(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    york = ZoneInfo("America/New_York")
+    opened = datetime(2026, 11, 30, 10, 0, tzinfo=york)
+    story = open_story(rules("riverton"), at=opened)  # P1 response: 20 minutes
+
+    def crossed(minutes: int) -> Sequence[float]:
+        return story.clocks(opened + minutes * MINUTE)["response"].thresholds_crossed()
+
+    assert crossed(9) == ()
+    assert crossed(10) == (0.5,)
+    assert crossed(20) == (0.5,)  # exactly spent: not yet a breach
+    assert crossed(21) == (0.5, 1.0)
+    assert story.clocks(opened + 10 * MINUTE)["response"].share_used == 0.5
+
+
+def test_the_document_shows_each_clock_in_the_clients_zone(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = open_story(rules("alpenhof"))
+    document = incidents.incident_document(story.incident, story.rules, MONDAY_9 + HOUR)
+    response = document["clocks"]["response"]
+    assert response["due_at"] == "2026-11-30T18:00:00+01:00"
+    assert response["remaining"] == "8h00m"
+    assert response["state"] == "running"
+    assert document["timezone"] == "Europe/Vienna"
+    assert (document["id"], document["severity"], document["state"]) == (
+        f"INC-{story.seq}",
+        "P1",
+        "triage",
+    )
+    # At 19:00 the business day is over: no SLA time is left, and the clock is an hour
+    # overdue though no business hour ran since 18:00.
+    late = incidents.incident_document(story.incident, story.rules, MONDAY_9 + 10 * HOUR)
+    assert late["clocks"]["response"]["remaining"] == "0h00m"
+    assert late["clocks"]["response"]["overdue"] == "1h00m"
+    assert late["clocks"]["response"]["state"] == "breached"
+    assert late["clocks"]["response"]["thresholds_crossed"] == [0.5, 1.0]
