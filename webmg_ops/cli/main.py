@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import click
 
 from webmg_ops import __version__
-from webmg_ops.cli import clients, compliance, lab, ledger, offsite, runs
+from webmg_ops.cli import clients, compliance, incidents, lab, ledger, offsite, runs
 from webmg_ops.errors import ExitCode, WebmgError
 from webmg_ops.settings import UMASK, resolve_settings, secure_var_dir
 
@@ -69,6 +69,7 @@ for command in (
     *compliance.COMMANDS,
     ledger.ledger_group,
     *offsite.COMMANDS,
+    *incidents.COMMANDS,
     lab.lab_group,
 ):
     cli.add_command(command)
