@@ -310,6 +310,23 @@ def test_a_step_needs_a_note_but_an_acknowledgement_does_not(
     assert fresh.step("ack", MONDAY_9 + MINUTE, note=None).payload["note"] == ""
 
 
+def test_a_step_recorded_twice_by_a_race_moves_the_state_once(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = open_story(rules("alpenhof"))
+    incident = story.incident
+    # Two operators acknowledge at once: both decisions saw the incident in triage.
+    first = incidents.decide_step(story.rules, incident, "ack", note="", by="ana", now=MONDAY_9)
+    second = incidents.decide_step(
+        story.rules, incident, "ack", note="", by="ben", now=MONDAY_9 + MINUTE
+    )
+    story.ledger.add(first)
+    story.ledger.add(second)
+    assert story.incident.state == "mitigation"
+    assert story.incident.stopped["incident-acknowledged"] == MONDAY_9.astimezone(UTC)
+    assert len(story.incident.timeline) == 3
+
+
 def test_a_p1_is_not_closed_without_a_post_mortem(rules: Callable[[str], IncidentRules]) -> None:
     story = open_story(rules("alpenhof"))  # P1
     for offset, command in enumerate(("ack", "mitigate", "fix"), start=1):

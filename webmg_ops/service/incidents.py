@@ -243,14 +243,16 @@ def _event(entry: Entry) -> Event:
 
 
 def _apply(incident: Incident, entry: Entry) -> Incident:
+    # Two operators acting at once may both record the same step (each decided from
+    # what the ledger held before the other's entry): the first one counts, the later
+    # one stays in the timeline without moving the state again.
     payload = entry.payload
     timeline = (*incident.timeline, _event(entry))
     step = _STEP_OF_KIND.get(entry.kind)
-    if step is not None:
-        stopped = dict(incident.stopped)
-        stopped.setdefault(entry.kind, entry.at)
+    if step is not None and incident.state == step.before:
+        stopped = {**incident.stopped, entry.kind: entry.at}
         return replace(incident, state=step.after, stopped=stopped, timeline=timeline)
-    if entry.kind == WAITING:
+    if entry.kind == WAITING and incident.waiting_since is None:
         return replace(incident, waiting_since=entry.at, timeline=timeline)
     if entry.kind == RESUMED and incident.waiting_since is not None:
         pause = Span(incident.waiting_since, entry.at)
@@ -267,7 +269,7 @@ def _apply(incident: Incident, entry: Entry) -> Incident:
 def fold_incidents(entries: Iterable[Entry]) -> dict[int, Incident]:
     """Given entries of :data:`INCIDENT_KINDS` in seq order, return each incident's
     state by the seq of its opening entry. Entries naming no known incident are
-    ignored."""
+    ignored; a step recorded twice moves the state once."""
     incidents: dict[int, Incident] = {}
     for entry in entries:
         payload = entry.payload
