@@ -601,3 +601,254 @@ def test_the_document_shows_each_clock_in_the_clients_zone(
     assert late["clocks"]["response"]["overdue"] == "1h00m"
     assert late["clocks"]["response"]["state"] == "breached"
     assert late["clocks"]["response"]["thresholds_crossed"] == [0.5, 1.0]
+
+
+# --- what is recorded and shown, field by field ------------------------------------
+
+
+def test_every_decision_records_exactly_its_entry(rules: Callable[[str], IncidentRules]) -> None:
+    alpenhof = rules("alpenhof")
+    story = open_story(alpenhof, host="alpenhof-db1")
+    seq = story.seq
+    at = MONDAY_9 + HOUR
+    waiting = incidents.decide_wait(story.incident, on="client", note="logs", by="ana", now=at)
+    assert waiting == NewEntry(
+        "incident-waiting",
+        "alpenhof",
+        {"incident": seq, "on": "client", "note": "logs"},
+        actor="ana",
+        at=at,
+    )
+    story.ledger.add(waiting)
+    assert incidents.decide_resume(story.incident, note=" ok ", by="ben", now=at) == NewEntry(
+        "incident-resumed", "alpenhof", {"incident": seq, "note": "ok"}, actor="ben", at=at
+    )
+    story.resume(at)
+    assert incidents.decide_step(
+        alpenhof, story.incident, "ack", note=" seen ", by="cleo", now=at
+    ) == NewEntry(
+        "incident-acknowledged", "alpenhof", {"incident": seq, "note": "seen"}, "cleo", at
+    )
+    low = incidents.decide_lower(story.incident, to="p3", reason=" calm ", by="eve", now=at)
+    assert low == NewEntry(
+        "incident-severity-lowered",
+        "alpenhof",
+        {
+            "incident": seq,
+            "from": "P1",
+            "to": "P3",
+            "reason": "calm",
+            "decision": "severity lowered",
+        },
+        "eve",
+        at,
+    )
+    story.ledger.add(low)
+    assert incidents.decide_raise(story.incident, to="P2", note=" wider ", by="fay", now=at) == (
+        NewEntry(
+            "incident-severity-raised",
+            "alpenhof",
+            {"incident": seq, "from": "P3", "to": "P2", "note": "wider"},
+            "fay",
+            at,
+        )
+    )
+    for command in ("ack", "mitigate", "fix"):
+        story.step(command, at)
+    postmortem = incidents.decide_postmortem(
+        story.incident, text=POSTMORTEM, name="pm.md", by="gus", now=at
+    )
+    assert (postmortem.kind, postmortem.client, postmortem.actor, postmortem.at) == (
+        "incident-postmortem",
+        "alpenhof",
+        "gus",
+        at,
+    )
+    assert postmortem.payload["incident"] == seq
+    assert set(postmortem.payload["sections"]) == {
+        "post-mortem: booking site down",
+        "summary",
+        "timeline",
+        "root cause",
+        "what went well",
+        "actions",
+    }
+
+
+def test_raising_a_p1_is_refused(rules: Callable[[str], IncidentRules]) -> None:
+    story = open_story(rules("alpenhof"))
+    with pytest.raises(BadInput, match="is P1: P1 is not more urgent"):
+        incidents.decide_raise(story.incident, to="P1", note=None, by=None, now=MONDAY_9)
+
+
+def test_the_document_of_an_incident_gives_every_field_and_clock(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    """Worked out by hand: alpenhof, P2 (stability-security: response one business day,
+    restore 3d, resolution 10d of business days of 09:00-18:00), opened Monday 09:00,
+    waiting on the client 10:00-11:00, acknowledged at 12:00, seen at 14:00."""
+    story = open_story(rules("alpenhof"), criticality="major", host="alpenhof-db1")
+    story.wait(MONDAY_9 + HOUR)
+    story.resume(MONDAY_9 + 2 * HOUR)
+    story.step("ack", MONDAY_9 + 3 * HOUR)
+    document = incidents.incident_document(story.incident, story.rules, MONDAY_9 + 5 * HOUR)
+    seq = story.seq
+    assert document == {
+        "id": f"INC-{seq}",
+        "client": "alpenhof",
+        "title": "booking site down",
+        "impact": "availability",
+        "criticality": "major",
+        "severity": "P2",
+        "host": "alpenhof-db1",
+        "reported_by": "front desk",
+        "ticket": "T-1",
+        "state": "mitigation",
+        "waiting_on": None,
+        "opened_at": "2026-11-30T09:00:00+01:00",
+        "timezone": "Europe/Vienna",
+        "clocks": {
+            # 1 h before the pause, 7 h after it on Monday, 1 h on Tuesday: due 10:00.
+            "response": {
+                "state": "met",
+                "budget": "1d",
+                "due_at": "2026-12-01T10:00:00+01:00",
+                "stopped_at": "2026-11-30T12:00:00+01:00",
+                "remaining": "7h00m",
+                "remaining_seconds": 7 * 3600,
+                "overdue": "0h00m",
+                "overdue_seconds": 0,
+                "used_seconds": 2 * 3600,
+                "thresholds_crossed": [],
+            },
+            # 27 business hours: 8 on Monday, 9 on Tuesday and Wednesday, 1 on Thursday.
+            "restore": {
+                "state": "running",
+                "budget": "3d",
+                "due_at": "2026-12-03T10:00:00+01:00",
+                "stopped_at": None,
+                "remaining": "23h00m",
+                "remaining_seconds": 23 * 3600,
+                "overdue": "0h00m",
+                "overdue_seconds": 0,
+                "used_seconds": 4 * 3600,
+                "thresholds_crossed": [],
+            },
+            # 90 business hours: 8 + 9 x 9 to Friday 11 December, 1 on Monday 14th.
+            "resolution": {
+                "state": "running",
+                "budget": "10d",
+                "due_at": "2026-12-14T10:00:00+01:00",
+                "stopped_at": None,
+                "remaining": "86h00m",
+                "remaining_seconds": 86 * 3600,
+                "overdue": "0h00m",
+                "overdue_seconds": 0,
+                "used_seconds": 4 * 3600,
+                "thresholds_crossed": [],
+            },
+        },
+        "postmortem": None,
+        "postmortem_required": False,
+        "timeline": [
+            {
+                "seq": seq,
+                "kind": "incident-opened",
+                "at": "2026-11-30T09:00:00+01:00",
+                "by": "ana",
+            },
+            {
+                "seq": seq + 1,
+                "kind": "incident-waiting",
+                "at": "2026-11-30T10:00:00+01:00",
+                "by": "ana",
+                "on": "client",
+                "note": "logs asked",
+            },
+            {
+                "seq": seq + 2,
+                "kind": "incident-resumed",
+                "at": "2026-11-30T11:00:00+01:00",
+                "by": "ana",
+                "note": "",
+            },
+            {
+                "seq": seq + 3,
+                "kind": "incident-acknowledged",
+                "at": "2026-11-30T12:00:00+01:00",
+                "by": "ana",
+                "note": "done",
+            },
+        ],
+    }
+
+
+def test_an_overrun_clock_shows_negative_time_left_and_how_late_it_is(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    york = ZoneInfo("America/New_York")
+    opened = datetime(2026, 11, 30, 10, 0, tzinfo=york)
+    story = open_story(rules("riverton"), at=opened)  # P1 response: 20 minutes, 24/7
+    document = incidents.incident_document(story.incident, story.rules, opened + HOUR)
+    response = document["clocks"]["response"]
+    assert (response["remaining"], response["remaining_seconds"]) == ("-0h40m", -40 * 60)
+    assert (response["overdue"], response["overdue_seconds"]) == ("0h40m", 40 * 60)
+    assert document["postmortem_required"] is True
+
+
+def test_a_post_mortem_is_shown_with_its_actions(rules: Callable[[str], IncidentRules]) -> None:
+    story = story_in(rules("alpenhof"), "resolved")
+    story.postmortem(MONDAY_9 + HOUR)
+    document = incidents.incident_document(story.incident, story.rules, MONDAY_9 + HOUR)
+    assert document["postmortem"] == {
+        "file": "pm.md",
+        "actions": [
+            "Alert at 80 % disk use",
+            "Rotate the slow-query log daily",
+            "Add the disk check to the drill",
+        ],
+    }
+
+
+def test_changing_the_severity_while_waiting_keeps_the_incident_waiting(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = open_story(rules("alpenhof"), criticality="minor")
+    story.wait(MONDAY_9 + HOUR)
+    story.ledger.add(
+        incidents.decide_raise(story.incident, to="P2", note=None, by=None, now=MONDAY_9 + HOUR)
+    )
+    assert story.incident.waiting_since == (MONDAY_9 + HOUR).astimezone(UTC)
+    assert story.incident.pauses == ()
+    assert [event.kind for event in story.incident.timeline][-1] == "incident-severity-raised"
+
+
+def test_an_out_of_order_step_names_the_state_it_applies_in(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = open_story(rules("alpenhof"))
+    with pytest.raises(BadInput) as refused:
+        story.step("fix", MONDAY_9 + HOUR)
+    assert refused.value.message == (
+        f"INC-{story.seq} is in triage: 'fix' is out of order (it applies in state fix); "
+        f"next is 'incident ack INC-{story.seq}'"
+    )
+
+
+def test_a_post_mortems_headings_may_end_with_a_colon_after_a_preamble() -> None:
+    text = "Written by the on-call engineer.\n\n" + POSTMORTEM.replace(
+        "## Root cause", "## Root Cause:"
+    )
+    parsed = parse_postmortem(text, "pm.md")
+    assert parsed["sections"]["root cause"] == "A full disk on the database host."
+
+
+def test_thresholds_above_the_budget_are_reached_past_it(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    york = ZoneInfo("America/New_York")
+    opened = datetime(2026, 11, 30, 10, 0, tzinfo=york)
+    story = open_story(rules("riverton"), at=opened)  # 20 minutes
+    shares = (0.5, 1.0, 1.5)
+    assert story.clocks(opened + 30 * MINUTE)["response"].thresholds_crossed(shares) == (0.5, 1.0)
+    assert story.clocks(opened + 31 * MINUTE)["response"].thresholds_crossed(shares) == shares

@@ -196,3 +196,15 @@ def test_the_time_elapsed_until_the_due_instant_is_the_budget(
     assert elapsed(calendar, start, due) == budget
     # A minute earlier, the budget was not yet spent.
     assert elapsed(calendar, start, due - timedelta(minutes=1)) < budget
+
+
+def test_a_pause_that_ended_before_the_next_opening_does_not_hide_a_later_one() -> None:
+    # Friday 17:00; a pause on Saturday (no business time anyway), then Monday 10-11.
+    opened = vienna(2026, 11, 27, 17, 0)
+    pauses = [
+        Span(vienna(2026, 11, 28, 10, 0), vienna(2026, 11, 28, 12, 0)),
+        Span(vienna(2026, 11, 30, 10, 0), vienna(2026, 11, 30, 11, 0)),
+    ]
+    # Friday 17-18, Monday 09-10, then from 11:00: the third hour ends at 12:00 local.
+    assert due_at(office(), opened, 3 * H, pauses) == utc(2026, 11, 30, 11, 0)
+    assert elapsed(office(), opened, vienna(2026, 11, 30, 12, 0), pauses) == 3 * H
