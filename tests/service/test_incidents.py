@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -256,6 +257,7 @@ def test_the_full_path_from_triage_to_closed(rules: Callable[[str], IncidentRule
         "incident-closed",
     ]
     assert all(entry.payload["incident"] == story.seq for entry in story.ledger.entries[1:])
+    assert [event.kind for event in story.incident.timeline] == kinds
     assert not story.incident.is_open
 
 
@@ -852,3 +854,121 @@ def test_thresholds_above_the_budget_are_reached_past_it(
     shares = (0.5, 1.0, 1.5)
     assert story.clocks(opened + 30 * MINUTE)["response"].thresholds_crossed(shares) == (0.5, 1.0)
     assert story.clocks(opened + 31 * MINUTE)["response"].thresholds_crossed(shares) == shares
+
+
+def test_the_refusals_say_exactly_why(rules: Callable[[str], IncidentRules]) -> None:
+    alpenhof = rules("alpenhof")
+    arguments: dict[str, Any] = {
+        "title": "down",
+        "impact": "availability",
+        "criticality": "major",
+        "host": None,
+        "reported_by": None,
+        "ticket": None,
+        "by": None,
+        "now": MONDAY_9,
+    }
+    cases: list[tuple[Callable[[], object], str]] = [
+        (
+            lambda: incidents.decide_open(alpenhof, **{**arguments, "impact": "fame"}),
+            "impact 'fame' is not one of availability, security, data, operations",
+        ),
+        (
+            lambda: incidents.decide_open(alpenhof, **{**arguments, "criticality": "mild"}),
+            "criticality 'mild' is not one of critical, major, minor",
+        ),
+        (
+            lambda: incidents.decide_open(alpenhof, **{**arguments, "host": "web9"}),
+            "alpenhof has no host 'web9' in its inventory (hosts: alpenhof-db1, alpenhof-web1)",
+        ),
+        (
+            lambda: incidents.decide_open(
+                replace(alpenhof, hosts=frozenset()), **{**arguments, "host": "web9"}
+            ),
+            "alpenhof has no host 'web9' in its inventory (hosts: none)",
+        ),
+        (
+            lambda: parse_postmortem("# Summary\nx\n", "pm.md"),
+            "post-mortem pm.md lacks the section(s) timeline, root cause, what went well, "
+            "actions (Markdown headings: summary, timeline, root cause, what went well, actions)",
+        ),
+    ]
+    for call, message in cases:
+        with pytest.raises(BadInput) as refused:
+            call()
+        assert refused.value.message == message
+    story = open_story(alpenhof, criticality="major")  # P2
+    with pytest.raises(BadInput) as refused:
+        incidents.decide_raise(story.incident, to="P3", note=None, by=None, now=MONDAY_9)
+    assert refused.value.message == (
+        f"INC-{story.seq} is P2: P3 is not more urgent (lowering is 'incident lower ... --reason')"
+    )
+    with pytest.raises(BadInput) as refused:
+        incidents.decide_lower(story.incident, to="P1", reason="x", by=None, now=MONDAY_9)
+    assert refused.value.message == (
+        f"INC-{story.seq} is P2: P1 is not less urgent (raising is 'incident raise')"
+    )
+    story.wait(MONDAY_9 + HOUR)
+    with pytest.raises(BadInput) as refused:
+        story.step("ack", MONDAY_9 + 2 * HOUR)
+    assert refused.value.message == (
+        f"INC-{story.seq} waits on the client since 2026-11-30T10:00:00+01:00: "
+        f"'incident resume INC-{story.seq}' first"
+    )
+    with pytest.raises(BadInput, match=r"post-mortem notes\.md is empty"):
+        incidents.decide_postmortem(story.incident, text="", name="notes.md", by=None, now=MONDAY_9)
+
+
+def test_a_closed_incident_takes_no_post_mortem(rules: Callable[[str], IncidentRules]) -> None:
+    story = story_in(rules("alpenhof"), "closed")
+    with pytest.raises(BadInput, match=f"INC-{story.seq} is closed: nothing more can be done"):
+        story.postmortem(MONDAY_9 + HOUR)
+
+
+def test_entries_naming_no_known_incident_are_ignored(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = open_story(rules("alpenhof"))
+    story.ledger.add(
+        NewEntry("incident-acknowledged", "alpenhof", {"incident": 999, "note": ""}, "x", MONDAY_9)
+    )
+    story.ledger.add(
+        NewEntry("incident-acknowledged", "alpenhof", {"incident": "1", "note": ""}, "x", MONDAY_9)
+    )
+    assert list(incidents.fold_incidents(story.ledger.entries)) == [story.seq]
+    assert story.incident.state == "triage"
+
+
+def test_the_timeline_shows_each_change_with_its_reason(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = open_story(rules("alpenhof"), criticality="minor")
+    story.ledger.add(
+        incidents.decide_raise(story.incident, to="P1", note=None, by="ana", now=MONDAY_9)
+    )
+    story.ledger.add(
+        incidents.decide_lower(story.incident, to="P2", reason="calm", by="ben", now=MONDAY_9)
+    )
+    story.wait(MONDAY_9 + HOUR)
+    document = incidents.incident_document(story.incident, story.rules, MONDAY_9 + HOUR)
+    assert document["waiting_on"] == "client"
+    assert document["timeline"][1:3] == [
+        {
+            "seq": story.seq + 1,
+            "kind": "incident-severity-raised",
+            "at": "2026-11-30T09:00:00+01:00",
+            "by": "ana",
+            "from": "P3",
+            "to": "P1",
+            "note": "",
+        },
+        {
+            "seq": story.seq + 2,
+            "kind": "incident-severity-lowered",
+            "at": "2026-11-30T09:00:00+01:00",
+            "by": "ben",
+            "from": "P1",
+            "to": "P2",
+            "reason": "calm",
+        },
+    ]

@@ -81,6 +81,12 @@ def test_a_closure_date_of_the_contract_does_not_count() -> None:
     opened = vienna(2026, 11, 30, 17, 0)  # Monday
     closed_tuesday = office(closures=[date(2026, 12, 1)])
     assert due_at(closed_tuesday, opened, 2 * H) == utc(2026, 12, 2, 9, 0)
+    # With the country's holidays as well: Monday 7 December closed by the contract,
+    # Tuesday 8 December a public holiday.
+    both = office(country="AT", closures=[date(2026, 12, 7)])
+    friday = vienna(2026, 12, 4, 17, 0)
+    # Friday 17-18, then Wednesday 9th 09-10 local.
+    assert due_at(both, friday, 2 * H) == utc(2026, 12, 9, 9, 0)
 
 
 def test_business_hours_follow_the_local_clock_across_the_autumn_change() -> None:
@@ -173,7 +179,14 @@ def test_a_day_of_budget_is_one_business_day_in_business_hours_and_24_h_otherwis
 def test_business_weekdays_come_from_the_contract() -> None:
     # A shop open Tuesday to Saturday: Saturday counts, Monday does not.
     shop = office(weekdays=["tue", "wed", "thu", "fri", "sat"])
-    assert elapsed(shop, vienna(2026, 11, 28, 0, 0), vienna(2026, 12, 1, 0, 0)) == 9 * H
+    assert elapsed(shop, vienna(2026, 11, 28, 0, 0), vienna(2026, 11, 29, 0, 0)) == 9 * H
+    assert elapsed(shop, vienna(2026, 11, 30, 0, 0), vienna(2026, 12, 1, 0, 0)) == 0 * H
+
+
+def test_a_calendar_without_any_business_day_is_an_error_not_an_endless_wait() -> None:
+    never = BusinessCalendar(zone=ZoneInfo(VIENNA), around_the_clock=False, weekdays=frozenset())
+    with pytest.raises(ValueError, match="no business hour in the 3660 days after 2026-11-30"):
+        due_at(never, vienna(2026, 11, 30, 9, 0), H)
 
 
 @settings(max_examples=60, deadline=None)

@@ -357,13 +357,16 @@ def decide_open(
     return NewEntry(OPENED, rules.client, payload, actor=by, at=now)
 
 
-def _out_of_order(incident: Incident, command: str) -> BadInput:
+def _closed(incident: Incident) -> BadInput:
+    return BadInput(f"{incident.id} is closed: nothing more can be done to it")
+
+
+def _out_of_order(incident: Incident, step: Step) -> BadInput:
     if incident.state == CLOSED_STATE:
-        return BadInput(f"{incident.id} is closed: nothing more can be done to it")
-    step = STEPS.get(command)
-    expected = f" (it applies in state {step.before})" if step is not None else ""
+        return _closed(incident)
     return BadInput(
-        f"{incident.id} is in {incident.state}: '{command}' is out of order{expected}; "
+        f"{incident.id} is in {incident.state}: '{step.command}' is out of order "
+        f"(it applies in state {step.before}); "
         f"next is 'incident {_NEXT_COMMAND[incident.state]} {incident.id}'"
     )
 
@@ -386,7 +389,7 @@ def decide_step(
     """
     step = STEPS[command]
     if incident.state != step.before:
-        raise _out_of_order(incident, command)
+        raise _out_of_order(incident, step)
     if incident.waiting_since is not None:
         raise BadInput(
             f"{incident.id} waits on the client since {_local(incident.waiting_since, rules)}: "
@@ -452,7 +455,7 @@ def decide_raise(
     or a closed incident."""
     target = _priority(to)
     if not incident.is_open:
-        raise _out_of_order(incident, "raise")
+        raise _closed(incident)
     if PRIORITIES.index(target) >= PRIORITIES.index(incident.severity):
         raise BadInput(
             f"{incident.id} is {incident.severity}: {target} is not more urgent "
@@ -476,7 +479,7 @@ def decide_lower(
     target = _priority(to)
     text = _text(reason, "--reason")
     if not incident.is_open:
-        raise _out_of_order(incident, "lower")
+        raise _closed(incident)
     if PRIORITIES.index(target) <= PRIORITIES.index(incident.severity):
         raise BadInput(
             f"{incident.id} is {incident.severity}: {target} is not less urgent "
@@ -539,7 +542,7 @@ def decide_postmortem(
     parsed = parse_postmortem(text, name)
     if incident.state != RESOLVED:
         if incident.state == CLOSED_STATE:
-            raise _out_of_order(incident, "postmortem")
+            raise _closed(incident)
         raise BadInput(
             f"{incident.id} is in {incident.state}: a post-mortem follows the fix; "
             f"next is 'incident {_NEXT_COMMAND[incident.state]} {incident.id}'"
@@ -616,7 +619,7 @@ def clock_statuses(
     """
     pauses = list(incident.pauses)
     if incident.waiting_since is not None:
-        pauses.append(Span(incident.waiting_since, None))
+        pauses.append(Span(incident.waiting_since))
     statuses = []
     for name, row, stop_kind in CLOCKS:
         budget = rules.budget(row, incident.severity)
@@ -625,7 +628,7 @@ def clock_statuses(
         until = stopped_at if stopped_at is not None else max(now, incident.opened_at)
         used = elapsed(rules.calendar, incident.opened_at, until, pauses)
         due = due_at(rules.calendar, incident.opened_at, allowed, pauses)
-        overdue = until - due if due is not None and until > due else timedelta(0)
+        overdue = max(until - due, timedelta(0)) if due is not None else timedelta(0)
         if overdue:
             state = BREACHED
         elif stopped_at is not None:
@@ -694,7 +697,7 @@ def incident_document(incident: Incident, rules: IncidentRules, now: datetime) -
         if incident.postmortem is None
         else {
             "file": incident.postmortem.get("file"),
-            "actions": list(incident.postmortem.get("actions", [])),
+            "actions": list(incident.postmortem["actions"]),
         },
         "postmortem_required": rules.needs_postmortem(incident.severity),
         "timeline": [

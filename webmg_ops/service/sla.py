@@ -116,7 +116,8 @@ def make_calendar(
     closed: set[date] | holidays.HolidayBase
     if hours.country is not None:
         closed = holidays.country_holidays(hours.country, subdiv=hours.region)
-        closed.update(dict.fromkeys(hours.closures, "closure"))
+        closures: list[date | datetime | str | float | int] = list(hours.closures)
+        closed.update(closures)
     else:
         closed = set(hours.closures)
     return BusinessCalendar(
