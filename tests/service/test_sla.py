@@ -8,6 +8,9 @@ offset in the module under test cannot hide behind the same wrong offset here.
 
 from __future__ import annotations
 
+import os
+import time as clock
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -39,6 +42,31 @@ def vienna(*parts: int) -> datetime:
 def office(zone: str = VIENNA, **hours: object) -> BusinessCalendar:
     """Monday to Friday, 09:00-18:00 in ``zone``, with the given business hours' fields."""
     return make_calendar(BusinessHours.model_validate(hours), zone, around_the_clock=False)
+
+
+@pytest.fixture
+def controller_in_kiritimati() -> Iterator[None]:
+    """The controller's own clock set to UTC+14, a day ahead of a client at UTC-10."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Pacific/Kiritimati"
+    clock.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
+        clock.tzset()
+
+
+@pytest.mark.usefixtures("controller_in_kiritimati")
+def test_business_days_are_the_clients_whatever_the_controllers_zone() -> None:
+    # Monday 08:00 in Honolulu (UTC-10) is already Tuesday on the controller's clock:
+    # the business day that counts is still the client's Monday, opening at 09:00.
+    honolulu = "Pacific/Honolulu"
+    opened = datetime(2026, 11, 30, 8, 0, tzinfo=ZoneInfo(honolulu))
+    assert due_at(office(honolulu), opened, H) == utc(2026, 11, 30, 20, 0)  # 10:00 local
 
 
 def test_a_budget_runs_over_the_weekend_in_business_hours_only() -> None:
