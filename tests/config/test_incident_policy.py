@@ -159,15 +159,21 @@ def test_bad_business_hours_are_refused_at_the_edge(
 def test_business_hours_default_to_the_working_week_in_the_windows_zone(
     inventories: Path, edit_contract: EditContract
 ) -> None:
-    contract = load_client(inventories, "alpenhof").contract
+    # atelier-nord's contract says nothing of business hours.
+    contract = load_client(inventories, "atelier-nord").contract
     hours = contract.business_hours
     assert [day.value for day in hours.weekdays] == ["mon", "tue", "wed", "thu", "fri"]
     assert (hours.start.isoformat(), hours.end.isoformat()) == ("09:00:00", "18:00:00")
     assert hours.country is None and hours.closures == []
-    # alpenhof's windows are in Vienna: so is its business, unless the contract says.
-    assert contract.time_zone == "Europe/Vienna"
+    # Its windows are in Berlin: so is its business, unless the contract says.
+    assert contract.time_zone == "Europe/Berlin"
     edit_contract(
-        "alpenhof",
-        lambda data: data.update(business_hours={"timezone": "Europe/Zurich", "country": "AT"}),
+        "atelier-nord",
+        lambda data: data.update(business_hours={"timezone": "Europe/Zurich", "country": "CH"}),
     )
-    assert load_client(inventories, "alpenhof").contract.time_zone == "Europe/Zurich"
+    assert load_client(inventories, "atelier-nord").contract.time_zone == "Europe/Zurich"
+
+
+def test_the_demo_hotel_declares_its_office_hours_and_holidays(inventories: Path) -> None:
+    hours = load_client(inventories, "alpenhof").contract.business_hours
+    assert (hours.timezone, hours.country, hours.region) == ("Europe/Vienna", "AT", "7")

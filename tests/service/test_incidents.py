@@ -687,8 +687,9 @@ def test_the_document_of_an_incident_gives_every_field_and_clock(
     rules: Callable[[str], IncidentRules],
 ) -> None:
     """Worked out by hand: alpenhof, P2 (stability-security: response one business day,
-    restore 3d, resolution 10d of business days of 09:00-18:00), opened Monday 09:00,
-    waiting on the client 10:00-11:00, acknowledged at 12:00, seen at 14:00."""
+    restore 3d, resolution 10d of business days of 09:00-18:00, Austrian holidays off),
+    opened Monday 09:00, waiting on the client 10:00-11:00, acknowledged at 12:00, seen
+    at 14:00."""
     story = open_story(rules("alpenhof"), criticality="major", host="alpenhof-db1")
     story.wait(MONDAY_9 + HOUR)
     story.resume(MONDAY_9 + 2 * HOUR)
@@ -736,11 +737,12 @@ def test_the_document_of_an_incident_gives_every_field_and_clock(
                 "used_seconds": 4 * 3600,
                 "thresholds_crossed": [],
             },
-            # 90 business hours: 8 + 9 x 9 to Friday 11 December, 1 on Monday 14th.
+            # 90 business hours: 8 on Monday, 9 on each business day to Monday 14
+            # December (Tuesday 8th is a public holiday in Austria), 1 on Tuesday 15th.
             "resolution": {
                 "state": "running",
                 "budget": "10d",
-                "due_at": "2026-12-14T10:00:00+01:00",
+                "due_at": "2026-12-15T10:00:00+01:00",
                 "stopped_at": None,
                 "remaining": "86h00m",
                 "remaining_seconds": 86 * 3600,
