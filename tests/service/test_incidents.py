@@ -173,6 +173,7 @@ def open_story(
 def test_severity_is_computed_from_impact_and_criticality_by_the_policy(
     rules: Callable[[str], IncidentRules], client: str, impact: str, criticality: str, severity: str
 ) -> None:
+    """An incident's severity is the policy's table cell for its impact and criticality."""
     story = open_story(rules(client), impact=impact, criticality=criticality)
     assert story.incident.severity == severity
     assert story.ledger.entries[0].payload["severity"] == severity
@@ -238,6 +239,7 @@ def test_an_incident_with_bad_fields_is_refused(
 
 
 def test_the_full_path_from_triage_to_closed(rules: Callable[[str], IncidentRules]) -> None:
+    """ack, mitigate, fix, post-mortem and close take an incident from triage to closed."""
     story = open_story(rules("alpenhof"))
     states = [story.incident.state]
     for offset, command in enumerate(("ack", "mitigate", "fix"), start=1):
@@ -288,6 +290,7 @@ def story_in(rules: IncidentRules, state: str) -> Story:
 def test_a_step_out_of_order_is_refused_with_the_reason(
     rules: Callable[[str], IncidentRules], state: str, command: str
 ) -> None:
+    """Every step taken in a state it does not apply to is refused with the reason."""
     story = story_in(rules("alpenhof"), state)
     before = list(story.ledger.entries)
     with pytest.raises(BadInput) as refused:
@@ -330,6 +333,7 @@ def test_a_step_recorded_twice_by_a_race_moves_the_state_once(
 
 
 def test_a_p1_is_not_closed_without_a_post_mortem(rules: Callable[[str], IncidentRules]) -> None:
+    """Closing a P1 without a post-mortem is refused by policy."""
     story = open_story(rules("alpenhof"))  # P1
     for offset, command in enumerate(("ack", "mitigate", "fix"), start=1):
         story.step(command, MONDAY_9 + offset * MINUTE)
@@ -391,6 +395,7 @@ def test_an_incident_waits_only_on_the_client_with_a_note_and_before_its_fix(
 def test_severity_may_be_raised_freely_and_lowered_only_with_a_reason(
     rules: Callable[[str], IncidentRules],
 ) -> None:
+    """Raising is free; lowering is a recorded decision with its reason."""
     story = open_story(rules("alpenhof"), criticality="minor")
     assert story.incident.severity == "P3"
     raised = story.ledger.add(
@@ -432,6 +437,7 @@ def test_a_closed_incidents_severity_no_longer_changes(
 def test_a_post_mortems_sections_and_actions_are_kept(
     rules: Callable[[str], IncidentRules],
 ) -> None:
+    """A post-mortem's sections are recorded and its actions kept as a list."""
     story = story_in(rules("alpenhof"), "resolved")
     entry = story.postmortem(MONDAY_9 + HOUR)
     assert entry.payload["actions"] == [
@@ -485,6 +491,7 @@ def test_an_unknown_incident_is_named(rules: Callable[[str], IncidentRules]) -> 
 
 
 def test_each_clock_stops_at_its_step(rules: Callable[[str], IncidentRules]) -> None:
+    """The response clock stops at ack, restore at mitigate, resolution at fix."""
     story = open_story(rules("alpenhof"))
     story.step("ack", MONDAY_9 + 30 * MINUTE)
     clocks = story.clocks(MONDAY_9 + HOUR)
@@ -501,6 +508,7 @@ def test_each_clock_stops_at_its_step(rules: Callable[[str], IncidentRules]) -> 
 
 
 def test_due_at_t_and_acknowledged_at_t_is_met(rules: Callable[[str], IncidentRules]) -> None:
+    """A clock due at T and stopped at T is met; at T a running clock is not yet breached."""
     # alpenhof's P1 response is "next business day": one business day (09:00-18:00),
     # so an incident opened Monday 09:00 is due Monday 18:00 local.
     due = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
@@ -528,6 +536,7 @@ def test_a_247_clock_runs_through_the_night(rules: Callable[[str], IncidentRules
 
 
 def test_waiting_on_the_client_pauses_every_clock(rules: Callable[[str], IncidentRules]) -> None:
+    """While the incident waits on the client, every clock is paused."""
     story = open_story(rules("alpenhof"))
     story.wait(MONDAY_9 + HOUR)
     during = story.clocks(MONDAY_9 + 5 * HOUR)

@@ -70,6 +70,7 @@ def test_business_days_are_the_clients_whatever_the_controllers_zone() -> None:
 
 
 def test_a_budget_runs_over_the_weekend_in_business_hours_only() -> None:
+    """A business-hours clock stops at Friday's closing and goes on at Monday's opening."""
     # Friday 27 Nov 2026, 16:00 in Vienna (UTC+1): 2 h left that day, the other 2 h on Monday.
     opened = vienna(2026, 11, 27, 16, 0)
     assert due_at(office(), opened, 4 * H) == utc(2026, 11, 30, 10, 0)  # Monday 11:00 local
@@ -87,6 +88,7 @@ def test_a_clock_started_outside_business_hours_starts_at_the_next_opening() -> 
 
 
 def test_a_public_holiday_of_the_clients_country_does_not_count() -> None:
+    """A public holiday of the contract's country (the holidays package) counts no SLA time."""
     # Tuesday 8 December is a public holiday in Austria (Immaculate Conception).
     opened = vienna(2026, 12, 7, 17, 0)
     assert due_at(office(country="AT"), opened, 2 * H) == utc(2026, 12, 9, 9, 0)
@@ -96,6 +98,7 @@ def test_a_public_holiday_of_the_clients_country_does_not_count() -> None:
 
 
 def test_a_regional_holiday_counts_only_in_its_region() -> None:
+    """A holiday of one region of the country counts only for a contract in that region."""
     # 6 January 2026 (a Tuesday) is Epiphany: a holiday in Bavaria, not in Berlin.
     berlin = "Europe/Berlin"
     opened = datetime(2026, 1, 5, 17, 0, tzinfo=ZoneInfo(berlin))
@@ -118,6 +121,7 @@ def test_a_closure_date_of_the_contract_does_not_count() -> None:
 
 
 def test_business_hours_follow_the_local_clock_across_the_autumn_change() -> None:
+    """Business hours open at the client's local time on both sides of a DST change."""
     # Vienna leaves summer time on Sunday 25 October 2026. Friday 17:00 is 15:00 UTC;
     # Monday opens at 09:00 local, now 08:00 UTC (not 07:00 as before the change).
     opened = vienna(2026, 10, 23, 17, 0)
@@ -146,6 +150,7 @@ def test_business_hours_follow_the_local_clock_across_the_spring_change() -> Non
 def test_a_247_clock_counts_elapsed_time_across_a_daylight_saving_change(
     opened: datetime, due: datetime
 ) -> None:
+    """A 24/7 clock counts real elapsed time, whatever the wall clock does."""
     calendar = make_calendar(BusinessHours(), VIENNA, around_the_clock=True)
     assert due_at(calendar, opened, 6 * H) == due
     assert elapsed(calendar, opened, due) == 6 * H
@@ -158,6 +163,7 @@ def test_a_247_clock_counts_weekends_and_holidays() -> None:
 
 
 def test_a_pause_stops_the_clock_and_a_resume_starts_it_again() -> None:
+    """Time waiting on the client never counts; the due instant moves by the pause."""
     # Monday 09:00 local, 4 h budget; waiting on the client from 10:00 to 14:00.
     opened = vienna(2026, 11, 30, 9, 0)
     pause = Span(vienna(2026, 11, 30, 10, 0), vienna(2026, 11, 30, 14, 0))
@@ -188,6 +194,7 @@ def test_pauses_outside_business_hours_and_overlapping_pauses_count_once() -> No
 
 
 def test_a_budget_that_ends_at_closing_time_is_due_then_not_at_the_next_opening() -> None:
+    """A budget spent exactly at closing time is due at closing time."""
     opened = vienna(2026, 11, 30, 9, 0)
     assert due_at(office(), opened, 9 * H) == utc(2026, 11, 30, 17, 0)  # 18:00 local
 
@@ -228,6 +235,7 @@ def test_a_calendar_without_any_business_day_is_an_error_not_an_endless_wait() -
 def test_the_time_elapsed_until_the_due_instant_is_the_budget(
     start: datetime, minutes: int, around_the_clock: bool
 ) -> None:
+    """For any start and budget, the SLA time elapsed until the due instant is the budget."""
     calendar = make_calendar(
         BusinessHours(country="AT", region="7"), VIENNA, around_the_clock=around_the_clock
     )
