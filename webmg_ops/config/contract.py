@@ -16,6 +16,7 @@ from string import Formatter
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -542,6 +543,168 @@ class ResponseTimes(StrictModel):
     p3: Duration | None = Field(default=None, description="Priority 3.", examples=["1d"])
 
 
+#: What an incident harms, and how badly: the two axes of the severity table.
+IMPACTS: tuple[str, ...] = ("availability", "security", "data", "operations")
+CRITICALITIES: tuple[str, ...] = ("critical", "major", "minor")
+#: Incident priorities, the most urgent first.
+PRIORITIES: tuple[str, ...] = ("P1", "P2", "P3")
+
+Priority = Literal["P1", "P2", "P3"]
+
+
+class SeverityRow(StrictModel):
+    """The priority of one impact's incidents by criticality; may only be more urgent."""
+
+    critical: Priority | None = Field(
+        default=None, description="Priority of a critical incident.", examples=["P1"]
+    )
+    major: Priority | None = Field(
+        default=None, description="Priority of a major incident.", examples=["P1"]
+    )
+    minor: Priority | None = Field(
+        default=None, description="Priority of a minor incident.", examples=["P2"]
+    )
+
+
+class SeverityOverrides(StrictModel):
+    """Where the contract raises the level's severity table (impact x criticality)."""
+
+    availability: SeverityRow = Field(
+        default_factory=SeverityRow,
+        description="Incidents that make a service unavailable or slow.",
+        examples=[{"major": "P1"}],
+    )
+    security: SeverityRow = Field(
+        default_factory=SeverityRow,
+        description="Incidents that expose a system or an account.",
+        examples=[{"major": "P1"}],
+    )
+    data: SeverityRow = Field(
+        default_factory=SeverityRow,
+        description="Incidents that lose, corrupt or leak data.",
+        examples=[{"major": "P1"}],
+    )
+    operations: SeverityRow = Field(
+        default_factory=SeverityRow,
+        description="Incidents that hinder the client's or the agency's operations.",
+        examples=[{"minor": "P2"}],
+    )
+
+
+class ClockTimes(StrictModel):
+    """An SLA clock's budget by priority; may only be shorter than the level's."""
+
+    p1: Duration | None = Field(default=None, description="Priority 1.", examples=["4h"])
+    p2: Duration | None = Field(default=None, description="Priority 2.", examples=["1d"])
+    p3: Duration | None = Field(default=None, description="Priority 3.", examples=["3d"])
+
+
+class PostmortemRequirements(StrictModel):
+    """Which priorities need a post-mortem before an incident closes; may only add some."""
+
+    p1: bool | None = Field(default=None, description="Priority 1 (always).", examples=[True])
+    p2: bool | None = Field(default=None, description="Priority 2.", examples=[True])
+    p3: bool | None = Field(default=None, description="Priority 3.", examples=[False])
+
+
+class IncidentOverrides(StrictModel):
+    """Where the contract tightens the level's incident handling."""
+
+    severity: SeverityOverrides = Field(
+        default_factory=SeverityOverrides,
+        description="Severity table overrides: impact -> criticality -> priority.",
+        examples=[{"security": {"major": "P1"}}],
+    )
+    restore_times: ClockTimes = Field(
+        default_factory=ClockTimes,
+        description="Time to restore the service (mitigation) by priority.",
+        examples=[{"p1": "4h"}],
+    )
+    resolution_times: ClockTimes = Field(
+        default_factory=ClockTimes,
+        description="Time to resolve the cause (fix) by priority.",
+        examples=[{"p1": "2d"}],
+    )
+    around_the_clock: bool | None = Field(
+        default=None,
+        description="SLA clocks run 24/7 instead of in business hours.",
+        examples=[True],
+    )
+    postmortem: PostmortemRequirements = Field(
+        default_factory=PostmortemRequirements,
+        description="Priorities whose incidents need a post-mortem before closing.",
+        examples=[{"p2": True}],
+    )
+
+
+#: Monday to Friday: the business week when a contract names none.
+BUSINESS_WEEK = [Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI]
+
+
+class BusinessHours(StrictModel):
+    """When the client's business is open: the hours in which SLA clocks run
+    (unless they run 24/7), public holidays and closures excluded."""
+
+    weekdays: list[Weekday] = Field(
+        default_factory=lambda: list(BUSINESS_WEEK),
+        min_length=1,
+        description="Days on which the business is open (default mon to fri).",
+        examples=[["mon", "tue", "wed", "thu", "fri"]],
+    )
+    start: time = Field(
+        default=time(9, 0),
+        description="Local opening time, HH:MM (default 09:00).",
+        examples=["08:00"],
+        json_schema_extra={"default": "09:00"},
+    )
+    end: time = Field(
+        default=time(18, 0),
+        description="Local closing time, HH:MM, later than start (default 18:00).",
+        examples=["17:30"],
+        json_schema_extra={"default": "18:00"},
+    )
+    timezone: TimeZoneName | None = Field(
+        default=None,
+        description="IANA time zone of the client (default: the first window's, else UTC).",
+        examples=["Europe/Vienna"],
+    )
+    country: str | None = Field(
+        default=None,
+        description="ISO 3166-1 alpha-2 code of the country whose public holidays close the "
+        "business.",
+        examples=["AT"],
+    )
+    region: str | None = Field(
+        default=None,
+        description="The country's subdivision (state, canton, region) whose holidays apply "
+        "as well, as the holidays library names it.",
+        examples=["7"],
+    )
+    closures: list[date] = Field(
+        default_factory=list,
+        description="Extra days on which the business is closed.",
+        examples=[["2026-12-24", "2026-12-31"]],
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BusinessHours:
+        if self.end <= self.start:
+            raise ValueError("business hours must end after they start")
+        supported = holidays.list_supported_countries()
+        if self.country is not None and self.country not in supported:
+            raise ValueError(f"no public holidays are known for country {self.country!r}")
+        if self.region is not None:
+            if self.country is None:
+                raise ValueError("a region needs its country")
+            regions = supported[self.country]
+            if self.region not in regions:
+                raise ValueError(
+                    f"{self.country} has no region {self.region!r}; "
+                    f"known: {', '.join(regions) or 'none'}"
+                )
+        return self
+
+
 class Cadences(StrictModel):
     """How often recurring actions run; may only be more frequent than the level's."""
 
@@ -725,6 +888,16 @@ class Contract(StrictModel):
         description="Limits on changes: largest estimate, approval before deployment.",
         examples=[{"max_estimate": "8h"}],
     )
+    business_hours: BusinessHours = Field(
+        default_factory=BusinessHours,
+        description="Business hours, public holidays and closures, in which SLA clocks run.",
+        examples=[{"timezone": "Europe/Vienna", "country": "AT", "region": "7"}],
+    )
+    incidents: IncidentOverrides = Field(
+        default_factory=IncidentOverrides,
+        description="Severity table, SLA clocks and post-mortems tightened for incidents.",
+        examples=[{"severity": {"security": {"major": "P1"}}}],
+    )
     fit: FitQuestionnaire = Field(
         default_factory=FitQuestionnaire,
         description="Scoping questionnaire read by the diagnostic.",
@@ -735,6 +908,13 @@ class Contract(StrictModel):
     def is_prospect(self) -> bool:
         """Return whether no service level is contracted yet."""
         return self.level is None
+
+    @property
+    def time_zone(self) -> str:
+        """Return the client's time zone: its business hours', else its first window's, else UTC."""
+        if self.business_hours.timezone is not None:
+            return self.business_hours.timezone
+        return self.windows[0].timezone if self.windows else "UTC"
 
     @property
     def level_name(self) -> str:

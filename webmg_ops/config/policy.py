@@ -16,6 +16,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from webmg_ops.config.contract import (
+    CRITICALITIES,
+    IMPACTS,
+    PRIORITIES,
     RETENTION_PERIODS,
     Contract,
     Freeze,
@@ -129,6 +132,119 @@ LEVEL_DEFAULTS: dict[Level, dict[str, Any]] = {
     },
 }
 
+# --- incidents: severity, SLA clocks and post-mortems -------------------
+
+#: The severity table per level: impact -> priority of a (critical, major, minor) incident.
+#: A critical incident stops the service or exposes it, whatever its impact: always P1.
+#: A major one degrades it for many users: P2; on institutional-sla a major security or
+#: data incident is P1 as well, because its clients carry regulatory duties (a breach
+#: must be reported within days) that a P2 clock would overrun. A minor one: P3.
+SEVERITY_DEFAULTS: dict[Level, dict[str, tuple[str, str, str]]] = {
+    Level.STABILITY_SECURITY: {
+        "availability": ("P1", "P2", "P3"),
+        "security": ("P1", "P2", "P3"),
+        "data": ("P1", "P2", "P3"),
+        "operations": ("P1", "P2", "P3"),
+    },
+    Level.CONTINUOUS_EVOLUTION: {
+        "availability": ("P1", "P2", "P3"),
+        "security": ("P1", "P2", "P3"),
+        "data": ("P1", "P2", "P3"),
+        "operations": ("P1", "P2", "P3"),
+    },
+    Level.INSTITUTIONAL_SLA: {
+        "availability": ("P1", "P2", "P3"),
+        "security": ("P1", "P1", "P3"),
+        "data": ("P1", "P1", "P3"),
+        "operations": ("P1", "P2", "P3"),
+    },
+}
+
+#: The incident rows of each level besides the severity table. The response clock is
+#: ``response.pN`` above; restore (mitigation) and resolution (fix) follow it. On
+#: business-hours levels a day of budget is one business day (so "2d" opened on a
+#: Monday morning is due on Wednesday morning), on institutional-sla the clocks run
+#: 24/7 and a day is 24 hours. The restore target of a P1 on institutional-sla is its
+#: RTO. A P1 always needs a post-mortem; on institutional-sla a P2 as well, for its
+#: audit trail.
+INCIDENT_DEFAULTS: dict[Level, dict[str, Any]] = {
+    Level.STABILITY_SECURITY: {
+        "restore.p1": 2 * DAY,
+        "restore.p2": 3 * DAY,
+        "restore.p3": 5 * DAY,
+        "resolution.p1": 5 * DAY,
+        "resolution.p2": 10 * DAY,
+        "resolution.p3": 20 * DAY,
+        "clocks.around_the_clock": False,
+        "postmortem.p1": True,
+        "postmortem.p2": False,
+        "postmortem.p3": False,
+    },
+    Level.CONTINUOUS_EVOLUTION: {
+        "restore.p1": DAY,
+        "restore.p2": 3 * DAY,
+        "restore.p3": 10 * DAY,
+        "resolution.p1": 3 * DAY,
+        "resolution.p2": 5 * DAY,
+        "resolution.p3": 20 * DAY,
+        "clocks.around_the_clock": False,
+        "postmortem.p1": True,
+        "postmortem.p2": False,
+        "postmortem.p3": False,
+    },
+    Level.INSTITUTIONAL_SLA: {
+        "restore.p1": 4 * HOUR,
+        "restore.p2": DAY,
+        "restore.p3": 3 * DAY,
+        "resolution.p1": 2 * DAY,
+        "resolution.p2": 5 * DAY,
+        "resolution.p3": 10 * DAY,
+        "clocks.around_the_clock": True,
+        "postmortem.p1": True,
+        "postmortem.p2": True,
+        "postmortem.p3": False,
+    },
+}
+
+
+def severity_setting(impact: str, criticality: str) -> str:
+    """Given an impact and a criticality, return the name of their severity setting."""
+    return f"severity.{impact}.{criticality}"
+
+
+for _level, _rows in SEVERITY_DEFAULTS.items():
+    LEVEL_DEFAULTS[_level].update(
+        {
+            severity_setting(impact, criticality): priority
+            for impact, priorities in _rows.items()
+            for criticality, priority in zip(CRITICALITIES, priorities, strict=True)
+        }
+    )
+    LEVEL_DEFAULTS[_level].update(INCIDENT_DEFAULTS[_level])
+
+INCIDENT_DESCRIPTIONS: dict[str, str] = {
+    **{
+        severity_setting(impact, criticality): f"priority of a {criticality} {impact} incident"
+        for impact in IMPACTS
+        for criticality in CRITICALITIES
+    },
+    **{
+        f"restore.{p.lower()}": f"time to restore the service (mitigation), priority {p[1]}"
+        for p in PRIORITIES
+    },
+    **{
+        f"resolution.{p.lower()}": f"time to resolve the cause (fix), priority {p[1]}"
+        for p in PRIORITIES
+    },
+    "clocks.around_the_clock": "SLA clocks run 24/7 (otherwise in business hours)",
+    **{
+        f"postmortem.{p.lower()}": f"a post-mortem is required to close a priority {p[1]} incident"
+        for p in PRIORITIES
+    },
+}
+
+# --- end of the incident rows ---------------------------------------------
+
 #: What each setting means, shown by ``webmg-ops policy``.
 DESCRIPTIONS: dict[str, str] = {
     "runs.partial_hosts": "a run goes on with the hosts that pass preflight when others fail it",
@@ -157,6 +273,7 @@ DESCRIPTIONS: dict[str, str] = {
     "changes.max_estimate": "largest estimate of one change; a larger one must be split",
     "changes.approval_required": "a change needs a recorded approval before it is deployed",
     "budget.marker": "indicative budget",
+    **INCIDENT_DESCRIPTIONS,
 }
 
 
@@ -248,11 +365,21 @@ def _permission_is_looser(candidate: Any, baseline: Any) -> bool:
     return bool(candidate) and not bool(baseline)
 
 
+def _priority_is_looser(candidate: Any, baseline: Any) -> bool:
+    # P1 is the most urgent: a later priority in the list is looser.
+    return PRIORITIES.index(candidate) > PRIORITIES.index(baseline)
+
+
 _LOOSER_THAN: dict[str, Callable[[Any, Any], bool]] = {
     "runs.partial_hosts": _permission_is_looser,
     "updates.mode": _mode_is_looser,
     "backup.retention": _retention_is_looser,
     "budget.marker": _never_looser,
+    **{
+        severity_setting(impact, criticality): _priority_is_looser
+        for impact in IMPACTS
+        for criticality in CRITICALITIES
+    },
 }
 
 
@@ -346,6 +473,15 @@ CONTRACT_OVERRIDES: dict[tuple[str, ...], str] = {
     ("targets", "rto"): "targets.rto",
     ("changes", "max_estimate"): "changes.max_estimate",
     ("changes", "approval_required"): "changes.approval_required",
+    **{
+        ("incidents", "severity", impact, criticality): severity_setting(impact, criticality)
+        for impact in IMPACTS
+        for criticality in CRITICALITIES
+    },
+    **{("incidents", "restore_times", p): f"restore.{p}" for p in ("p1", "p2", "p3")},
+    **{("incidents", "resolution_times", p): f"resolution.{p}" for p in ("p1", "p2", "p3")},
+    ("incidents", "around_the_clock"): "clocks.around_the_clock",
+    **{("incidents", "postmortem", p): f"postmortem.{p}" for p in ("p1", "p2", "p3")},
 }
 
 

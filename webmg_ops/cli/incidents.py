@@ -1,0 +1,361 @@
+"""Incident commands: ``incident open|ack|mitigate|fix|close|wait|resume|raise|lower|
+postmortem|list|show``.
+
+Each command that changes an incident records one ledger entry and prints the
+incident as it then stands (``--json``: one document with its ``id``,
+``severity`` and each clock's due time and state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from webmg_ops.config.contract import CRITICALITIES, IMPACTS, PRIORITIES
+from webmg_ops.errors import BadInput
+from webmg_ops.service import incidents
+from webmg_ops.service.incident_commands import (
+    act_on_incident,
+    list_incidents,
+    open_incident,
+    read_postmortem,
+    show_incident,
+)
+from webmg_ops.settings import Settings
+
+from .common import console, emit_json, json_option, pass_settings
+
+F = Callable[..., Any]
+
+_CLOCK_STYLE = {"running": "cyan", "paused": "yellow", "met": "green", "breached": "red"}
+
+
+def _by_option(function: F) -> F:
+    return click.option(
+        "--by",
+        metavar="WHO",
+        help="Who does this (recorded; default: the recorded operator).",
+    )(function)
+
+
+def _at_option(function: F) -> F:
+    return click.option(
+        "--at",
+        "at_text",
+        metavar="ISO-TIME",
+        help="Show the clocks at this instant (default: now).",
+    )(function)
+
+
+def _parse_at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"--at {text!r} is not an ISO 8601 time") from None
+    if instant.tzinfo is None:
+        raise BadInput(f"--at {text!r} needs a UTC offset (for example 2026-07-01T09:00+02:00)")
+    return instant.astimezone(UTC)
+
+
+def _clock_cell(clock: Mapping[str, Any]) -> str:
+    style = _CLOCK_STYLE.get(clock["state"], "white")
+    if clock["state"] in ("met", "breached") and clock["stopped_at"]:
+        when = f"stopped {clock['stopped_at'][:16]}"
+    elif clock["due_at"]:
+        when = f"due {clock['due_at'][:16]}, {clock['remaining']} left"
+    else:
+        when = f"{clock['remaining']} left"
+    return f"[{style}]{clock['state']}[/{style}] ({when})"
+
+
+def _report(document: Mapping[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(document)
+        return
+    waiting = " [yellow]waiting on the client[/yellow]" if document["waiting_on"] else ""
+    console.print(
+        f"{document['id']} {document['client']} {document['severity']} "
+        f"{document['state']}{waiting}: {document['title']}"
+    )
+    table = Table("clock", "state", "budget", "due at", "remaining", title=document["timezone"])
+    for name, clock in document["clocks"].items():
+        style = _CLOCK_STYLE.get(clock["state"], "white")
+        table.add_row(
+            name,
+            f"[{style}]{clock['state']}[/{style}]",
+            clock["budget"],
+            (clock["due_at"] or "paused")[:16],
+            clock["remaining"],
+        )
+    console.print(table)
+    if document["postmortem"] is not None:
+        actions = document["postmortem"]["actions"]
+        console.print(f"post-mortem {document['postmortem']['file']}: {len(actions)} action(s)")
+
+
+@click.group("incident")
+def incident_group() -> None:
+    """Incidents: severity, triage -> mitigation -> fix -> close, SLA clocks."""
+
+
+@incident_group.command("open")
+@click.argument("client", metavar="CLIENT")
+@click.option("--title", required=True, help="What is wrong, in one line.")
+@click.option(
+    "--impact", type=click.Choice(IMPACTS), required=True, help="What the incident harms."
+)
+@click.option("--criticality", type=click.Choice(CRITICALITIES), required=True, help="How badly.")
+@click.option("--host", metavar="HOST", help="The inventory host concerned.")
+@click.option("--reported-by", metavar="WHO", help="Who reported the incident.")
+@click.option("--ticket", metavar="ID", help="The client's or the agency's ticket id.")
+@_by_option
+@json_option
+@pass_settings
+def open_command(
+    settings: Settings,
+    client: str,
+    title: str,
+    impact: str,
+    criticality: str,
+    host: str | None,
+    reported_by: str | None,
+    ticket: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Open an incident for CLIENT; its severity comes from the policy's table."""
+    document = open_incident(
+        settings,
+        client,
+        title=title,
+        impact=impact,
+        criticality=criticality,
+        host=host,
+        reported_by=reported_by,
+        ticket=ticket,
+        by=by,
+    )
+    _report(document, as_json)
+
+
+def _step_command(command: str, summary: str, note_help: str) -> click.Command:
+    @click.command(command, help=summary)
+    @click.argument("incident_id", metavar="ID")
+    @click.option("--note", help=note_help)
+    @_by_option
+    @json_option
+    @pass_settings
+    def step(
+        settings: Settings, incident_id: str, note: str | None, by: str | None, as_json: bool
+    ) -> None:
+        def decide(
+            rules: incidents.IncidentRules, incident: incidents.Incident, now: datetime
+        ) -> Any:
+            return incidents.decide_step(rules, incident, command, note=note, by=by, now=now)
+
+        _report(act_on_incident(settings, incident_id, decide), as_json)
+
+    return step
+
+
+for _command, _summary, _note_help in (
+    (
+        "ack",
+        "Acknowledge incident ID: triage is done (stops the response clock).",
+        "What was seen (optional).",
+    ),
+    (
+        "mitigate",
+        "Record that incident ID's service is restored (stops the restore clock).",
+        "How the service was restored (required).",
+    ),
+    (
+        "fix",
+        "Record that incident ID's cause is fixed (stops the resolution clock).",
+        "What was fixed (required).",
+    ),
+    (
+        "close",
+        "Close incident ID (refused without a post-mortem where the policy needs one).",
+        "Why it can close (required).",
+    ),
+):
+    incident_group.add_command(_step_command(_command, _summary, _note_help))
+
+
+@incident_group.command("wait")
+@click.argument("incident_id", metavar="ID")
+@click.option(
+    "--on",
+    "party",
+    type=click.Choice(incidents.WAIT_PARTIES),
+    required=True,
+    help="Whom the incident waits on.",
+)
+@click.option("--note", help="What is awaited (required).")
+@_by_option
+@json_option
+@pass_settings
+def wait_command(
+    settings: Settings,
+    incident_id: str,
+    party: str,
+    note: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Pause incident ID's clocks while it waits on the client."""
+
+    def decide(rules: incidents.IncidentRules, incident: incidents.Incident, now: datetime) -> Any:
+        return incidents.decide_wait(incident, on=party, note=note, by=by, now=now)
+
+    _report(act_on_incident(settings, incident_id, decide), as_json)
+
+
+@incident_group.command("resume")
+@click.argument("incident_id", metavar="ID")
+@click.option("--note", help="What the client answered (optional).")
+@_by_option
+@json_option
+@pass_settings
+def resume_command(
+    settings: Settings, incident_id: str, note: str | None, by: str | None, as_json: bool
+) -> None:
+    """Start incident ID's clocks again after waiting on the client."""
+
+    def decide(rules: incidents.IncidentRules, incident: incidents.Incident, now: datetime) -> Any:
+        return incidents.decide_resume(incident, note=note, by=by, now=now)
+
+    _report(act_on_incident(settings, incident_id, decide), as_json)
+
+
+@incident_group.command("raise")
+@click.argument("incident_id", metavar="ID")
+@click.option("--to", "target", required=True, metavar="P1|P2", help="The more urgent priority.")
+@click.option("--note", help="Why (optional).")
+@_by_option
+@json_option
+@pass_settings
+def raise_command(
+    settings: Settings,
+    incident_id: str,
+    target: str,
+    note: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Raise incident ID's severity (its clocks then follow the new priority)."""
+
+    def decide(rules: incidents.IncidentRules, incident: incidents.Incident, now: datetime) -> Any:
+        return incidents.decide_raise(incident, to=target, note=note, by=by, now=now)
+
+    _report(act_on_incident(settings, incident_id, decide), as_json)
+
+
+@incident_group.command("lower")
+@click.argument("incident_id", metavar="ID")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="|".join(PRIORITIES[1:]),
+    help="The less urgent priority.",
+)
+@click.option("--reason", help="Why the severity is lowered (required: a recorded decision).")
+@_by_option
+@json_option
+@pass_settings
+def lower_command(
+    settings: Settings,
+    incident_id: str,
+    target: str,
+    reason: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Lower incident ID's severity: a decision recorded with its reason."""
+
+    def decide(rules: incidents.IncidentRules, incident: incidents.Incident, now: datetime) -> Any:
+        return incidents.decide_lower(incident, to=target, reason=reason, by=by, now=now)
+
+    _report(act_on_incident(settings, incident_id, decide), as_json)
+
+
+@incident_group.command("postmortem")
+@click.argument("incident_id", metavar="ID")
+@click.option(
+    "--file",
+    "file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Markdown with the sections summary, timeline, root cause, what went well, actions.",
+)
+@_by_option
+@json_option
+@pass_settings
+def postmortem_command(
+    settings: Settings, incident_id: str, file: Path, by: str | None, as_json: bool
+) -> None:
+    """Record incident ID's post-mortem; its actions are kept as a list."""
+    text = read_postmortem(file)
+
+    def decide(rules: incidents.IncidentRules, incident: incidents.Incident, now: datetime) -> Any:
+        return incidents.decide_postmortem(incident, text=text, name=file.name, by=by, now=now)
+
+    _report(act_on_incident(settings, incident_id, decide), as_json)
+
+
+@incident_group.command("list")
+@click.argument("client", metavar="[CLIENT]", required=False)
+@click.option("--open", "open_only", is_flag=True, help="Only incidents not closed yet.")
+@_at_option
+@json_option
+@pass_settings
+def list_command(
+    settings: Settings, client: str | None, open_only: bool, at_text: str | None, as_json: bool
+) -> None:
+    """List incidents (of CLIENT, or every client) with each SLA clock: due at, remaining,
+    met or breached."""
+    documents = list_incidents(settings, client, open_only=open_only, now=_parse_at(at_text))
+    if as_json:
+        emit_json(documents)
+        return
+    table = Table("id", "client", "sev", "state", "title", "response", "restore", "resolution")
+    for document in documents:
+        clocks = document["clocks"]
+        table.add_row(
+            document["id"],
+            document["client"],
+            document["severity"],
+            document["state"] + (" (waiting)" if document["waiting_on"] else ""),
+            document["title"],
+            _clock_cell(clocks["response"]),
+            _clock_cell(clocks["restore"]),
+            _clock_cell(clocks["resolution"]),
+        )
+    console.print(table)
+
+
+@incident_group.command("show")
+@click.argument("incident_id", metavar="ID")
+@_at_option
+@json_option
+@pass_settings
+def show_command(settings: Settings, incident_id: str, at_text: str | None, as_json: bool) -> None:
+    """Show incident ID: its state, clocks and timeline."""
+    document = show_incident(settings, incident_id, now=_parse_at(at_text))
+    _report(document, as_json)
+    if not as_json:
+        for event in document["timeline"]:
+            said = event.get("note") or event.get("reason") or ""
+            console.print(f"  {event['at'][:16]} {event['kind']} by {event['by']} {said}")
+
+
+COMMANDS: tuple[click.Command, ...] = (incident_group,)
