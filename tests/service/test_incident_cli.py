@@ -236,13 +236,13 @@ BAD_INPUTS: list[tuple[str, Callable[[Cli, Path], list[str]], ExitCode, str]] = 
         "unknown id",
         lambda cli, tmp: ["incident", "ack", "INC-999"],
         ExitCode.BAD_INPUT,
-        "no incident INC-999",
+        "unknown incident INC-999",
     ),
     (
         "malformed id",
         lambda cli, tmp: ["incident", "ack", "42"],
         ExitCode.BAD_INPUT,
-        "'42' is not an incident id (INC-<number>)",
+        "'42' is not an incident id (expected INC-42)",
     ),
     (
         "id of an entry that is not an incident",
@@ -251,7 +251,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Cli, Path], list[str]], ExitCode, str]] = 
             ["incident", "ack", "INC-1"],
         )[1],
         ExitCode.BAD_INPUT,
-        "no incident INC-1",
+        "unknown incident INC-1",
     ),
     (
         "unknown client",

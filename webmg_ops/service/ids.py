@@ -1,7 +1,7 @@
 """The ids of the service's items: ``<PREFIX>-<seq>``.
 
 An item's id is its prefix and the ledger seq of the entry that created it
-(``CHG-43``, ``RSK-44``, ``DEC-45``): globally unique and stable, since the
+(``INC-42``, ``CHG-43``, ``RSK-44``, ``DEC-45``): globally unique and stable, since the
 ledger is append-only. A risk that runs reported has no entry of its own; it
 is named by the run-finished entry that first reported it and its place in
 that entry's residual risks (``RSK-44.2``). The client of an item is the
@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 from webmg_ops.errors import BadInput
 
+INCIDENT_PREFIX = "INC"
 CHANGE_PREFIX = "CHG"
 RISK_PREFIX = "RSK"
 DECISION_PREFIX = "DEC"
 
 #: What each prefix names, for messages.
 ITEM_NAMES: dict[str, str] = {
+    INCIDENT_PREFIX: "incident",
     CHANGE_PREFIX: "change",
     RISK_PREFIX: "risk",
     DECISION_PREFIX: "decision",
@@ -57,6 +59,8 @@ def parse_id(text: str, prefix: str, *, indexed: bool = False) -> ItemId:
     match = _ID_PATTERN.fullmatch(text.strip().upper())
     example = f"{prefix}-42" + (f" or {prefix}-42.1" if indexed else "")
     if match is None or match.group(1) != prefix or (match.group(3) and not indexed):
-        raise BadInput(f"{text!r} is not a {ITEM_NAMES[prefix]} id (expected {example})")
+        name = ITEM_NAMES[prefix]
+        article = "an" if name[0] in "aeiou" else "a"
+        raise BadInput(f"{text!r} is not {article} {name} id (expected {example})")
     index = int(match.group(3)) if match.group(3) else None
     return ItemId(prefix, int(match.group(2)), index)

@@ -18,6 +18,7 @@ from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
 from webmg_ops.service import incidents
+from webmg_ops.service.ids import INCIDENT_PREFIX, ItemId
 from webmg_ops.service.incidents import (
     INCIDENT_KINDS,
     OPENED,
@@ -25,11 +26,11 @@ from webmg_ops.service.incidents import (
     IncidentRules,
     find_incident,
     fold_incidents,
-    format_id,
     incident_document,
     parse_id,
     rules_for,
 )
+from webmg_ops.service.items import locate
 from webmg_ops.service.records import record_derived
 from webmg_ops.settings import Settings
 
@@ -49,12 +50,9 @@ def find_client_of(settings: Settings, incident_id: str) -> tuple[int, str]:
 
     Raise BadInput if the id is malformed or names no incident.
     """
-    seq = parse_id(incident_id)
-    with open_ledger(settings.ledger_url, create=False) as ledger:
-        entry = ledger.get(seq)
-    if entry is None or entry.kind != OPENED or entry.client is None:
-        raise BadInput(f"no incident {format_id(seq)}")
-    return seq, entry.client
+    entry = locate(settings, ItemId(INCIDENT_PREFIX, parse_id(incident_id)), [OPENED])
+    assert entry.client is not None  # locate finds only entries of a client
+    return entry.seq, entry.client
 
 
 def open_incident(

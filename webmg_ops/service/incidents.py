@@ -37,9 +37,10 @@ from webmg_ops.config.durations import format_duration
 from webmg_ops.config.policy import Policy, severity_setting
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, NewEntry
+from webmg_ops.service import ids
 from webmg_ops.service.sla import BusinessCalendar, Span, due_at, elapsed, make_calendar
 
-PREFIX = "INC"
+PREFIX = ids.INCIDENT_PREFIX
 
 OPENED = "incident-opened"
 ACKNOWLEDGED = "incident-acknowledged"
@@ -218,10 +219,7 @@ class Incident:
 
 def format_id(seq: int) -> str:
     """Given the seq of an incident's opening entry, return its id."""
-    return f"{PREFIX}-{seq}"
-
-
-_ID = re.compile(rf"{PREFIX}-([1-9][0-9]{{0,17}})")
+    return ids.format_id(PREFIX, seq)
 
 
 def parse_id(text: str) -> int:
@@ -229,10 +227,7 @@ def parse_id(text: str) -> int:
 
     Raise BadInput if it is not of that form.
     """
-    match = _ID.fullmatch(text.strip().upper())
-    if match is None:
-        raise BadInput(f"{text!r} is not an incident id (INC-<number>)")
-    return int(match[1])
+    return ids.parse_id(text, PREFIX).seq
 
 
 # --- deriving state from entries ------------------------------------------
