@@ -13,8 +13,7 @@ from webmg_ops.service import items
 from webmg_ops.service.changes import RISK_LEVELS, Change
 from webmg_ops.settings import Settings
 
-from .common import console, emit_json, json_option, pass_settings
-from .decisions import by_option
+from .common import by_option, console, emit_json, json_option, pass_settings
 
 
 def _print(change: Change, as_json: bool, done: str) -> None:

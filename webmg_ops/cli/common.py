@@ -57,3 +57,15 @@ def record_options(function: F) -> F:
         function
     )
     return click.option("--reason", metavar="TEXT", help="Why this run (recorded).")(function)
+
+
+def by_option(help_text: str) -> Callable[[F], F]:
+    """Return the ``--by`` option of a service command: who acts, the operator by default."""
+    option: Callable[[F], F] = click.option(
+        "--by",
+        "by",
+        metavar="WHO",
+        default=None,
+        help=f"{help_text} (default: the recorded operator).",
+    )
+    return option

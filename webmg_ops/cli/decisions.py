@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import click
 from rich.table import Table
 
@@ -12,19 +10,7 @@ from webmg_ops.service.decisions import PARTIES
 from webmg_ops.service.items import list_decisions, record_decision
 from webmg_ops.settings import Settings
 
-from .common import F, console, emit_json, json_option, pass_settings
-
-
-def by_option(help_text: str) -> Callable[[F], F]:
-    """Return the ``--by`` option of a service command: who acts, the operator by default."""
-    option: Callable[[F], F] = click.option(
-        "--by",
-        "by",
-        metavar="WHO",
-        default=None,
-        help=f"{help_text} (default: the recorded operator).",
-    )
-    return option
+from .common import by_option, console, emit_json, json_option, pass_settings
 
 
 @click.group("decision")

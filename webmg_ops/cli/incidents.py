@@ -28,19 +28,11 @@ from webmg_ops.service.incident_commands import (
 )
 from webmg_ops.settings import Settings
 
-from .common import console, emit_json, json_option, pass_settings
+from .common import by_option, console, emit_json, json_option, pass_settings
 
 F = Callable[..., Any]
 
 _CLOCK_STYLE = {"running": "cyan", "paused": "yellow", "met": "green", "breached": "red"}
-
-
-def _by_option(function: F) -> F:
-    return click.option(
-        "--by",
-        metavar="WHO",
-        help="Who does this (recorded; default: the recorded operator).",
-    )(function)
 
 
 def _at_option(function: F) -> F:
@@ -115,7 +107,7 @@ def incident_group() -> None:
 @click.option("--host", metavar="HOST", help="The inventory host concerned.")
 @click.option("--reported-by", metavar="WHO", help="Who reported the incident.")
 @click.option("--ticket", metavar="ID", help="The client's or the agency's ticket id.")
-@_by_option
+@by_option("Who does this")
 @json_option
 @pass_settings
 def open_command(
@@ -149,7 +141,7 @@ def _step_command(command: str, summary: str, note_help: str) -> click.Command:
     @click.command(command, help=summary)
     @click.argument("incident_id", metavar="ID")
     @click.option("--note", help=note_help)
-    @_by_option
+    @by_option("Who does this")
     @json_option
     @pass_settings
     def step(
@@ -200,7 +192,7 @@ for _command, _summary, _note_help in (
     help="Whom the incident waits on.",
 )
 @click.option("--note", help="What is awaited (required).")
-@_by_option
+@by_option("Who does this")
 @json_option
 @pass_settings
 def wait_command(
@@ -222,7 +214,7 @@ def wait_command(
 @incident_group.command("resume")
 @click.argument("incident_id", metavar="ID")
 @click.option("--note", help="What the client answered (optional).")
-@_by_option
+@by_option("Who does this")
 @json_option
 @pass_settings
 def resume_command(
@@ -240,7 +232,7 @@ def resume_command(
 @click.argument("incident_id", metavar="ID")
 @click.option("--to", "target", required=True, metavar="P1|P2", help="The more urgent priority.")
 @click.option("--note", help="Why (optional).")
-@_by_option
+@by_option("Who does this")
 @json_option
 @pass_settings
 def raise_command(
@@ -269,7 +261,7 @@ def raise_command(
     help="The less urgent priority.",
 )
 @click.option("--reason", help="Why the severity is lowered (required: a recorded decision).")
-@_by_option
+@by_option("Who does this")
 @json_option
 @pass_settings
 def lower_command(
@@ -297,7 +289,7 @@ def lower_command(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Markdown with the sections summary, timeline, root cause, what went well, actions.",
 )
-@_by_option
+@by_option("Who does this")
 @json_option
 @pass_settings
 def postmortem_command(
