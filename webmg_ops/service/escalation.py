@@ -33,7 +33,7 @@ again, since a lost escalation costs more than a repeated one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,16 +134,22 @@ def due_notifications(
     steps: Sequence[EscalationStep],
     thresholds: Iterable[int],
     now: datetime,
+    *,
+    skip: Container[str] = (),
+    statuses: Sequence[ClockStatus] | None = None,
 ) -> list[Notification]:
     """Given an incident, its client's rules, the contract's escalation path, the
     policy's thresholds (percent) and an aware instant, return every delivery due at
-    that instant (sent or not), in a stable order.
+    that instant (sent or not), in a stable order; the keys in ``skip`` are left out
+    (their messages are not even written). ``statuses`` are the incident's clocks at
+    ``now`` when the caller has them.
 
     Nothing is due for a closed incident, nor for a clock that has stopped.
     """
     if not incident.is_open:
         return []
-    statuses = clock_statuses(incident, rules, now)
+    if statuses is None:
+        statuses = clock_statuses(incident, rules, now)
     due: list[Notification] = []
     first_targets = steps[0].notify if steps else []
     shares = sorted(set(thresholds))
@@ -152,9 +158,15 @@ def due_notifications(
             continue
         for share in status.thresholds_crossed(tuple(s / 100 for s in shares)):
             percent = _percent(share)
+            keys = [
+                (index, url, f"{incident.id}/{status.name}/{percent}%/step-1/{index}")
+                for index, url in enumerate(first_targets, start=1)
+            ]
+            keys = [(index, url, key) for index, url, key in keys if key not in skip]
+            if not keys:
+                continue
             title, body = _message(incident, rules, _clock_headline(status, percent, rules))
-            for index, url in enumerate(first_targets, start=1):
-                key = f"{incident.id}/{status.name}/{percent}%/step-1/{index}"
+            for index, url, key in keys:
                 due.append(Notification(key, incident.seq, 1, index, url, title, body))
     # Steps count SLA time as the resolution clock does: it runs until the fix.
     resolution = statuses[-1]
@@ -162,26 +174,40 @@ def due_notifications(
         for number, step in enumerate(steps, start=1):
             if resolution.used < rules.calendar.budget(step.after):
                 continue
+            targets = [
+                (index, url, f"{incident.id}/after/step-{number}/{index}")
+                for index, url in enumerate(step.notify, start=1)
+            ]
+            targets = [(index, url, key) for index, url, key in targets if key not in skip]
+            if not targets:
+                continue
             headline = (
                 f"escalation step {number} ({step.role}, {step.name}): "
                 f"not fixed after {format_duration(step.after)} of SLA time"
             )
             title, body = _message(incident, rules, headline)
-            for index, url in enumerate(step.notify, start=1):
-                key = f"{incident.id}/after/step-{number}/{index}"
+            for index, url, key in targets:
                 due.append(Notification(key, incident.seq, number, index, url, title, body))
     return due
 
 
 def breach_entries(
-    incident: Incident, rules: IncidentRules, recorded: Iterable[tuple[int, str]], now: datetime
+    incident: Incident,
+    rules: IncidentRules,
+    recorded: Iterable[tuple[int, str]],
+    now: datetime,
+    *,
+    statuses: Sequence[ClockStatus] | None = None,
 ) -> list[NewEntry]:
     """Given an incident, its client's rules, the (incident seq, clock) pairs whose breach
     is already recorded and an aware instant, return an ``incident-clock-breached`` entry
-    for each clock breached at that instant and not recorded yet."""
+    for each clock breached at that instant and not recorded yet (``statuses``: the
+    incident's clocks at ``now`` when the caller has them)."""
     done = set(recorded)
     entries = []
-    for status in clock_statuses(incident, rules, now):
+    if statuses is None:
+        statuses = clock_statuses(incident, rules, now)
+    for status in statuses:
         if status.state != BREACHED or (incident.seq, status.name) in done:
             continue
         payload = {
@@ -276,17 +302,12 @@ def decide_tick(
     whether or not it is still due: a failed notification is never lost.
     """
     incidents = fold_incidents(entry for entry in history if entry.kind in INCIDENT_KINDS)
-    recorded = [
+    recorded = {
         (int(entry.payload["incident"]), str(entry.payload["clock"]))
         for entry in history
         if entry.kind == CLOCK_BREACHED
-    ]
-    last = deliveries(history)
-    first_claims = {
-        str(entry.payload["key"]): entry.payload
-        for entry in reversed(history)
-        if entry.kind == NOTIFICATION_CLAIMED
     }
+    last = deliveries(history)
     entries: list[NewEntry] = []
     claimed: dict[str, Notification] = {}
     evaluated = 0
@@ -294,16 +315,24 @@ def decide_tick(
         if not incident.is_open:
             continue
         evaluated += 1
-        entries.extend(breach_entries(incident, rules, recorded, now))
-        for notification in due_notifications(incident, rules, steps, thresholds, now):
-            if notification.key not in last:
-                claimed[notification.key] = notification
-    for key, delivery in last.items():
-        if key in claimed or not to_send(delivery, wall, lease):
-            continue
-        retry = _retry(first_claims.get(key), steps)
-        if retry is not None:
-            claimed[key] = retry
+        statuses = clock_statuses(incident, rules, now)
+        entries.extend(breach_entries(incident, rules, recorded, now, statuses=statuses))
+        for notification in due_notifications(
+            incident, rules, steps, thresholds, now, skip=last, statuses=statuses
+        ):
+            claimed[notification.key] = notification
+    again = [key for key, delivery in last.items() if to_send(delivery, wall, lease)]
+    if again:
+        # A key's first claim holds the message it was due with.
+        first_claims = {
+            str(entry.payload["key"]): entry.payload
+            for entry in reversed(history)
+            if entry.kind == NOTIFICATION_CLAIMED
+        }
+        for key in again:
+            retry = _retry(first_claims.get(key), steps)
+            if retry is not None:
+                claimed[key] = retry
     entries.extend(claim_entry(n, rules.client, tick) for n in claimed.values())
     return TickDecision(tuple(entries), tuple(claimed.values()), evaluated)
 

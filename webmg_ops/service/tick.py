@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from webmg_ops.ansible.vault import Vault
-from webmg_ops.config.clients import Client, load_client
+from webmg_ops.config.clients import Client, load_client_contract
 from webmg_ops.config.notify_targets import resolve_url, vault_names
 from webmg_ops.errors import WebmgError
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
@@ -37,7 +37,7 @@ from webmg_ops.service.escalation import (
 )
 from webmg_ops.service.incidents import INCIDENT_KINDS, fold_incidents, rules_for
 from webmg_ops.service.notify import Sender, send_apprise
-from webmg_ops.service.records import ledger_recorder, record_derived
+from webmg_ops.service.records import DerivedRecorder, derived_recorders
 from webmg_ops.settings import Settings
 
 
@@ -93,7 +93,7 @@ def _url_secrets(url: str) -> list[str]:
 
 
 def _decide_for(
-    settings: Settings, state: _ClientTick, *, at: datetime, wall: datetime, tick: str
+    record: DerivedRecorder, state: _ClientTick, *, at: datetime, wall: datetime, tick: str
 ) -> tuple[list[Entry], list[Notification], int]:
     """Record one client's breaches and claims under the write lock; return the entries
     appended, the deliveries claimed and how many open incidents were evaluated."""
@@ -110,7 +110,7 @@ def _decide_for(
         open_count = decision.evaluated
         return decision.entries
 
-    made = record_derived(settings, state.client.name, TICK_KINDS, derive)
+    made = record(state.client, TICK_KINDS, derive)
     return made, claimed, open_count
 
 
@@ -135,42 +135,48 @@ def tick(
     vault = vault or Vault(None)
     tick_id = uuid.uuid4().hex
     if client_name is not None:
-        client_name = load_client(settings.inventories, client_name).name
+        client_name = load_client_contract(settings.inventories, client_name).name
     names = _clients_with_open_incidents(settings, client_name)
     # Every contract first: one that fails validation stops the tick before any entry.
     states = {
-        name: _ClientTick(load_client(settings.inventories, name), SecretSet()) for name in names
+        name: _ClientTick(load_client_contract(settings.inventories, name), SecretSet())
+        for name in names
     }
     breaches: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
-    record = ledger_recorder(settings)
     evaluated = 0
-    for name, state in states.items():
-        made, claimed, open_count = _decide_for(settings, state, at=at, wall=wall, tick=tick_id)
-        evaluated += open_count
-        breaches.extend(
-            {
-                "client": name,
-                "incident": f"INC-{entry.payload['incident']}",
-                "clock": entry.payload["clock"],
-            }
-            for entry in made
-            if entry.kind == CLOCK_BREACHED
-        )
-        for notification in claimed:
-            error = _deliver(state, vault, notification, send)
-            # Recorded one by one: a tick that dies halfway leaves the rest claimed, not lost.
-            (outcome,) = record([outcome_entry(notification, name, tick_id, error)])
-            notifications.append(
+    with derived_recorders(settings) as (record_derived, record):
+        for name, state in states.items():
+            made, claimed, open_count = _decide_for(
+                record_derived, state, at=at, wall=wall, tick=tick_id
+            )
+            evaluated += open_count
+            breaches.extend(
                 {
                     "client": name,
-                    "key": notification.key,
-                    "target": notification.target,
-                    "outcome": "sent" if error is None else "pending",
-                    "error": error,
-                    "seq": outcome.seq,
+                    "incident": f"INC-{entry.payload['incident']}",
+                    "clock": entry.payload["clock"],
                 }
+                for entry in made
+                if entry.kind == CLOCK_BREACHED
             )
+            outcomes: list[NewEntry] = []
+            for notification in claimed:
+                error = _deliver(state, vault, notification, send)
+                outcomes.append(outcome_entry(notification, name, tick_id, error))
+                notifications.append(
+                    {
+                        "client": name,
+                        "key": notification.key,
+                        "target": notification.target,
+                        "outcome": "sent" if error is None else "pending",
+                        "error": error,
+                    }
+                )
+            # One transaction per client: a tick that dies before it leaves that client's
+            # deliveries claimed, and a later tick sends them again once the lease is over.
+            if outcomes:
+                record(outcomes)
     return {
         "at": at.isoformat(),
         "incidents_evaluated": evaluated,
