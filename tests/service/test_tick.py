@@ -237,6 +237,8 @@ def test_each_notification_reaches_its_receiver_exactly_once_across_ticks(
     vault_file: Path,
     ledger_url: str,
 ) -> None:
+    """Repeated ticks at 11 and at 31 minutes: each threshold and step reaches the webhook
+    and the mailbox once, and each send and the breach are recorded once."""
     box, smtp_port = mailbox
     escalate_to(edit_contract, webhook, smtp_port)
     webhook.start()
@@ -297,6 +299,8 @@ def test_a_receiver_that_is_down_leaves_the_notification_pending_until_it_is_up(
     ledger_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """A webhook that is down: pending (recorded, exit 1) and retried by each tick until it
+    is up, then delivered once; the e-mail goes once; the vault's canary never leaks."""
     box, smtp_port = mailbox
     escalate_to(edit_contract, webhook, smtp_port)
     incident_id, opened = open_p1(cli)
@@ -399,6 +403,7 @@ def test_two_ticks_at_once_never_both_send(
 
 
 def test_an_unknown_client_is_refused_and_nothing_is_written(cli: Cli, ledger_url: str) -> None:
+    """``tick CLIENT`` for a client not in the inventories: exit 2 with the reason, no entry."""
     _incident_id, opened = open_p1(cli)
     before = entries(ledger_url)
     done = cli("tick", "nowhere", "--at", (opened + 40 * MINUTE).isoformat())
@@ -417,6 +422,7 @@ def test_an_unknown_client_is_refused_and_nothing_is_written(cli: Cli, ledger_ur
 def test_a_bad_at_is_refused_and_nothing_is_written(
     cli: Cli, ledger_url: str, at: str, message: str
 ) -> None:
+    """An ``--at`` that is not an ISO 8601 time with an offset: exit 2 with the reason, no entry."""
     open_p1(cli)
     before = entries(ledger_url)
     done = cli("tick", "--at", at)
