@@ -104,6 +104,7 @@ demo: setup
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/tick.py
 	$(VAULT_ENV) $(BIN)/python bench/overhead.py
 	$(VAULT_ENV) $(BIN)/python bench/drill.py
 

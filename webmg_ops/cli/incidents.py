@@ -44,7 +44,7 @@ def _at_option(function: F) -> F:
     )(function)
 
 
-def _parse_at(text: str | None) -> datetime | None:
+def parse_at(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
@@ -315,7 +315,7 @@ def list_command(
 ) -> None:
     """List incidents (of CLIENT, or every client) with each SLA clock: due at, remaining,
     met or breached."""
-    documents = list_incidents(settings, client, open_only=open_only, now=_parse_at(at_text))
+    documents = list_incidents(settings, client, open_only=open_only, now=parse_at(at_text))
     if as_json:
         emit_json(documents)
         return
@@ -342,7 +342,7 @@ def list_command(
 @pass_settings
 def show_command(settings: Settings, incident_id: str, at_text: str | None, as_json: bool) -> None:
     """Show incident ID: its state, clocks and timeline."""
-    document = show_incident(settings, incident_id, now=_parse_at(at_text))
+    document = show_incident(settings, incident_id, now=parse_at(at_text))
     _report(document, as_json)
     if not as_json:
         for event in document["timeline"]:

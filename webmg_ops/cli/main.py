@@ -29,6 +29,7 @@ from webmg_ops.cli import (
     offsite,
     risks,
     runs,
+    tick,
 )
 from webmg_ops.errors import ExitCode, WebmgError
 from webmg_ops.settings import UMASK, resolve_settings, secure_var_dir
@@ -85,6 +86,7 @@ for command in (
     *decisions.COMMANDS,
     *changes.COMMANDS,
     *risks.COMMANDS,
+    *tick.COMMANDS,
 ):
     cli.add_command(command)
 

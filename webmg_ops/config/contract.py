@@ -28,6 +28,7 @@ from pydantic import (
 
 from webmg_ops.config.accounts import ACCOUNT_PATTERN, account_problem
 from webmg_ops.config.durations import Duration
+from webmg_ops.config.notify_targets import check_notify_url
 from webmg_ops.config.offsite_target import OffsiteTarget
 from webmg_ops.config.repository_location import parse_repository_location
 
@@ -172,12 +173,30 @@ class Contact(Person):
         return self
 
 
+#: An Apprise URL of a supported scheme (e-mail or webhook), secrets as ``{vault:NAME}``.
+NotifyUrl = Annotated[str, AfterValidator(check_notify_url)]
+
+
 class EscalationStep(Contact):
-    """One step of the escalation path, taken when the previous one is silent."""
+    """One step of the escalation path, taken when the previous one is silent.
+
+    Its `notify` URLs hear of the step when its `after` has run; the first step's
+    also hear of each SLA clock's thresholds (`webmg-ops tick` sends them).
+    """
 
     after: Duration = Field(
-        description="How long after the incident opens this step is contacted.",
+        description="How long after the incident opens this step is contacted (SLA time).",
         examples=["30m"],
+    )
+    notify: list[NotifyUrl] = Field(
+        default_factory=list,
+        description=(
+            "Apprise URLs notified: mailto://, mailtos://, json://, jsons://, form://, forms://; "
+            "a secret in a URL is written {vault:NAME} and read from the client's vault."
+        ),
+        examples=[
+            ["mailtos://ops:{vault:webmg_smtp_password}@mail.example?to=anna@alpenhof.example"]
+        ],
     )
 
 
@@ -634,6 +653,15 @@ class IncidentOverrides(StrictModel):
         default_factory=PostmortemRequirements,
         description="Priorities whose incidents need a post-mortem before closing.",
         examples=[{"p2": True}],
+    )
+    escalation_thresholds: tuple[Annotated[int, Field(ge=1, le=500)], ...] | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "Shares of an SLA clock's budget, in percent, at which the escalation path is "
+            "notified (the level's thresholds and more)."
+        ),
+        examples=[[25, 50, 100]],
     )
 
 

@@ -245,6 +245,36 @@ INCIDENT_DESCRIPTIONS: dict[str, str] = {
 
 # --- end of the incident rows ---------------------------------------------
 
+# --- escalation: when the contract's escalation path is notified ------------
+
+#: The shares of an SLA clock's budget, in percent, at which the escalation path is
+#: notified: half-way (time to act) and at the breach. On institutional-sla at three
+#: quarters as well: its clocks run 24/7 and a P1's response time is 30 minutes, so a
+#: second warning before the breach leaves its on-call someone still able to meet it.
+ESCALATION_DEFAULTS: dict[Level, dict[str, Any]] = {
+    Level.STABILITY_SECURITY: {"escalation.thresholds": (50, 100)},
+    Level.CONTINUOUS_EVOLUTION: {"escalation.thresholds": (50, 100)},
+    Level.INSTITUTIONAL_SLA: {"escalation.thresholds": (50, 75, 100)},
+}
+for _level, _rows in ESCALATION_DEFAULTS.items():
+    LEVEL_DEFAULTS[_level].update(_rows)
+
+ESCALATION_DESCRIPTIONS: dict[str, str] = {
+    "escalation.thresholds": "escalation notified at these shares of an SLA clock's budget",
+}
+
+
+def _thresholds_are_looser(candidate: Any, baseline: Any) -> bool:
+    # Fewer warnings are looser: a contract may add thresholds, never drop one.
+    return not set(baseline) <= set(candidate)
+
+
+ESCALATION_OVERRIDES: dict[tuple[str, ...], str] = {
+    ("incidents", "escalation_thresholds"): "escalation.thresholds",
+}
+
+# --- end of the escalation rows ---------------------------------------------
+
 #: What each setting means, shown by ``webmg-ops policy``.
 DESCRIPTIONS: dict[str, str] = {
     "runs.partial_hosts": "a run goes on with the hosts that pass preflight when others fail it",
@@ -274,6 +304,7 @@ DESCRIPTIONS: dict[str, str] = {
     "changes.approval_required": "a change needs a recorded approval before it is deployed",
     "budget.marker": "indicative budget",
     **INCIDENT_DESCRIPTIONS,
+    **ESCALATION_DESCRIPTIONS,
 }
 
 
@@ -375,6 +406,7 @@ _LOOSER_THAN: dict[str, Callable[[Any, Any], bool]] = {
     "updates.mode": _mode_is_looser,
     "backup.retention": _retention_is_looser,
     "budget.marker": _never_looser,
+    "escalation.thresholds": _thresholds_are_looser,
     **{
         severity_setting(impact, criticality): _priority_is_looser
         for impact in IMPACTS
@@ -482,6 +514,7 @@ CONTRACT_OVERRIDES: dict[tuple[str, ...], str] = {
     **{("incidents", "resolution_times", p): f"resolution.{p}" for p in ("p1", "p2", "p3")},
     ("incidents", "around_the_clock"): "clocks.around_the_clock",
     **{("incidents", "postmortem", p): f"postmortem.{p}" for p in ("p1", "p2", "p3")},
+    **ESCALATION_OVERRIDES,
 }
 
 
@@ -503,6 +536,8 @@ def describe_value(value: Any) -> str:
     if isinstance(value, Retention):
         kept = [f"{count} {period}" for period, count in value.model_dump().items() if count]
         return ", ".join(kept) or "none"
+    if isinstance(value, tuple):
+        return ", ".join(f"{share}%" for share in value)
     return str(value)
 
 
@@ -607,4 +642,6 @@ def _json_value(value: Any) -> Any:
         return format_duration(value)
     if isinstance(value, Retention):
         return value.model_dump()
+    if isinstance(value, tuple):
+        return list(value)
     return value

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from webmg_ops.config.clients import load_client
+from webmg_ops.config.clients import Client, load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
 from webmg_ops.runs.records import APPROVAL
@@ -137,6 +137,33 @@ def record_derived(
     client = load_client(settings.inventories, client_name)
     with open_ledger(settings.ledger_url) as ledger:
         return ledger.append_derived(client.name, kinds, derive)
+
+
+#: Appends what a decision derives for one client already loaded (see :func:`record_derived`).
+DerivedRecorder = Callable[[Client, Sequence[str], Derivation], list[Entry]]
+#: Appends drafted entries in one transaction.
+DraftRecorder = Callable[[Sequence[NewEntry]], list[Entry]]
+
+
+@contextmanager
+def derived_recorders(settings: Settings) -> Iterator[tuple[DerivedRecorder, DraftRecorder]]:
+    """Given the settings, open the ledger once and yield two recorders: one doing what
+    :func:`record_derived` does for a client already loaded, one appending drafts; the
+    ledger closes when the block ends.
+
+    For a command over many clients (``tick``): each call is its own transaction (the
+    derived one under the ledger's write lock), the connection is opened once.
+    Raise EnvironmentProblem if the ledger fails.
+    """
+    with open_ledger(settings.ledger_url) as ledger:
+
+        def derived(client: Client, kinds: Sequence[str], derive: Derivation) -> list[Entry]:
+            return ledger.append_derived(client.name, kinds, derive)
+
+        def drafts(items: Sequence[NewEntry]) -> list[Entry]:
+            return ledger.append_many(items)
+
+        yield derived, drafts
 
 
 def ledger_recorder(settings: Settings) -> Callable[[Sequence[NewEntry]], list[Entry]]:
