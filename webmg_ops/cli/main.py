@@ -19,6 +19,7 @@ import click
 
 from webmg_ops import __version__
 from webmg_ops.cli import (
+    backlog,
     changes,
     clients,
     compliance,
@@ -85,6 +86,7 @@ for command in (
     *decisions.COMMANDS,
     *changes.COMMANDS,
     *risks.COMMANDS,
+    *backlog.COMMANDS,
 ):
     cli.add_command(command)
 
