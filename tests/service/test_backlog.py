@@ -201,8 +201,11 @@ def test_each_item_says_what_it_waits_on_and_whom(alpenhof: Policy, riverton: Po
         "change-scoped",
         {"change": out_of_scope, "in": ["e-mail"], "out": [], "out_of_scope": ["e-mail"]},
     )
+    scoped = ledger.change("scoped")
     estimated = ledger.change("estimated", "medium")
     scheduled = ledger.change("scheduled", "low")
+    approved = ledger.change("scheduled", "low")
+    ledger.add("approval", {"action": "deploy", "by": "M. Reed", "note": "", "change": approved})
     deployed = ledger.change("deployed", "low")
     waiting = ledger.incident("P2", "data", "major", "fix")
     ledger.add("incident-waiting", {"incident": waiting, "on": "client", "note": "logs"})
@@ -216,8 +219,10 @@ def test_each_item_says_what_it_waits_on_and_whom(alpenhof: Policy, riverton: Po
     assert waits == {
         requested: ("agency", "work: scope"),
         out_of_scope: ("client", "decision: accept out of scope"),
+        scoped: ("agency", "work: estimate"),
         estimated: ("agency", "work: schedule"),
         scheduled: ("client", "approval"),  # riverton's policy requires one
+        approved: ("agency", "work: deploy"),
         deployed: ("client", "acceptance"),
         f"INC-{waiting}": ("client", "answer: the incident waits on the client"),
         f"INC-{fixing}": ("agency", "work: fix"),

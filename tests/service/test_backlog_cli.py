@@ -110,6 +110,8 @@ def test_post_mortem_actions_appear_as_backlog_items(
     ]
     # The listing is the same with `backlog list CLIENT`, and readable without --json.
     assert run_json(cli, "backlog", "list", "alpenhof")[0]["id"] == f"ACT-{postmortem.seq}.2"
+    first_flag = cli("backlog", "--json", "alpenhof")
+    assert output(first_flag.out)[0]["id"] == f"ACT-{postmortem.seq}.2"
     table = cli("backlog", "alpenhof")
     assert table.code == ExitCode.OK and f"ACT-{postmortem.seq}.2" in table.err
 

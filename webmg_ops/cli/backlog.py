@@ -23,7 +23,10 @@ class _ListByDefault(click.Group):
     ``backlog CLIENT`` reads as ``backlog list CLIENT``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
+        # The first word that is not an option decides (``backlog --json CLIENT`` too);
+        # help stays the group's.
+        first = next((arg for arg in args if not arg.startswith("-")), None)
+        if first is not None and first not in self.commands:
             args = ["list", *args]
         return super().parse_args(ctx, args)
 
