@@ -393,3 +393,41 @@ def test_steps_out_of_place_are_bad_input(alpenhof: Policy) -> None:
         backlog.draft_deprioritise(ledger.entries, alpenhof, change, by="Anna", note="n", now=T0)
     with pytest.raises(BadInput, match="was deprioritised by the client"):
         backlog.draft_start(ledger.entries, alpenhof, change, by="ana", now=T0)
+
+
+def test_the_client_may_take_a_deprioritised_item_back_within_the_open_items_cap(
+    alpenhof: Policy,
+) -> None:
+    """Taking an item back is the client's decision too: the item returns to its place by
+    priority, counted again, not in progress; past the open-items cap it is refused."""
+    ledger = Ledger()
+    made = [ledger.change("requested") for _ in range(10)]
+    ledger.record(
+        backlog.draft_deprioritise(ledger.entries, alpenhof, made[0], by="Anna", note="n", now=T0)
+    )
+    ledger.change("requested")  # the freed place is taken: 10 open items again
+    with pytest.raises(Refused, match=r"open-items cap \(backlog.open_cap\) is 10"):
+        backlog.draft_reprioritise(ledger.entries, alpenhof, made[0], by="Anna", note="n", now=T0)
+    ledger.record(
+        backlog.draft_deprioritise(ledger.entries, alpenhof, made[1], by="Anna", note="n", now=T0)
+    )
+    decision, marked = ledger.record(
+        backlog.draft_reprioritise(
+            ledger.entries, alpenhof, made[0], by="Anna Gruber", note="season over", now=T0
+        )
+    )
+    assert (decision.kind, decision.payload["party"], decision.payload["subject"]) == (
+        "decision-recorded",
+        "client",
+        made[0],
+    )
+    assert (marked.kind, marked.payload) == (
+        "backlog-reprioritised",
+        {"item": made[0], "by": "Anna Gruber"},
+    )
+    items = backlog_of(ledger.entries, alpenhof)
+    # Oldest change first again; the one deprioritised since then goes last.
+    assert ids(items)[0] == made[0] and ids(items)[-1] == made[1]
+    assert (items[0].in_progress, items[0].deprioritised_by) == (False, None)
+    with pytest.raises(BadInput, match="is not deprioritised"):
+        backlog.draft_reprioritise(ledger.entries, alpenhof, made[0], by="Anna", note="n", now=T0)

@@ -170,6 +170,12 @@ def test_a_change_request_past_the_open_items_cap_is_refused(
     assert ledger_entries(ledger_url) == before
     run_json(cli, "backlog", "deprioritise", first, "--by", "Anna", "--note", "not this year")
     request(cli)
+    # Taking the deprioritised change back would make 3 open items: refused as well.
+    before = ledger_entries(ledger_url)
+    back = cli("backlog", "reprioritise", first, "--by", "Anna", "--note", "after all")
+    assert back.code == ExitCode.REFUSED, back
+    assert "the open-items cap (backlog.open_cap) is 2" in back.err
+    assert ledger_entries(ledger_url) == before
 
 
 def test_the_policy_shows_the_caps_and_a_contract_may_only_lower_them(
@@ -277,6 +283,13 @@ BAD_INPUTS: list[tuple[str, Callable[[Cli, Path], str], tuple[str, ...], ExitCod
         ("backlog", "deprioritise", "{id}", "--by", "Anna"),
         ExitCode.BAD_INPUT,
         "Missing option '--note'",
+    ),
+    (
+        "take back an item not deprioritised",
+        _change,
+        ("backlog", "reprioritise", "{id}", "--by", "Anna", "--note", "n"),
+        ExitCode.BAD_INPUT,
+        "is not deprioritised",
     ),
     (
         "blank by",

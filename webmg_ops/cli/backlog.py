@@ -1,5 +1,5 @@
 """Backlog commands: ``backlog CLIENT`` (same as ``backlog list CLIENT``), ``backlog start``,
-``backlog done``, ``backlog deprioritise``."""
+``backlog done``, ``backlog deprioritise``, ``backlog reprioritise``."""
 
 from __future__ import annotations
 
@@ -115,6 +115,23 @@ def deprioritise_command(
         settings, item_id, by=by or resolve_actor(), note=note, now=_now()
     )
     _print(item, as_json, f"deprioritised by the client ({item.deprioritised_by})")
+
+
+@backlog_group.command("reprioritise")
+@click.argument("item_id", metavar="ITEM")
+@by_option("Who decides for the client (name and role)")
+@click.option("--note", required=True, help="Why the client takes it back.")
+@json_option
+@pass_settings
+def reprioritise_command(
+    settings: Settings, item_id: str, by: str | None, note: str, as_json: bool
+) -> None:
+    """Record the client's decision to take a deprioritised ITEM back (refused past the
+    open-items cap)."""
+    item = backlog_commands.reprioritise_item(
+        settings, item_id, by=by or resolve_actor(), note=note, now=_now()
+    )
+    _print(item, as_json, "taken back into the backlog by the client")
 
 
 COMMANDS: tuple[Any, ...] = (backlog_group,)

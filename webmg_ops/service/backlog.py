@@ -31,7 +31,10 @@ cap is refused, and so is a change request past the open-items cap (incident
 follow-ups and post-mortem actions are never refused: they count, but incidents
 are not turned away). Deprioritised items count towards neither cap; the
 client's decision to deprioritise (``decision-recorded``, subject the item) is
-recorded in the same transaction as the ``backlog-deprioritised`` entry.
+recorded in the same transaction as the ``backlog-deprioritised`` entry. A
+deprioritised item is not started; the client's decision to take it back
+(``backlog-reprioritised``, with its decision) returns it to its place by
+priority, counted again, and is refused past the open-items cap.
 
 Pure: entries and the client's policy in, items or drafts of entries out; the
 current time is an argument.
@@ -64,9 +67,15 @@ from webmg_ops.service.ids import ACTION_PREFIX
 BACKLOG_STARTED = "backlog-started"
 BACKLOG_DONE = "backlog-done"
 BACKLOG_DEPRIORITISED = "backlog-deprioritised"
+BACKLOG_REPRIORITISED = "backlog-reprioritised"
 
 #: The entries of the backlog itself.
-BACKLOG_KINDS: tuple[str, ...] = (BACKLOG_STARTED, BACKLOG_DONE, BACKLOG_DEPRIORITISED)
+BACKLOG_KINDS: tuple[str, ...] = (
+    BACKLOG_STARTED,
+    BACKLOG_DONE,
+    BACKLOG_DEPRIORITISED,
+    BACKLOG_REPRIORITISED,
+)
 
 #: Every kind the backlog is derived from (changes with their approvals and decisions,
 #: incidents, and the backlog's own entries).
@@ -287,6 +296,8 @@ def _marks(entries: Sequence[Entry]) -> dict[str, _Marks]:
             current = replace(current, started_by=str(entry.payload["by"]), started_at=entry.at)
         elif entry.kind == BACKLOG_DONE:
             current = replace(current, done=True)
+        elif entry.kind == BACKLOG_REPRIORITISED:
+            current = replace(current, deprioritised_by=None)
         else:
             decision = latest_decision_on(entries, item, entry.seq)
             current = replace(
@@ -370,7 +381,8 @@ def draft_start(
     if not item.counts:
         raise BadInput(
             f"{item.id} was deprioritised by the client ({item.deprioritised_by}): "
-            "it is not started unless the client decides otherwise"
+            f"it is not started unless the client takes it back (backlog reprioritise {item.id} "
+            "--by WHO --note TEXT)"
         )
     cap: int = policy.get(WIP_CAP)
     in_progress = [other for other in items if other.in_progress and other.counts]
@@ -446,14 +458,51 @@ def draft_deprioritise(
     return [replace(decision, at=now), marked]
 
 
+def draft_reprioritise(
+    entries: Sequence[Entry], policy: Policy, item_id: str, *, by: str, note: str, now: datetime
+) -> list[NewEntry]:
+    """Given a client's entries, its policy, a deprioritised item, who decides for the
+    client, why and when, return the client's decision and the ``backlog-reprioritised``
+    entry, to append together: the item takes its place by priority again, and counts
+    towards the caps (not in progress: it is started anew).
+
+    Raise BadInput for an unknown item, one not deprioritised, or blank text; Refused
+    when the open items already reach the open-items cap.
+    """
+    items = backlog_of(entries, policy)
+    item = find_item(items, item_id)
+    if item.counts:
+        raise BadInput(f"{item.id} is not deprioritised: there is nothing to take back")
+    decision = draft_decision(
+        item.client,
+        title=f"{item.id} taken back into the backlog: {item.title}",
+        by=by,
+        party=CLIENT,
+        note=note,
+        subject=item.id,
+    )
+    _check_room(items, policy, item.client)
+    marked = NewEntry(
+        BACKLOG_REPRIORITISED,
+        item.client,
+        {"item": item.id, "by": decision.payload["by"]},
+        at=now,
+    )
+    return [replace(decision, at=now), marked]
+
+
 def check_room_for(entries: Sequence[Entry], policy: Policy, client: str) -> None:
     """Given a client's entries, its policy and the client, return if one more change may
     join its backlog.
 
     Raise Refused when its open items (not deprioritised) already reach the open-items cap.
     """
+    _check_room(backlog_of(entries, policy), policy, client)
+
+
+def _check_room(items: Sequence[Item], policy: Policy, client: str) -> None:
     cap: int = policy.get(OPEN_CAP)
-    open_items = [item for item in backlog_of(entries, policy) if item.counts]
+    open_items = [item for item in items if item.counts]
     if len(open_items) >= cap:
         raise Refused(
             f"{client}'s backlog is full: {len(open_items)} open item(s), the open-items cap "

@@ -119,3 +119,20 @@ def deprioritise_item(
             history, client.policy, item_id, by=by, note=note, now=now
         ),
     )
+
+
+def reprioritise_item(
+    settings: Settings, item_id: str, *, by: str, note: str, now: datetime
+) -> backlog.Item:
+    """Given a deprioritised item, who decides for the client, why and when, record the
+    client's decision taking it back into the backlog; return the item.
+
+    Raise BadInput or Refused as :func:`backlog.draft_reprioritise` does.
+    """
+    return step_item(
+        settings,
+        item_id,
+        lambda history, client: backlog.draft_reprioritise(
+            history, client.policy, item_id, by=by, note=note, now=now
+        ),
+    )
