@@ -9,6 +9,7 @@ and riverton (institutional-sla, government: changes need an approval).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from webmg_ops.config.clients import load_client
-from webmg_ops.config.policy import Policy
+from webmg_ops.config.policy import Policy, PolicyValue
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, NewEntry
 from webmg_ops.ledger.canonical import canonical_json
@@ -431,3 +432,183 @@ def test_the_client_may_take_a_deprioritised_item_back_within_the_open_items_cap
     assert (items[0].in_progress, items[0].deprioritised_by) == (False, None)
     with pytest.raises(BadInput, match="is not deprioritised"):
         backlog.draft_reprioritise(ledger.entries, alpenhof, made[0], by="Anna", note="n", now=T0)
+
+
+def test_each_item_is_shown_with_every_field(alpenhof: Policy) -> None:
+    """An item's document carries what it is, its priority fields, what it waits on, and
+    whether it is in progress or deprioritised (and by which decision)."""
+    ledger = Ledger()
+    ledger.change("accepted", "high")  # read first, and skipped: accepted
+    change = ledger.change("scheduled", "low")
+    incident = ledger.incident("P2", "data", "major", "fix")
+    closed = ledger.incident("P1", "security", "critical", "resolved")
+    postmortem = ledger.postmortem(closed, ["Rotate keys"])
+    started = T0 + 5 * MINUTE
+    ledger.record(
+        backlog.draft_start(ledger.entries, alpenhof, f"INC-{incident}", by="ana", now=started)
+    )
+    decision, _marked = ledger.record(
+        backlog.draft_deprioritise(ledger.entries, alpenhof, change, by="Anna", note="n", now=T0)
+    )
+    at = {entry.seq: entry.at.isoformat() for entry in ledger.entries}
+    change_seq = int(change.split("-")[1])
+    common = {"client": "alpenhof", "risk": None, "started_by": None, "started_at": None}
+    assert [item.document() for item in backlog_of(ledger.entries, alpenhof)] == [
+        {
+            **common,
+            "id": f"ACT-{postmortem}.1",
+            "type": "post-mortem action",
+            "title": f"INC-{closed}: Rotate keys",
+            "created_at": at[postmortem],
+            "severity": "P1",
+            "impact": "security",
+            "criticality": "critical",
+            "state": "open",
+            "waits_on": "agency",
+            "waiting_for": "work",
+            "in_progress": False,
+            "deprioritised_by": None,
+        },
+        {
+            **common,
+            "id": f"INC-{incident}",
+            "type": "incident follow-up",
+            "title": "P2 data major",
+            "created_at": at[incident],
+            "severity": "P2",
+            "impact": "data",
+            "criticality": "major",
+            "state": "fix",
+            "waits_on": "agency",
+            "waiting_for": "work: fix",
+            "in_progress": True,
+            "started_by": "ana",
+            "started_at": started.isoformat(),
+            "deprioritised_by": None,
+        },
+        {
+            **common,
+            "id": change,
+            "type": "change",
+            "title": "change low",
+            "created_at": at[change_seq],
+            "severity": None,
+            "impact": None,
+            "criticality": None,
+            "risk": "low",
+            "state": "scheduled",
+            "waits_on": "agency",
+            "waiting_for": "work: deploy",
+            "in_progress": False,
+            "deprioritised_by": f"DEC-{decision.seq}",
+        },
+    ]
+
+
+def test_each_step_drafts_exactly_its_entries(alpenhof: Policy) -> None:
+    """Start, done, deprioritise and take back: each draft is the client's, at the
+    instant given, with exactly its payload (the decision first where there is one)."""
+    ledger = Ledger()
+    change = ledger.change("requested")
+    postmortem = ledger.postmortem(ledger.incident("P1", "data", "critical", "resolved"), ["a"])
+    action = f"ACT-{postmortem}.1"
+    assert backlog.draft_start(ledger.entries, alpenhof, action, by=" ana ", now=T0) == NewEntry(
+        "backlog-started", "alpenhof", {"item": action, "by": "ana"}, at=T0
+    )
+    assert backlog.draft_done(
+        ledger.entries, alpenhof, action, by="ana", note=" alert added ", now=T0
+    ) == NewEntry(
+        "backlog-done", "alpenhof", {"item": action, "by": "ana", "note": "alert added"}, at=T0
+    )
+    title = f"{change} deprioritised: change None"
+    assert backlog.draft_deprioritise(
+        ledger.entries, alpenhof, change, by=" Anna ", note=" later ", now=T0
+    ) == [
+        NewEntry(
+            "decision-recorded",
+            "alpenhof",
+            {"title": title, "by": "Anna", "party": "client", "note": "later", "subject": change},
+            at=T0,
+        ),
+        NewEntry(
+            "backlog-deprioritised",
+            "alpenhof",
+            {"item": change, "by": "Anna", "was_in_progress": False},
+            at=T0,
+        ),
+    ]
+    ledger.record(
+        backlog.draft_deprioritise(ledger.entries, alpenhof, change, by="Anna", note="n", now=T0)
+    )
+    title = f"{change} taken back into the backlog: change None"
+    assert backlog.draft_reprioritise(
+        ledger.entries, alpenhof, change, by=" Anna ", note=" now ", now=T0
+    ) == [
+        NewEntry(
+            "decision-recorded",
+            "alpenhof",
+            {"title": title, "by": "Anna", "party": "client", "note": "now", "subject": change},
+            at=T0,
+        ),
+        NewEntry("backlog-reprioritised", "alpenhof", {"item": change, "by": "Anna"}, at=T0),
+    ]
+
+
+def test_each_refusal_says_why_and_what_to_do(alpenhof: Policy) -> None:
+    """The messages in full: the cap, what is in progress or open, and the way out."""
+    ledger = Ledger()
+    first, second, third = (ledger.change("requested") for _ in range(3))
+    incident = f"INC-{ledger.incident('P3', 'data', 'minor', 'fix')}"
+    for item in (first, second):
+        ledger.record(backlog.draft_start(ledger.entries, alpenhof, item, by="ana", now=T0))
+    with pytest.raises(Refused) as wip:
+        backlog.draft_start(ledger.entries, alpenhof, third, by="ana", now=T0)
+    assert str(wip.value) == (
+        f"alpenhof's WIP cap (backlog.wip_cap) is 2: 2 item(s) in progress ({first}, {second}); "
+        "finish one (backlog done ITEM) or have the client deprioritise one "
+        "(backlog deprioritise ITEM --by WHO --note TEXT)"
+    )
+    tight = replace_cap(alpenhof, "backlog.open_cap", 4)
+    with pytest.raises(Refused) as full:
+        backlog.check_room_for(ledger.entries, tight, "alpenhof")
+    assert str(full.value) == (
+        f"alpenhof's backlog is full: 4 open item(s), the open-items cap (backlog.open_cap) "
+        f"is 4 ({incident}, {first}, {second}, {third}); finish one or have the client "
+        "deprioritise one (backlog deprioritise ITEM --by WHO --note TEXT)"
+    )
+    with pytest.raises(BadInput) as done_change:
+        backlog.draft_done(ledger.entries, alpenhof, first, by="ana", note="", now=T0)
+    assert str(done_change.value) == (
+        f"{first} is a change: it leaves the backlog when the client accepts or rejects it "
+        f"(change accept {first} --by WHO)"
+    )
+    with pytest.raises(BadInput) as done_incident:
+        backlog.draft_done(ledger.entries, alpenhof, incident, by="ana", note="", now=T0)
+    assert str(done_incident.value) == (
+        f"{incident} is an incident follow-up: it leaves the backlog once the incident is "
+        f"fixed and its post-mortem recorded (incident fix / incident postmortem {incident})"
+    )
+    ledger.record(
+        backlog.draft_deprioritise(ledger.entries, alpenhof, third, by="Anna", note="n", now=T0)
+    )
+    decision = ledger.entries[-2].seq
+    with pytest.raises(BadInput) as parked:
+        backlog.draft_start(ledger.entries, alpenhof, third, by="ana", now=T0)
+    assert str(parked.value) == (
+        f"{third} was deprioritised by the client (DEC-{decision}): it is not started unless "
+        f"the client takes it back (backlog reprioritise {third} --by WHO --note TEXT)"
+    )
+    with pytest.raises(BadInput) as again:
+        backlog.draft_start(ledger.entries, alpenhof, first, by="ana", now=T0)
+    assert str(again.value) == f"{first} is already in progress (started by ana)"
+    # With nothing open or in progress, the listing says so.
+    empty = Ledger()
+    with pytest.raises(Refused, match=r"\(none\)"):
+        backlog.check_room_for(empty.entries, replace_cap(alpenhof, "backlog.open_cap", 0), "x")
+
+
+def replace_cap(policy: Policy, setting: str, value: int) -> Policy:
+    """Return the policy with one cap set (a contract would tighten it the same way)."""
+    values = dict(policy.values)
+    values[setting] = PolicyValue(value, "contract")
+    return dataclasses.replace(policy, values=values)
