@@ -407,7 +407,9 @@ def test_the_client_may_take_a_deprioritised_item_back_within_the_open_items_cap
         backlog.draft_deprioritise(ledger.entries, alpenhof, made[0], by="Anna", note="n", now=T0)
     )
     ledger.change("requested")  # the freed place is taken: 10 open items again
-    with pytest.raises(Refused, match=r"open-items cap \(backlog.open_cap\) is 10"):
+    with pytest.raises(
+        Refused, match=r"^alpenhof's backlog is full: .* cap \(backlog.open_cap\) is 10"
+    ):
         backlog.draft_reprioritise(ledger.entries, alpenhof, made[0], by="Anna", note="n", now=T0)
     ledger.record(
         backlog.draft_deprioritise(ledger.entries, alpenhof, made[1], by="Anna", note="n", now=T0)
@@ -612,3 +614,59 @@ def replace_cap(policy: Policy, setting: str, value: int) -> Policy:
     values = dict(policy.values)
     values[setting] = PolicyValue(value, "contract")
     return dataclasses.replace(policy, values=values)
+
+
+def test_items_of_the_same_instant_are_ordered_by_seq(alpenhof: Policy) -> None:
+    """Entries of one instant (one transaction) keep the ledger's order: seq 9 before
+    seq 10, although "CHG-10" sorts before "CHG-9" as text."""
+    ledger = Ledger()
+    for _ in range(8):
+        ledger.add("note", {"text": "filler"})
+    same = T0 + timedelta(hours=1)
+    ninth = ledger.add(
+        "change-requested", {"title": "a", "description": "d", "requested_by": "A"}, same
+    )
+    tenth = ledger.add(
+        "change-requested", {"title": "b", "description": "d", "requested_by": "A"}, same
+    )
+    incident_payload = {
+        "title": "t",
+        "impact": "data",
+        "criticality": "minor",
+        "severity": "P3",
+        "host": None,
+        "reported_by": None,
+        "ticket": None,
+    }
+    for _ in range(87):
+        ledger.add("note", {"text": "filler"})
+    first = ledger.add("incident-opened", incident_payload, same)
+    second = ledger.add("incident-opened", incident_payload, same)
+    assert (first.seq, second.seq) == (98, 99)
+    for opened in (first, second):
+        for kind in ("incident-acknowledged", "incident-mitigated"):
+            ledger.add(kind, {"incident": opened.seq, "note": "step"})
+    third = ledger.add("incident-opened", incident_payload, same)
+    for kind in ("incident-acknowledged", "incident-mitigated"):
+        ledger.add(kind, {"incident": third.seq, "note": "step"})
+    assert third.seq == 104
+    assert ids(backlog_of(ledger.entries, alpenhof)) == [
+        "INC-98",
+        "INC-99",
+        "INC-104",
+        f"CHG-{ninth.seq}",
+        f"CHG-{tenth.seq}",
+    ]
+
+
+def test_an_item_id_names_its_prefix_and_creating_seq() -> None:
+    assert backlog.parse_item_id(" act-12.3 ") == ("ACT", 12)
+    assert backlog.parse_item_id("CHG-7") == ("CHG", 7)
+    assert backlog.parse_item_id("inc-40") == ("INC", 40)
+
+
+def test_done_needs_a_name(alpenhof: Policy) -> None:
+    ledger = Ledger()
+    postmortem = ledger.postmortem(ledger.incident("P1", "data", "critical", "resolved"), ["a"])
+    with pytest.raises(BadInput, match=r"^--by is empty$"):
+        backlog.draft_done(ledger.entries, alpenhof, f"ACT-{postmortem}.1", by=" ", note="", now=T0)

@@ -160,18 +160,17 @@ class Item:
 
 def priority_key(item: Item) -> tuple[Any, ...]:
     """Given an item, return its place in the backlog's order (smaller first)."""
-    incident_work = item.severity is not None
-    return (
-        not item.counts,
-        not incident_work,
-        PRIORITIES.index(item.severity) if item.severity is not None else 0,
-        IMPACTS.index(item.impact) if item.impact is not None else 0,
-        CRITICALITIES.index(item.criticality) if item.criticality is not None else 0,
-        0 if incident_work else _RISK_ORDER.index(item.risk),
-        item.created_at,
-        item.created_seq,
-        item.id,
-    )
+    if item.severity is not None:
+        # Incident work (follow-ups and post-mortem actions) comes before changes.
+        rank: tuple[int, ...] = (
+            0,
+            PRIORITIES.index(item.severity),
+            IMPACTS.index(str(item.impact)),
+            CRITICALITIES.index(str(item.criticality)),
+        )
+    else:
+        rank = (1, _RISK_ORDER.index(item.risk))
+    return (not item.counts, rank, item.created_at, item.created_seq, item.id)
 
 
 # --- deriving the items -----------------------------------------------------------
@@ -262,7 +261,7 @@ def _incident_items(entries: Sequence[Entry], policy: Policy) -> list[Item]:
         if not postmortems:
             continue
         latest = postmortems[-1]
-        for number, action in enumerate(latest.payload.get("actions", ()), start=1):
+        for number, action in enumerate(latest.payload["actions"], start=1):
             found.append(
                 replace(
                     common,
