@@ -318,7 +318,8 @@ def test_deprioritising_an_item_in_progress_frees_its_place(alpenhof: Policy) ->
     assert marked.payload == {"item": first, "by": "Anna Gruber (owner)", "was_in_progress": True}
     ledger.record(backlog.draft_start(ledger.entries, alpenhof, third, by="ana", now=T0))
     parked = backlog.find_item(backlog_of(ledger.entries, alpenhof), first)
-    assert (parked.in_progress, parked.deprioritised_by) == (False, f"DEC-{decision.seq}")
+    assert (parked.in_progress, parked.started_by, parked.started_at) == (False, None, None)
+    assert parked.deprioritised_by == f"DEC-{decision.seq}"
 
 
 def test_the_open_items_cap_allows_exactly_the_cap(alpenhof: Policy) -> None:
