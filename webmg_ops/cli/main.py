@@ -19,6 +19,7 @@ import click
 
 from webmg_ops import __version__
 from webmg_ops.cli import (
+    backlog,
     changes,
     clients,
     compliance,
@@ -87,6 +88,7 @@ for command in (
     *changes.COMMANDS,
     *risks.COMMANDS,
     *tick.COMMANDS,
+    *backlog.COMMANDS,
 ):
     cli.add_command(command)
 

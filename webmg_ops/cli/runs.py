@@ -17,7 +17,7 @@ from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.config.clients import load_client
 from webmg_ops.engine.cancel import CancelFlag, cancel_on_signals
 from webmg_ops.engine.execute import execute_run
-from webmg_ops.engine.governance import PolicyRefusal
+from webmg_ops.engine.governance import PolicyRefusal, check_approvable
 from webmg_ops.engine.history import find_run, list_runs
 from webmg_ops.engine.plan import plan_run
 from webmg_ops.engine.reconcile import reconcile_runs
@@ -459,12 +459,22 @@ def show_command(settings: Settings, run_id: str, as_json: bool) -> None:
 @click.argument("action", type=click.Choice(ACTIONS), metavar="ACTION")
 @click.option("--by", "approver", required=True, help="Who approves (name and role).")
 @click.option("--note", required=True, help="What is approved, and any conditions.")
+@json_option
 @pass_settings
-def approve_command(settings: Settings, client: str, action: str, approver: str, note: str) -> None:
-    """Record an approval that the next run of ACTION for CLIENT consumes."""
+def approve_command(
+    settings: Settings, client: str, action: str, approver: str, note: str, as_json: bool
+) -> None:
+    """Record an approval that the next run of ACTION for CLIENT consumes.
+
+    Only an action whose runs consume an approval under CLIENT's policy is accepted.
+    """
     if not approver.strip() or not note.strip():
         raise BadInput("--by and --note must not be empty")
+    check_approvable(load_client(settings.inventories, client), action)
     entry = record_approval(settings, client, action, approver, note)
+    if as_json:
+        emit_json({"seq": entry.seq, "client": entry.client, **entry.payload})
+        return
     console.print(f"approval recorded as ledger entry {entry.seq} ({entry.checkpoint})")
 
 

@@ -774,6 +774,23 @@ class ChangeLimits(StrictModel):
     )
 
 
+class BacklogLimits(StrictModel):
+    """Caps on the client's backlog; may only be lower than the level's."""
+
+    wip_cap: int | None = Field(
+        default=None,
+        ge=1,
+        description="Backlog items in progress at once, at most; may only be lower.",
+        examples=[2],
+    )
+    open_cap: int | None = Field(
+        default=None,
+        ge=1,
+        description="Open backlog items before new changes are refused; may only be lower.",
+        examples=[8],
+    )
+
+
 class FitQuestionnaire(StrictModel):
     """The scoping questionnaire the diagnostic combines with what it finds on the hosts.
 
@@ -915,6 +932,11 @@ class Contract(StrictModel):
         default_factory=ChangeLimits,
         description="Limits on changes: largest estimate, approval before deployment.",
         examples=[{"max_estimate": "8h"}],
+    )
+    backlog: BacklogLimits = Field(
+        default_factory=BacklogLimits,
+        description="Caps on the backlog: items in progress at once, open items.",
+        examples=[{"wip_cap": 2}],
     )
     business_hours: BusinessHours = Field(
         default_factory=BusinessHours,

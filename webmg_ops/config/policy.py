@@ -274,6 +274,32 @@ ESCALATION_OVERRIDES: dict[tuple[str, ...], str] = {
 }
 
 # --- end of the escalation rows ---------------------------------------------
+# --- backlog: caps on work in progress and open items ---------------------
+
+#: The backlog's caps per level: how many items may be in progress at once (WIP) and
+#: how many may be open (no infinite backlog). A change request past the open-items cap,
+#: or a start past the WIP cap, is refused until an item is finished or the client
+#: deprioritises one. Smaller is tighter: a contract may lower a cap, never raise it.
+BACKLOG_DEFAULTS: dict[Level, dict[str, Any]] = {
+    Level.STABILITY_SECURITY: {"backlog.wip_cap": 2, "backlog.open_cap": 10},
+    Level.CONTINUOUS_EVOLUTION: {"backlog.wip_cap": 3, "backlog.open_cap": 20},
+    Level.INSTITUTIONAL_SLA: {"backlog.wip_cap": 3, "backlog.open_cap": 15},
+}
+
+BACKLOG_DESCRIPTIONS: dict[str, str] = {
+    "backlog.wip_cap": "backlog items in progress at once, at most",
+    "backlog.open_cap": "open backlog items (not deprioritised) before new changes are refused",
+}
+
+BACKLOG_OVERRIDES: dict[tuple[str, ...], str] = {
+    ("backlog", "wip_cap"): "backlog.wip_cap",
+    ("backlog", "open_cap"): "backlog.open_cap",
+}
+
+for _level, _rows in BACKLOG_DEFAULTS.items():
+    LEVEL_DEFAULTS[_level].update(_rows)
+
+# --- end of the backlog rows ------------------------------------------------
 
 #: What each setting means, shown by ``webmg-ops policy``.
 DESCRIPTIONS: dict[str, str] = {
@@ -305,6 +331,7 @@ DESCRIPTIONS: dict[str, str] = {
     "budget.marker": "indicative budget",
     **INCIDENT_DESCRIPTIONS,
     **ESCALATION_DESCRIPTIONS,
+    **BACKLOG_DESCRIPTIONS,
 }
 
 
@@ -515,6 +542,7 @@ CONTRACT_OVERRIDES: dict[tuple[str, ...], str] = {
     ("incidents", "around_the_clock"): "clocks.around_the_clock",
     **{("incidents", "postmortem", p): f"postmortem.{p}" for p in ("p1", "p2", "p3")},
     **ESCALATION_OVERRIDES,
+    **BACKLOG_OVERRIDES,
 }
 
 

@@ -77,6 +77,42 @@ def rules_for(action: str) -> ActionRules:
         raise BadInput(f"unknown action {action!r} (known: {known})") from None
 
 
+def approval_consumers(client: Client) -> tuple[str, ...]:
+    """Given a client, return the actions whose runs consume an approval under its policy,
+    sorted: those that need one (:data:`ACTION_RULES`) where the policy asks for approvals,
+    and that may run for the client (a prospect runs none of them)."""
+    if not client.policy.approval_required:
+        return ()
+    return tuple(
+        sorted(
+            name
+            for name, rule in ACTION_RULES.items()
+            if rule.needs_approval and (rule.for_prospects or not client.contract.is_prospect)
+        )
+    )
+
+
+def check_approvable(client: Client, action: str) -> None:
+    """Given a client and an action, return if a run of that action would consume an
+    approval recorded for the client.
+
+    Raise BadInput naming the actions that do (or saying none does): an approval no run
+    consumes would sit in the ledger as if it governed something.
+    """
+    consumers = approval_consumers(client)
+    if action in consumers:
+        return
+    if consumers:
+        raise BadInput(
+            f"a run of {action} for {client.name} consumes no approval under its policy; "
+            f"actions that do: {', '.join(consumers)}"
+        )
+    raise BadInput(
+        f"a run of {action} for {client.name} consumes no approval: its policy asks for "
+        "none (updates.approval_required: no, or a prospect); actions that do: none"
+    )
+
+
 def find_open_approval(ledger: LedgerReader, client: str, action: str) -> int | None:
     """Given a ledger, a client and an action, return the seq of the oldest unused approval."""
     approvals: list[int] = []

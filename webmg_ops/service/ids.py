@@ -19,6 +19,8 @@ INCIDENT_PREFIX = "INC"
 CHANGE_PREFIX = "CHG"
 RISK_PREFIX = "RSK"
 DECISION_PREFIX = "DEC"
+#: A post-mortem's action in the backlog: ``ACT-<post-mortem seq>.<n>``.
+ACTION_PREFIX = "ACT"
 
 #: What each prefix names, for messages.
 ITEM_NAMES: dict[str, str] = {
@@ -26,6 +28,7 @@ ITEM_NAMES: dict[str, str] = {
     CHANGE_PREFIX: "change",
     RISK_PREFIX: "risk",
     DECISION_PREFIX: "decision",
+    ACTION_PREFIX: "post-mortem action",
 }
 
 _ID_PATTERN = re.compile(r"([A-Z]+)-([1-9][0-9]*)(?:\.([1-9][0-9]*))?")

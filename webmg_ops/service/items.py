@@ -17,7 +17,7 @@ from webmg_ops.config.clients import Client, load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
 from webmg_ops.runs.records import RUN_FINISHED
-from webmg_ops.service import changes, decisions, risks
+from webmg_ops.service import backlog, changes, decisions, risks
 from webmg_ops.service.ids import (
     CHANGE_PREFIX,
     ITEM_NAMES,
@@ -100,17 +100,20 @@ def request_change(
     settings: Settings, client: str, *, title: str, description: str, requested_by: str
 ) -> changes.Change:
     """Given a client, a title, a description and who asks, record the request and return
-    the change. Raise BadInput for an unknown client or blank text."""
-    (entry,) = _step(
-        settings,
-        client,
-        (),
-        lambda _history, loaded: [
-            changes.draft_request(
-                loaded.name, title=title, description=description, requested_by=requested_by
-            )
-        ],
-    )
+    the change.
+
+    Raise BadInput for an unknown client or blank text; Refused when the client's
+    backlog already holds as many open items as its open-items cap (nothing written).
+    """
+
+    def draft(history: Sequence[Entry], loaded: Client) -> list[NewEntry]:
+        drafted = changes.draft_request(
+            loaded.name, title=title, description=description, requested_by=requested_by
+        )
+        backlog.check_room_for(history, loaded.policy, loaded.name)
+        return [drafted]
+
+    (entry,) = _step(settings, client, backlog.READ_KINDS, draft)
     return changes.find_change([entry], format_id(CHANGE_PREFIX, entry.seq))
 
 
