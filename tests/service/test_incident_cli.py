@@ -6,19 +6,19 @@ every bad input exits 2 (a policy refusal 3) with its reason, and writes nothing
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.capability import missing
-from support.ledger import BACKENDS, POSTGRES_VARIABLE, backend_url
-from support.postgres_server import postgres_server
+from support.service import ledger_url, service_postgres
 
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import open_ledger
+
+# Fixtures of the service tests: every test here runs on SQLite and on PostgreSQL.
+__all__ = ["ledger_url", "service_postgres"]
 
 Cli = Callable[..., Any]
 
@@ -40,33 +40,6 @@ The alert.
 - Alert at 80 % disk use
 - Rotate the slow-query log
 """
-
-
-@pytest.fixture(scope="session")
-def postgres_base() -> Iterator[str]:
-    """The PostgreSQL server of the session: the one given, or one started here."""
-    given = os.environ.get(POSTGRES_VARIABLE)
-    if given:
-        yield given
-        return
-    with postgres_server() as url:
-        if url is None:
-            missing("PostgreSQL binaries not found: run `make setup`")
-        assert url is not None
-        os.environ[POSTGRES_VARIABLE] = url
-        try:
-            yield url
-        finally:
-            os.environ.pop(POSTGRES_VARIABLE, None)
-
-
-@pytest.fixture(params=BACKENDS)
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A private, empty ledger on each backend (this module's tests run on both)."""
-    if request.param == "postgresql":
-        request.getfixturevalue("postgres_base")
-    with backend_url(request.param, tmp_path) as url:
-        yield url
 
 
 def recorded(ledger_url: str) -> list[tuple[int, str, str]]:

@@ -33,9 +33,7 @@ from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
-from support.capability import missing
-from support.ledger import BACKENDS, POSTGRES_VARIABLE, backend_url
-from support.postgres_server import postgres_server
+from support.service import ledger_url, service_postgres
 from support.waiting import wait_until
 
 from webmg_ops.ansible.vault import encrypt_bytes
@@ -44,39 +42,15 @@ from webmg_ops.ledger import open_ledger
 from webmg_ops.service.tick import tick
 from webmg_ops.settings import resolve_settings
 
+# Fixtures of the service tests: every test here runs on SQLite and on PostgreSQL.
+__all__ = ["ledger_url", "service_postgres"]
+
 Cli = Callable[..., Any]
 EditContract = Callable[[str, Callable[[dict[str, Any]], None]], Path]
 
 MINUTE = timedelta(minutes=1)
 CANARY = "Cnry7f3Qx9" + os.urandom(8).hex()
 VAULT_PASSWORD = b"vault-password-of-the-tick-tests"
-
-
-@pytest.fixture(scope="session")
-def postgres_base() -> Iterator[str]:
-    """The PostgreSQL server of the session: the one given, or one started here."""
-    given = os.environ.get(POSTGRES_VARIABLE)
-    if given:
-        yield given
-        return
-    with postgres_server() as url:
-        if url is None:
-            missing("PostgreSQL binaries not found: run `make setup`")
-        assert url is not None
-        os.environ[POSTGRES_VARIABLE] = url
-        try:
-            yield url
-        finally:
-            os.environ.pop(POSTGRES_VARIABLE, None)
-
-
-@pytest.fixture(params=BACKENDS)
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A private, empty ledger on each backend (this module's tests run on both)."""
-    if request.param == "postgresql":
-        request.getfixturevalue("postgres_base")
-    with backend_url(request.param, tmp_path) as url:
-        yield url
 
 
 def free_port() -> int:
