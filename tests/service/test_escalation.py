@@ -16,18 +16,15 @@ business hours in Vienna, thresholds 50/100 %). Expected instants are computed b
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
+from support.service import EntryList, rules
 
-from webmg_ops.config.clients import load_client
 from webmg_ops.config.contract import EscalationStep
-from webmg_ops.ledger import Entry, NewEntry
+from webmg_ops.ledger import Entry
 from webmg_ops.ledger.canonical import canonical_json
 from webmg_ops.service import incidents
 from webmg_ops.service.escalation import (
@@ -41,7 +38,10 @@ from webmg_ops.service.escalation import (
     due_notifications,
     outcome_entry,
 )
-from webmg_ops.service.incidents import Incident, IncidentRules, find_incident, rules_for
+from webmg_ops.service.incidents import Incident, IncidentRules, find_incident
+
+# A fixture of the service tests.
+__all__ = ["rules"]
 
 NEW_YORK = ZoneInfo("America/New_York")
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -72,40 +72,8 @@ RIVERTON_STEPS = (
 )
 
 
-class Ledger:
-    """Entries as the ledger would hand them back: a seq each, in order."""
-
-    def __init__(self) -> None:
-        self.entries: list[Entry] = []
-        self._seq = itertools.count(1)
-
-    def add(self, draft: NewEntry, at: datetime | None = None) -> Entry:
-        when = draft.at or at
-        assert when is not None and when.tzinfo is not None
-        entry = Entry(
-            seq=next(self._seq),
-            kind=draft.kind,
-            client=draft.client,
-            at=when.astimezone(UTC),
-            actor=draft.actor or "operator",
-            payload_json=canonical_json(dict(draft.payload)),
-            prev_hash="0" * 64,
-            hash="0" * 64,
-        )
-        self.entries.append(entry)
-        return entry
-
-
-@pytest.fixture
-def rules(inventories: Path) -> Callable[[str], IncidentRules]:
-    def load(client: str) -> IncidentRules:
-        return rules_for(load_client(inventories, client))
-
-    return load
-
-
 def open_incident(
-    ledger: Ledger, rules: IncidentRules, at: datetime = OPENED, criticality: str = "critical"
+    ledger: EntryList, rules: IncidentRules, at: datetime = OPENED, criticality: str = "critical"
 ) -> int:
     opened = ledger.add(
         incidents.decide_open(
@@ -138,7 +106,7 @@ def test_thresholds_notify_the_first_steps_targets_at_each_share(
 ) -> None:
     """P1 response is 20 minutes: 50 % at 10 min, 75 % at 15 min, 100 % only after 20."""
     riverton = rules("riverton")
-    ledger = Ledger()
+    ledger = EntryList()
     seq = open_incident(ledger, riverton)
     incident = find_incident(ledger.entries, seq)
     only_response = [step("9w", FIRST)]  # a step far away: thresholds alone
@@ -161,7 +129,7 @@ def test_every_target_of_the_first_step_gets_its_own_key(
     rules: Callable[[str], IncidentRules],
 ) -> None:
     riverton = rules("riverton")
-    ledger = Ledger()
+    ledger = EntryList()
     seq = open_incident(ledger, riverton)
     due = due_notifications(
         find_incident(ledger.entries, seq),
@@ -182,7 +150,7 @@ def test_each_step_is_notified_once_its_after_has_run(
 ) -> None:
     """Steps at 15 min, 30 min and 1 h, each to its own targets; thresholds aside."""
     riverton = rules("riverton")
-    ledger = Ledger()
+    ledger = EntryList()
     seq = open_incident(ledger, riverton)
     incident = find_incident(ledger.entries, seq)
 
@@ -215,7 +183,7 @@ def test_a_step_after_counts_business_time_on_a_business_hours_level(
     four hours run on Friday and five on Monday: due Monday 14:00, not on the weekend."""
     alpenhof = rules("alpenhof")
     steps = [step("1d", FIRST)]
-    ledger = Ledger()
+    ledger = EntryList()
     monday = open_incident(ledger, alpenhof, at=datetime(2026, 11, 30, 9, 0, tzinfo=VIENNA))
     friday = open_incident(ledger, alpenhof, at=datetime(2026, 12, 4, 14, 0, tzinfo=VIENNA))
 
@@ -236,7 +204,7 @@ def test_paused_time_never_counts(rules: Callable[[str], IncidentRules]) -> None
     """Waiting on the client from minute 5 to minute 125: at minute 124 only 5 minutes of
     SLA time ran (nothing due); 5 more after resuming reach 50 % of the response."""
     riverton = rules("riverton")
-    ledger = Ledger()
+    ledger = EntryList()
     seq = open_incident(ledger, riverton)
     ledger.add(
         incidents.decide_wait(
@@ -262,7 +230,7 @@ def test_a_stopped_clock_and_a_fixed_or_closed_incident_notify_nothing(
     rules: Callable[[str], IncidentRules],
 ) -> None:
     riverton = rules("riverton")
-    ledger = Ledger()
+    ledger = EntryList()
     seq = open_incident(ledger, riverton)
 
     def act(command: str, minutes: int) -> None:
@@ -303,12 +271,12 @@ def test_a_stopped_clock_and_a_fixed_or_closed_incident_notify_nothing(
     assert not any("/response/" in key for key in after_ack)
 
 
-def history_at(ledger: Ledger) -> list[Entry]:
+def history_at(ledger: EntryList) -> list[Entry]:
     return list(ledger.entries)
 
 
 def tick_once(
-    ledger: Ledger,
+    ledger: EntryList,
     rules: IncidentRules,
     now: datetime,
     wall: datetime,
@@ -340,7 +308,7 @@ def test_a_second_tick_sends_nothing_and_breaches_are_recorded_once(
     rules: Callable[[str], IncidentRules],
 ) -> None:
     riverton = rules("riverton")
-    ledger = Ledger()
+    ledger = EntryList()
     seq = open_incident(ledger, riverton)
     at = OPENED + 21 * MINUTE
     claimed, breaches = tick_once(ledger, riverton, at, at)
@@ -356,7 +324,7 @@ def test_a_pending_notification_is_sent_again_by_the_next_tick(
     rules: Callable[[str], IncidentRules],
 ) -> None:
     riverton = rules("riverton")
-    ledger = Ledger()
+    ledger = EntryList()
     seq = open_incident(ledger, riverton)
     at = OPENED + 10 * MINUTE
     key = f"INC-{seq}/response/50%/step-1/1"
@@ -379,7 +347,7 @@ def test_a_pending_notification_is_retried_even_once_the_incident_is_closed(
 ) -> None:
     """Never lost: a failed breach notice still goes out after the incident moved on."""
     riverton = rules("riverton")
-    ledger = Ledger()
+    ledger = EntryList()
     seq = open_incident(ledger, riverton)
     at = OPENED + 10 * MINUTE
     claimed, _ = tick_once(ledger, riverton, at, at, send=lambda _n: "down")
@@ -404,7 +372,7 @@ def test_a_fresh_claim_is_left_to_its_tick_and_a_stale_one_is_taken_over(
     """Two ticks at once: the second sees the first's claims and sends nothing; a claim
     whose tick died (no outcome after the lease) is sent by a later tick."""
     riverton = rules("riverton")
-    ledger = Ledger()
+    ledger = EntryList()
     open_incident(ledger, riverton)
     at = OPENED + 10 * MINUTE
     first = decide_tick(
@@ -447,7 +415,7 @@ def test_claims_carry_the_masked_target_and_the_message(
     rules: Callable[[str], IncidentRules],
 ) -> None:
     riverton = rules("riverton")
-    ledger = Ledger()
+    ledger = EntryList()
     open_incident(ledger, riverton)
     steps = [step("9w", "json://127.0.0.1:9/hook?token={vault:webmg_hook_token}")]
     at = OPENED + 10 * MINUTE

@@ -8,7 +8,6 @@ hours) and riverton (institutional-sla, New York, 24/7, response P1 tightened to
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,11 +16,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.service import EntryList, rules
 
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, NewEntry
-from webmg_ops.ledger.canonical import canonical_json
 from webmg_ops.service import incidents
 from webmg_ops.service.incidents import (
     BREACHED,
@@ -37,6 +36,9 @@ from webmg_ops.service.incidents import (
     parse_postmortem,
     rules_for,
 )
+
+# A fixture of the service tests.
+__all__ = ["rules"]
 
 VIENNA = ZoneInfo("Europe/Vienna")
 # Monday 30 November 2026, 09:00 in Vienna (08:00 UTC): a business day for alpenhof.
@@ -66,41 +68,10 @@ The alert fired at once.
 """
 
 
-class Ledger:
-    """Entries as the ledger would hand them back: a seq each, in order."""
-
-    def __init__(self) -> None:
-        self.entries: list[Entry] = []
-        self._seq = itertools.count(1)
-
-    def add(self, draft: NewEntry) -> Entry:
-        assert draft.at is not None and draft.at.tzinfo is not None
-        entry = Entry(
-            seq=next(self._seq),
-            kind=draft.kind,
-            client=draft.client,
-            at=draft.at.astimezone(UTC),
-            actor=draft.actor or "operator",
-            payload_json=canonical_json(dict(draft.payload)),
-            prev_hash="0" * 64,
-            hash="0" * 64,
-        )
-        self.entries.append(entry)
-        return entry
-
-
-@pytest.fixture
-def rules(inventories: Path) -> Callable[[str], IncidentRules]:
-    def load(client: str) -> IncidentRules:
-        return rules_for(load_client(inventories, client))
-
-    return load
-
-
 class Story:
     """One incident told step by step, each step at an instant the test chooses."""
 
-    def __init__(self, rules: IncidentRules, ledger: Ledger, seq: int) -> None:
+    def __init__(self, rules: IncidentRules, ledger: EntryList, seq: int) -> None:
         self.rules = rules
         self.ledger = ledger
         self.seq = seq
@@ -138,7 +109,7 @@ def open_story(
     criticality: str = "critical",
     host: str | None = None,
 ) -> Story:
-    ledger = Ledger()
+    ledger = EntryList()
     opened = ledger.add(
         incidents.decide_open(
             rules,

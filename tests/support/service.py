@@ -7,10 +7,11 @@ or ``settings`` fixtures on SQLite and on PostgreSQL (a PostgreSQL case is a
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ from support.capability import missing
 from support.ledger import BACKENDS, POSTGRES_VARIABLE, backend_url
 from support.postgres_server import postgres_server
 from support.run_entries import ACTOR, make_entry
+from webmg_ops.config.clients import load_client
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
+from webmg_ops.ledger.canonical import canonical_json
+from webmg_ops.service.incidents import IncidentRules, rules_for
 from webmg_ops.settings import Settings
 
 
@@ -93,3 +97,40 @@ def append_as_engine(url: str, kind: str, client: str, payload: dict[str, Any]) 
     service's), e.g. a run's ``run-finished`` or a deploy's ``change-deployed``."""
     with open_ledger(url) as ledger:
         return ledger.append(kind, client, payload)
+
+
+class EntryList:
+    """Entries as the ledger would hand them back (a seq each, in order), for the tests
+    of the pure decision modules: no database, no hash chain."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self._seq = itertools.count(1)
+
+    def add(self, draft: NewEntry, at: datetime | None = None) -> Entry:
+        """Given a drafted entry (and its instant, when the draft has none), return it as
+        stored: the next seq, its time in UTC."""
+        when = draft.at or at
+        assert when is not None and when.tzinfo is not None
+        entry = Entry(
+            seq=next(self._seq),
+            kind=draft.kind,
+            client=draft.client,
+            at=when.astimezone(UTC),
+            actor=draft.actor or "operator",
+            payload_json=canonical_json(dict(draft.payload)),
+            prev_hash="0" * 64,
+            hash="0" * 64,
+        )
+        self.entries.append(entry)
+        return entry
+
+
+@pytest.fixture
+def rules(inventories: Path) -> Callable[[str], IncidentRules]:
+    """Return a function giving a client's incident rules, read from the test inventories."""
+
+    def load(client: str) -> IncidentRules:
+        return rules_for(load_client(inventories, client))
+
+    return load
