@@ -14,8 +14,7 @@ from webmg_ops.service import backlog_commands
 from webmg_ops.service.backlog import Item
 from webmg_ops.settings import Settings
 
-from .common import console, emit_json, json_option, pass_settings
-from .decisions import by_option
+from .common import by_option, console, emit_json, json_option, pass_settings
 
 
 class _ListByDefault(click.Group):

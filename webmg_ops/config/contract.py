@@ -16,7 +16,6 @@ from string import Formatter
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -30,6 +29,7 @@ from webmg_ops.config.accounts import ACCOUNT_PATTERN, account_problem
 from webmg_ops.config.durations import Duration
 from webmg_ops.config.notify_targets import check_notify_url
 from webmg_ops.config.offsite_target import OffsiteTarget
+from webmg_ops.config.public_holidays import check_country_and_region
 from webmg_ops.config.repository_location import parse_repository_location
 
 #: A client name is also a folder name and appears in file paths and
@@ -718,18 +718,7 @@ class BusinessHours(StrictModel):
     def _consistent(self) -> BusinessHours:
         if self.end <= self.start:
             raise ValueError("business hours must end after they start")
-        supported = holidays.list_supported_countries()
-        if self.country is not None and self.country not in supported:
-            raise ValueError(f"no public holidays are known for country {self.country!r}")
-        if self.region is not None:
-            if self.country is None:
-                raise ValueError("a region needs its country")
-            regions = supported[self.country]
-            if self.region not in regions:
-                raise ValueError(
-                    f"{self.country} has no region {self.region!r}; "
-                    f"known: {', '.join(regions) or 'none'}"
-                )
+        check_country_and_region(self.country, self.region)
         return self
 
 

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from webmg_ops.config.contract import BusinessHours
+from webmg_ops.config.public_holidays import closed_days
 
 DAY = timedelta(days=1)
 ZERO = timedelta(0)
@@ -113,13 +112,7 @@ def make_calendar(
     Public holidays come from the ``holidays`` package for the contract's country and
     region (none without a country); closure dates are added to them.
     """
-    closed: set[date] | holidays.HolidayBase
-    if hours.country is not None:
-        closed = holidays.country_holidays(hours.country, subdiv=hours.region)
-        closures: list[date | datetime | str | float | int] = list(hours.closures)
-        closed.update(closures)
-    else:
-        closed = set(hours.closures)
+    closed = closed_days(hours.country, hours.region, list(hours.closures))
     return BusinessCalendar(
         zone=ZoneInfo(zone_name),
         around_the_clock=around_the_clock,
