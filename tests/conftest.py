@@ -15,12 +15,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 from support.consoles import widen_consoles
 from support.lab import Lab, require_lab_capabilities
 from support.restic import RESTIC_PASSWORD
 
 from webmg_ops.backups.restic import Repository, init_repository
 from webmg_ops.lab import mounts
+
+# Property tests assert what holds, never how fast: Hypothesis's default 200 ms deadline
+# per example is a timed assertion, which fails on a machine busy with the lab.
+settings.register_profile("webmg", deadline=None)
+settings.load_profile("webmg")
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_INVENTORIES = REPO / "inventories"
