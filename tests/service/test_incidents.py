@@ -179,6 +179,19 @@ def test_an_incident_records_what_was_reported(rules: Callable[[str], IncidentRu
     assert story.incident.state == "triage"
 
 
+#: A valid opening of an incident, as keyword arguments; a test changes what it tries.
+OPEN_ARGUMENTS: dict[str, Any] = {
+    "title": "down",
+    "impact": "availability",
+    "criticality": "major",
+    "host": None,
+    "reported_by": None,
+    "ticket": None,
+    "by": None,
+    "now": MONDAY_9,
+}
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -191,17 +204,7 @@ def test_an_incident_records_what_was_reported(rules: Callable[[str], IncidentRu
 def test_an_incident_with_bad_fields_is_refused(
     rules: Callable[[str], IncidentRules], fields: dict[str, Any], message: str
 ) -> None:
-    arguments: dict[str, Any] = {
-        "title": "down",
-        "impact": "availability",
-        "criticality": "major",
-        "host": None,
-        "reported_by": None,
-        "ticket": None,
-        "by": None,
-        "now": MONDAY_9,
-        **fields,
-    }
+    arguments: dict[str, Any] = {**OPEN_ARGUMENTS, **fields}
     with pytest.raises(BadInput, match=message):
         incidents.decide_open(rules("alpenhof"), **arguments)
 
@@ -840,16 +843,7 @@ def test_thresholds_above_the_budget_are_reached_past_it(
 
 def test_the_refusals_say_exactly_why(rules: Callable[[str], IncidentRules]) -> None:
     alpenhof = rules("alpenhof")
-    arguments: dict[str, Any] = {
-        "title": "down",
-        "impact": "availability",
-        "criticality": "major",
-        "host": None,
-        "reported_by": None,
-        "ticket": None,
-        "by": None,
-        "now": MONDAY_9,
-    }
+    arguments: dict[str, Any] = dict(OPEN_ARGUMENTS)
     cases: list[tuple[Callable[[], object], str]] = [
         (
             lambda: incidents.decide_open(alpenhof, **{**arguments, "impact": "fame"}),
