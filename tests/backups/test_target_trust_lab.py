@@ -133,7 +133,7 @@ def test_the_target_key_comes_from_the_agencys_known_hosts_and_is_never_learnt(
         assert code == ExitCode.FAILED, report
         (host,) = report["hosts"]
         (failed,) = host["failed_tasks"]
-        assert failed["task"] == "Find whether the repository exists", failed
+        assert failed["task"] == "Log in on the backup target with this host's key", failed
         assert "Host key verification failed" in failed["message"], failed
         # What the host trusts is the agency's line, and only that.
         pinned = root_file(lab, PINNED)
