@@ -9,7 +9,6 @@ it was.
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.engine import add_unreachable_client
 
 from webmg_ops.ansible.runner import Job, run_playbook
 from webmg_ops.errors import ExitCode
@@ -44,23 +44,7 @@ def lax_umask() -> Iterator[None]:
 @pytest.fixture
 def local_client(inventories: Path) -> Path:
     """Add a client whose one host cannot be reached, with a window that is always closed."""
-    folder = inventories / LOCAL_CLIENT
-    folder.mkdir()
-    contract = yaml.safe_load((inventories / "atelier-nord" / "client.yml").read_text())
-    contract["name"] = LOCAL_CLIENT
-    contract["windows"] = [w for w in contract["windows"] if not w.get("always")]
-    contract.pop("health_checks", None)
-    (folder / "client.yml").write_text(yaml.safe_dump(contract, sort_keys=False))
-    # A client's inventory may not choose a local connection: an ssh host on a
-    # loopback port that nothing listens on.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    host = {"ansible_host": "127.0.0.1", "ansible_port": port}
-    (folder / "hosts.yml").write_text(
-        yaml.safe_dump({"all": {"children": {"web": {"hosts": {"local1": host}}}}})
-    )
-    return folder
+    return add_unreachable_client(inventories, LOCAL_CLIENT)
 
 
 def _open_entries(root: Path) -> list[str]:

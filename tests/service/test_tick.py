@@ -263,6 +263,23 @@ def test_each_notification_reaches_its_receiver_exactly_once_across_ticks(
     assert [(b["incident"], b["clock"]) for b in breaches] == [(int(seq), "response")]
     assert all(kind != "notification-pending" for kind, _payload in recorded)
 
+    # The incident's timeline shows the breach and each delivery, in the ledger's order.
+    shown = cli("incident", "show", incident_id, "--at", (opened + 31 * MINUTE).isoformat())
+    assert shown.code == ExitCode.OK, shown
+    timeline = json.loads(cli("incident", "show", incident_id, "--json").out)["timeline"]
+    expected = [
+        (kind, payload.get("clock") or payload["target"])
+        for kind, payload in recorded
+        if kind in ("incident-clock-breached", "notification-sent")
+    ]
+    assert [
+        (event["kind"], event.get("clock") or event["target"])
+        for event in timeline
+        if event["kind"] != "incident-opened"
+    ] == expected
+    assert "response clock breached (due" in shown.err
+    assert f"127.0.0.1:{webhook.port}/security" in shown.err
+
 
 def test_a_receiver_that_is_down_leaves_the_notification_pending_until_it_is_up(
     cli: Cli,
@@ -309,10 +326,24 @@ def test_a_receiver_that_is_down_leaves_the_notification_pending_until_it_is_up(
     assert (code, document["notifications"]) == (ExitCode.OK, [])
     assert len(webhook.received) == 1 and len(box.messages) == 1
 
+    # The incident's timeline shows each delivery: pending twice (with why), then sent.
+    shown = cli("incident", "show", incident_id, "--json")
+    deliveries = [
+        (event["kind"], event["target"], bool(event.get("error")))
+        for event in json.loads(shown.out)["timeline"]
+        if event["kind"].startswith("notification-") and event["target"].startswith("json://")
+    ]
+    masked = f"json://webmg:********@127.0.0.1:{webhook.port}/oncall"
+    assert deliveries == [
+        ("notification-pending", masked, True),
+        ("notification-pending", masked, True),
+        ("notification-sent", masked, False),
+    ]
+
     # The canary (the webhook's password) reached the receiver only.
     for name, text in {
         "ledger": raw_ledger(ledger_url),
-        "output": output + more_output + last_output,
+        "output": output + more_output + last_output + shown.out + shown.err,
         "logs": caplog.text,
     }.items():
         assert leaked(text, CANARY) == [], name

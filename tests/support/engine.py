@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,3 +41,28 @@ def install_test_action(monkeypatch: pytest.MonkeyPatch, action: str, playbook: 
 
     test_action = Action(action, str(PLAYBOOKS / playbook), make_outcome=make_outcome)
     monkeypatch.setattr(registry, "_actions", lambda: {**real, action: test_action})
+
+
+def add_unreachable_client(inventories: Path, name: str) -> Path:
+    """Add a client NAME, a copy of atelier-nord's contract whose one host is a loopback
+    port nothing listens on and whose windows are all closed; return its folder.
+
+    A run of it writes its lock, ledger entries and run folder, then fails at its
+    preflight (a client's inventory may not choose a local connection); without
+    ``--emergency`` it is refused for the closed window.
+    """
+    folder = inventories / name
+    folder.mkdir()
+    contract = yaml.safe_load((inventories / "atelier-nord" / "client.yml").read_text())
+    contract["name"] = name
+    contract["windows"] = [w for w in contract["windows"] if not w.get("always")]
+    contract.pop("health_checks", None)
+    (folder / "client.yml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    host = {"ansible_host": "127.0.0.1", "ansible_port": port}
+    (folder / "hosts.yml").write_text(
+        yaml.safe_dump({"all": {"children": {"web": {"hosts": {"local1": host}}}}})
+    )
+    return folder

@@ -52,7 +52,12 @@ def vault_option(function: F) -> F:
 
 
 def record_options(function: F) -> F:
-    """Add the shared ``--reason`` and ``--ticket`` options, recorded with a run."""
+    """Add the shared ``--reason``, ``--ticket`` and ``--incident`` options, recorded with a run."""
+    function = click.option(
+        "--incident",
+        metavar="ID",
+        help="The incident this run works on (INC-N): run log and incident timeline link.",
+    )(function)
     function = click.option("--ticket", metavar="ID", help="Ticket or change id (recorded).")(
         function
     )

@@ -346,8 +346,23 @@ def show_command(settings: Settings, incident_id: str, at_text: str | None, as_j
     _report(document, as_json)
     if not as_json:
         for event in document["timeline"]:
-            said = event.get("note") or event.get("reason") or ""
-            console.print(f"  {event['at'][:16]} {event['kind']} by {event['by']} {said}")
+            console.print(f"  {event['at'][:16]} {event['kind']} by {event['by']} {_said(event)}")
+
+
+def _said(event: Mapping[str, Any]) -> str:
+    """Given a timeline event, return what its line says after who acted: a step's note,
+    which run worked on the incident and how it ended (its log: ``show RUN_ID``), which
+    clock was breached, or which step was notified where."""
+    if "clock" in event:
+        return f"{event['clock']} clock breached (due {event.get('due')})"
+    if "target" in event:
+        words = [event.get("step"), event["target"], event.get("error")]
+    elif event["kind"] in incidents.RUN_KINDS:
+        words = [event.get("action"), event.get("run_id"), event.get("outcome")]
+        words.append(event.get("refusal"))
+    else:
+        return str(event.get("note") or event.get("reason") or "")
+    return " ".join(str(word) for word in words if word)
 
 
 COMMANDS: tuple[click.Command, ...] = (incident_group,)

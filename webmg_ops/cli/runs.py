@@ -56,6 +56,8 @@ def _request(
     vault_file: str | None,
     verbose: int = 0,
     extra: tuple[str, ...] = (),
+    *,
+    incident: str | None = None,
 ) -> RunRequest:
     return RunRequest(
         extra_vars=_extra_vars(extra),
@@ -65,6 +67,7 @@ def _request(
         limit=limit,
         reason=reason or "",
         ticket=ticket,
+        incident=incident,
         emergency=emergency,
         vault_password_file=vault_password_file(vault_file),
         verbosity=verbose,
@@ -116,12 +119,15 @@ def plan_command(
     limit: str | None,
     reason: str | None,
     ticket: str | None,
+    incident: str | None,
     emergency: bool,
     vault_file: str | None,
     as_json: bool,
 ) -> int:
     """Show what a run would do, without touching a host: hosts, batches, window, policy."""
-    request = _request(client, action, check, limit, reason, ticket, emergency, vault_file)
+    request = _request(
+        client, action, check, limit, reason, ticket, emergency, vault_file, incident=incident
+    )
     plan = plan_run(settings, request)
     document = {
         "client": plan.client.name,
@@ -212,6 +218,7 @@ def run_command(
     limit: str | None,
     reason: str | None,
     ticket: str | None,
+    incident: str | None,
     emergency: bool,
     vault_file: str | None,
     verbose: int,
@@ -220,7 +227,17 @@ def run_command(
 ) -> int:
     """Run ACTION for CLIENT on its hosts, recorded in the ledger with a run log."""
     request = _request(
-        client, action, check, limit, reason, ticket, emergency, vault_file, verbose, extra
+        client,
+        action,
+        check,
+        limit,
+        reason,
+        ticket,
+        emergency,
+        vault_file,
+        verbose,
+        extra,
+        incident=incident,
     )
     return _run_and_report(settings, request, as_json)
 
@@ -337,6 +354,7 @@ def drill_command(
     vault_file: str | None,
     reason: str | None,
     ticket: str | None,
+    incident: str | None,
     as_json: bool,
 ) -> int:
     """Restore CLIENT's backups into scratch space and prove them (files, databases, RPO/RTO).
@@ -345,7 +363,17 @@ def drill_command(
     """
     extra = (f"drill_snapshot={snapshot}",) if snapshot else ()
     request = _request(
-        client, "drill", False, None, reason or "restore drill", ticket, False, vault_file, 0, extra
+        client,
+        "drill",
+        False,
+        None,
+        reason or "restore drill",
+        ticket,
+        False,
+        vault_file,
+        0,
+        extra,
+        incident=incident,
     )
     return _run_and_report(settings, request, as_json)
 
@@ -406,13 +434,16 @@ def diagnose_command(
     vault_file: str | None,
     reason: str | None,
     ticket: str | None,
+    incident: str | None,
     as_json: bool,
 ) -> int:
     """Diagnose CLIENT (or a prospect): fit or not, recommended level, action plan.
 
     Read-only, allowed at any time; recorded in the ledger with a run log.
     """
-    request = _request(client, "diagnose", False, None, reason, ticket, False, vault_file, 0, ())
+    request = _request(
+        client, "diagnose", False, None, reason, ticket, False, vault_file, incident=incident
+    )
     return _run_and_report(settings, request, as_json)
 
 

@@ -27,7 +27,7 @@ from webmg_ops.engine.cancel import CancelFlag
 from webmg_ops.engine.governance import Clearance, PolicyRefusal, clear_request, rules_for
 from webmg_ops.engine.lock import LockHolder, acquire_client_lock
 from webmg_ops.engine.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
-from webmg_ops.engine.plan import playbook_of, select_hosts, with_action_vars
+from webmg_ops.engine.plan import playbook_of, select_hosts, with_action_vars, with_incident
 from webmg_ops.engine.reconcile import reconcile_runs, run_dir, write_progress
 from webmg_ops.engine.record import (
     Played,
@@ -119,6 +119,7 @@ def execute_run(
     if playbook is not None and not playbook.is_file():
         raise EnvironmentProblem(f"playbook {playbook} is missing")
     hosts = select_hosts(client, request.limit)
+    request = with_incident(settings, client, request)
     # The vault password file is read here, once, and the vault decrypted once.
     vault = Vault(request.vault_password_file)
     request = with_action_vars(action, client, hosts, request, vault)

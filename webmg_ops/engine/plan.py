@@ -22,6 +22,7 @@ from webmg_ops.engine.governance import Clearance, PolicyRefusal, clear_request,
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
 from webmg_ops.runs.records import RunRequest
+from webmg_ops.service.incident_commands import incident_for_run
 from webmg_ops.settings import Settings
 
 #: Policy values copied into ``run-started`` so the record says what governed the run.
@@ -80,6 +81,17 @@ def with_action_vars(
     return replace(request, extra_vars=action.make_extra_vars(client, hosts, request, vault=vault))
 
 
+def with_incident(settings: Settings, client: Client, request: RunRequest) -> RunRequest:
+    """Given a request, return it with the incident it names written ``INC-<seq>``.
+
+    Raise BadInput, before anything is written, if the incident is unknown, another
+    client's or closed.
+    """
+    if request.incident is None:
+        return request
+    return replace(request, incident=incident_for_run(settings, client.name, request.incident))
+
+
 def policy_summary(client: Client) -> dict[str, str]:
     return {name: describe_value(client.policy.get(name)) for name in RECORDED_POLICY}
 
@@ -96,6 +108,7 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
     playbook = playbook_of(action)
     hosts = select_hosts(client, request.limit)
     # A plan refuses the input that the run would refuse.
+    with_incident(settings, client, request)
     with_action_vars(action, client, hosts, request, Vault(request.vault_password_file))
     batches = (
         action.plan_batches(client, hosts)

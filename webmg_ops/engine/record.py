@@ -85,6 +85,7 @@ def record_refusal(
                     emergency=request.emergency,
                     reason=request.reason,
                     ticket=request.ticket,
+                    incident=request.incident,
                 )
             )
         ),
@@ -156,6 +157,7 @@ def started_payload(
                 policy=policy_summary(context.client),
                 # Also when the window was open: a gate passed in an emergency is named.
                 overridden=clearance.overridden,
+                incident=request.incident,
             )
         )
     )

@@ -92,6 +92,8 @@ class _Start:
     #: The rules an emergency went past (``outside windows``, ``freeze NAME``,
     #: ``diagnostic first``); None in records written before it was kept.
     overridden: str | None = None
+    #: The incident the run worked on (``INC-<seq>``), if it named one.
+    incident: str | None = None
 
 
 _Record = TypeVar("_Record", _Start, RunFinished, RunRefused)
@@ -273,6 +275,8 @@ class RunLogView:
     timezone: str
     started_local: str
     started_utc: str
+    #: The incident the run worked on (``INC-<seq>``); ``incident show`` lists the run.
+    incident: str | None = None
     finished_local: str | None = None
     finished_utc: str | None = None
     duration: str | None = None
@@ -380,6 +384,7 @@ def make_run_view(
         overridden=start.overridden,
         reason=start.reason,
         ticket=start.ticket,
+        incident=start.incident,
         window=start.window,
         actor=secrets.mask_text(started.actor),
         timezone=zone.key,
@@ -425,6 +430,7 @@ def make_refusal_view(
         overridden=None,
         reason=refusal.reason,
         ticket=refusal.ticket,
+        incident=refusal.incident,
         window=None,
         actor=secrets.mask_text(refused.actor),
         timezone=zone.key,
@@ -534,6 +540,7 @@ def _started_from_payload(data: Mapping[str, Any]) -> _Start:
         versions=dict(data.get("versions") or {}),
         controller=str(data.get("controller") or ""),
         overridden=data.get("overridden"),
+        incident=_incident(data),
     )
 
 
@@ -565,7 +572,13 @@ def _refused_from_payload(data: Mapping[str, Any]) -> RunRefused:
         emergency=bool(data.get("emergency", False)),
         reason=str(data.get("reason") or ""),
         ticket=data.get("ticket"),
+        incident=_incident(data),
     )
+
+
+def _incident(data: Mapping[str, Any]) -> str | None:
+    named = data.get("incident")
+    return named if isinstance(named, str) else None
 
 
 def _host_label(status: str, check: bool) -> str:

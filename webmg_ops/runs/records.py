@@ -83,6 +83,8 @@ class RunRequest:
     reason: str = ""
     ticket: str | None = None
     emergency: bool = False
+    #: The incident this run works on (``INC-<seq>``): run log and timeline name each other.
+    incident: str | None = None
     vault_password_file: Path | None = None
     verbosity: int = 0
     extra_vars: Mapping[str, Any] = field(default_factory=dict)
@@ -155,6 +157,8 @@ class RunStarted:
     #: The rules an emergency went past (``outside windows``, ``freeze NAME``,
     #: ``diagnostic first``), comma-separated; None when nothing was overridden.
     overridden: str | None = None
+    #: The incident the run works on (``INC-<seq>``), if it names one.
+    incident: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ class RunRefused:
     emergency: bool
     reason: str
     ticket: str | None
+    incident: str | None = None
 
 
 def to_payload(record: RunStarted | RunFinished | RunRefused) -> dict[str, Any]:

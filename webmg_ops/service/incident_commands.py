@@ -18,10 +18,12 @@ from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
 from webmg_ops.service import incidents
+from webmg_ops.service.escalation import CLOCK_BREACHED, NOTIFICATION_PENDING, NOTIFICATION_SENT
 from webmg_ops.service.ids import INCIDENT_PREFIX, ItemId
 from webmg_ops.service.incidents import (
     INCIDENT_KINDS,
     OPENED,
+    RUN_KINDS,
     Incident,
     IncidentRules,
     find_incident,
@@ -165,13 +167,44 @@ def list_incidents(
     return documents
 
 
+#: What an incident's timeline shows besides its own steps: the runs that worked on it,
+#: its clocks' recorded breaches and each notification's delivery (sent, or pending with
+#: the reason; a claim is only the tick's bookkeeping).
+_TIMELINE_KINDS = (
+    *INCIDENT_KINDS,
+    *RUN_KINDS,
+    CLOCK_BREACHED,
+    NOTIFICATION_SENT,
+    NOTIFICATION_PENDING,
+)
+
+
 def show_incident(
     settings: Settings, incident_id: str, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """Given an incident id, return the incident with its clocks at ``now`` and its
-    timeline. Raise BadInput for an unknown id."""
+    timeline: its steps, the runs that named it, its recorded breaches and notifications.
+    Raise BadInput for an unknown id."""
     seq, client_name = find_client_of(settings, incident_id)
     rules = rules_for(load_client(settings.inventories, client_name))
     with open_ledger(settings.ledger_url, create=False) as ledger:
-        history = list(ledger.entries(client=client_name, kinds=INCIDENT_KINDS))
+        history = list(ledger.entries(client=client_name, kinds=_TIMELINE_KINDS))
     return incident_document(find_incident(history, seq), rules, now or _now())
+
+
+def incident_for_run(settings: Settings, client_name: str, incident_id: str) -> str:
+    """Given a client and the incident a run is to work on, return the incident's id as
+    written (``INC-<seq>``), for the run's entries.
+
+    Raise BadInput if the id is malformed, names no incident, names another client's
+    incident, or names a closed one (a run on a closed incident belongs to a new one).
+    """
+    seq, owner = find_client_of(settings, incident_id)
+    if owner != client_name:
+        raise BadInput(f"{incidents.format_id(seq)} is an incident of {owner}, not {client_name}")
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        history = list(ledger.entries(client=client_name, kinds=INCIDENT_KINDS))
+    incident = find_incident(history, seq)
+    if not incident.is_open:
+        raise BadInput(f"{incident.id} is closed: open a new incident for what this run is about")
+    return incident.id

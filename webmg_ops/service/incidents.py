@@ -37,6 +37,7 @@ from webmg_ops.config.durations import format_duration
 from webmg_ops.config.policy import Policy, severity_setting
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, NewEntry
+from webmg_ops.runs.records import RUN_FINISHED, RUN_REFUSED, RUN_STARTED
 from webmg_ops.service import ids
 from webmg_ops.service.sla import BusinessCalendar, Span, due_at, elapsed, make_calendar
 
@@ -66,6 +67,8 @@ INCIDENT_KINDS: tuple[str, ...] = (
     LOWERED,
     POSTMORTEM,
 )
+#: A run's entries, which join the timeline of the incident the run names (``--incident``).
+RUN_KINDS: tuple[str, ...] = (RUN_STARTED, RUN_REFUSED, RUN_FINISHED)
 
 TRIAGE = "triage"
 MITIGATION = "mitigation"
@@ -262,12 +265,24 @@ def _apply(incident: Incident, entry: Entry) -> Incident:
 
 
 def fold_incidents(entries: Iterable[Entry]) -> dict[int, Incident]:
-    """Given entries of :data:`INCIDENT_KINDS` in seq order, return each incident's
-    state by the seq of its opening entry. Entries naming no known incident are
-    ignored; a step recorded twice moves the state once."""
+    """Given entries of :data:`INCIDENT_KINDS` (and of :data:`RUN_KINDS`, for the runs in
+    the timelines) in seq order, return each incident's state by the seq of its opening
+    entry. Entries naming no known incident are ignored; a step recorded twice moves the
+    state once; a run's entries join the timeline of the incident it named, moving no state."""
     incidents: dict[int, Incident] = {}
+    # Runs that named an incident: the seq of their run-started entry, to the incident's.
+    runs: dict[int, int] = {}
     for entry in entries:
         payload = entry.payload
+        linked = _linked_incident(entry, runs)
+        if linked is not None:
+            if linked in incidents and incidents[linked].client == entry.client:
+                if entry.kind == RUN_STARTED:
+                    runs[entry.seq] = linked
+                incidents[linked] = replace(
+                    incidents[linked], timeline=(*incidents[linked].timeline, _event(entry))
+                )
+            continue
         if entry.kind == OPENED:
             incidents[entry.seq] = Incident(
                 seq=entry.seq,
@@ -287,6 +302,23 @@ def fold_incidents(entries: Iterable[Entry]) -> dict[int, Incident]:
         if isinstance(seq, int) and seq in incidents:
             incidents[seq] = _apply(incidents[seq], entry)
     return incidents
+
+
+def _linked_incident(entry: Entry, runs: Mapping[int, int]) -> int | None:
+    """Given a run's entry and the runs already linked, return the seq of the incident the
+    run works on (None for an entry that is not a run's, or a run that names none)."""
+    if entry.kind == RUN_FINISHED:
+        started = entry.payload.get("started_seq")
+        return runs.get(started) if isinstance(started, int) else None
+    if entry.kind not in (RUN_STARTED, RUN_REFUSED):
+        return None
+    named = entry.payload.get("incident")
+    if not isinstance(named, str):
+        return None
+    try:
+        return parse_id(named)
+    except BadInput:
+        return None
 
 
 def find_incident(history: Sequence[Entry], seq: int) -> Incident:
@@ -668,6 +700,19 @@ def clock_document(status: ClockStatus, rules: IncidentRules) -> dict[str, Any]:
     }
 
 
+#: What a timeline shows of an entry's payload: the step's words; for a run that worked
+#: on the incident, which run it was and how it ended; a breach's clock; a notification's
+#: step, target and error.
+_TIMELINE_FIELDS = frozenset(
+    {
+        *("note", "reason", "from", "to", "on"),
+        *("run_id", "action", "outcome", "refusal", "message"),
+        # A recorded breach, and a notification's delivery (the target is kept masked).
+        *("clock", "due", "step", "target", "error"),
+    }
+)
+
+
 def incident_document(incident: Incident, rules: IncidentRules, now: datetime) -> dict[str, Any]:
     """Given an incident, its client's rules and an aware instant, return the incident as
     JSON-ready data: its fields, state, each clock at that instant, post-mortem actions
@@ -701,11 +746,7 @@ def incident_document(incident: Incident, rules: IncidentRules, now: datetime) -
                 "kind": event.kind,
                 "at": _local(event.at, rules),
                 "by": event.actor,
-                **{
-                    key: value
-                    for key, value in event.payload.items()
-                    if key in ("note", "reason", "from", "to", "on")
-                },
+                **{key: value for key, value in event.payload.items() if key in _TIMELINE_FIELDS},
             }
             for event in incident.timeline
         ],
