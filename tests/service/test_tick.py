@@ -7,8 +7,10 @@ repeated ticks, and records each send (``notification-sent``) and each clock's b
 (``incident-clock-breached``) once; a receiver that is down makes the notification
 pending (recorded, exit 1) and the next tick delivers it once it is up; two ticks at
 once never both send; a secret in a notification URL, read from the client's vault,
-reaches the receiver and never the ledger, the output or the logs; an unknown client,
-a bad ``--at`` and an unsupported URL scheme are exit 2 with the reason, nothing written.
+reaches the receiver and never the ledger, the output or the logs; a step that names
+no target is notified through the agency's on-call targets, with the agency's vault;
+an unknown client, a bad ``--at`` and an unsupported URL scheme are exit 2 with the
+reason, nothing written.
 
 The incident is riverton's (institutional-sla, clocks 24/7): a P1's response budget is
 20 minutes, thresholds 50/75/100 %, escalation steps after 15 min, 30 min and 1 h.
@@ -347,6 +349,65 @@ def test_a_receiver_that_is_down_leaves_the_notification_pending_until_it_is_up(
         "logs": caplog.text,
     }.items():
         assert leaked(text, CANARY) == [], name
+
+
+def test_a_step_without_targets_is_notified_through_the_agencys_on_call_targets(
+    cli: Cli,
+    edit_contract: EditContract,
+    webhook: Webhook,
+    vault_file: Path,
+    inventories: Path,
+    ledger_url: str,
+) -> None:
+    """Riverton's first step names its own webhook; its second names none, so it goes to
+    the agency's on-call target (its own contract's first step), whose password is read
+    from the agency's vault, never the client's; neither password is recorded."""
+    agency_canary = "Agncy4kT" + os.urandom(8).hex()
+    vault = inventories / "agency" / "group_vars" / "all" / "vault.yml"
+    vault.write_bytes(
+        encrypt_bytes(f"agency_hook_token: {agency_canary}\n".encode(), VAULT_PASSWORD)
+    )
+    agency_hook = f"json://ops:{{vault:agency_hook_token}}@127.0.0.1:{webhook.port}/agency"
+    own_hook = f"json://webmg:{{vault:webmg_hook_token}}@127.0.0.1:{webhook.port}/oncall"
+
+    def agency_on_call(data: dict[str, Any]) -> None:
+        data["escalation"][0]["notify"] = [agency_hook]
+
+    def only_the_first_step_names_targets(data: dict[str, Any]) -> None:
+        data["escalation"][0]["notify"] = [own_hook]
+        for step in data["escalation"][1:]:
+            step.pop("notify", None)
+
+    edit_contract("agency", agency_on_call)
+    edit_contract("riverton", only_the_first_step_names_targets)
+    webhook.start()
+    incident_id, opened = open_p1(cli)
+
+    # 31 minutes: thresholds 50, 75, 100 % and step 1 to riverton's own webhook; step 2
+    # (30 min) to the agency's; step 3 (1 h) not yet.
+    code, _document, output = run_tick(
+        cli, opened + 31 * MINUTE, "--vault-password-file", str(vault_file)
+    )
+    assert code == ExitCode.OK, output
+    assert len(webhook.titles("/oncall")) == 4
+    assert [title.split(": ", 1)[1] for title in webhook.titles("/agency")] == [
+        "escalation step 2 (security officer, Dana Whitfield): not fixed after 30m of SLA time"
+    ]
+    authorizations = {item["path"]: item["authorization"] for item in webhook.received}
+    assert authorizations == {
+        "/oncall": "Basic " + base64.b64encode(f"webmg:{CANARY}".encode()).decode(),
+        "/agency": "Basic " + base64.b64encode(f"ops:{agency_canary}".encode()).decode(),
+    }
+    sent = {
+        payload["key"]: payload["target"]
+        for kind, payload in entries(ledger_url)
+        if kind == "notification-sent"
+    }
+    assert sent[f"{incident_id}/after/step-2/1"] == (
+        f"json://ops:********@127.0.0.1:{webhook.port}/agency"
+    )
+    for secret in (CANARY, agency_canary):
+        assert leaked(raw_ledger(ledger_url) + output, secret) == []
 
 
 def leaked(text: str, secret: str) -> list[str]:

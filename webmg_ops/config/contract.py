@@ -192,7 +192,8 @@ class EscalationStep(Contact):
         default_factory=list,
         description=(
             "Apprise URLs notified: mailto://, mailtos://, json://, jsons://, form://, forms://; "
-            "a secret in a URL is written {vault:NAME} and read from the client's vault."
+            "a secret in a URL is written {vault:NAME} and read from the client's vault. "
+            "None: the agency's on-call targets (its own contract's first step)."
         ),
         examples=[
             ["mailtos://ops:{vault:webmg_smtp_password}@mail.example?to=anna@alpenhof.example"]

@@ -8,6 +8,10 @@ once or right after, finds them and sends nothing. Each claimed delivery is
 then sent through Apprise and its outcome recorded: ``notification-sent``, or
 ``notification-pending`` with the error, masked, which the next tick retries.
 
+A step of a contract that names no target of its own is notified through the
+agency's on-call targets (the first escalation step of the agency's own
+contract), their vault references read from the agency's vault.
+
 Every contract is loaded before anything is written: a contract that fails
 validation (an unsupported notification scheme) stops the tick with nothing
 written.
@@ -17,13 +21,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from webmg_ops.ansible.vault import Vault
-from webmg_ops.config.clients import Client, load_client_contract
+from webmg_ops.config.clients import AGENCY, CONTRACT_FILE, Client, load_client_contract
+from webmg_ops.config.contract import EscalationStep
 from webmg_ops.config.notify_targets import resolve_url, vault_names
 from webmg_ops.errors import WebmgError
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
@@ -43,9 +49,41 @@ from webmg_ops.settings import Settings
 
 @dataclass
 class _ClientTick:
+    """One client's part of a tick: its escalation path as notified, and the vaults read."""
+
     client: Client
     secrets: SecretSet
-    vault: dict[str, Any] | None = None
+    #: The contract's steps, each without targets given the agency's on-call targets.
+    steps: tuple[EscalationStep, ...]
+    #: The steps (numbered from 1) notified through the agency's targets, whose vault
+    #: references are the agency's.
+    agency_steps: frozenset[int]
+    vaults: dict[Path, dict[str, Any]] = field(default_factory=dict)
+
+
+def agency_targets(settings: Settings) -> tuple[str, ...]:
+    """Given the settings, return the agency's on-call targets: the ``notify`` URLs of the
+    first escalation step of the agency's own contract (none without an agency folder).
+
+    Raise BadInput if the agency's contract fails validation.
+    """
+    if not (settings.inventories / AGENCY / CONTRACT_FILE).is_file():
+        return ()
+    steps = load_client_contract(settings.inventories, AGENCY).contract.escalation
+    return tuple(steps[0].notify) if steps else ()
+
+
+def _client_tick(client: Client, fallback: Sequence[str]) -> _ClientTick:
+    """Given a client and the agency's targets, return its tick state: a step that names
+    no target of its own is notified through the agency's."""
+    steps: list[EscalationStep] = []
+    agency_steps: set[int] = set()
+    for number, step in enumerate(client.contract.escalation, start=1):
+        if not step.notify and fallback:
+            step = step.model_copy(update={"notify": list(fallback)})
+            agency_steps.add(number)
+        steps.append(step)
+    return _ClientTick(client, SecretSet(), tuple(steps), frozenset(agency_steps))
 
 
 def _clients_with_open_incidents(settings: Settings, only: str | None) -> list[str]:
@@ -55,11 +93,15 @@ def _clients_with_open_incidents(settings: Settings, only: str | None) -> list[s
 
 
 def _vault_of(state: _ClientTick, vault: Vault, notification: Notification) -> dict[str, Any]:
-    if state.vault is None:
-        # Read only when a URL names the vault, and then once per client and tick.
-        state.vault = vault.variables(state.client.folder)
-        state.secrets = state.secrets.union(SecretSet.of(vault.values(state.client.folder)))
-    return state.vault
+    # The agency's targets name the agency's vault; the contract's own, the client's.
+    folder = state.client.folder
+    if notification.step in state.agency_steps:
+        folder = folder.parent / AGENCY
+    if folder not in state.vaults:
+        # Read only when a URL names the vault, and then once per folder, client and tick.
+        state.vaults[folder] = vault.variables(folder)
+        state.secrets = state.secrets.union(SecretSet.of(vault.values(folder)))
+    return state.vaults[folder]
 
 
 def _deliver(
@@ -74,7 +116,8 @@ def _deliver(
             try:
                 url = resolve_url(url, _vault_of(state, vault, notification))
             except KeyError as missing:
-                return f"the client's vault lacks {missing.args[0]}"
+                owner = "agency's" if notification.step in state.agency_steps else "client's"
+                return f"the {owner} vault lacks {missing.args[0]}"
         error = send(url, notification.title, notification.body)
         if error is not None:
             # The resolved URL's secrets are masked in the error, whatever their form.
@@ -98,7 +141,7 @@ def _decide_for(
     """Record one client's breaches and claims under the write lock; return the entries
     appended, the deliveries claimed and how many open incidents were evaluated."""
     rules = rules_for(state.client)
-    steps = state.client.contract.escalation
+    steps = state.steps
     thresholds = state.client.policy.get("escalation.thresholds")
     claimed: list[Notification] = []
     open_count = 0
@@ -138,8 +181,9 @@ def tick(
         client_name = load_client_contract(settings.inventories, client_name).name
     names = _clients_with_open_incidents(settings, client_name)
     # Every contract first: one that fails validation stops the tick before any entry.
+    fallback = agency_targets(settings) if names else ()
     states = {
-        name: _ClientTick(load_client_contract(settings.inventories, name), SecretSet())
+        name: _client_tick(load_client_contract(settings.inventories, name), fallback)
         for name in names
     }
     breaches: list[dict[str, Any]] = []
