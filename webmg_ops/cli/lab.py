@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import sys
+import threading
 from collections.abc import Callable, Iterator
 
 import click
 from rich.table import Table
 
 from webmg_ops.cli.common import console, emit_json, json_option, pass_settings
-from webmg_ops.lab import control
+from webmg_ops.errors import EnvironmentProblem
+from webmg_ops.lab import control, inbox
 from webmg_ops.lab.control import LabStatus
 from webmg_ops.service.enrol import snapshot_known_hosts
 from webmg_ops.service.records import record_lab_enrolment
@@ -128,3 +131,42 @@ def down_command(settings: Settings) -> None:
     with _progress("Stopping the rehearsal lab") as on_step:
         removed = control.bring_down(settings, on_step)
     console.print("Lab stopped." if removed else "The lab was not up; nothing to do.")
+
+
+@lab_group.command("inbox")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=inbox.DEFAULT_PORT,
+    show_default=True,
+    help="The port on 127.0.0.1 (0: any free one, printed).",
+)
+def inbox_command(port: int) -> None:
+    """Print each notification delivered to the lab's inbox until interrupted (Ctrl-C).
+
+    A contract's escalation step names it as json://127.0.0.1:PORT/PATH (or form://);
+    `tick` delivers there. Listens on 127.0.0.1 only.
+    """
+
+    def show(delivery: inbox.Delivery) -> None:
+        click.echo("\n".join(delivery.lines()))
+        sys.stdout.flush()
+
+    try:
+        server = inbox.serve(port, show)
+    except OSError as error:
+        raise EnvironmentProblem(
+            f"the inbox cannot listen on {inbox.ADDRESS}:{port}: {error.strerror or error}"
+        ) from None
+    bound = server.server_address[1]
+    console.print(
+        f"Inbox listening on {inbox.ADDRESS}:{bound}: name json://{inbox.ADDRESS}:{bound}/PATH "
+        "in an escalation step's notify. Ctrl-C stops it."
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        console.print("Inbox closed.")
+    finally:
+        server.shutdown()
+        server.server_close()
