@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from support.engine import add_unreachable_client
-from support.service import ledger_url, service_postgres
+from support.service import ledger_url, open_incident, service_postgres
 
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import Entry, open_ledger
@@ -46,20 +46,8 @@ def run_json(cli: Cli, *args: str) -> dict[str, Any]:
     return document
 
 
-def open_incident(cli: Cli, client: str = CLIENT) -> str:
-    opened = run_json(
-        cli,
-        "incident",
-        "open",
-        client,
-        "--title",
-        "disk full",
-        "--impact",
-        "availability",
-        "--criticality",
-        "minor",
-    )
-    return str(opened["id"])
+def open_minor(cli: Cli, client: str = CLIENT) -> str:
+    return str(open_incident(cli, client, title="disk full", criticality="minor")["id"])
 
 
 def timeline(cli: Cli, incident: str) -> list[dict[str, Any]]:
@@ -70,8 +58,8 @@ def timeline(cli: Cli, incident: str) -> list[dict[str, Any]]:
 def test_a_run_naming_an_incident_joins_its_timeline_and_its_log_names_it(
     cli: Cli, ledger_url: str, client: Path, var: Path
 ) -> None:
-    worked_on = open_incident(cli)
-    other = open_incident(cli)
+    worked_on = open_minor(cli)
+    other = open_minor(cli)
     # Typed as an operator might: the id is written as the incident's own.
     ran = cli(
         "run", CLIENT, "check", "--emergency", "--reason", "disk", "--incident", worked_on.lower()
@@ -109,7 +97,7 @@ def test_a_run_naming_an_incident_joins_its_timeline_and_its_log_names_it(
 def test_a_refused_run_naming_an_incident_joins_its_timeline(
     cli: Cli, ledger_url: str, client: Path, var: Path
 ) -> None:
-    incident = open_incident(cli)
+    incident = open_minor(cli)
     refused = cli("run", CLIENT, "update", "--reason", "patch", "--incident", incident, "--json")
     assert refused.code == ExitCode.REFUSED, refused  # every window of the client is closed
     (entry,) = [entry for entry in entries(ledger_url) if entry.kind == "run-refused"]
@@ -123,7 +111,7 @@ def test_a_refused_run_naming_an_incident_joins_its_timeline(
 
 
 def _closed(cli: Cli) -> str:
-    incident = open_incident(cli)
+    incident = open_minor(cli)
     for step in ("ack", "mitigate", "fix", "close"):
         run_json(cli, "incident", step, incident, "--note", step)
     return incident
@@ -134,7 +122,7 @@ def _closed(cli: Cli) -> str:
     [
         (lambda cli: "INC-999999", "unknown incident INC-999999"),
         (lambda cli: "CHG-1", "not an incident id"),
-        (lambda cli: open_incident(cli, "atelier-nord"), "is an incident of atelier-nord"),
+        (lambda cli: open_minor(cli, "atelier-nord"), "is an incident of atelier-nord"),
         (_closed, "is closed: open a new incident"),
     ],
     ids=["unknown", "malformed", "another-clients", "closed"],

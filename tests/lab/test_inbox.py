@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from support.service import open_incident
 from support.waiting import wait_until
 
 from webmg_ops.errors import ExitCode
@@ -86,20 +87,7 @@ def test_tick_twice_and_the_inbox_shows_each_notification_once(
             data["escalation"][0]["notify"] = [f"json://127.0.0.1:{port}/oncall"]
 
         edit_contract("riverton", notify_the_inbox)
-        opened = cli(
-            "incident",
-            "open",
-            "riverton",
-            "--title",
-            "portal down",
-            "--impact",
-            "availability",
-            "--criticality",
-            "critical",
-            "--json",
-        )
-        assert opened.code == ExitCode.OK, opened
-        incident = json.loads(opened.out)
+        incident = open_incident(cli, "riverton")
         at = datetime.fromisoformat(incident["opened_at"]) + timedelta(minutes=11)
         sent = []
         for _ in range(2):

@@ -14,7 +14,6 @@ goes past: what the entry names cannot come from the window.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.engine import add_unreachable_client
 from support.governance import record_diagnostic
 
 from webmg_ops.errors import ExitCode
@@ -51,30 +51,20 @@ def _window_open_now() -> dict[str, Any]:
 def edit_client(inventories: Path, var: Path) -> Callable[[Callable[[dict[str, Any]], None]], None]:
     """Add the client (atelier-nord's contract, an open window, one unreachable host);
     return a function that changes its contract."""
-    folder = inventories / CLIENT
-    folder.mkdir()
-    contract = yaml.safe_load((inventories / "atelier-nord" / "client.yml").read_text())
-    contract["name"] = CLIENT
-    contract["windows"] = [_window_open_now()]
-    # Nothing of the run may leave this machine: no health probe, no offsite copy.
-    contract.pop("health_checks", None)
-    contract["backup"].pop("offsite", None)
-    contract["backup"].pop("restore_check", None)
-    # A client's inventory may not choose a local connection: an ssh host on a
-    # loopback port that nothing listens on.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    host = {"ansible_host": "127.0.0.1", "ansible_port": port}
-    (folder / "hosts.yml").write_text(
-        yaml.safe_dump({"all": {"children": {"web": {"hosts": {"local1": host}}}}})
-    )
+
+    def reaching_nothing(contract: dict[str, Any]) -> None:
+        contract["windows"] = [_window_open_now()]
+        # Nothing of the run may leave this machine: no offsite copy, no restore check.
+        contract["backup"].pop("offsite", None)
+        contract["backup"].pop("restore_check", None)
+
+    file = add_unreachable_client(inventories, CLIENT, reaching_nothing) / "client.yml"
 
     def edit(change: Callable[[dict[str, Any]], None]) -> None:
+        contract = yaml.safe_load(file.read_text())
         change(contract)
-        (folder / "client.yml").write_text(yaml.safe_dump(contract, sort_keys=False))
+        file.write_text(yaml.safe_dump(contract, sort_keys=False))
 
-    edit(lambda _contract: None)
     return edit
 
 

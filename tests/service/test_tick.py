@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
-from support.service import ledger_url, service_postgres
+from support.service import ledger_url, open_incident, service_postgres
 from support.waiting import wait_until
 
 from webmg_ops.ansible.vault import encrypt_bytes
@@ -182,20 +182,7 @@ def raw_ledger(ledger_url: str) -> str:
 
 
 def open_p1(cli: Cli) -> tuple[str, datetime]:
-    done = cli(
-        "incident",
-        "open",
-        "riverton",
-        "--title",
-        "portal down",
-        "--impact",
-        "availability",
-        "--criticality",
-        "critical",
-        "--json",
-    )
-    assert done.code == ExitCode.OK, done
-    document = json.loads(done.out)
+    document = open_incident(cli, "riverton")
     return document["id"], datetime.fromisoformat(document["opened_at"])
 
 

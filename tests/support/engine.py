@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +43,12 @@ def install_test_action(monkeypatch: pytest.MonkeyPatch, action: str, playbook: 
     monkeypatch.setattr(registry, "_actions", lambda: {**real, action: test_action})
 
 
-def add_unreachable_client(inventories: Path, name: str) -> Path:
+def add_unreachable_client(
+    inventories: Path, name: str, change: Callable[[dict[str, Any]], None] | None = None
+) -> Path:
     """Add a client NAME, a copy of atelier-nord's contract whose one host is a loopback
-    port nothing listens on and whose windows are all closed; return its folder.
+    port nothing listens on, whose windows are all closed and which has no health
+    check, then changed by ``change`` if given; return its folder.
 
     A run of it writes its lock, ledger entries and run folder, then fails at its
     preflight (a client's inventory may not choose a local connection); without
@@ -57,6 +60,8 @@ def add_unreachable_client(inventories: Path, name: str) -> Path:
     contract["name"] = name
     contract["windows"] = [w for w in contract["windows"] if not w.get("always")]
     contract.pop("health_checks", None)
+    if change is not None:
+        change(contract)
     (folder / "client.yml").write_text(yaml.safe_dump(contract, sort_keys=False))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -134,3 +134,30 @@ def rules(inventories: Path) -> Callable[[str], IncidentRules]:
         return rules_for(load_client(inventories, client))
 
     return load
+
+
+def open_incident(
+    cli: Callable[..., Any],
+    client: str,
+    *,
+    title: str = "portal down",
+    impact: str = "availability",
+    criticality: str = "critical",
+) -> dict[str, Any]:
+    """Given the cli fixture and a client, open an incident through ``incident open
+    --json`` (a P1 by default: availability, critical) and return the document printed."""
+    done = cli(
+        "incident",
+        "open",
+        client,
+        "--title",
+        title,
+        "--impact",
+        impact,
+        "--criticality",
+        criticality,
+        "--json",
+    )
+    assert done.code == 0, done
+    document: dict[str, Any] = json.loads(done.out)
+    return document
