@@ -20,8 +20,8 @@ from webmg_ops.ledger import Entry, NewEntry, open_ledger
 from webmg_ops.service import incidents
 from webmg_ops.service.ids import INCIDENT_PREFIX, ItemId
 from webmg_ops.service.incidents import (
-    INCIDENT_KINDS,
     OPENED,
+    TIMELINE_KINDS,
     Incident,
     IncidentRules,
     find_incident,
@@ -114,7 +114,7 @@ def act_on_incident(
         seen.extend(history)
         return [decide(rules, find_incident(history, seq), at)]
 
-    made = record_derived(settings, client_name, INCIDENT_KINDS, derive)
+    made = record_derived(settings, client_name, TIMELINE_KINDS, derive)
     incident = fold_incidents([*seen, *made])[seq]
     return incident_document(incident, rules, at)
 
@@ -152,7 +152,7 @@ def list_incidents(
     client = None if client_name is None else load_client(settings.inventories, client_name)
     with open_ledger(settings.ledger_url, create=False) as ledger:
         entries = list(
-            ledger.entries(client=None if client is None else client.name, kinds=INCIDENT_KINDS)
+            ledger.entries(client=None if client is None else client.name, kinds=TIMELINE_KINDS)
         )
     rules: dict[str, IncidentRules] = {}
     documents = []
@@ -173,5 +173,5 @@ def show_incident(
     seq, client_name = find_client_of(settings, incident_id)
     rules = rules_for(load_client(settings.inventories, client_name))
     with open_ledger(settings.ledger_url, create=False) as ledger:
-        history = list(ledger.entries(client=client_name, kinds=INCIDENT_KINDS))
+        history = list(ledger.entries(client=client_name, kinds=TIMELINE_KINDS))
     return incident_document(find_incident(history, seq), rules, now or _now())

@@ -52,6 +52,9 @@ RESUMED = "incident-resumed"
 RAISED = "incident-severity-raised"
 LOWERED = "incident-severity-lowered"
 POSTMORTEM = "incident-postmortem"
+#: Evidence read on the incident's hosts (:mod:`webmg_ops.service.evidence`): it moves
+#: no state, and its outputs are large, so that it is read only where it is shown.
+EVIDENCE = "incident-evidence"
 
 #: Every kind of entry an incident is made of.
 INCIDENT_KINDS: tuple[str, ...] = (
@@ -66,6 +69,9 @@ INCIDENT_KINDS: tuple[str, ...] = (
     LOWERED,
     POSTMORTEM,
 )
+
+#: The kinds an incident's timeline shows: its own, and the evidence attached to it.
+TIMELINE_KINDS: tuple[str, ...] = (*INCIDENT_KINDS, EVIDENCE)
 
 TRIAGE = "triage"
 MITIGATION = "mitigation"
@@ -704,7 +710,7 @@ def incident_document(incident: Incident, rules: IncidentRules, now: datetime) -
                 **{
                     key: value
                     for key, value in event.payload.items()
-                    if key in ("note", "reason", "from", "to", "on")
+                    if key in ("note", "reason", "from", "to", "on", "summary")
                 },
             }
             for event in incident.timeline
