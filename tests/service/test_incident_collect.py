@@ -297,7 +297,8 @@ def test_a_host_that_hangs_or_cannot_be_reached_does_not_stop_the_others(
     timed out, with what it printed so far; another host cannot be reached; the third
     is collected in full. One entry, exit status 1."""
     hosts.serve(WEB)
-    hosts.serve(DB, Answer(stdout=b"partial line\n", hold=True))
+    # The hung command's last line is unfinished: it begins with the client's secret.
+    hosts.serve(DB, Answer(stdout=b"partial line\n" + SECRET[:12].encode(), hold=True))
     incident_id = open_incident(cli)
 
     done = cli("incident", "collect", incident_id, "--timeout", "0.5", "--json")
@@ -311,9 +312,16 @@ def test_a_host_that_hangs_or_cannot_be_reached_does_not_stop_the_others(
     assert {command["state"] for command in hung["commands"]} == {"timed-out"}
     assert {command["stdout"] for command in hung["commands"]} == {"partial line\n"}
     assert {command["exit_status"] for command in hung["commands"]} == {None}
+    assert {tuple(command["notes"]) for command in hung["commands"]} == {
+        (
+            "did not finish within its timeout: stopped, output so far kept",
+            "its unfinished last line was dropped",
+        )
+    }
     assert by_host(document)[WEB]["state"] == "collected"
     (entry,) = evidence_entries(ledger_url)
     assert entry.payload["hosts"] == document["hosts"]
+    assert SECRET[:12] not in entry.payload_json
 
 
 def test_an_unreachable_host_is_recorded_with_its_reason(
@@ -364,7 +372,8 @@ def test_long_outputs_are_cut_and_the_cut_is_said(cli: Cli, ledger_url: str, hos
 def test_an_endless_output_is_stopped(cli: Cli, ledger_url: str, hosts: Hosts) -> None:
     """A host sending far more than any probe prints: each command is stopped once it
     passes the read limit, and recorded as cut."""
-    hosts.serve(WEB, Answer(status=0, stdout=b"y" * (400 * 1024)))
+    line = b"y" * 99 + b"\n"
+    hosts.serve(WEB, Answer(status=0, stdout=line * 4100))  # 410 000 bytes
     incident_id = open_incident(cli, "--host", WEB)
 
     done = cli("incident", "collect", incident_id, "--json")
@@ -375,7 +384,9 @@ def test_an_endless_output_is_stopped(cli: Cli, ledger_url: str, hosts: Hosts) -
     for command in host["commands"]:
         assert command["state"] == "cut"
         assert command["exit_status"] is None
-        assert len(command["stdout"]) == 16_000
+        # What is kept: whole lines, no more than the entry keeps.
+        assert 15_000 < len(command["stdout"]) <= 16_000
+        assert set(command["stdout"].splitlines()) == {"y" * 99}
         assert "printed more than 262144 bytes: stopped, output so far kept" in command["notes"]
 
 

@@ -256,10 +256,16 @@ def _stream(
     return text
 
 
+def _whole_lines(raw: bytes) -> bytes:
+    """Given bytes read from a stream, return them up to their last line end."""
+    return raw[: raw.rfind(b"\n") + 1]
+
+
 def probe_document(run: ProbeRun, secrets: SecretSet) -> dict[str, Any]:
     """Given one probe's run and the client's secrets, return it as JSON-ready data:
     name, command, state, exit status, output and error output (safe text, see
-    :func:`clean`) and notes saying what was cut or why it did not end."""
+    :func:`clean`; whole lines only for a command that did not end) and notes saying
+    what was cut or why it did not end."""
     state = _probe_state(run)
     notes: list[str] = []
     if state == TIMED_OUT:
@@ -270,8 +276,15 @@ def probe_document(run: ProbeRun, secrets: SecretSet) -> dict[str, Any]:
         notes.append(f"session lost: {clean_reason(run.lost or '', secrets)}")
     elif state == NOT_RUN:
         notes.append("not run: the session to the host was lost before")
-    stdout = _stream(run.stdout, secrets, KEPT_STDOUT, run.probe.keep, "output", notes)
-    stderr = _stream(run.stderr, secrets, KEPT_STDERR, run.probe.keep, "error output", notes)
+    raw_stdout, raw_stderr = run.stdout, run.stderr
+    if state not in _ENDED:
+        # Read up to an arbitrary byte: its last, unfinished line may hold the first
+        # characters of a secret, which no mask recognises. It is dropped.
+        raw_stdout, raw_stderr = _whole_lines(raw_stdout), _whole_lines(raw_stderr)
+        if (raw_stdout, raw_stderr) != (run.stdout, run.stderr):
+            notes.append("its unfinished last line was dropped")
+    stdout = _stream(raw_stdout, secrets, KEPT_STDOUT, run.probe.keep, "output", notes)
+    stderr = _stream(raw_stderr, secrets, KEPT_STDERR, run.probe.keep, "error output", notes)
     return {
         "name": run.probe.name,
         "command": run.probe.command,
