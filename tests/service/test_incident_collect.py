@@ -172,6 +172,7 @@ def test_evidence_from_verified_hosts_is_attached_to_the_incident(
     document = json.loads(done.out)
     assert (document["id"], document["complete"]) == (incident_id, True)
     assert document["summary"] == "2 of 2 host(s) collected"
+    assert document["at"].endswith(("+01:00", "+02:00"))  # the client's zone: Vienna
     for host in (by_host(document)[WEB], by_host(document)[DB]):
         assert host["state"] == "collected"
         assert [command["command"] for command in host["commands"]] == READ_ONLY_COMMANDS

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from webmg_ops.ansible.connection import Connection, read_inventory_variables
 from webmg_ops.ansible.vault import Vault
@@ -39,6 +40,7 @@ from webmg_ops.service.incidents import (
     Incident,
     find_incident,
     format_id,
+    rules_for,
 )
 from webmg_ops.service.records import record_derived
 from webmg_ops.settings import Settings
@@ -166,19 +168,19 @@ def collect_evidence(
         return [evidence.decide_evidence(current, collections, secrets, by=by, now=at)]
 
     (entry,) = record_derived(settings, client.name, INCIDENT_KINDS, derive)
-    return evidence_document(entry)
+    return evidence_document(entry, rules_for(client).zone)
 
 
-def evidence_document(entry: Entry) -> dict[str, Any]:
-    """Given an ``incident-evidence`` entry, return it as the commands print it: the
-    incident's ``id``, the entry's seq as ``evidence``, when, by whom, and its payload
-    (already masked and safe when it was recorded)."""
+def evidence_document(entry: Entry, zone: ZoneInfo) -> dict[str, Any]:
+    """Given an ``incident-evidence`` entry and its client's time zone, return it as the
+    commands print it: the incident's ``id``, the entry's seq as ``evidence``, when (in
+    that zone), by whom, and its payload (already masked and safe when recorded)."""
     payload = entry.payload
     return {
         "id": format_id(payload["incident"]),
         "evidence": entry.seq,
         "client": entry.client,
-        "at": entry.at.isoformat(),
+        "at": entry.at.astimezone(zone).isoformat(),
         "by": entry.actor,
         "summary": payload["summary"],
         "complete": payload["complete"],
@@ -195,8 +197,9 @@ def list_evidence(settings: Settings, incident_id: str) -> list[dict[str, Any]]:
     with open_ledger(settings.ledger_url, create=False) as ledger:
         history = list(ledger.entries(client=client_name, kinds=TIMELINE_KINDS))
     find_incident(history, seq)
+    zone = rules_for(load_client(settings.inventories, client_name)).zone
     return [
-        evidence_document(entry)
+        evidence_document(entry, zone)
         for entry in history
         if entry.kind == EVIDENCE and entry.payload.get("incident") == seq
     ]
