@@ -25,7 +25,7 @@ from support.ssh_server import (
     new_key,
 )
 
-from webmg_ops.remote.session import CommandTimedOut, host_session, run_on_hosts
+from webmg_ops.remote.session import BoundedResult, CommandTimedOut, host_session, run_on_hosts
 from webmg_ops.remote.ssh import CommandResult, HostKeyProblem, Unreachable
 
 ANSWER = Answer(status=3, stdout=b"out line\n", stderr=b"err line\n")
@@ -285,3 +285,41 @@ def test_one_command_on_several_hosts_at_once(
     assert outcomes["changed"].changed is True
     assert server.commands == ["uptime"]
     assert unknown.commands == changed.commands == []
+
+
+def test_a_bounded_read_gives_the_raw_output_and_status(
+    server: CommandServer, keys: Keys, tmp_path: Path, home: Path
+) -> None:
+    known_hosts = _known_hosts(tmp_path, server.known_hosts_line())
+    with host_session(connection_to(server, keys.client_file, known_hosts)) as session:
+        result = session.read_bounded("df -hP", limit=1000, timeout=10)
+    assert result == BoundedResult(status=3, stdout=b"out line\n", stderr=b"err line\n")
+    assert server.commands == ["df -hP"]
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_bounded_read_stops_a_command_past_its_limit(
+    keys: Keys, tmp_path: Path, home: Path, stream: str
+) -> None:
+    """A host sending more than the limit on either stream: the command is stopped and
+    no more than the limit is kept (the host may not fill the controller's memory)."""
+    flood = Answer(stdout=b"z" * 300_000) if stream == "stdout" else Answer(stderr=b"z" * 300_000)
+    with command_server(keys.host, keys.client, flood) as server:
+        known_hosts = _known_hosts(tmp_path, server.known_hosts_line())
+        with host_session(connection_to(server, keys.client_file, known_hosts)) as session:
+            result = session.read_bounded("journalctl", limit=1000, timeout=10)
+    assert (result.status, result.cut, result.timed_out) == (None, True, False)
+    assert getattr(result, stream) == b"z" * 1000
+
+
+def test_a_bounded_read_past_its_timeout_keeps_what_came(
+    keys: Keys, tmp_path: Path, home: Path
+) -> None:
+    with command_server(keys.host, keys.client, Answer(stdout=b"so far\n", hold=True)) as server:
+        known_hosts = _known_hosts(tmp_path, server.known_hosts_line())
+        with host_session(connection_to(server, keys.client_file, known_hosts)) as session:
+            result = session.read_bounded("sleep infinity", limit=1000, timeout=0.5)
+            # The session stays usable for the next command.
+            assert session.read_bounded("uptime", limit=1000, timeout=0.5).timed_out
+    assert result == BoundedResult(status=None, stdout=b"so far\n", stderr=b"", timed_out=True)
+    assert server.commands == ["sleep infinity", "uptime"]

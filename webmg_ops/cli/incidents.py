@@ -1,9 +1,11 @@
 """Incident commands: ``incident open|ack|mitigate|fix|close|wait|resume|raise|lower|
-postmortem|list|show``.
+postmortem|collect|evidence|list|show``.
 
 Each command that changes an incident records one ledger entry and prints the
 incident as it then stands (``--json``: one document with its ``id``,
-``severity`` and each clock's due time and state).
+``severity`` and each clock's due time and state). ``collect`` records the
+evidence read on the incident's hosts and prints it; ``evidence`` prints what
+was collected. Text read on a host is printed as plain text, never as markup.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
+from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.config.contract import CRITICALITIES, IMPACTS, PRIORITIES
-from webmg_ops.errors import BadInput
-from webmg_ops.service import incidents
+from webmg_ops.errors import BadInput, ExitCode
+from webmg_ops.remote.session import COMMAND_TIMEOUT_S
+from webmg_ops.service import evidence, incidents
+from webmg_ops.service.collect import collect_evidence, list_evidence
 from webmg_ops.service.incident_commands import (
     act_on_incident,
     list_incidents,
@@ -28,11 +34,12 @@ from webmg_ops.service.incident_commands import (
 )
 from webmg_ops.settings import Settings
 
-from .common import by_option, console, emit_json, json_option, pass_settings
+from .common import by_option, console, emit_json, json_option, pass_settings, vault_option
 
 F = Callable[..., Any]
 
 _CLOCK_STYLE = {"running": "cyan", "paused": "yellow", "met": "green", "breached": "red"}
+_HOST_STYLE = {evidence.COLLECTED: "green", evidence.INCOMPLETE: "yellow"}
 
 
 def _at_option(function: F) -> F:
@@ -304,6 +311,107 @@ def postmortem_command(
     _report(act_on_incident(settings, incident_id, decide), as_json)
 
 
+def _host_line(host: Mapping[str, Any]) -> Text:
+    """One host's state, as plain text with its style: names and reasons may come from
+    the host, so none of it is read as markup."""
+    line = Text(f"  {host['host']}: ")
+    line.append(host["state"], style=_HOST_STYLE.get(host["state"], "red"))
+    if host["reason"]:
+        line.append(f" ({host['reason']})")
+    return line
+
+
+@incident_group.command("collect")
+@click.argument("incident_id", metavar="ID")
+@click.option(
+    "--timeout",
+    type=float,
+    default=COMMAND_TIMEOUT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long each command may run on a host.",
+)
+@vault_option
+@by_option("Who collects")
+@json_option
+@pass_settings
+def collect_command(
+    settings: Settings,
+    incident_id: str,
+    timeout: float,
+    vault_file: str | None,
+    by: str | None,
+    as_json: bool,
+) -> int:
+    """Read evidence on incident ID's hosts and attach it to the incident.
+
+    Runs a fixed set of read-only commands (failed units, error journal, disk, memory,
+    load, package log, listening ports) on the incident's host, or on every host of
+    the client when it names none, all hosts at once, host keys strictly checked.
+    Outputs are masked and bounded. Exits 0 when every host gave every output, 1 when
+    some host or command gave none (what was read is recorded all the same).
+    """
+
+    def done(host: Mapping[str, Any]) -> None:
+        console.print(_host_line(host))
+
+    document = collect_evidence(
+        settings,
+        incident_id,
+        by=by,
+        vault_password_file=vault_password_file(vault_file),
+        timeout=timeout,
+        on_host=done,
+    )
+    if as_json:
+        emit_json(document)
+    else:
+        console.print(
+            Text(
+                f"{document['id']}: evidence recorded (entry {document['evidence']}): "
+                f"{document['summary']}"
+            )
+        )
+        console.print(f"Outputs: webmg-ops incident evidence {document['id']}")
+    return int(ExitCode.OK if document["complete"] else ExitCode.FAILED)
+
+
+def _print_evidence(document: Mapping[str, Any]) -> None:
+    console.print(
+        Text(
+            f"{document['id']} evidence {document['evidence']} at {document['at'][:19]} "
+            f"by {document['by']}: {document['summary']}"
+        )
+    )
+    for host in document["hosts"]:
+        console.print(_host_line(host))
+        for command in host["commands"]:
+            status = "" if command["exit_status"] is None else f", exit {command['exit_status']}"
+            console.print(Text(f"  --- {command['name']}: {command['state']}{status}"))
+            console.print(Text(f"  $ {command['command']}", style="dim"))
+            for note in command["notes"]:
+                console.print(Text(f"  ({note})", style="yellow"))
+            for stream in ("stdout", "stderr"):
+                if command[stream]:
+                    console.print(Text(command[stream].rstrip("\n")))
+
+
+@incident_group.command("evidence")
+@click.argument("incident_id", metavar="ID")
+@json_option
+@pass_settings
+def evidence_command(settings: Settings, incident_id: str, as_json: bool) -> None:
+    """Show the evidence collected on incident ID's hosts, oldest first, in full."""
+    documents = list_evidence(settings, incident_id)
+    if as_json:
+        emit_json(documents)
+        return
+    if not documents:
+        console.print(f"{incident_id}: no evidence collected ('incident collect {incident_id}')")
+    for document in documents:
+        _print_evidence(document)
+
+
 @incident_group.command("list")
 @click.argument("client", metavar="[CLIENT]", required=False)
 @click.option("--open", "open_only", is_flag=True, help="Only incidents not closed yet.")
@@ -346,7 +454,9 @@ def show_command(settings: Settings, incident_id: str, at_text: str | None, as_j
     _report(document, as_json)
     if not as_json:
         for event in document["timeline"]:
-            console.print(f"  {event['at'][:16]} {event['kind']} by {event['by']} {_said(event)}")
+            # Notes and summaries are recorded text: printed as such, never as markup.
+            line = f"  {event['at'][:16]} {event['kind']} by {event['by']} {_said(event)}"
+            console.print(Text(line))
 
 
 def _said(event: Mapping[str, Any]) -> str:
@@ -361,7 +471,7 @@ def _said(event: Mapping[str, Any]) -> str:
         words = [event.get("action"), event.get("run_id"), event.get("outcome")]
         words.append(event.get("refusal"))
     else:
-        return str(event.get("note") or event.get("reason") or "")
+        return str(event.get("note") or event.get("reason") or event.get("summary") or "")
     return " ".join(str(word) for word in words if word)
 
 

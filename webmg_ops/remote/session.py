@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import IO, Any, cast
 
@@ -61,6 +62,28 @@ _SESSION_LOST = (paramiko.SSHException, EOFError, OSError, ThreadException)
 
 class CommandTimedOut(Exception):
     """A command on a host did not finish within its timeout (its channel was closed)."""
+
+
+#: Seconds between two looks at a bounded command's channel (see :meth:`HostSession.read_bounded`).
+_POLL_S = 0.1
+#: Bytes asked of a channel at once.
+_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class BoundedResult:
+    """What a command read with bounds gave: its raw output, as much as was read.
+
+    ``status`` is its exit status (-1 when the host sent none), None when it did not
+    end: it ran past its timeout (``timed_out``) or printed more than the limit on one
+    stream (``cut``), and its channel was then closed.
+    """
+
+    status: int | None
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    cut: bool = False
 
 
 def _verified(connection: Connection, timeout: float) -> Any:
@@ -184,6 +207,66 @@ class HostSession:
             stdout=stdout.decode(errors="replace"),
             stderr=stderr.decode(errors="replace"),
         )
+
+    def read_bounded(
+        self, command: str, limit: int, timeout: float = COMMAND_TIMEOUT_S
+    ) -> BoundedResult:
+        """Given a command, a size in bytes and a timeout, run the command and return what
+        it printed, its raw bytes, never more than ``limit`` bytes per stream.
+
+        For a command whose output is not trusted: fabric's runner keeps everything a
+        command prints until it ends, so a host could fill the controller's memory.
+        Here the command is stopped (its channel closed) once it printed more than
+        ``limit`` bytes on one stream, or ran past ``timeout`` seconds; what was read
+        until then is returned (``cut`` or ``timed_out``). SSH's flow control keeps
+        the host from sending much more than is read. Raise Unreachable if the session
+        is lost.
+        """
+        deadline = time.monotonic() + timeout
+        stdout = bytearray()
+        stderr = bytearray()
+        channel: paramiko.Channel | None = None
+        try:
+            channel = self._link.create_session()
+            channel.exec_command(command)
+            stdout_ended = False
+            while True:
+                # stderr has no wait of its own: take what came each time round.
+                while channel.recv_stderr_ready():
+                    stderr += channel.recv_stderr(_CHUNK)
+                ended = stdout_ended and channel.exit_status_ready()
+                if ended:
+                    # The last of stderr came before the exit status.
+                    while channel.recv_stderr_ready():
+                        stderr += channel.recv_stderr(_CHUNK)
+                if len(stdout) > limit or len(stderr) > limit:
+                    return BoundedResult(
+                        None, bytes(stdout[:limit]), bytes(stderr[:limit]), cut=True
+                    )
+                if ended:
+                    return BoundedResult(channel.recv_exit_status(), bytes(stdout), bytes(stderr))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return BoundedResult(None, bytes(stdout), bytes(stderr), timed_out=True)
+                wait = min(_POLL_S, remaining)
+                if stdout_ended:
+                    channel.status_event.wait(wait)
+                    continue
+                channel.settimeout(wait)
+                try:
+                    chunk = channel.recv(_CHUNK)
+                except TimeoutError:
+                    continue
+                if chunk:
+                    stdout += chunk
+                else:
+                    stdout_ended = True
+        except _SESSION_LOST as error:
+            raise Unreachable(f"{self.host}: session lost: {error}") from error
+        finally:
+            if channel is not None:
+                with contextlib.suppress(*_SESSION_LOST):
+                    channel.close()
 
     def start(self, command: str, timeout: float = COMMAND_TIMEOUT_S) -> str:
         """Given a command, start it and return the first line it prints (without the

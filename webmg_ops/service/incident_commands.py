@@ -24,6 +24,7 @@ from webmg_ops.service.incidents import (
     INCIDENT_KINDS,
     OPENED,
     RUN_KINDS,
+    TIMELINE_KINDS,
     Incident,
     IncidentRules,
     find_incident,
@@ -116,7 +117,7 @@ def act_on_incident(
         seen.extend(history)
         return [decide(rules, find_incident(history, seq), at)]
 
-    made = record_derived(settings, client_name, INCIDENT_KINDS, derive)
+    made = record_derived(settings, client_name, TIMELINE_KINDS, derive)
     incident = fold_incidents([*seen, *made])[seq]
     return incident_document(incident, rules, at)
 
@@ -154,7 +155,7 @@ def list_incidents(
     client = None if client_name is None else load_client(settings.inventories, client_name)
     with open_ledger(settings.ledger_url, create=False) as ledger:
         entries = list(
-            ledger.entries(client=None if client is None else client.name, kinds=INCIDENT_KINDS)
+            ledger.entries(client=None if client is None else client.name, kinds=TIMELINE_KINDS)
         )
     rules: dict[str, IncidentRules] = {}
     documents = []
@@ -167,11 +168,11 @@ def list_incidents(
     return documents
 
 
-#: What an incident's timeline shows besides its own steps: the runs that worked on it,
-#: its clocks' recorded breaches and each notification's delivery (sent, or pending with
-#: the reason; a claim is only the tick's bookkeeping).
-_TIMELINE_KINDS = (
-    *INCIDENT_KINDS,
+#: What ``incident show`` reads besides the timeline's own kinds: the runs that worked on
+#: the incident, its clocks' recorded breaches and each notification's delivery (sent, or
+#: pending with the reason; a claim is only the tick's bookkeeping).
+_SHOWN_KINDS = (
+    *TIMELINE_KINDS,
     *RUN_KINDS,
     CLOCK_BREACHED,
     NOTIFICATION_SENT,
@@ -188,7 +189,7 @@ def show_incident(
     seq, client_name = find_client_of(settings, incident_id)
     rules = rules_for(load_client(settings.inventories, client_name))
     with open_ledger(settings.ledger_url, create=False) as ledger:
-        history = list(ledger.entries(client=client_name, kinds=_TIMELINE_KINDS))
+        history = list(ledger.entries(client=client_name, kinds=_SHOWN_KINDS))
     return incident_document(find_incident(history, seq), rules, now or _now())
 
 

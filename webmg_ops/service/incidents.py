@@ -53,6 +53,9 @@ RESUMED = "incident-resumed"
 RAISED = "incident-severity-raised"
 LOWERED = "incident-severity-lowered"
 POSTMORTEM = "incident-postmortem"
+#: Evidence read on the incident's hosts (:mod:`webmg_ops.service.evidence`): it moves
+#: no state, and its outputs are large, so that it is read only where it is shown.
+EVIDENCE = "incident-evidence"
 
 #: Every kind of entry an incident is made of.
 INCIDENT_KINDS: tuple[str, ...] = (
@@ -69,6 +72,9 @@ INCIDENT_KINDS: tuple[str, ...] = (
 )
 #: A run's entries, which join the timeline of the incident the run names (``--incident``).
 RUN_KINDS: tuple[str, ...] = (RUN_STARTED, RUN_REFUSED, RUN_FINISHED)
+
+#: The kinds an incident's timeline shows: its own, and the evidence attached to it.
+TIMELINE_KINDS: tuple[str, ...] = (*INCIDENT_KINDS, EVIDENCE)
 
 TRIAGE = "triage"
 MITIGATION = "mitigation"
@@ -705,7 +711,7 @@ def clock_document(status: ClockStatus, rules: IncidentRules) -> dict[str, Any]:
 #: step, target and error.
 _TIMELINE_FIELDS = frozenset(
     {
-        *("note", "reason", "from", "to", "on"),
+        *("note", "reason", "from", "to", "on", "summary"),
         *("run_id", "action", "outcome", "refusal", "message"),
         # A recorded breach, and a notification's delivery (the target is kept masked).
         *("clock", "due", "step", "target", "error"),
