@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from webmg_ops.errors import BadInput
+from webmg_ops.secrets import SecretSet, collect_secrets, secrets_from_environment
 
 VAULT_PASSWORD_VARIABLE = "WEBMG_VAULT_PASSWORD_FILE"
 _VAULT_HEADER = b"$ANSIBLE_VAULT"
@@ -235,3 +236,20 @@ def decrypt_bytes(data: bytes, password: bytes) -> bytes | None:
     except AnsibleError:
         return None
     return plain
+
+
+def client_secrets(
+    folder: Path, vault: Vault, variables: Mapping[str, Mapping[str, Any]]
+) -> SecretSet:
+    """Given a client's folder, the command's vault and its hosts' variables by host,
+    return every value a command on that client must never write: vault values,
+    secret-named variables, secret-looking environment variables, the vault password.
+
+    Raise BadInput as :meth:`Vault.values` does.
+    """
+    found = SecretSet.of(vault.values(folder)).union(secrets_from_environment(os.environ))
+    for host_vars in variables.values():
+        found = found.union(collect_secrets(dict(host_vars)))
+    if vault.password is not None:
+        found = found.union(SecretSet.of([vault.password.decode(errors="replace")]))
+    return found

@@ -21,7 +21,7 @@ from webmg_ops.actions.registry import action_named
 from webmg_ops.ansible.connection import read_inventory_variables
 from webmg_ops.ansible.inventory import find_inventory_file
 from webmg_ops.ansible.runner import Job, Progress, ansible_cfg_for, run_playbook
-from webmg_ops.ansible.vault import Vault
+from webmg_ops.ansible.vault import Vault, client_secrets
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.engine.cancel import CancelFlag
 from webmg_ops.engine.governance import Clearance, PolicyRefusal, clear_request, rules_for
@@ -52,7 +52,7 @@ from webmg_ops.runs.records import (
     RunRequest,
     new_run_id,
 )
-from webmg_ops.secrets import SecretSet, collect_secrets, secrets_from_environment
+from webmg_ops.secrets import SecretSet, collect_secrets
 from webmg_ops.settings import Settings
 
 
@@ -81,19 +81,13 @@ def _secrets_for(
     vault: Vault,
     variables: Mapping[str, Mapping[str, Any]],
 ) -> SecretSet:
-    """Every value this run must never write: vault values, secret-named variables
-    (inventory and extra vars), secret-looking environment variables, the vault password.
+    """Every value this run must never write: the client's (vault values, secret-named
+    inventory variables, secret-looking environment variables, the vault password) and
+    its secret-named extra vars.
     """
-    password = vault.password
-    values = vault.values(client.folder)
-    secret_set = SecretSet.of(values).union(
-        secrets_from_environment(os.environ), collect_secrets(dict(request.extra_vars))
+    return client_secrets(client.folder, vault, variables).union(
+        collect_secrets(dict(request.extra_vars))
     )
-    for host_vars in variables.values():
-        secret_set = secret_set.union(collect_secrets(dict(host_vars)))
-    if password is not None:
-        secret_set = secret_set.union(SecretSet.of([password.decode(errors="replace")]))
-    return secret_set
 
 
 def execute_run(

@@ -14,7 +14,6 @@ entry, appended through :func:`~webmg_ops.service.records.record_derived`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
@@ -23,13 +22,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from webmg_ops.ansible.connection import Connection, read_inventory_variables
-from webmg_ops.ansible.vault import Vault
-from webmg_ops.config.clients import Client, load_client
+from webmg_ops.ansible.vault import Vault, client_secrets
+from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
 from webmg_ops.remote.session import COMMAND_TIMEOUT_S, open_host_session
 from webmg_ops.remote.ssh import CONNECT_TIMEOUT_S, HostKeyProblem, Unreachable
-from webmg_ops.secrets import SecretSet, collect_secrets, secrets_from_environment
 from webmg_ops.service import evidence
 from webmg_ops.service.evidence import HostCollection, ProbeRun
 from webmg_ops.service.incident_commands import find_client_of
@@ -50,18 +48,6 @@ MAX_PARALLEL_HOSTS = 16
 
 #: Told each host's document (see :func:`evidence.host_document`) as soon as it is read.
 HostDone = Callable[[Mapping[str, Any]], None]
-
-
-def client_secrets(client: Client, vault: Vault, variables: Mapping[str, Any]) -> SecretSet:
-    """Given a client, the command's vault and its hosts' variables, return every value
-    the evidence must never hold: vault values, secret-named variables, secret-looking
-    environment variables and the vault password (as a run masks its records)."""
-    secrets = SecretSet.of(vault.values(client.folder)).union(secrets_from_environment(os.environ))
-    for host_vars in variables.values():
-        secrets = secrets.union(collect_secrets(dict(host_vars)))
-    if vault.password is not None:
-        secrets = secrets.union(SecretSet.of([vault.password.decode(errors="replace")]))
-    return secrets
 
 
 def read_host(connection: Connection, timeout: float, connect_timeout: float) -> HostCollection:
@@ -141,7 +127,7 @@ def collect_evidence(
     hosts = evidence.hosts_to_collect(incident, (host.name for host in client.hosts))
     vault = Vault(vault_password_file)
     inventory = read_inventory_variables(client.folder, vault)
-    secrets = client_secrets(client, vault, inventory.variables)
+    secrets = client_secrets(client.folder, vault, inventory.variables)
     missing = [host for host in hosts if host not in inventory.connections]
     if missing:
         raise BadInput(f"{client.name}: no connection settings for {', '.join(missing)}")
