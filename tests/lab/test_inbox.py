@@ -56,11 +56,14 @@ class Lines:
 
 @contextmanager
 def inbox_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], Lines, Lines]]:
+    # Started with SIGINT ignored, as a shell's background job is: the inbox must still
+    # stop on it.
     process = subprocess.Popen(
         [sys.executable, "-m", "webmg_ops.cli.main", "lab", "inbox", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     assert process.stdout is not None and process.stderr is not None
     out, err = Lines(process.stdout), Lines(process.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -163,10 +164,15 @@ def inbox_command(port: int) -> None:
         f"Inbox listening on {inbox.ADDRESS}:{bound}: name json://{inbox.ADDRESS}:{bound}/PATH "
         "in an escalation step's notify. Ctrl-C stops it."
     )
+    stop = threading.Event()
+    # Set here, not inherited: a parent that ignores SIGINT (a job control shell's
+    # background job, a test runner's worker) would leave the inbox deaf to Ctrl-C.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda _number, _frame: stop.set())
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        console.print("Inbox closed.")
+        while not stop.wait(1.0):
+            pass
     finally:
         server.shutdown()
         server.server_close()
+    console.print("Inbox closed.")
