@@ -156,6 +156,7 @@ def started_payload(
                 policy=policy_summary(context.client),
                 # Also when the window was open: a gate passed in an emergency is named.
                 overridden=clearance.overridden,
+                change=request.change,
             )
         )
     )
