@@ -346,8 +346,9 @@ def test_a_deploy_that_succeeded_is_recorded_and_then_accepted(
     cli: Cli, ledger_url: str, inventories: Path
 ) -> None:
     """The engine drafts ``change-deployed`` from a successful deploy's ``run-finished``
-    (never from a failed one or a dry run); the change is then deployed, and the client's
-    acceptance, refused before, is taken."""
+    over every host of the client (never from a failed one, a dry run or a run limited to
+    some hosts); the change is then deployed, and the client's acceptance, refused before,
+    is taken."""
     change_id = change(cli, "terre-solidaire")
     early = cli("change", "accept", change_id, "--by", "Claire Dubois")
     assert early.code == ExitCode.BAD_INPUT
@@ -360,15 +361,20 @@ def test_a_deploy_that_succeeded_is_recorded_and_then_accepted(
         "terre-web1": {"webmg-demo-app": {"before": "1.0", "after": "1.1"}},
         "terre-db1": {"webmg-demo-app": {"before": None, "after": None}},
     }
-    finished = {
+    every_host = ("terre-web1", "terre-web2", "terre-db1")
+    finished: dict[str, Any] = {
         "run_id": "r1",
         "outcome": "succeeded",
+        "hosts": [{"host": host, "status": "ok"} for host in every_host],
         "evidence": {"deployment": {"packages": {"webmg-demo-app": "1.1"}, "hosts": versions}},
     }
     with open_ledger(ledger_url) as ledger:
         assert deployed_entry(ledger, client, request, {**finished, "outcome": "failed"}) is None
         dry_run = RunRequest("terre-solidaire", "deploy", check=True, change=change_id)
         assert deployed_entry(ledger, client, dry_run, finished) is None
+        # A deploy limited to some hosts leaves the others on the old version: not deployed.
+        limited = {**finished, "hosts": finished["hosts"][:1]}
+        assert deployed_entry(ledger, client, request, limited) is None
         drafted = deployed_entry(ledger, client, request, finished)
         assert drafted is not None
         (entry,) = ledger.append_many([drafted])

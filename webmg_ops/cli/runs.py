@@ -310,6 +310,11 @@ def _run_and_report(settings: Settings, request: RunRequest, as_json: bool) -> i
         console.print(
             f"{report.deployed.payload['change']} deployed (ledger entry {report.deployed.seq})"
         )
+    elif request.change and not check and report.outcome is Outcome.SUCCEEDED:
+        console.print(
+            f"[yellow]{request.change} is not recorded deployed:[/yellow] the run covered only "
+            "some of the client's hosts (--limit)"
+        )
     if report.run_log:
         console.print(f"run log: {report.run_log}")
     return int(code)

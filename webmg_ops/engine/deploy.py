@@ -65,11 +65,18 @@ def deployed_entry(
     ledger: LedgerReader, client: Client, request: RunRequest, finished: Mapping[str, Any]
 ) -> NewEntry | None:
     """Given the ledger, a client, a deploy's request and its ``run-finished`` payload,
-    return the ``change-deployed`` entry (None: not a deploy, a dry run, or a deploy that
-    did not succeed), naming the run and the versions before and after on each host."""
+    return the ``change-deployed`` entry, naming the run and the versions before and
+    after on each host.
+
+    None: not a deploy, a dry run, a deploy that did not succeed, or one limited to some
+    of the client's hosts (``--limit``): the others may still run the old version.
+    """
     if request.change is None or request.check:
         return None
     if finished.get("outcome") != Outcome.SUCCEEDED.value:
+        return None
+    ran = {str(host.get("host")) for host in finished.get("hosts") or []}
+    if ran != {host.name for host in client.hosts}:
         return None
     change = read_change(ledger, client, request.change)
     deployment = finished.get("evidence", {}).get("deployment") or {}
