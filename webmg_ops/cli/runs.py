@@ -236,7 +236,7 @@ def run_command(
 ) -> int:
     """Run ACTION for CLIENT on its hosts, recorded in the ledger with a run log.
 
-    A deploy installs the version its change names (``--change CHG-n``) and, when it
+    A deploy installs the version its change names (--change CHG-n) and, when it
     succeeds, records the change deployed.
     """
     request = _request(
