@@ -3,7 +3,9 @@ client's policy: any other exits 2 with the list of actions that do, and writes 
 
 The expected lists are the rule stated independently: riverton (institutional-sla,
 government) requires approvals, and the actions that change hosts under a window
-(update, harden, deploy) consume one; alpenhof (stability-security, hotel) requires none.
+(update, harden) consume one; alpenhof (stability-security, hotel) requires none. A
+deploy consumes the approval of the change it deploys (``change approve``), never one
+recorded for the action.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from webmg_ops.errors import ExitCode
 Cli = Callable[..., Any]
 
 
-@pytest.mark.parametrize("action", ["update", "harden", "deploy"])
+@pytest.mark.parametrize("action", ["update", "harden"])
 def test_an_action_that_consumes_an_approval_is_approved(
     cli: Cli, ledger_url: str, action: str
 ) -> None:
@@ -48,16 +50,23 @@ def test_an_action_that_consumes_an_approval_is_approved(
             "riverton",
             "backup",
             "a run of backup for riverton consumes no approval under its policy; "
-            "actions that do: deploy, harden, update",
+            "actions that do: harden, update",
         ),
-        ("riverton", "check", "actions that do: deploy, harden, update"),
-        ("riverton", "drill", "actions that do: deploy, harden, update"),
+        ("riverton", "check", "actions that do: harden, update"),
+        ("riverton", "drill", "actions that do: harden, update"),
         (
             "alpenhof",
             "update",
             "a run of update for alpenhof consumes no approval: its policy asks for none",
         ),
         ("alpenhof", "harden", "actions that do: none"),
+        (
+            "riverton",
+            "deploy",
+            "a run of deploy consumes the approval of the change it deploys, not one recorded "
+            "for the action: webmg-ops change approve CHG-n --by WHO",
+        ),
+        ("terre-solidaire", "deploy", "webmg-ops change approve CHG-n"),
     ],
 )
 def test_an_action_that_consumes_no_approval_is_refused_and_nothing_is_written(

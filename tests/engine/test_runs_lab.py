@@ -166,11 +166,11 @@ def test_lab_enrols_its_hosts_and_enroll_needs_confirmation(lab: Lab) -> None:
 def test_outside_window_is_refused_and_emergency_is_recorded(
     lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
+    install_test_action(monkeypatch, "harden", "deploy_marker.yml")
     with lab.resetting("atelier-web1"):
         lab.diagnosed(CLIENT)
         with edited_contract(lab.inventories, CLIENT, _closed_window):
-            code, _out, err = inproc("run", CLIENT, "deploy", "--limit", "atelier-web1")
+            code, _out, err = inproc("run", CLIENT, "harden", "--limit", "atelier-web1")
             assert code == ExitCode.REFUSED
             assert "outside its maintenance windows" in err
             refused = lab.entries("run-refused", CLIENT)[-1].payload
@@ -178,7 +178,7 @@ def test_outside_window_is_refused_and_emergency_is_recorded(
             assert not _marker_on(lab, WEB1)
 
             code, _out, err = inproc(
-                "run", CLIENT, "deploy", "--limit", "atelier-web1", "--emergency"
+                "run", CLIENT, "harden", "--limit", "atelier-web1", "--emergency"
             )
             assert code == ExitCode.BAD_INPUT
             assert "--emergency needs --reason" in err
@@ -186,7 +186,7 @@ def test_outside_window_is_refused_and_emergency_is_recorded(
             code, out, err = inproc(
                 "run",
                 CLIENT,
-                "deploy",
+                "harden",
                 "--limit",
                 "atelier-web1",
                 "--emergency",
@@ -206,13 +206,13 @@ def test_outside_window_is_refused_and_emergency_is_recorded(
 def test_approval_is_required_and_consumed_once(
     lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
+    install_test_action(monkeypatch, "harden", "deploy_marker.yml")
     lab.diagnosed("riverton")
     with lab.resetting("riverton-web1"):
         run = (
             "run",
             "riverton",
-            "deploy",
+            "harden",
             "--limit",
             "riverton-web1",
             "--emergency",
@@ -225,7 +225,7 @@ def test_approval_is_required_and_consumed_once(
         code, _out, err = inproc(
             "approve",
             "riverton",
-            "deploy",
+            "harden",
             "--by",
             "Marcus Reed (CIO)",
             "--note",
@@ -243,10 +243,10 @@ def test_approval_is_required_and_consumed_once(
 def test_dry_run_needs_no_window_and_changes_nothing(
     lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
+    install_test_action(monkeypatch, "harden", "deploy_marker.yml")
     with edited_contract(lab.inventories, CLIENT, _closed_window):
         code, out, err = inproc(
-            "run", CLIENT, "deploy", "--check", "--limit", "atelier-web1", "--json"
+            "run", CLIENT, "harden", "--check", "--limit", "atelier-web1", "--json"
         )
     assert code == ExitCode.OK, err
     report = json.loads(out)
@@ -257,12 +257,12 @@ def test_dry_run_needs_no_window_and_changes_nothing(
 
 def test_second_run_on_a_client_is_refused(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     # The first run holds the client until released: the second certainly meets its lock.
-    install_test_action(monkeypatch, "deploy", "hold_until_released.yml")
+    install_test_action(monkeypatch, "harden", "hold_until_released.yml")
     lab.diagnosed(CLIENT)
     monkeypatch.setenv("WEBMG_VAR", str(lab.settings.var_dir))
     request = RunRequest(
         CLIENT,
-        "deploy",
+        "harden",
         limit="atelier-web1",
         emergency=True,
         reason="holds the client",
@@ -474,7 +474,7 @@ def test_canary_secrets_never_leak(
     canaries = {
         name: f"{name}-{random.token_urlsafe(24)}" for name in ("vault", "extra", "environ")
     }
-    install_test_action(monkeypatch, "deploy", "canary.yml")
+    install_test_action(monkeypatch, "harden", "canary.yml")
     lab.diagnosed(CLIENT)
     # The client's own vault (group_vars/all/vault.yml) uses the lab's vault password.
     password = Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"])
@@ -497,7 +497,7 @@ def test_canary_secrets_never_leak(
             code, out, err = inproc(
                 "run",
                 CLIENT,
-                "deploy",
+                "harden",
                 "--limit",
                 "atelier-web1",
                 "-vvvv",
@@ -572,9 +572,9 @@ def test_bad_input_exits_2_and_records_nothing(
 def test_plan_touches_no_host_and_says_why_it_would_be_refused(
     lab: Lab, inproc: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install_test_action(monkeypatch, "deploy", "deploy_marker.yml")
+    install_test_action(monkeypatch, "harden", "deploy_marker.yml")
     before = len(lab.entries())
-    code, out, _err = inproc("plan", "riverton", "deploy", "--json")
+    code, out, _err = inproc("plan", "riverton", "harden", "--json")
     assert code == ExitCode.REFUSED
     plan = json.loads(out)
     assert plan["hosts"] == ["riverton-db1", "riverton-web1", "riverton-web2"]

@@ -6,7 +6,7 @@ types in :mod:`webmg_ops.actions.base` never sit in a cycle.
 
 from __future__ import annotations
 
-from webmg_ops.actions import backup, check, diagnose, drill, harden, target, update
+from webmg_ops.actions import backup, check, deploy, diagnose, drill, harden, target, update
 from webmg_ops.actions.base import Action
 from webmg_ops.errors import BadInput
 
@@ -17,6 +17,7 @@ def _actions() -> dict[str, Action]:
         for action in (
             backup.ACTION,
             check.ACTION,
+            deploy.ACTION,
             diagnose.ACTION,
             drill.ACTION,
             harden.ACTION,

@@ -4,6 +4,7 @@ approve | accept | list | show``."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from rich.table import Table
@@ -15,12 +16,27 @@ from webmg_ops.settings import Settings
 
 from .common import by_option, console, emit_json, json_option, pass_settings
 
+_DEPLOYS_HELP = (
+    "The application version the change deploys, a package of the client's repository "
+    "(repeat for several packages)."
+)
+
+
+def _deploys_option(function: Any) -> Any:
+    return click.option(
+        "--deploys", "deploys", multiple=True, metavar="PACKAGE=VERSION", help=_DEPLOYS_HELP
+    )(function)
+
 
 def _print(change: Change, as_json: bool, done: str) -> None:
     if as_json:
         emit_json(change.document())
         return
     console.print(f"{change.id} ({change.client}) {done}: {change.title} [{change.state.value}]")
+    if change.deploys:
+        console.print(
+            "deploys: " + ", ".join(f"{name} {version}" for name, version in change.deploys)
+        )
     if change.blocked_out_of_scope:
         console.print(
             f"[yellow]out of scope:[/yellow] {', '.join(change.out_of_scope)}; the client must "
@@ -44,6 +60,7 @@ def change_group() -> None:
     default=None,
     help="Who asks for it (default: the recorded operator).",
 )
+@_deploys_option
 @json_option
 @pass_settings
 def request_command(
@@ -52,6 +69,7 @@ def request_command(
     title: str,
     description: str,
     requested_by: str | None,
+    deploys: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Record a change requested for CLIENT; it gets the id CHG-<seq>."""
@@ -61,6 +79,7 @@ def request_command(
         title=title,
         description=description,
         requested_by=requested_by or resolve_actor(),
+        deploys=deploys,
     )
     _print(change, as_json, "requested")
 
@@ -77,6 +96,7 @@ def request_command(
 @click.option(
     "--out", "excluded", multiple=True, metavar="TEXT", help="What it leaves alone (repeat)."
 )
+@_deploys_option
 @json_option
 @pass_settings
 def scope_command(
@@ -84,11 +104,14 @@ def scope_command(
     change_id: str,
     included: tuple[str, ...],
     excluded: tuple[str, ...],
+    deploys: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Record what change ID touches; one touching what the contract excludes is flagged
-    out of scope and waits for the client's decision."""
-    change = items.scope_change(settings, change_id, included=included, excluded=excluded)
+    """Record what change ID touches (and the version it deploys); one touching what the
+    contract excludes is flagged out of scope and waits for the client's decision."""
+    change = items.scope_change(
+        settings, change_id, included=included, excluded=excluded, deploys=deploys
+    )
     _print(change, as_json, "scoped")
 
 

@@ -16,7 +16,7 @@ from webmg_ops.ansible.runner import Progress as RunProgress
 from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.config.clients import load_client
 from webmg_ops.engine.cancel import CancelFlag, cancel_on_signals
-from webmg_ops.engine.execute import execute_run
+from webmg_ops.engine.execute import RunReport, execute_run
 from webmg_ops.engine.governance import PolicyRefusal, check_approvable
 from webmg_ops.engine.history import find_run, list_runs
 from webmg_ops.engine.plan import plan_run
@@ -58,9 +58,11 @@ def _request(
     extra: tuple[str, ...] = (),
     *,
     incident: str | None = None,
+    change: str | None = None,
 ) -> RunRequest:
     return RunRequest(
         extra_vars=_extra_vars(extra),
+        change=change,
         client=client,
         action=action,
         check=check,
@@ -99,6 +101,12 @@ def run_options(function: Any) -> Any:
                 help="Allowed outside windows and in freezes; needs --reason; recorded.",
             ),
             vault_option,
+            click.option(
+                "--change",
+                metavar="CHG-n",
+                help="deploy: the change whose version it installs (scheduled; approved "
+                "where the policy requires it).",
+            ),
         ]
     ):
         function = option(function)
@@ -122,11 +130,21 @@ def plan_command(
     incident: str | None,
     emergency: bool,
     vault_file: str | None,
+    change: str | None,
     as_json: bool,
 ) -> int:
     """Show what a run would do, without touching a host: hosts, batches, window, policy."""
     request = _request(
-        client, action, check, limit, reason, ticket, emergency, vault_file, incident=incident
+        client,
+        action,
+        check,
+        limit,
+        reason,
+        ticket,
+        emergency,
+        vault_file,
+        incident=incident,
+        change=change,
     )
     plan = plan_run(settings, request)
     document = {
@@ -139,6 +157,8 @@ def plan_command(
         "emergency": request.emergency,
         "approval_seq": plan.clearance.approval_seq if plan.clearance else None,
         "policy": dict(plan.policy),
+        "change": request.change,
+        "deploys": dict(plan.deploys),
         "would_be_refused": plan.refusal is not None,
         "refusal": plan.refusal.message if plan.refusal else None,
     }
@@ -149,6 +169,8 @@ def plan_command(
             f"[bold]{plan.client.contract.display_name}[/bold]: {action} with "
             f"{plan.playbook.name if plan.playbook else 'the controller (no playbook)'}"
         )
+        for name, version in plan.deploys.items():
+            console.print(f"  deploys {name} {version} ({request.change})")
         for index, batch in enumerate(plan.batches, 1):
             console.print(f"  batch {index}: {', '.join(batch)}")
         console.print(f"  window: {document['window'] or '-'}")
@@ -221,11 +243,16 @@ def run_command(
     incident: str | None,
     emergency: bool,
     vault_file: str | None,
+    change: str | None,
     verbose: int,
     extra: tuple[str, ...],
     as_json: bool,
 ) -> int:
-    """Run ACTION for CLIENT on its hosts, recorded in the ledger with a run log."""
+    """Run ACTION for CLIENT on its hosts, recorded in the ledger with a run log.
+
+    A deploy installs the version its change names (--change CHG-n) and, when it
+    succeeds, records the change deployed.
+    """
     request = _request(
         client,
         action,
@@ -238,6 +265,7 @@ def run_command(
         verbose,
         extra,
         incident=incident,
+        change=change,
     )
     return _run_and_report(settings, request, as_json)
 
@@ -279,6 +307,7 @@ def _run_and_report(settings: Settings, request: RunRequest, as_json: bool) -> i
                 "diagnostic": report.outcome_detail.evidence.get("diagnostic"),
                 "offsite": asdict(report.offsite) if report.offsite else None,
                 "checkpoint": asdict(report.checkpoint) if report.checkpoint else None,
+                "change": _deployed(report),
             }
         )
         return int(code)
@@ -302,9 +331,25 @@ def _run_and_report(settings: Settings, request: RunRequest, as_json: bool) -> i
             continue
         state = "published" if step.published else f"unpublished (pending {step.pending_id})"
         console.print(f"offsite {step.kind}: {state}: {step.detail}")
+    if report.deployed is not None:
+        console.print(
+            f"{report.deployed.payload['change']} deployed (ledger entry {report.deployed.seq})"
+        )
+    elif request.change and not check and report.outcome is Outcome.SUCCEEDED:
+        console.print(
+            f"[yellow]{request.change} is not recorded deployed:[/yellow] the run covered only "
+            "some of the client's hosts (--limit)"
+        )
     if report.run_log:
         console.print(f"run log: {report.run_log}")
     return int(code)
+
+
+def _deployed(report: RunReport) -> dict[str, Any] | None:
+    """Given a run's report, return the change it deployed (None: none)."""
+    if report.deployed is None:
+        return None
+    return {"deployed_seq": report.deployed.seq, **report.deployed.payload}
 
 
 def show_diagnostic(document: Mapping[str, Any] | None) -> None:

@@ -762,6 +762,14 @@ class ChangeLimits(StrictModel):
         description="A change needs a recorded approval before it is deployed (may only be added).",
         examples=[True],
     )
+    deploy_allowed: bool | None = Field(
+        default=None,
+        description=(
+            "Changes may be deployed (run CLIENT deploy --change ID); may only be turned off "
+            "where the level allows it."
+        ),
+        examples=[False],
+    )
 
 
 class BacklogLimits(StrictModel):

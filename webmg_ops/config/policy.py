@@ -300,6 +300,31 @@ for _level, _rows in BACKLOG_DEFAULTS.items():
     LEVEL_DEFAULTS[_level].update(_rows)
 
 # --- end of the backlog rows ------------------------------------------------
+# --- deploy: which levels may deploy an application version -----------------
+
+#: Whether a change's deploy (``run CLIENT deploy --change CHG-n``) may run at all. The
+#: stability-security level keeps the application as it is (updates and hardening only);
+#: continuous-evolution and institutional-sla ship the client's application versions.
+#: Allowing is looser: a contract may forbid deploys, never allow them where the level
+#: does not.
+DEPLOY_DEFAULTS: dict[Level, dict[str, Any]] = {
+    Level.STABILITY_SECURITY: {"changes.deploy_allowed": False},
+    Level.CONTINUOUS_EVOLUTION: {"changes.deploy_allowed": True},
+    Level.INSTITUTIONAL_SLA: {"changes.deploy_allowed": True},
+}
+
+DEPLOY_DESCRIPTIONS: dict[str, str] = {
+    "changes.deploy_allowed": "application versions are deployed (a change's deploy run)",
+}
+
+DEPLOY_OVERRIDES: dict[tuple[str, ...], str] = {
+    ("changes", "deploy_allowed"): "changes.deploy_allowed",
+}
+
+for _level, _rows in DEPLOY_DEFAULTS.items():
+    LEVEL_DEFAULTS[_level].update(_rows)
+
+# --- end of the deploy rows -------------------------------------------------
 
 #: What each setting means, shown by ``webmg-ops policy``.
 DESCRIPTIONS: dict[str, str] = {
@@ -332,6 +357,7 @@ DESCRIPTIONS: dict[str, str] = {
     **INCIDENT_DESCRIPTIONS,
     **ESCALATION_DESCRIPTIONS,
     **BACKLOG_DESCRIPTIONS,
+    **DEPLOY_DESCRIPTIONS,
 }
 
 
@@ -434,6 +460,7 @@ _LOOSER_THAN: dict[str, Callable[[Any, Any], bool]] = {
     "backup.retention": _retention_is_looser,
     "budget.marker": _never_looser,
     "escalation.thresholds": _thresholds_are_looser,
+    "changes.deploy_allowed": _permission_is_looser,
     **{
         severity_setting(impact, criticality): _priority_is_looser
         for impact in IMPACTS
@@ -543,6 +570,7 @@ CONTRACT_OVERRIDES: dict[tuple[str, ...], str] = {
     **{("incidents", "postmortem", p): f"postmortem.{p}" for p in ("p1", "p2", "p3")},
     **ESCALATION_OVERRIDES,
     **BACKLOG_OVERRIDES,
+    **DEPLOY_OVERRIDES,
 }
 
 

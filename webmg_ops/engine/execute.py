@@ -24,6 +24,7 @@ from webmg_ops.ansible.runner import Job, Progress, ansible_cfg_for, run_playboo
 from webmg_ops.ansible.vault import Vault, client_secrets
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.engine.cancel import CancelFlag
+from webmg_ops.engine.deploy import deployed_entry, with_change
 from webmg_ops.engine.governance import Clearance, PolicyRefusal, clear_request, rules_for
 from webmg_ops.engine.lock import LockHolder, acquire_client_lock
 from webmg_ops.engine.offsite_step import OffsiteStep, checkpoint_after_run, offsite_after_run
@@ -37,7 +38,7 @@ from webmg_ops.engine.record import (
     started_payload,
 )
 from webmg_ops.errors import EnvironmentProblem, Refused, WebmgError
-from webmg_ops.ledger import Entry, Ledger, open_ledger
+from webmg_ops.ledger import Entry, Ledger, NewEntry, open_ledger
 from webmg_ops.offsite.record import UNPUBLISHED
 from webmg_ops.remote.preflight import HostPreflight, run_preflight
 from webmg_ops.reports.runlog import render_run_log
@@ -73,6 +74,8 @@ class RunReport:
     offsite: OffsiteStep | None = None
     #: The ledger checkpoint published offsite after the run (None: no offsite target).
     checkpoint: OffsiteStep | None = None
+    #: The ``change-deployed`` entry of a deploy that succeeded (None: any other run).
+    deployed: Entry | None = None
 
 
 def _secrets_for(
@@ -114,6 +117,9 @@ def execute_run(
         raise EnvironmentProblem(f"playbook {playbook} is missing")
     hosts = select_hosts(client, request.limit)
     request = with_incident(settings, client, request)
+    with open_ledger(settings.ledger_url, create=False) as reader:
+        # A deploy reads what its change deploys before anything is written.
+        request = with_change(reader, client, request)
     # The vault password file is read here, once, and the vault decrypted once.
     vault = Vault(request.vault_password_file)
     request = with_action_vars(action, client, hosts, request, vault)
@@ -195,11 +201,17 @@ def _run_locked(
     )
     clock = time.monotonic()
     played = _play(run, on_progress, on_preflight)
-    finished = run.ledger.append(
-        RUN_FINISHED,
-        context.client.name,
-        finished_payload(context, started, time.monotonic() - clock, played, run.secrets),
-    )
+    payload = finished_payload(context, started, time.monotonic() - clock, played, run.secrets)
+    drafts = [NewEntry(RUN_FINISHED, context.client.name, payload)]
+    try:
+        deployed = deployed_entry(run.ledger, context.client, context.request, payload)
+    except WebmgError:
+        # Never at the cost of the run-finished: the run's evidence still names the versions.
+        deployed = None
+    if deployed is not None:
+        # In the run-finished's transaction: a change is deployed exactly when its run says so.
+        drafts.append(deployed)
+    finished, *rest = run.ledger.append_many(drafts)
     log = render_run_log(
         started, finished, context.client.contract, context.settings.var_dir, secrets=run.secrets
     ).markdown
@@ -221,6 +233,7 @@ def _run_locked(
         run_log=log,
         offsite=offsite,
         checkpoint=checkpoint,
+        deployed=rest[0] if rest else None,
     )
 
 

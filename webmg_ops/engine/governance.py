@@ -16,6 +16,7 @@ from webmg_ops.config.clients import Client
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, LedgerReader
 from webmg_ops.runs.records import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal, RunRequest
+from webmg_ops.service import changes
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class ActionRules:
     needs_diagnostic: bool = False
     #: May run for a prospect (no level contracted yet).
     for_prospects: bool = False
+    #: Installs what a change names (``--change CHG-n``), where the level allows it
+    #: (``changes.deploy_allowed``); the approval it consumes is the change's own.
+    deploys_change: bool = False
 
 
 #: Changes to live systems need a window and, where the policy says so, an
@@ -43,8 +47,13 @@ ACTION_RULES: dict[str, ActionRules] = {
     "target": ActionRules(needs_window=False, needs_approval=False),
     "update": ActionRules(needs_window=True, needs_approval=True, needs_diagnostic=True),
     "harden": ActionRules(needs_window=True, needs_approval=True, needs_diagnostic=True),
-    "deploy": ActionRules(needs_window=True, needs_approval=True, needs_diagnostic=True),
+    "deploy": ActionRules(
+        needs_window=True, needs_approval=True, needs_diagnostic=True, deploys_change=True
+    ),
 }
+
+#: The policy setting that lets a level deploy changes.
+DEPLOY_ALLOWED = "changes.deploy_allowed"
 
 
 class PolicyRefusal(Refused):
@@ -80,14 +89,17 @@ def rules_for(action: str) -> ActionRules:
 def approval_consumers(client: Client) -> tuple[str, ...]:
     """Given a client, return the actions whose runs consume an approval under its policy,
     sorted: those that need one (:data:`ACTION_RULES`) where the policy asks for approvals,
-    and that may run for the client (a prospect runs none of them)."""
+    and that may run for the client (a prospect runs none of them). A deploy is not one of
+    them: it consumes its change's approval (``change approve``)."""
     if not client.policy.approval_required:
         return ()
     return tuple(
         sorted(
             name
             for name, rule in ACTION_RULES.items()
-            if rule.needs_approval and (rule.for_prospects or not client.contract.is_prospect)
+            if rule.needs_approval
+            and not rule.deploys_change
+            and (rule.for_prospects or not client.contract.is_prospect)
         )
     )
 
@@ -102,6 +114,11 @@ def check_approvable(client: Client, action: str) -> None:
     consumers = approval_consumers(client)
     if action in consumers:
         return
+    if action in ACTION_RULES and ACTION_RULES[action].deploys_change:
+        raise BadInput(
+            f"a run of {action} consumes the approval of the change it deploys, not one "
+            "recorded for the action: webmg-ops change approve CHG-n --by WHO"
+        )
     if consumers:
         raise BadInput(
             f"a run of {action} for {client.name} consumes no approval under its policy; "
@@ -150,6 +167,25 @@ def _diagnostic_gap(client: Client, ledger: LedgerReader) -> str | None:
     return None
 
 
+def _change_approval(client: Client, change_id: str | None, ledger: LedgerReader) -> int | None:
+    """Given a client, the change a deploy names and the ledger, return the seq of the
+    change's approval the deploy consumes (None: the change is not approved, and the
+    policy does not require it).
+
+    Raise BadInput for no change, an unknown one or one not scheduled; PolicyRefusal
+    if the policy requires an approval the change does not have (or has consumed).
+    """
+    if change_id is None:
+        raise BadInput("deploy needs --change CHG-n: the change naming the version it installs")
+    history = list(ledger.entries(client=client.name, kinds=changes.CHANGE_KINDS))
+    change = changes.find_change(history, change_id)
+    try:
+        changes.check_deployable(change, bool(client.policy.get(changes.APPROVAL_REQUIRED)))
+    except Refused as refused:
+        raise PolicyRefusal(Refusal.APPROVAL, refused.message) from None
+    return change.approval_seq if change.state is changes.ChangeState.APPROVED else None
+
+
 def check_governance(
     client: Client,
     action: str,
@@ -159,14 +195,16 @@ def check_governance(
     reason: str,
     at: datetime,
     ledger: LedgerReader,
+    change: str | None = None,
 ) -> Clearance:
-    """Given a requested run, return its clearance.
+    """Given a requested run (and the change a deploy names), return its clearance.
 
     Raise BadInput if an emergency has no reason, PolicyRefusal if the
-    client is a prospect and the action is not a read-only look, if a change
-    comes before a diagnostic or on a system that is not stabilized, if the
-    run falls outside every window or inside a freeze (each unless it is an
-    emergency), or if it needs an approval that was not recorded.
+    client is a prospect and the action is not a read-only look, if the
+    client's level may not deploy, if a change comes before a diagnostic or
+    on a system that is not stabilized, if the run falls outside every window
+    or inside a freeze (each unless it is an emergency), or if it needs an
+    approval that was not recorded (a deploy: its change's).
     """
     rules = rules_for(action)
     if emergency and not reason.strip():
@@ -180,6 +218,15 @@ def check_governance(
             Refusal.PROSPECT,
             f"{client.name} is a prospect (no level in client.yml): only {allowed} may run "
             "until a service level is contracted",
+        )
+    if rules.deploys_change and not client.policy.get(DEPLOY_ALLOWED):
+        # No emergency overrides this either: the level does not include deploys at all.
+        source = client.policy.values[DEPLOY_ALLOWED].source
+        raise PolicyRefusal(
+            Refusal.LEVEL,
+            f"{client.name} may not {action}: its policy does not deploy application "
+            f"versions ({DEPLOY_ALLOWED}: no, from the {source}); deploys are part of "
+            "continuous-evolution and institutional-sla",
         )
     overridden_parts: list[str] = []
     state = calendar_state(client.contract.windows, client.policy.freezes, at)
@@ -217,7 +264,10 @@ def check_governance(
                 )
             overridden_parts.append("diagnostic first")
     approval_seq: int | None = None
-    if rules.needs_approval and not check and client.policy.approval_required:
+    if rules.deploys_change:
+        # A dry run changes nothing: it consumes no approval and may look at any change.
+        approval_seq = None if check else _change_approval(client, change, ledger)
+    elif rules.needs_approval and not check and client.policy.approval_required:
         approval_seq = find_open_approval(ledger, client.name, action)
         if approval_seq is None:
             raise PolicyRefusal(
@@ -246,4 +296,5 @@ def clear_request(
         reason=request.reason,
         at=at,
         ledger=ledger,
+        change=request.change,
     )

@@ -7,7 +7,7 @@ refuses the input its plan would refuse.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from webmg_ops.ansible.runner import PLAYBOOKS
 from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.config.policy import describe_value
+from webmg_ops.engine.deploy import with_change
 from webmg_ops.engine.governance import Clearance, PolicyRefusal, clear_request, rules_for
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
@@ -49,6 +50,8 @@ class Plan:
     clearance: Clearance | None
     refusal: PolicyRefusal | None
     policy: Mapping[str, str]
+    #: What a deploy installs (package -> version); empty for every other action.
+    deploys: Mapping[str, str] = field(default_factory=dict)
 
 
 def playbook_of(action: Action) -> Path | None:
@@ -107,6 +110,8 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
     action = action_named(request.action)
     playbook = playbook_of(action)
     hosts = select_hosts(client, request.limit)
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        request = with_change(ledger, client, request)
     # A plan refuses the input that the run would refuse.
     with_incident(settings, client, request)
     with_action_vars(action, client, hosts, request, Vault(request.vault_password_file))
@@ -131,4 +136,5 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
         clearance=clearance,
         refusal=refusal,
         policy=policy_summary(client),
+        deploys=request.deploys,
     )

@@ -158,6 +158,7 @@ def started_payload(
                 # Also when the window was open: a gate passed in an emergency is named.
                 overridden=clearance.overridden,
                 incident=request.incident,
+                change=request.change,
             )
         )
     )

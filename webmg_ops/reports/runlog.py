@@ -208,6 +208,7 @@ REFUSAL_TEXTS: dict[str, str] = {
     Refusal.HOST_KEY: "a server's identity (its SSH host key) did not match the one on record",
     Refusal.PREFLIGHT: "the checks made before any change found a server not ready",
     Refusal.DIAGNOSTIC: "a diagnostic check found a problem to solve first",
+    Refusal.LEVEL: "your service level does not include it",
 }
 
 

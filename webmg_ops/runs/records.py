@@ -70,6 +70,8 @@ class Refusal(StrEnum):
     PREFLIGHT = "preflight"
     DIAGNOSTIC = "diagnostic"
     PROSPECT = "prospect"
+    #: The client's level does not include the action (``changes.deploy_allowed``).
+    LEVEL = "level"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,11 @@ class RunRequest:
     vault_password_file: Path | None = None
     verbosity: int = 0
     extra_vars: Mapping[str, Any] = field(default_factory=dict)
+    #: The change a deploy installs (``CHG-n``), as the operator named it.
+    change: str | None = None
+    #: What that change deploys (package -> version): read from the ledger by the engine,
+    #: never typed by the operator.
+    deploys: Mapping[str, str] = field(default_factory=dict)
 
 
 def new_run_id(client: str, action: str, now: datetime | None = None) -> str:
@@ -159,6 +166,8 @@ class RunStarted:
     overridden: str | None = None
     #: The incident the run works on (``INC-<seq>``), if it names one.
     incident: str | None = None
+    #: The change the run deploys (``CHG-n``); None for every other run.
+    change: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,16 @@ from those entries, never stored. A step out of order is bad input.
 - Approve: an ``approval`` entry for the action ``deploy`` naming the change,
   the approval a deploy consumes (required where the policy's
   ``changes.approval_required`` says so; allowed everywhere).
-- Deploy: the ``change-deployed`` entry is written by the deploy action; this
-  module only says when a change may be deployed (:func:`check_deployable`).
+- Deploy: a change names the application version it deploys (``--deploys
+  PACKAGE=VERSION`` on its request or scope: a package of the client's
+  repository, as updates install them). The deploy run (``run CLIENT deploy
+  --change CHG-n``) consumes the change's approval when it starts, as every run
+  consumes the approval it names: a deploy that fails leaves the change
+  scheduled, to be approved again where the policy requires it. The
+  ``change-deployed`` entry is written by the engine when the deploy succeeded;
+  this module says what a change deploys (:func:`deployment_of`), when it may
+  be deployed (:func:`check_deployable`) and drafts that entry
+  (:func:`draft_deployed`).
 - Accept or reject: the client's functional validation, after deployment only.
 
 Pure: entries and the contract's data in, drafts of entries or changes out;
@@ -30,7 +38,7 @@ the current time is an argument.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -43,7 +51,7 @@ from webmg_ops.config.durations import format_duration
 from webmg_ops.config.policy import PolicyFreeze
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, NewEntry
-from webmg_ops.runs.records import APPROVAL
+from webmg_ops.runs.records import APPROVAL, RUN_STARTED
 from webmg_ops.service.decisions import (
     DECISION_RECORDED,
     draft_decision,
@@ -76,6 +84,8 @@ CHANGE_KINDS: tuple[str, ...] = (
     CHANGE_ACCEPTED,
     CHANGE_REJECTED,
     DECISION_RECORDED,
+    # A deploy run naming the change: it consumes the change's approval.
+    RUN_STARTED,
 )
 
 #: The policy settings a change reads.
@@ -84,6 +94,13 @@ APPROVAL_REQUIRED = "changes.approval_required"
 
 #: A change's estimated risk.
 RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
+
+#: A Debian package name (Debian policy 5.6.1): lower case, two characters at least.
+PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+#: A Debian version (Debian policy 5.6.12) without its epoch and revision: the upstream
+#: part starts with a digit; a hyphen needs a revision after it, a colon an epoch before.
+_EPOCH = re.compile(r"[0-9]+")
+_REVISION = re.compile(r"[A-Za-z0-9+.~]+")
 
 
 class ChangeState(StrEnum):
@@ -147,12 +164,23 @@ class Change:
     scheduled_at: datetime | None = None
     window: str | None = None
     approved_by: str | None = None
-    #: The seq of the approval entry a deploy consumes.
+    #: The seq of the approval entry a deploy consumes (None: none, or consumed).
     approval_seq: int | None = None
+    #: What the change deploys: (package, version) pairs, by package name.
+    deploys: tuple[tuple[str, str], ...] = ()
+    #: The deploy runs started for the change (run ids), oldest first.
+    deploy_runs: tuple[str, ...] = ()
     deployed_seq: int | None = None
+    #: The run that deployed the change.
+    deployed_run: str | None = None
     accepted_by: str | None = None
     acceptance_note: str | None = None
     history: tuple[tuple[int, str, str, str], ...] = field(default=())
+
+    @property
+    def deployment(self) -> dict[str, str]:
+        """Return what the change deploys: package -> version (empty: it names none)."""
+        return dict(self.deploys)
 
     @property
     def blocked_out_of_scope(self) -> bool:
@@ -180,7 +208,10 @@ class Change:
             "window": self.window,
             "approved_by": self.approved_by,
             "approval_seq": self.approval_seq,
+            "deploys": self.deployment,
+            "deploy_runs": list(self.deploy_runs),
             "deployed_seq": self.deployed_seq,
+            "deployed_run": self.deployed_run,
             "accepted_by": self.accepted_by,
             "acceptance_note": self.acceptance_note,
             "history": [
@@ -193,11 +224,35 @@ class Change:
 # --- folding entries into changes ---------------------------------------------
 
 
+def _deploys(payload: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(name), str(version)) for name, version in payload.items()))
+
+
+def _consume(change: Change, payload: Mapping[str, Any]) -> Change:
+    """Given a change and a deploy run's ``run-started`` naming it, return the change with
+    the run noted and, if the run went under the change's approval, that approval used."""
+    runs = (*change.deploy_runs, str(payload.get("run_id")))
+    seq = payload.get("approval_seq")
+    if seq is None or change.approval_seq is None or int(seq) != change.approval_seq:
+        return replace(change, deploy_runs=runs)
+    # Consumed by the attempt, whatever its outcome (as every run's approval): a deploy
+    # that failed leaves the change scheduled, to be approved again.
+    return replace(
+        change,
+        deploy_runs=runs,
+        state=ChangeState.SCHEDULED,
+        approved_by=None,
+        approval_seq=None,
+    )
+
+
 def _apply(change: Change, entry: Entry, entries: Sequence[Entry]) -> Change:
     payload = entry.payload
     step = (entry.seq, entry.kind, entry.at.isoformat(), entry.actor)
     updated = replace(change, history=(*change.history, step))
     kind = entry.kind
+    if kind == RUN_STARTED:
+        return _consume(updated, payload)
     if kind == CHANGE_OUT_OF_SCOPE_ACCEPTED:
         decision = latest_decision_on(entries, change.id, entry.seq)
         return replace(updated, out_of_scope_decision=decision.id if decision else None)
@@ -209,6 +264,8 @@ def _apply(change: Change, entry: Entry, entries: Sequence[Entry]) -> Change:
             scope_out=tuple(payload["out"]),
             out_of_scope=tuple(payload["out_of_scope"]),
             out_of_scope_decision=None,
+            # A scope naming no version keeps the request's.
+            deploys=_deploys(payload["deploys"]) if "deploys" in payload else change.deploys,
         )
     if kind == CHANGE_ESTIMATED:
         return replace(
@@ -224,7 +281,7 @@ def _apply(change: Change, entry: Entry, entries: Sequence[Entry]) -> Change:
     if kind == APPROVAL:
         return replace(updated, approved_by=str(payload["by"]), approval_seq=entry.seq)
     if kind == CHANGE_DEPLOYED:
-        return replace(updated, deployed_seq=entry.seq)
+        return replace(updated, deployed_seq=entry.seq, deployed_run=payload.get("run_id"))
     if kind in (CHANGE_ACCEPTED, CHANGE_REJECTED):
         return replace(updated, accepted_by=str(payload["by"]), acceptance_note=payload["note"])
     return updated
@@ -250,10 +307,16 @@ def changes_of(entries: Iterable[Entry]) -> dict[str, Change]:
                 description=str(payload["description"]),
                 requested_by=str(payload["requested_by"]),
                 requested_at=entry.at,
+                deploys=_deploys(payload.get("deploys") or {}),
                 history=((entry.seq, entry.kind, entry.at.isoformat(), entry.actor),),
             )
             continue
-        if entry.kind not in STATE_AFTER and entry.kind != CHANGE_OUT_OF_SCOPE_ACCEPTED:
+        if entry.kind == RUN_STARTED and entry.payload.get("check"):
+            continue  # a dry run consumes nothing and deploys nothing
+        if entry.kind not in STATE_AFTER and entry.kind not in (
+            CHANGE_OUT_OF_SCOPE_ACCEPTED,
+            RUN_STARTED,
+        ):
             continue
         named = entry.payload.get("change")
         if named in changes:
@@ -288,18 +351,72 @@ def require_step(change: Change, step: str) -> None:
 # --- the steps ------------------------------------------------------------------
 
 
-def draft_request(client: str, *, title: str, description: str, requested_by: str) -> NewEntry:
-    """Given a client, a title, a description and who asks, return the ``change-requested``
-    entry. Raise BadInput for blank text."""
-    return NewEntry(
-        CHANGE_REQUESTED,
-        client,
-        {
-            "title": required_text("--title", title),
-            "description": required_text("--description", description),
-            "requested_by": required_text("--requested-by", requested_by),
-        },
-    )
+def valid_version(text: str) -> bool:
+    """Given a version as typed, return whether it is a Debian version (policy 5.6.12):
+    ``[epoch:]upstream[-revision]``, the upstream part starting with a digit."""
+    epoch, colon, rest = text.partition(":")
+    if not colon:
+        rest = text
+    elif _EPOCH.fullmatch(epoch) is None:
+        return False
+    upstream, hyphen, revision = rest.rpartition("-")
+    if not hyphen:
+        upstream = rest
+    elif _REVISION.fullmatch(revision) is None:
+        return False
+    # A hyphen in the upstream part needs a revision after it, a colon an epoch before it.
+    extra = ("-" if hyphen else "") + (":" if colon else "")
+    return re.fullmatch(r"[0-9][A-Za-z0-9.+~" + re.escape(extra) + r"]*", upstream) is not None
+
+
+def parse_deploys(items: Sequence[str]) -> dict[str, str]:
+    """Given ``PACKAGE=VERSION`` items as typed, return package -> version.
+
+    Raise BadInput for an item that is not ``PACKAGE=VERSION``, a package name or a
+    version that Debian would refuse, or a package named twice.
+    """
+    found: dict[str, str] = {}
+    for item in items:
+        name, equals, version = item.strip().partition("=")
+        if not equals:
+            raise BadInput(f"--deploys {item!r}: expected PACKAGE=VERSION (e.g. webmg-app=1.1)")
+        if PACKAGE_NAME.fullmatch(name) is None:
+            raise BadInput(
+                f"--deploys {item!r}: {name!r} is not a Debian package name (lower-case "
+                "letters, digits, '+', '-' and '.', two characters at least)"
+            )
+        if not valid_version(version):
+            raise BadInput(
+                f"--deploys {item!r}: {version!r} is not a Debian version "
+                "([epoch:]upstream[-revision], the upstream part starting with a digit)"
+            )
+        if name in found:
+            raise BadInput(f"--deploys names {name} twice")
+        found[name] = version
+    return found
+
+
+def draft_request(
+    client: str,
+    *,
+    title: str,
+    description: str,
+    requested_by: str,
+    deploys: Sequence[str] = (),
+) -> NewEntry:
+    """Given a client, a title, a description, who asks and what it deploys (``PACKAGE=
+    VERSION`` items, maybe none), return the ``change-requested`` entry.
+
+    Raise BadInput for blank text or a bad ``--deploys`` item.
+    """
+    payload: dict[str, Any] = {
+        "title": required_text("--title", title),
+        "description": required_text("--description", description),
+        "requested_by": required_text("--requested-by", requested_by),
+    }
+    if deploys:
+        payload["deploys"] = parse_deploys(deploys)
+    return NewEntry(CHANGE_REQUESTED, client, payload)
 
 
 def _words(text: str) -> str:
@@ -335,13 +452,15 @@ def draft_scope(
     included: Sequence[str],
     excluded: Sequence[str],
     contract_scope: Scope,
+    deploys: Sequence[str] = (),
 ) -> NewEntry:
-    """Given a client's entries, a change, what it includes and leaves out, and the
-    contract's scope, return the ``change-scoped`` entry, flagged with the contract's
-    excluded items that the change includes.
+    """Given a client's entries, a change, what it includes and leaves out, the
+    contract's scope and what it deploys (``PACKAGE=VERSION`` items; none: what the
+    request named stays), return the ``change-scoped`` entry, flagged with the
+    contract's excluded items that the change includes.
 
-    Raise BadInput for an unknown change, a change past scoping, no ``--in`` item
-    or an empty item.
+    Raise BadInput for an unknown change, a change past scoping, no ``--in`` item,
+    an empty item or a bad ``--deploys`` item.
     """
     change = find_change(history, change_id)
     require_step(change, "scope")
@@ -349,16 +468,15 @@ def draft_scope(
         raise BadInput("--in: name at least one thing the change touches")
     inside = _clean_items("--in", included)
     outside = _clean_items("--out", excluded)
-    return NewEntry(
-        CHANGE_SCOPED,
-        change.client,
-        {
-            "change": change.id,
-            "in": inside,
-            "out": outside,
-            "out_of_scope": excluded_items_named(inside, contract_scope),
-        },
-    )
+    payload: dict[str, Any] = {
+        "change": change.id,
+        "in": inside,
+        "out": outside,
+        "out_of_scope": excluded_items_named(inside, contract_scope),
+    }
+    if deploys:
+        payload["deploys"] = parse_deploys(deploys)
+    return NewEntry(CHANGE_SCOPED, change.client, payload)
 
 
 def draft_out_of_scope_acceptance(
@@ -565,6 +683,40 @@ def check_deployable(change: Change, approval_required: bool) -> None:
             f"{change.client}'s policy requires an approval before {change.id} is deployed: "
             f"webmg-ops change approve {change.id} --by WHO"
         )
+
+
+def deployment_of(change: Change, *, check: bool) -> dict[str, str]:
+    """Given a change and whether the deploy is a dry run, return what it deploys
+    (package -> version).
+
+    Raise BadInput if the change names no version, or (not for a dry run, which
+    changes nothing) if it is not scheduled or approved.
+    """
+    if not change.deploys:
+        raise BadInput(
+            f"{change.id} names no version to deploy: webmg-ops change scope {change.id} "
+            "--in TEXT --deploys PACKAGE=VERSION"
+        )
+    if not check:
+        require_step(change, "deploy")
+    return change.deployment
+
+
+def draft_deployed(
+    change: Change, *, run_id: str, versions: Mapping[str, Mapping[str, Mapping[str, Any]]]
+) -> NewEntry:
+    """Given a change, the run that deployed it and the versions per host (host ->
+    package -> ``before``/``after``), return the ``change-deployed`` entry."""
+    return NewEntry(
+        CHANGE_DEPLOYED,
+        change.client,
+        {
+            "change": change.id,
+            "run_id": run_id,
+            "packages": change.deployment,
+            "hosts": {host: dict(found) for host, found in versions.items()},
+        },
+    )
 
 
 def draft_acceptance(

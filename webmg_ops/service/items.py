@@ -97,18 +97,29 @@ def list_decisions(settings: Settings, client: str | None) -> list[decisions.Dec
 
 
 def request_change(
-    settings: Settings, client: str, *, title: str, description: str, requested_by: str
+    settings: Settings,
+    client: str,
+    *,
+    title: str,
+    description: str,
+    requested_by: str,
+    deploys: Sequence[str] = (),
 ) -> changes.Change:
-    """Given a client, a title, a description and who asks, record the request and return
-    the change.
+    """Given a client, a title, a description, who asks and what it deploys
+    (``PACKAGE=VERSION`` items, maybe none), record the request and return the change.
 
-    Raise BadInput for an unknown client or blank text; Refused when the client's
-    backlog already holds as many open items as its open-items cap (nothing written).
+    Raise BadInput for an unknown client, blank text or a bad ``--deploys`` item;
+    Refused when the client's backlog already holds as many open items as its
+    open-items cap (nothing written).
     """
 
     def draft(history: Sequence[Entry], loaded: Client) -> list[NewEntry]:
         drafted = changes.draft_request(
-            loaded.name, title=title, description=description, requested_by=requested_by
+            loaded.name,
+            title=title,
+            description=description,
+            requested_by=requested_by,
+            deploys=deploys,
         )
         backlog.check_room_for(history, loaded.policy, loaded.name)
         return [drafted]
@@ -160,10 +171,15 @@ def list_changes(settings: Settings, client: str | None) -> list[changes.Change]
 
 
 def scope_change(
-    settings: Settings, change_id: str, *, included: Sequence[str], excluded: Sequence[str]
+    settings: Settings,
+    change_id: str,
+    *,
+    included: Sequence[str],
+    excluded: Sequence[str],
+    deploys: Sequence[str] = (),
 ) -> changes.Change:
-    """Given a change, what it touches and what it leaves out, record its scope, flagged
-    with the contract's excluded items it touches; return the change."""
+    """Given a change, what it touches, what it leaves out and what it deploys, record its
+    scope, flagged with the contract's excluded items it touches; return the change."""
     return step_change(
         settings,
         change_id,
@@ -173,6 +189,7 @@ def scope_change(
             included=included,
             excluded=excluded,
             contract_scope=client.contract.scope,
+            deploys=deploys,
         ),
     )
 

@@ -17,7 +17,9 @@ version, for approved mode), ``services`` (units that must be active),
 - ``plan``: per package to update, ``name``, ``old``, ``new``, ``origin``,
   ``security``, and ``install``: the same as ``name=new`` for apt;
 - ``held``: updates the mode would make but a hold forbids;
-- ``not_applicable``: approved versions that cannot be installed, and why.
+- ``not_applicable``: approved versions that cannot be installed, and why;
+- ``approved_installed``: per approved package, its installed version (None:
+  not installed), read the same way before and after (what a deploy proves).
 
 Read-only: it opens apt's cache and asks systemd, it changes nothing.
 """
@@ -148,12 +150,15 @@ def main():
     policy = apt_pkg.Policy(cache)
     policy.init_defaults()
     packages, plan, held, not_applicable = [], [], [], []
+    approved_installed = dict.fromkeys(approved)
     for package in sorted(cache.packages, key=lambda p: p.get_fullname(True)):
         installed = package.current_ver
         if installed is None:
             continue
         name = package.get_fullname(True)
         packages.append(f"{name}={installed.ver_str}")
+        if package.name in approved_installed:
+            approved_installed[package.name] = installed.ver_str
         target, reason = target_of(package, installed, mode, approved, policy)
         if reason:
             not_applicable.append({"name": name, "version": approved.get(package.name), "reason": reason})
@@ -190,6 +195,7 @@ def main():
         "install": [f"{change['name']}={change['new']}" for change in plan],
         "held": held,
         "not_applicable": not_applicable,
+        "approved_installed": approved_installed,
     }))
 
 
