@@ -17,11 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.service import ledger_entries, ledger_url, output, service_postgres, settings, stored
+from support.service import (
+    ChangeStory,
+    ledger_entries,
+    ledger_url,
+    output,
+    service_postgres,
+    settings,
+)
 
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.errors import BadInput, ExitCode
-from webmg_ops.ledger import Entry, NewEntry
+from webmg_ops.ledger import NewEntry
 from webmg_ops.service import changes
 from webmg_ops.service.changes import ChangeState
 
@@ -32,23 +39,11 @@ T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 CHANGE = "CHG-1"
 
 
-class Story:
-    """A client's entries as the ledger would hold them, appended step by step."""
+class Story(ChangeStory):
+    """The change's entries, from T0."""
 
     def __init__(self) -> None:
-        self.entries: list[Entry] = []
-
-    def add(self, drafted: NewEntry | list[NewEntry]) -> list[Entry]:
-        drafts = [drafted] if isinstance(drafted, NewEntry) else drafted
-        new: list[Entry] = stored(
-            drafts, len(self.entries) + 1, T0 + timedelta(minutes=len(self.entries))
-        )
-        self.entries.extend(new)
-        return new
-
-    @property
-    def change(self) -> changes.Change:
-        return changes.find_change(self.entries, CHANGE)
+        super().__init__(T0)
 
 
 @pytest.fixture

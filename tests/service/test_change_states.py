@@ -5,17 +5,17 @@ deploy needs, and the client's acceptance after deployment only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support.service import stored
+from support.service import ChangeStory
 
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.config.contract import Scope
 from webmg_ops.errors import BadInput, Refused
-from webmg_ops.ledger import Entry, NewEntry
+from webmg_ops.ledger import NewEntry
 from webmg_ops.service import changes
 from webmg_ops.service.changes import ChangeState
 from webmg_ops.service.decisions import DECISION_RECORDED
@@ -27,21 +27,11 @@ HOTEL_SCOPE = Scope(
 CHANGE = "CHG-1"
 
 
-class Story:
-    """A client's entries as the ledger would hold them, appended step by step."""
+class Story(ChangeStory):
+    """The change's entries, from T0."""
 
     def __init__(self) -> None:
-        self.entries: list[Entry] = []
-
-    def add(self, drafted: NewEntry | Sequence[NewEntry]) -> list[Entry]:
-        drafts = [drafted] if isinstance(drafted, NewEntry) else list(drafted)
-        new = stored(drafts, len(self.entries) + 1, T0 + timedelta(minutes=len(self.entries)))
-        self.entries.extend(new)
-        return new
-
-    @property
-    def change(self) -> changes.Change:
-        return changes.find_change(self.entries, CHANGE)
+        super().__init__(T0)
 
 
 @pytest.fixture

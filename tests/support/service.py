@@ -11,7 +11,7 @@ import itertools
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from support.run_entries import ACTOR, make_entry
 from webmg_ops.config.clients import load_client
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
 from webmg_ops.ledger.canonical import canonical_json
+from webmg_ops.service import changes
 from webmg_ops.service.incidents import IncidentRules, rules_for
 from webmg_ops.settings import Settings
 
@@ -161,3 +162,25 @@ def open_incident(
     assert done.code == 0, done
     document: dict[str, Any] = json.loads(done.out)
     return document
+
+
+class ChangeStory:
+    """A client's entries as the ledger would hold them, appended step by step, a minute
+    apart from ``start``; its change is the first one (``CHG-1``)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.entries: list[Entry] = []
+        self._start = start
+
+    def add(self, drafted: NewEntry | Sequence[NewEntry]) -> list[Entry]:
+        """Given one drafted entry or several, store them and return them as stored."""
+        drafts = [drafted] if isinstance(drafted, NewEntry) else list(drafted)
+        at = self._start + timedelta(minutes=len(self.entries))
+        new = stored(drafts, len(self.entries) + 1, at)
+        self.entries.extend(new)
+        return new
+
+    @property
+    def change(self) -> changes.Change:
+        """Return the change as derived from the entries so far."""
+        return changes.find_change(self.entries, "CHG-1")
