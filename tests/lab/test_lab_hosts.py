@@ -204,7 +204,10 @@ def test_boto3_round_trips_an_object_on_the_s3_endpoint(
     # Keys in the environment beat the file: this test reads the lab's file alone.
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    client = boto3.client("s3", endpoint_url=status["s3_endpoint"], region_name="us-east-1")
+    # A session of its own: boto3's default session keeps the credentials it first found,
+    # which another test of this process may have set.
+    session = boto3.session.Session()
+    client = session.client("s3", endpoint_url=status["s3_endpoint"], region_name="us-east-1")
     client.create_bucket(Bucket="lab-test")
     client.put_object(Bucket="lab-test", Key="drill/evidence.txt", Body=b"restored")
     body = client.get_object(Bucket="lab-test", Key="drill/evidence.txt")["Body"].read()

@@ -921,7 +921,9 @@ def locking_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 def locking_s3(endpoint: str) -> Any:
-    return boto3.client(
+    # A session of its own: boto3's default one would keep these credentials for every
+    # later client of this process that names none.
+    return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",
