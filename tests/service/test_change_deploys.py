@@ -12,12 +12,13 @@ deployed and names its run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.service import (
+    STORY_START,
     ChangeStory,
     ledger_entries,
     ledger_url,
@@ -35,15 +36,8 @@ from webmg_ops.service.changes import ChangeState
 __all__ = ["ledger_url", "service_postgres", "settings"]
 
 Cli = Callable[..., Any]
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+T0 = STORY_START  # where each story starts
 CHANGE = "CHG-1"
-
-
-class Story(ChangeStory):
-    """The change's entries, from T0."""
-
-    def __init__(self) -> None:
-        super().__init__(T0)
 
 
 @pytest.fixture
@@ -51,9 +45,11 @@ def alpenhof(inventories: Path) -> Client:
     return load_client(inventories, "alpenhof")
 
 
-def approved_story(client: Client, deploys: tuple[str, ...] = ("webmg-demo-app=1.1",)) -> Story:
+def approved_story(
+    client: Client, deploys: tuple[str, ...] = ("webmg-demo-app=1.1",)
+) -> ChangeStory:
     """Return a change naming ``deploys``, brought to approved by the flow's steps."""
-    story = Story()
+    story = ChangeStory()
     story.add(
         changes.draft_request(
             "alpenhof", title="Booking app 1.1", description="d", requested_by="A", deploys=deploys
@@ -120,7 +116,7 @@ def test_the_request_names_what_the_change_deploys_and_a_scope_may_correct_it(
     }
     assert story.change.document()["deploys"] == story.change.deployment
     # A scope without --deploys keeps the request's versions; one with it replaces them.
-    second = Story()
+    second = ChangeStory()
     second.add(changes.draft_request("alpenhof", title="t", description="d", requested_by="A"))
     assert second.change.deployment == {}
     assert "deploys" not in second.entries[0].payload
@@ -233,7 +229,7 @@ def test_a_deploy_run_consumes_the_changes_approval_whatever_its_outcome(
 def test_deployment_of_needs_a_version_and_a_deployable_state(alpenhof: Client) -> None:
     story = approved_story(alpenhof)
     assert changes.deployment_of(story.change, check=False) == {"webmg-demo-app": "1.1"}
-    requested = Story()
+    requested = ChangeStory()
     requested.add(
         changes.draft_request(
             "alpenhof", title="t", description="d", requested_by="A", deploys=["webmg-app=2.0"]

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support.service import ChangeStory
+from support.service import STORY_START, ChangeStory
 
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.config.contract import Scope
@@ -20,18 +20,11 @@ from webmg_ops.service import changes
 from webmg_ops.service.changes import ChangeState
 from webmg_ops.service.decisions import DECISION_RECORDED
 
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, in winter time (CET = UTC+1)
+T0 = STORY_START  # a Monday, in winter time (CET = UTC+1): where each story starts
 HOTEL_SCOPE = Scope(
     included=["booking site", "offer pages"], excluded=["channel manager", "e-mail"]
 )
 CHANGE = "CHG-1"
-
-
-class Story(ChangeStory):
-    """The change's entries, from T0."""
-
-    def __init__(self) -> None:
-        super().__init__(T0)
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ def alpenhof(inventories: Path) -> Client:
 
 
 def _schedule(
-    story: Story,
+    story: ChangeStory,
     client: Client,
     *,
     now: datetime = T0,
@@ -60,9 +53,9 @@ def _schedule(
     )
 
 
-def story_in(state: ChangeState, client: Client) -> Story:
+def story_in(state: ChangeState, client: Client) -> ChangeStory:
     """Return a change brought to ``state`` by the steps of the flow."""
-    story = Story()
+    story = ChangeStory()
     story.add(
         changes.draft_request("alpenhof", title="Newsletter box", description="d", requested_by="A")
     )
@@ -120,7 +113,7 @@ EXPECTED_FROM = {
 }
 
 
-def _take(step: str, story: Story, client: Client) -> NewEntry:
+def _take(step: str, story: ChangeStory, client: Client) -> NewEntry:
     if step == "scope":
         return changes.draft_scope(
             story.entries, CHANGE, included=["offer pages"], excluded=[], contract_scope=HOTEL_SCOPE

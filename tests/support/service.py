@@ -164,11 +164,15 @@ def open_incident(
     return document
 
 
+#: When a change's story starts by default: a Monday in winter time (CET = UTC+1).
+STORY_START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
 class ChangeStory:
     """A client's entries as the ledger would hold them, appended step by step, a minute
     apart from ``start``; its change is the first one (``CHG-1``)."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(self, start: datetime = STORY_START) -> None:
         self.entries: list[Entry] = []
         self._start = start
 
