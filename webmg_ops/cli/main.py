@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
@@ -97,11 +98,18 @@ def _wants_json(argv: Sequence[str]) -> bool:
     return "--json" in argv
 
 
-def _report_error(message: str, code: ExitCode, argv: Sequence[str]) -> None:
+def _report_error(
+    message: str, code: ExitCode, argv: Sequence[str], run_log: Path | None = None
+) -> None:
     if _wants_json(argv):
-        click.echo(json.dumps({"error": message, "exit_code": int(code)}), err=True)
+        document: dict[str, object] = {"error": message, "exit_code": int(code)}
+        if run_log is not None:
+            document["run_log"] = str(run_log)
+        click.echo(json.dumps(document), err=True)
     else:
         click.echo(f"Error: {message}", err=True)
+        if run_log is not None:
+            click.echo(f"run log: {run_log}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -135,7 +143,8 @@ def _run(args: list[str]) -> None:
     except WebmgError as error:
         if debug:
             traceback.print_exc()
-        _report_error(error.message, error.exit_code, args)
+        # A refused run is recorded with a short log of what was refused and why.
+        _report_error(error.message, error.exit_code, args, getattr(error, "run_log", None))
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

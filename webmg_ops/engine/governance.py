@@ -62,8 +62,7 @@ class PolicyRefusal(Refused):
     def __init__(self, refusal: Refusal, message: str) -> None:
         super().__init__(message)
         self.refusal = refusal
-        #: Set once the refusal is recorded: the id its refusal log is filed under.
-        self.run_id: str | None = None
+        #: Set once the refusal is recorded: its refusal log, which the user is shown.
         self.run_log: Path | None = None
 
 

@@ -90,9 +90,9 @@ def record_refusal(
             )
         ),
     )
-    refusal.run_id = new_run_id(client.name, request.action, now)
+    run_id = new_run_id(client.name, request.action, now)
     refusal.run_log = render_refusal_log(
-        entry, client.contract, settings.var_dir, refusal.run_id, secrets=secrets
+        entry, client.contract, settings.var_dir, run_id, secrets=secrets
     ).markdown
     return entry
 
