@@ -40,7 +40,8 @@ from support.service import (
 
 from webmg_ops.config.clients import load_client
 from webmg_ops.engine.deploy import deployed_entry
-from webmg_ops.errors import ExitCode
+from webmg_ops.engine.governance import check_governance
+from webmg_ops.errors import BadInput, ExitCode
 from webmg_ops.ledger import open_ledger
 from webmg_ops.runs.records import RunRequest
 
@@ -193,6 +194,36 @@ def test_a_deploy_without_a_usable_change_is_bad_input(
     assert ledger_entries(ledger_url) == before
 
 
+@pytest.mark.usefixtures("open_windows")
+def test_governance_itself_refuses_a_deploy_of_no_change_or_of_another_clients(
+    cli: Cli, ledger_url: str, inventories: Path
+) -> None:
+    """The governance gate does not rely on the request having been read first: asked
+    directly, it refuses a deploy naming no change, or a change of another client, even
+    one the policy would otherwise let through."""
+    diagnosed(ledger_url, "terre-solidaire")
+    theirs = change(cli, "riverton")
+    client = load_client(inventories, "terre-solidaire")
+    at = datetime.now(UTC)
+    with open_ledger(ledger_url) as ledger:
+        for named, message in (
+            (None, "deploy needs --change CHG-n"),
+            (theirs, f"unknown change {theirs}"),
+        ):
+            with pytest.raises(BadInput) as refused:
+                check_governance(
+                    client,
+                    "deploy",
+                    check=False,
+                    emergency=False,
+                    reason="release",
+                    at=at,
+                    ledger=ledger,
+                    change=named,
+                )
+            assert message in refused.value.message
+
+
 def test_change_is_only_for_a_deploy(cli: Cli, ledger_url: str) -> None:
     done = cli("run", "terre-solidaire", "update", "--change", "CHG-1")
     assert done.code == ExitCode.BAD_INPUT, done
@@ -202,7 +233,7 @@ def test_change_is_only_for_a_deploy(cli: Cli, ledger_url: str) -> None:
 
 @pytest.mark.usefixtures("open_windows")
 def test_a_change_the_policy_requires_approved_is_refused_until_it_is(
-    cli: Cli, ledger_url: str
+    cli: Cli, ledger_url: str, inventories: Path
 ) -> None:
     """riverton (institutional-sla, government): exit 3, the refusal recorded, until
     ``change approve``; an approval recorded for the action does not count."""
@@ -215,6 +246,23 @@ def test_a_change_the_policy_requires_approved_is_refused_until_it_is(
     assert f"webmg-ops change approve {change_id}" in refused.err
     (entry,) = ledger_entries(ledger_url)[len(before) :]
     assert (entry.kind, entry.payload["refusal"]) == ("run-refused", "approval")
+    # The user is shown the refusal's own log, which says what was refused and why.
+    (log_line,) = [line for line in refused.err.splitlines() if line.startswith("run log: ")]
+    refusal_log = Path(log_line.removeprefix("run log: "))
+    assert f"requires an approval before {change_id} is deployed" in refusal_log.read_text()
+    # A dry run changes nothing: it looks at the change without its approval.
+    with open_ledger(ledger_url) as ledger:
+        dry = check_governance(
+            load_client(inventories, "riverton"),
+            "deploy",
+            check=True,
+            emergency=False,
+            reason="release",
+            at=datetime.now(UTC),
+            ledger=ledger,
+            change=change_id,
+        )
+    assert dry.approval_seq is None
     # The run-level approve command does not approve a change's deploy.
     generic = cli("approve", "riverton", "deploy", "--by", "M. Reed", "--note", "n")
     assert generic.code == ExitCode.BAD_INPUT

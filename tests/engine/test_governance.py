@@ -43,6 +43,19 @@ def _govern(
     )
 
 
+def _refused_then_overridden(
+    ledger_url: str, client: Client, action: str, at: datetime
+) -> tuple[PolicyRefusal, Clearance]:
+    """Given a client with a diagnostic on record, return the refusal of a run of ACTION
+    at AT and the clearance the same run gets as an emergency."""
+    with open_ledger(ledger_url) as ledger:
+        record_diagnostic(ledger, client.name)
+        with pytest.raises(PolicyRefusal) as refused:
+            _govern(ledger, client, action, at)
+        emergency = _govern(ledger, client, action, at, emergency=True, reason="exploited flaw")
+    return refused.value, emergency
+
+
 def test_an_unknown_action_is_named_with_the_known_ones() -> None:
     with pytest.raises(BadInput) as refused:
         rules_for("reboot")
@@ -86,8 +99,10 @@ def test_a_change_waits_for_a_diagnostic_of_its_own_client(
         with pytest.raises(PolicyRefusal) as refused:
             _govern(ledger, client, "update", IN_ALPENHOF_WINDOW)
         assert refused.value.refusal is Refusal.DIAGNOSTIC
-        assert refused.value.message.startswith("alpenhof has no diagnostic on record")
-        assert refused.value.message.endswith(f"; only an emergency may run ({ANY_EMERGENCY})")
+        assert refused.value.message == (
+            "alpenhof has no diagnostic on record: run `webmg-ops diagnose alpenhof` before "
+            f"changing its hosts; only an emergency may run ({ANY_EMERGENCY})"
+        )
         # A dry run reads only; an emergency goes on and says what it overrode.
         assert _govern(ledger, client, "update", IN_ALPENHOF_WINDOW, check=True).overridden is None
         emergency = _govern(
@@ -99,26 +114,111 @@ def test_a_change_waits_for_a_diagnostic_of_its_own_client(
     assert (cleared.window, cleared.overridden, cleared.emergency) == ("tuesday night", None, False)
 
 
+def test_a_system_not_stabilized_waits_for_scoping_even_after_a_diagnostic(
+    inventories: Path, ledger_url: str, edit_contract
+) -> None:
+    """The seed: a system that is not stabilized gets a diagnostic (scoping) before any
+    commitment to support, whatever diagnostics are on record; only an emergency goes on."""
+    edit_contract("alpenhof", lambda data: data["fit"].update(stabilized=False))
+    client = load_client(inventories, "alpenhof")
+    refused, emergency = _refused_then_overridden(ledger_url, client, "harden", IN_ALPENHOF_WINDOW)
+    assert refused.refusal is Refusal.DIAGNOSTIC
+    assert refused.message == (
+        "alpenhof is not stabilized (client.yml fit.stabilized: false): the priority is a "
+        "diagnostic (scoping) before committing to support; only an emergency may run "
+        f"({ANY_EMERGENCY})"
+    )
+    assert emergency.overridden == "diagnostic first"
+
+
 def test_outside_its_windows_a_change_is_told_when_the_next_one_opens(
     inventories: Path, ledger_url: str
 ) -> None:
     client = load_client(inventories, "alpenhof")
-    with open_ledger(ledger_url) as ledger:
-        record_diagnostic(ledger, "alpenhof")
-        with pytest.raises(PolicyRefusal) as refused:
-            _govern(ledger, client, "harden", WEDNESDAY_NOON)
-        overridden = _govern(
-            ledger, client, "harden", WEDNESDAY_NOON, emergency=True, reason="exploited flaw"
-        )
-    assert refused.value.refusal is Refusal.WINDOW
+    refused, overridden = _refused_then_overridden(ledger_url, client, "harden", WEDNESDAY_NOON)
+    assert refused.refusal is Refusal.WINDOW
     # The next window after Wednesday noon: Thursday night, 23:00 in Vienna (said in UTC).
     thursday_night = datetime(2026, 12, 3, 23, 0, tzinfo=ZoneInfo("Europe/Vienna"))
-    assert refused.value.message == (
+    assert refused.message == (
         "alpenhof is outside its maintenance windows; next window opens "
         f"{thursday_night.astimezone(UTC).isoformat()}; only an emergency may run "
         f"({ANY_EMERGENCY})"
     )
     assert (overridden.window, overridden.overridden) == (None, "outside windows")
+
+
+#: Tuesday 22 December 2026, 23:30 in Vienna: in alpenhof's window and in its Christmas freeze.
+IN_ALPENHOF_FREEZE = datetime(2026, 12, 22, 22, 30, tzinfo=UTC)
+
+
+def test_a_freeze_holds_inside_a_window_and_only_an_emergency_goes_on(
+    inventories: Path, ledger_url: str
+) -> None:
+    client = load_client(inventories, "alpenhof")
+    refused, emergency = _refused_then_overridden(ledger_url, client, "update", IN_ALPENHOF_FREEZE)
+    assert refused.refusal is Refusal.FREEZE
+    assert refused.message == (
+        "alpenhof is in the freeze 'christmas and new year' (winter season opening and "
+        f"holiday bookings); only an emergency may run ({ANY_EMERGENCY})"
+    )
+    assert (emergency.window, emergency.overridden) == (
+        "tuesday night",
+        "freeze christmas and new year",
+    )
+
+
+def test_with_no_opening_ahead_the_refusal_names_none(
+    inventories: Path, ledger_url: str, edit_contract
+) -> None:
+    """A freeze over every coming window leaves no next opening to name."""
+
+    def long_freeze(data: dict) -> None:
+        data["freezes"] = [
+            {
+                "name": "migration",
+                "start": "2026-12-03",
+                "end": "2029-01-01",
+                "reason": "platform move",
+            }
+        ]
+
+    edit_contract("alpenhof", long_freeze)
+    client = load_client(inventories, "alpenhof")
+    with open_ledger(ledger_url) as ledger:
+        record_diagnostic(ledger, "alpenhof")
+        with pytest.raises(PolicyRefusal) as refused:
+            _govern(ledger, client, "harden", WEDNESDAY_NOON)
+    assert refused.value.message == (
+        f"alpenhof is outside its maintenance windows; only an emergency may run ({ANY_EMERGENCY})"
+    )
+
+
+def test_an_emergency_says_everything_it_overrode_and_needs_a_reason(
+    inventories: Path, ledger_url: str
+) -> None:
+    client = load_client(inventories, "alpenhof")
+    with open_ledger(ledger_url) as ledger:
+        overridden = _govern(
+            ledger, client, "update", WEDNESDAY_NOON, emergency=True, reason="zero-day"
+        )
+        with pytest.raises(BadInput) as blank:
+            _govern(ledger, client, "update", WEDNESDAY_NOON, emergency=True, reason="  ")
+    assert overridden.overridden == "outside windows, diagnostic first"
+    assert blank.value.message == "--emergency needs --reason: an emergency change must say why"
+
+
+def test_a_level_without_deploys_refuses_one_even_in_an_emergency(
+    inventories: Path, ledger_url: str
+) -> None:
+    client = load_client(inventories, "alpenhof")
+    with open_ledger(ledger_url) as ledger, pytest.raises(PolicyRefusal) as refused:
+        _govern(ledger, client, "deploy", IN_ALPENHOF_WINDOW, emergency=True, reason="hotfix")
+    assert refused.value.refusal is Refusal.LEVEL
+    assert refused.value.message == (
+        "alpenhof may not deploy: its policy does not deploy application versions "
+        "(changes.deploy_allowed: no, from the level stability-security); deploys are part "
+        "of continuous-evolution and institutional-sla"
+    )
 
 
 def test_an_approval_is_needed_once_per_run_of_its_own_client_and_action(

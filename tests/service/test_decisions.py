@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from support.service import (
+    EntryList,
     kinds_in,
     ledger_entries,
     ledger_url,
@@ -17,8 +19,13 @@ from support.service import (
 )
 
 from webmg_ops.errors import BadInput, ExitCode
-from webmg_ops.ledger import OPERATOR_VARIABLE
-from webmg_ops.service.decisions import DECISION_RECORDED, draft_decision
+from webmg_ops.ledger import OPERATOR_VARIABLE, NewEntry
+from webmg_ops.service.decisions import (
+    DECISION_RECORDED,
+    decisions_of,
+    draft_decision,
+    latest_decision_on,
+)
 from webmg_ops.service.ids import ItemId, format_id, parse_id
 
 __all__ = ["ledger_url", "service_postgres", "settings"]
@@ -71,6 +78,82 @@ def test_a_decision_is_recorded_with_its_id_and_listed_per_client(
     assert [item["id"] for item in output(listed.out)] == [document["id"]]
     everything = cli("decision", "list", "--json")
     assert [item["client"] for item in output(everything.out)] == ["alpenhof", "riverton"]
+
+
+def test_a_listed_decision_shows_everything_its_entry_records(
+    cli: Callable[..., Any], ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`decision list --json` gives each field of the entry: who recorded it, when, who
+    decided for which party, and no subject for a decision recorded on its own."""
+    monkeypatch.setenv(OPERATOR_VARIABLE, "Maria Kofler")
+    done = cli(
+        "decision",
+        "record",
+        "alpenhof",
+        "--title",
+        "Keep PHP 8.2 until March",
+        "--by",
+        "Anna Gruber",
+        "--party",
+        "client",
+        "--note",
+        "the booking plugin is not ready",
+    )
+    assert done.code == ExitCode.OK, done
+    (entry,) = ledger_entries(ledger_url)
+    listed = cli("decision", "list", "alpenhof", "--json")
+    assert output(listed.out) == [
+        {
+            "id": f"DEC-{entry.seq}",
+            "client": "alpenhof",
+            "at": entry.at.isoformat(),
+            "recorded_by": "Maria Kofler",
+            "title": "Keep PHP 8.2 until March",
+            "by": "Anna Gruber",
+            "party": "client",
+            "note": "the booking plugin is not ready",
+            "subject": None,
+        }
+    ]
+
+
+def test_the_decision_on_an_item_is_the_last_one_before_the_entry_asking() -> None:
+    """An item's history names the decision recorded with its entry: the last decision
+    on that item before the entry's seq, never a later one, never one on another item."""
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    log = EntryList()
+
+    def decide(title: str, subject: str | None) -> int:
+        draft = draft_decision(
+            "alpenhof", title=title, by="Anna", party="client", note="n", subject=subject
+        )
+        return log.add(draft, at).seq
+
+    first = decide("first on CHG-4", "CHG-4")
+    decide("on CHG-5", "CHG-5")
+    decide("on nothing", None)
+    # Another kind of entry naming the item is no decision on it.
+    log.add(NewEntry("risk-accepted", "alpenhof", {"title": "t", "subject": "CHG-4"}), at)
+    second = decide("second on CHG-4", "CHG-4")
+
+    def title_before(seq: int) -> str | None:
+        decision = latest_decision_on(log.entries, "CHG-4", seq)
+        return decision.title if decision else None
+
+    assert title_before(first) is None
+    assert title_before(first + 1) == "first on CHG-4"
+    assert title_before(second) == "first on CHG-4"
+    assert title_before(second + 1) == "second on CHG-4"
+    assert latest_decision_on(log.entries, "CHG-9", second + 1) is None
+    found = latest_decision_on(log.entries, "CHG-4", second + 1)
+    assert found is not None
+    assert (found.id, found.seq, found.subject) == (f"DEC-{second}", second, "CHG-4")
+    assert [decision.title for decision in decisions_of(log.entries)] == [
+        "first on CHG-4",
+        "on CHG-5",
+        "on nothing",
+        "second on CHG-4",
+    ]
 
 
 def test_by_defaults_to_the_recorded_operator(

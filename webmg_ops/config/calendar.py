@@ -174,7 +174,7 @@ def calendar_state(
     """Given a client's windows and freezes and an aware instant, return its calendar state.
 
     The next opening is the first span, at or after ``at``, in which a
-    window is open and no freeze applies (None if none within a year).
+    window is open and no freeze applies (None if none within :data:`LOOKAHEAD`).
     Raise ValueError if ``at`` is naive.
     """
     if at.tzinfo is None:
