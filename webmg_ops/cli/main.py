@@ -27,6 +27,7 @@ from webmg_ops.cli import (
     incidents,
     lab,
     ledger,
+    monitor,
     offsite,
     risks,
     runs,
@@ -89,6 +90,7 @@ for command in (
     *risks.COMMANDS,
     *tick.COMMANDS,
     *backlog.COMMANDS,
+    *monitor.COMMANDS,
 ):
     cli.add_command(command)
 
