@@ -44,8 +44,11 @@ log = logging.getLogger(__name__)
 
 #: Probes run at once, at most: probes mostly wait on the network.
 MAX_WORKERS = 32
-#: The first round of probes is spread over this much time (or the interval, if shorter).
-FIRST_ROUND_SPREAD = timedelta(seconds=5)
+#: The first round of probes is spread over this much time per check, at least the
+#: minimum and at most the interval: later rounds keep that rhythm, so a thousand checks
+#: are probed evenly through their minute instead of all at once.
+SPREAD_PER_CHECK = timedelta(milliseconds=50)
+MIN_SPREAD = timedelta(seconds=5)
 #: Samples are stored at least this often, and in batches of at most this many.
 FLUSH_EVERY_S = 1.0
 FLUSH_BATCH = 500
@@ -364,7 +367,7 @@ class Monitor:
         count = len(self.targets)
         for index, target in enumerate(self.targets):
             interval = probe_interval(target.client, self.clock()) or MAINTENANCE_EVERY
-            spread = min(interval, FIRST_ROUND_SPREAD).total_seconds()
+            spread = min(interval, max(MIN_SPREAD, SPREAD_PER_CHECK * count)).total_seconds()
             heapq.heappush(due, (start + spread * index / max(count, 1), index))
         next_maintenance = start
         if ready is not None:
