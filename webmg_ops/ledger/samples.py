@@ -9,7 +9,7 @@ looped over in Python), so the daily aggregates outlive the raw samples.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Engine,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -218,14 +219,21 @@ def failures_in_a_row(ledger: Ledger, client: str, check: str, most: int) -> int
     return count
 
 
-def roll_up(ledger: Ledger, before: datetime) -> int:
-    """Given a ledger and an instant, aggregate each complete UTC day before that
-    instant's day that has samples but no ``sample_days`` row yet; return the rows made.
+#: A day is rolled up once it has been over for this long: the last samples of the day
+#: may still be on their way to the database (a batch is written every second or so).
+ROLL_UP_DELAY = timedelta(minutes=10)
 
-    The aggregation runs in the database (one INSERT ... SELECT ... GROUP BY). A day
-    already rolled up is left as it is. Raise EnvironmentProblem if the database fails.
+
+def roll_up(ledger: Ledger, before: datetime) -> int:
+    """Given a ledger and an instant, aggregate each complete UTC day (over for
+    :data:`ROLL_UP_DELAY` at that instant) that has samples but no ``sample_days`` row
+    yet; return the rows made.
+
+    The aggregation runs in the database (one INSERT ... SELECT ... GROUP BY), over the
+    samples after the newest day already rolled up only, so that running it every
+    minute stays cheap. Raise EnvironmentProblem if the database fails.
     """
-    limit_ms = day_number(before.astimezone(UTC).date()) * MS_PER_DAY
+    limit_ms = day_number((before - ROLL_UP_DELAY).astimezone(UTC).date()) * MS_PER_DAY
     # Floor division of integers on both backends: milliseconds to days since the epoch.
     # One expression, its divisor written inline, so that PostgreSQL sees the grouped
     # expression and the selected one as the same.
@@ -254,6 +262,7 @@ def roll_up(ledger: Ledger, before: datetime) -> int:
             func.max(samples.c.page_bytes),
         )
         .where(samples.c.at_ms < limit_ms)
+        .where(samples.c.at_ms >= bindparam("first_ms", type_=BigInteger()))
         .where(~done)
         .group_by(samples.c.client, samples.c.check_name, day_of_sample)
     )
@@ -278,7 +287,9 @@ def roll_up(ledger: Ledger, before: datetime) -> int:
             # Counted, not read from rowcount: drivers differ on INSERT ... SELECT.
             count = select(func.count()).select_from(sample_days)
             before_count = connection.execute(count).scalar_one()
-            connection.execute(statement)
+            newest = connection.execute(select(func.max(sample_days.c.day))).scalar_one()
+            first_ms = 0 if newest is None else (int(newest) + 1) * MS_PER_DAY
+            connection.execute(statement, {"first_ms": first_ms})
             return int(connection.execute(count).scalar_one() - before_count)
     except SQLAlchemyError as error:
         raise describe_error(ledger.url, error) from None
@@ -342,9 +353,3 @@ def read_days(
             ]
     except SQLAlchemyError as error:
         raise describe_error(ledger.url, error) from None
-
-
-def iter_clients(ledger: Ledger) -> Iterator[str]:
-    """Given a ledger, yield the clients that have samples."""
-    with _engine(ledger).connect() as connection:
-        yield from connection.execute(select(samples.c.client).distinct()).scalars()

@@ -54,6 +54,9 @@ FLUSH_EVERY_S = 1.0
 FLUSH_BATCH = 500
 #: Samples are rolled up by day and pruned this often.
 MAINTENANCE_EVERY = timedelta(hours=1)
+#: The open incidents awaiting recovery are read again from the ledger this often: one
+#: closed by hand while its service is still down no longer holds a new one back.
+AWAITING_REFRESH_S = 60.0
 
 
 def probe_interval(client: Client, at: datetime) -> timedelta | None:
@@ -119,11 +122,11 @@ class Target:
 
 def monitored_targets(clients: Iterable[Client], at: datetime) -> list[Target]:
     """Given clients and an instant, return the health checks of those whose policy
-    monitors availability, client by client."""
+    monitors availability, client by client; a prospect (no level yet) is not monitored."""
     return [
         Target(client, check)
         for client in clients
-        if probe_interval(client, at) is not None
+        if not client.contract.is_prospect and probe_interval(client, at) is not None
         for check in client.contract.health_checks
     ]
 
@@ -174,6 +177,7 @@ class Monitor:
         self.detection = Detection()
         self._samples: queue.Queue[tuple[Target, Sample]] = queue.Queue()
         self._awaiting: set[tuple[str, str]] = set()
+        self._awaiting_read = 0.0
         self._stored = 0
         self._stored_lock = threading.Lock()
 
@@ -219,10 +223,13 @@ class Monitor:
     # --- storing and detecting ----------------------------------------------
 
     def _load_awaiting(self) -> None:
+        awaiting: set[tuple[str, str]] = set()
         for client in {target.client.name: target.client for target in self.targets}.values():
             if client.policy.get("monitoring.auto_incidents"):
                 for check in awaiting_recovery(self.ledger, client.name):
-                    self._awaiting.add((client.name, check))
+                    awaiting.add((client.name, check))
+        self._awaiting = awaiting
+        self._awaiting_read = time.monotonic()
 
     def _detect(self, target: Target, sample: Sample) -> None:
         client, check = target.client, target.check
@@ -268,6 +275,11 @@ class Monitor:
         store_samples(self.ledger, [sample for _target, sample in batch])
         with self._stored_lock:
             self._stored += len(batch)
+        if time.monotonic() - self._awaiting_read > AWAITING_REFRESH_S:
+            try:
+                self._load_awaiting()
+            except WebmgError as error:
+                log.error("cannot read the open incidents: %s", error)
         for target, sample in batch:
             try:
                 self._detect(target, sample)

@@ -15,6 +15,7 @@ or closed midway) and ``error`` (anything else, with its detail).
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -80,8 +81,13 @@ class _ProbeFailure(Exception):
         self.detail = detail
 
 
+#: The user and password a URL may carry (``https://user:secret@host/``).
+_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
+
+
 def _short(text: object) -> str:
-    line = " ".join(str(text).split())
+    # One line, bounded, and no credentials a URL may have carried into a message.
+    line = _USERINFO.sub("***@", " ".join(str(text).split()))
     return line[:_DETAIL_LENGTH]
 
 

@@ -35,11 +35,12 @@ def choose_targets(settings: Settings, names: Sequence[str]) -> tuple[list[Clien
     targets = monitored_targets(clients, now)
     for client in clients if names else ():
         if not any(target.client is client for target in targets):
-            why = (
-                "declares no health check"
-                if not client.contract.health_checks
-                else f"is on {client.contract.level_name}, whose policy monitors no availability"
-            )
+            if client.contract.is_prospect:
+                why = "is a prospect: its availability is monitored once it has a level"
+            elif not client.contract.health_checks:
+                why = "declares no health check"
+            else:
+                why = f"is on {client.contract.level_name}, whose policy monitors no availability"
             raise BadInput(f"{client.name} {why}: nothing to monitor")
     if not targets:
         raise BadInput("no client has a health check to monitor")
