@@ -106,6 +106,7 @@ bench: setup
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/tick.py
 	nice -n 19 $(BIN)/python bench/monitor.py
+	$(BIN)/python bench/samples.py
 	$(VAULT_ENV) $(BIN)/python bench/overhead.py
 	$(VAULT_ENV) $(BIN)/python bench/drill.py
 

@@ -12,7 +12,9 @@ restore clock stops), ``fix`` removes the cause (the resolution clock stops),
 asks for one. While the incident waits on the client every clock is paused, and
 no step is taken until it resumes. Severity is computed from impact and
 criticality by the policy's table; it may be raised at any time, and lowered
-only by a recorded decision that gives its reason.
+only by a recorded decision that gives its reason. The monitor may record that
+the service recovered (``incident-recovered``): that stops the restore clock
+once, ends the mitigation step, and an acknowledgement after it leads to the fix.
 
 A clock is due at the first instant its budget of SLA time is spent. It is met
 when it stops at or before that instant (due at T and acknowledged at T is met),
