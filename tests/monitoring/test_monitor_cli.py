@@ -25,6 +25,8 @@ from support.waiting import wait_until
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import open_ledger
 from webmg_ops.ledger.samples import read_samples
+from webmg_ops.service.incident_commands import open_incident
+from webmg_ops.settings import Settings
 
 Cli = Callable[..., Any]
 
@@ -124,6 +126,11 @@ def test_sigterm_stops_the_monitor_with_its_samples_and_metrics_answer(
             {"run_id": "r-backup", "action": "backup", "outcome": "succeeded", "check": False},
             at=datetime.now(UTC) - timedelta(hours=2),
         )
+    # One open incident: /metrics counts it under the severity its entry records.
+    settings = Settings(inventories=inventories, ledger_url=ledger_url, var_dir=tmp_path / "var")
+    opened = open_incident(
+        settings, "riverton", title="portal slow", impact="availability", criticality="critical"
+    )
     environment = {
         **os.environ,
         "WEBMG_VAR": str(tmp_path / "var"),
@@ -175,7 +182,8 @@ def test_sigterm_stops_the_monitor_with_its_samples_and_metrics_answer(
     riverton = (("client", "riverton"),)
     for severity in ("P1", "P2", "P3"):
         labels = (("client", "riverton"), ("severity", severity))
-        assert series[("webmg_client_open_incidents", labels)] == 0
+        expected = 1 if severity == opened["severity"] else 0
+        assert series[("webmg_client_open_incidents", labels)] == expected
     # No drill recorded: riverton's weekly drill is overdue.
     assert series[("webmg_client_drills_overdue", riverton)] == 1
     age = series[("webmg_client_last_backup_age_seconds", riverton)]
