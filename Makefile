@@ -24,7 +24,7 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	postgresql util-linux passwd strace jq
 
 .PHONY: help setup apt-packages lock test test-fast mutants lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
-	ledger-verify drill drills-due lab-up lab-down lab-status
+	ledger-verify monitor drill drills-due lab-up lab-down lab-status
 
 help:
 	@grep -E '^## ' Makefile | sed 's/^## //'
@@ -105,6 +105,8 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/tick.py
+	nice -n 19 $(BIN)/python bench/monitor.py
+	$(BIN)/python bench/samples.py
 	$(VAULT_ENV) $(BIN)/python bench/overhead.py
 	$(VAULT_ENV) $(BIN)/python bench/drill.py
 
@@ -168,6 +170,10 @@ drill: setup
 ## drills-due     the clients whose restore drill is due (RUN=1: run them, exit 1 if one fails)
 drills-due: setup
 	$(WEBMG) drills-due $(if $(RUN),--run)
+
+## monitor        probe the health checks of CLIENT=x (every monitored client without it) until stopped; ONCE=1 probes once
+monitor: setup
+	$(WEBMG) monitor $(CLIENT) $(if $(ONCE),--once)
 
 ## ledger-verify  recompute the ledger's hash chain
 ledger-verify: setup

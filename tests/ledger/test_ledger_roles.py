@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -22,6 +23,7 @@ from webmg_ops.cli.main import main
 from webmg_ops.errors import EnvironmentProblem, ExitCode
 from webmg_ops.ledger import NewEntry, open_ledger, verify_ledger
 from webmg_ops.ledger.roles import ADMIN_URL_VARIABLE, WRITER_PASSWORD_VARIABLE
+from webmg_ops.ledger.samples import Sample, prune, roll_up, store_samples
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,27 @@ def test_the_writer_appends_and_verifies_as_the_tool_does(roles: Roles) -> None:
     with open_ledger(roles.url_as(roles.writer), create=False) as ledger:
         report = verify_ledger(ledger)
     assert (report.ok, report.entries_checked) == (True, 4)
+
+
+def test_the_writer_stores_rolls_up_and_prunes_samples_and_still_cannot_delete_entries(
+    roles: Roles,
+) -> None:
+    # The monitor's samples are measurements with a retention: the writer deletes them.
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    taken = [
+        Sample("alpenhof", "site", day + timedelta(minutes=minute), up=True, latency_ms=1.0)
+        for minute in range(3)
+    ]
+    with open_ledger(roles.url_as(roles.writer)) as ledger:
+        ledger.append("note", "alpenhof", {"text": "an entry"}, actor="ana")
+        assert store_samples(ledger, taken) == 3
+        assert roll_up(ledger, day + timedelta(days=2)) == 1
+        assert prune(
+            ledger, "alpenhof", samples_before=day + timedelta(days=1), days_before=day
+        ) == (3, 0)
+    for attack in ("DELETE FROM ledger_entries", "ALTER TABLE samples ADD COLUMN note text"):
+        error = attempt(roles.url_as(roles.writer), attack)
+        assert error is not None and ("permission denied" in error or "must be owner" in error)
 
 
 def test_the_owner_owns_the_tables_and_the_writer_nothing(roles: Roles) -> None:

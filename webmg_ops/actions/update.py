@@ -112,6 +112,11 @@ def _url_host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+#: What the updates role's gate reads of a health check: its argument spec refuses any
+#: other key (the monitor's criticality and page-weight budget stay on the controller).
+GATE_FIELDS: set[str] = {"name", "url", "expect_status", "max_latency_ms"}
+
+
 def match_health_checks(
     checks: Sequence[HealthCheck], client_hosts: Sequence[InventoryHost], run_hosts: Iterable[str]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -134,7 +139,7 @@ def match_health_checks(
         ]
         for host in owners if owners else run:
             if host in gated:
-                gated[host].append(check.model_dump())
+                gated[host].append(check.model_dump(include=GATE_FIELDS))
     return gated
 
 

@@ -28,6 +28,7 @@ from webmg_ops.cli import (
     incidents,
     lab,
     ledger,
+    monitor,
     offsite,
     risks,
     runs,
@@ -90,6 +91,7 @@ for command in (
     *risks.COMMANDS,
     *tick.COMMANDS,
     *backlog.COMMANDS,
+    *monitor.COMMANDS,
 ):
     cli.add_command(command)
 

@@ -318,8 +318,26 @@ class HealthCheck(StrictModel):
     max_latency_ms: int = Field(
         default=2000,
         gt=0,
-        description="Slowest acceptable answer, in milliseconds.",
+        description="Slowest acceptable answer, in milliseconds (a slower one is a failure).",
         examples=[800],
+    )
+    criticality: Literal["critical", "major", "minor"] = Field(
+        default="major",
+        description=(
+            "How badly the service's outage harms the client: the criticality of the "
+            "availability incident the monitor opens when the check keeps failing."
+        ),
+        examples=["critical"],
+    )
+    page_weight_kb: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Budget of the page and its same-origin images, scripts and stylesheets, in "
+            "kilobytes (1,000 bytes), checked by each probe where the sector's preset has the "
+            "mobile page-weight check (hotels)."
+        ),
+        examples=[1500],
     )
 
 

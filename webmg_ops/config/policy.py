@@ -56,8 +56,6 @@ LEVEL_DEFAULTS: dict[Level, dict[str, Any]] = {
         "cadence.drill": 91 * DAY,
         "cadence.report": 91 * DAY,
         "backup.retention": Retention(daily=7, weekly=4),
-        "availability.check_every": None,
-        "availability.auto_incidents": False,
         "response.p1": None,
         "response.p2": None,
         "response.p3": None,
@@ -85,8 +83,6 @@ LEVEL_DEFAULTS: dict[Level, dict[str, Any]] = {
         "cadence.drill": 30 * DAY,
         "cadence.report": 30 * DAY,
         "backup.retention": Retention(daily=14, weekly=8, monthly=6),
-        "availability.check_every": 5 * MINUTE,
-        "availability.auto_incidents": False,
         "response.p1": 8 * HOUR,
         "response.p2": 2 * DAY,
         "response.p3": 5 * DAY,
@@ -115,8 +111,6 @@ LEVEL_DEFAULTS: dict[Level, dict[str, Any]] = {
         "cadence.report": 30 * DAY,
         # Every 6-hourly restore point of the last two days, then one a day.
         "backup.retention": Retention(hourly=8, daily=14, weekly=8, monthly=12, yearly=2),
-        "availability.check_every": MINUTE,
-        "availability.auto_incidents": True,
         "response.p1": 30 * MINUTE,
         "response.p2": 4 * HOUR,
         "response.p3": DAY,
@@ -326,6 +320,62 @@ for _level, _rows in DEPLOY_DEFAULTS.items():
 
 # --- end of the deploy rows -------------------------------------------------
 
+# --- monitoring: availability probes, detection and the samples kept --------
+
+#: How often ``monitor`` probes a client's health checks (None: availability is not
+#: monitored on the level), how often during the client's freezes (None: as usual), how
+#: many failures in a row open an incident (where incidents are opened automatically),
+#: and how long samples are kept: raw samples for a few weeks, their daily aggregates for
+#: more than 13 months, so that a report can compare a month with the same month a year
+#: earlier. The institutional-sla level keeps a quarter of raw samples and two years of
+#: days for its audits.
+MONITORING_DEFAULTS: dict[Level, dict[str, Any]] = {
+    Level.STABILITY_SECURITY: {
+        "monitoring.interval": None,
+        "monitoring.freeze_interval": None,
+        "monitoring.auto_incidents": False,
+        "monitoring.failures_to_open": 3,
+        "monitoring.samples_kept": 35 * DAY,
+        "monitoring.days_kept": 400 * DAY,
+    },
+    Level.CONTINUOUS_EVOLUTION: {
+        "monitoring.interval": 5 * MINUTE,
+        "monitoring.freeze_interval": None,
+        "monitoring.auto_incidents": False,
+        "monitoring.failures_to_open": 3,
+        "monitoring.samples_kept": 35 * DAY,
+        "monitoring.days_kept": 400 * DAY,
+    },
+    Level.INSTITUTIONAL_SLA: {
+        "monitoring.interval": MINUTE,
+        "monitoring.freeze_interval": None,
+        "monitoring.auto_incidents": True,
+        "monitoring.failures_to_open": 3,
+        "monitoring.samples_kept": 95 * DAY,
+        "monitoring.days_kept": 800 * DAY,
+    },
+}
+
+MONITORING_DESCRIPTIONS: dict[str, str] = {
+    "monitoring.interval": "availability probe every",
+    "monitoring.freeze_interval": "availability probe every, during the client's freezes",
+    "monitoring.auto_incidents": "incidents opened automatically when a probe keeps failing",
+    "monitoring.failures_to_open": "failed probes in a row before an incident opens",
+    "monitoring.samples_kept": "probe samples kept",
+    "monitoring.days_kept": "daily availability aggregates kept",
+}
+
+for _level, _rows in MONITORING_DEFAULTS.items():
+    LEVEL_DEFAULTS[_level].update(_rows)
+
+
+def _kept_is_looser(candidate: Any, baseline: Any) -> bool:
+    # Keeping data for a shorter time is looser.
+    return bool(candidate < baseline)
+
+
+# --- end of the monitoring rows ---------------------------------------------
+
 #: What each setting means, shown by ``webmg-ops policy``.
 DESCRIPTIONS: dict[str, str] = {
     "runs.partial_hosts": "a run goes on with the hosts that pass preflight when others fail it",
@@ -341,8 +391,6 @@ DESCRIPTIONS: dict[str, str] = {
     "cadence.drill": "restore drill every",
     "cadence.report": "client report every",
     "backup.retention": "snapshots kept",
-    "availability.check_every": "availability probe every",
-    "availability.auto_incidents": "incidents opened automatically",
     "response.p1": "response time, priority 1",
     "response.p2": "response time, priority 2",
     "response.p3": "response time, priority 3",
@@ -358,6 +406,7 @@ DESCRIPTIONS: dict[str, str] = {
     **ESCALATION_DESCRIPTIONS,
     **BACKLOG_DESCRIPTIONS,
     **DEPLOY_DESCRIPTIONS,
+    **MONITORING_DESCRIPTIONS,
 }
 
 
@@ -372,7 +421,9 @@ class SectorPreset:
 # Yearly freezes ignore the year; 2000 is a leap year, so 29 February is valid.
 SECTOR_PRESETS: dict[Sector, SectorPreset] = {
     Sector.HOTEL: SectorPreset(
-        settings={"checks.mobile_page_weight": True},
+        # The page-weight check is a probe of the monitor: a hotel is probed every 15 minutes
+        # at least, even on a level that does not monitor availability.
+        settings={"checks.mobile_page_weight": True, "monitoring.interval": 15 * MINUTE},
         freezes=(
             Freeze(
                 name="summer season",
@@ -384,7 +435,9 @@ SECTOR_PRESETS: dict[Sector, SectorPreset] = {
         ),
     ),
     Sector.EDUCATION: SectorPreset(
-        settings={"availability.check_every": 5 * MINUTE},
+        # Exam and admission periods (its freezes) are when availability matters most:
+        # probed every minute then, every 5 minutes otherwise.
+        settings={"monitoring.interval": 5 * MINUTE, "monitoring.freeze_interval": MINUTE},
         freezes=(
             Freeze(
                 name="winter exams",
@@ -461,6 +514,8 @@ _LOOSER_THAN: dict[str, Callable[[Any, Any], bool]] = {
     "budget.marker": _never_looser,
     "escalation.thresholds": _thresholds_are_looser,
     "changes.deploy_allowed": _permission_is_looser,
+    "monitoring.samples_kept": _kept_is_looser,
+    "monitoring.days_kept": _kept_is_looser,
     **{
         severity_setting(impact, criticality): _priority_is_looser
         for impact in IMPACTS

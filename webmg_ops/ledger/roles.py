@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from webmg_ops.errors import BadInput, EnvironmentProblem, Refused
 from webmg_ops.ledger.database import begin_write, describe_error, make_engine, parse_database_url
 from webmg_ops.ledger.migrate import find_current_revision, upgrade_to_head
-from webmg_ops.ledger.schema import ENTRIES_TABLE
+from webmg_ops.ledger.schema import ENTRIES_TABLE, SAMPLE_DAYS_TABLE, SAMPLES_TABLE
 
 ADMIN_URL_VARIABLE = "WEBMG_LEDGER_ADMIN_URL"
 """Environment variable holding the administrator's URL (a secret: never an argument)."""
@@ -38,7 +38,14 @@ VERSION_TABLE = "alembic_version"
 TRIGGER_FUNCTION = "ledger_entries_refuse_change()"
 
 #: What the writer may do on each of the ledger's tables; anything else is revoked.
-WRITER_GRANTS: Mapping[str, str] = {ENTRIES_TABLE: "SELECT, INSERT", VERSION_TABLE: "SELECT"}
+#: The monitor's samples are measurements, not records: the writer deletes them when
+#: their retention ends, and replaces a day's aggregate.
+WRITER_GRANTS: Mapping[str, str] = {
+    ENTRIES_TABLE: "SELECT, INSERT",
+    VERSION_TABLE: "SELECT",
+    SAMPLES_TABLE: "SELECT, INSERT, DELETE",
+    SAMPLE_DAYS_TABLE: "SELECT, INSERT, DELETE",
+}
 
 #: Privileges the writer must not hold on the entries; checked after granting.
 FORBIDDEN_PRIVILEGES = ("UPDATE", "DELETE", "TRUNCATE", "TRIGGER", "REFERENCES")
@@ -146,7 +153,7 @@ def _refuse_membership(connection: Connection, owner: str, writer: str) -> None:
 def _take_ownership(connection: Connection, schema: str, owner: str) -> None:
     # A ledger migrated before the roles existed is owned by whoever ran it.
     quoted_schema, quoted_owner = _quote(connection, schema), _quote(connection, owner)
-    for table in (ENTRIES_TABLE, VERSION_TABLE):
+    for table in (ENTRIES_TABLE, VERSION_TABLE, SAMPLES_TABLE, SAMPLE_DAYS_TABLE):
         connection.exec_driver_sql(
             f"ALTER TABLE IF EXISTS {quoted_schema}.{_quote(connection, table)} "
             f"OWNER TO {quoted_owner}"

@@ -218,6 +218,11 @@ class Ledger:
             raise describe_error(self.url, error) from None
         self._schema_ready = True
 
+    def database(self) -> Engine:
+        """Return the engine of a writable ledger, for the tables beside the chain (the
+        monitor's samples). Raise EnvironmentProblem if it was opened read-only."""
+        return self._require_writable()
+
     def _require_writable(self) -> Engine:
         if self._engine is None or not self._writable:
             raise EnvironmentProblem(f"ledger {self.description} was opened read-only")

@@ -12,7 +12,9 @@ restore clock stops), ``fix`` removes the cause (the resolution clock stops),
 asks for one. While the incident waits on the client every clock is paused, and
 no step is taken until it resumes. Severity is computed from impact and
 criticality by the policy's table; it may be raised at any time, and lowered
-only by a recorded decision that gives its reason.
+only by a recorded decision that gives its reason. The monitor may record that
+the service recovered (``incident-recovered``): that stops the restore clock
+once, ends the mitigation step, and an acknowledgement after it leads to the fix.
 
 A clock is due at the first instant its budget of SLA time is spent. It is met
 when it stops at or before that instant (due at T and acknowledged at T is met),
@@ -53,6 +55,9 @@ RESUMED = "incident-resumed"
 RAISED = "incident-severity-raised"
 LOWERED = "incident-severity-lowered"
 POSTMORTEM = "incident-postmortem"
+#: The monitor saw the service up again (:mod:`webmg_ops.service.detection`): the restore
+#: clock stops there, whoever acknowledges the incident, and when.
+RECOVERED = "incident-recovered"
 #: Evidence read on the incident's hosts (:mod:`webmg_ops.service.evidence`): it moves
 #: no state, and its outputs are large, so that it is read only where it is shown.
 EVIDENCE = "incident-evidence"
@@ -69,6 +74,7 @@ INCIDENT_KINDS: tuple[str, ...] = (
     RAISED,
     LOWERED,
     POSTMORTEM,
+    RECOVERED,
 )
 #: A run's entries, which join the timeline of the incident the run names (``--incident``).
 RUN_KINDS: tuple[str, ...] = (RUN_STARTED, RUN_REFUSED, RUN_FINISHED)
@@ -255,7 +261,17 @@ def _apply(incident: Incident, entry: Entry) -> Incident:
     step = _STEP_OF_KIND.get(entry.kind)
     if step is not None and incident.state == step.before:
         stopped = {**incident.stopped, entry.kind: entry.at}
-        return replace(incident, state=step.after, stopped=stopped, timeline=timeline)
+        after = step.after
+        if after == MITIGATION and MITIGATED in incident.stopped:
+            # The service recovered before anyone acknowledged: mitigation is done.
+            after = FIX
+        return replace(incident, state=after, stopped=stopped, timeline=timeline)
+    if entry.kind == RECOVERED and MITIGATED not in incident.stopped and incident.is_open:
+        # A recovery stops the restore clock once; in mitigation it ends that step, in
+        # triage the response clock still runs until someone acknowledges.
+        stopped = {**incident.stopped, MITIGATED: entry.at}
+        state = FIX if incident.state == MITIGATION else incident.state
+        return replace(incident, state=state, stopped=stopped, timeline=timeline)
     if entry.kind == WAITING and incident.waiting_since is None:
         return replace(incident, waiting_since=entry.at, timeline=timeline)
     if entry.kind == RESUMED and incident.waiting_since is not None:
@@ -715,6 +731,8 @@ _TIMELINE_FIELDS = frozenset(
         *("run_id", "action", "outcome", "refusal", "message"),
         # A recorded breach, and a notification's delivery (the target is kept masked).
         *("clock", "due", "step", "target", "error"),
+        # A recovery seen by the monitor: which check, down since when.
+        *("check", "down_since"),
     }
 )
 

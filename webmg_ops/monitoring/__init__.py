@@ -1,0 +1,2 @@
+"""Availability monitoring: probes of the contracts' health checks, samples, detection,
+metrics."""

@@ -1,0 +1,119 @@
+"""``monitor``'s two ways to run, from settings to a result: once, or until stopped.
+
+Both open the ledger (samples), the service's recorder (incidents) and the
+clients' contracts, build the :class:`~webmg_ops.monitoring.monitor.Monitor`,
+run it, and return a JSON-ready summary. The command line only parses and prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from webmg_ops.config.clients import Client, list_client_names, load_client
+from webmg_ops.errors import BadInput
+from webmg_ops.ledger import open_ledger
+from webmg_ops.ledger.samples import Sample
+from webmg_ops.monitoring.metrics import MonitorMetrics
+from webmg_ops.monitoring.monitor import Monitor, Target, monitored_targets
+from webmg_ops.service.records import derived_recorders
+from webmg_ops.settings import Settings
+
+
+def choose_targets(settings: Settings, names: Sequence[str]) -> tuple[list[Client], list[Target]]:
+    """Given the settings and client names (none: every client), return the clients and
+    the health checks to probe now.
+
+    Raise BadInput for an unknown client or an invalid contract, for a named client whose
+    level does not monitor availability or that declares no health check, and when no
+    client at all has a check to probe.
+    """
+    now = datetime.now(UTC)
+    chosen = list(names) or list_client_names(settings.inventories)
+    clients = [load_client(settings.inventories, name) for name in chosen]
+    targets = monitored_targets(clients, now)
+    for client in clients if names else ():
+        if not any(target.client is client for target in targets):
+            if client.contract.is_prospect:
+                why = "is a prospect: its availability is monitored once it has a level"
+            elif not client.contract.health_checks:
+                why = "declares no health check"
+            else:
+                why = f"is on {client.contract.level_name}, whose policy monitors no availability"
+            raise BadInput(f"{client.name} {why}: nothing to monitor")
+    if not targets:
+        raise BadInput("no client has a health check to monitor")
+    return clients, targets
+
+
+def sample_document(sample: Sample) -> dict[str, Any]:
+    """Given a sample, return it as JSON-ready data."""
+    return {
+        "client": sample.client,
+        "check": sample.check,
+        "at": sample.at.isoformat(),
+        "up": sample.up,
+        "status": sample.status,
+        "latency_ms": None if sample.latency_ms is None else round(sample.latency_ms, 1),
+        "cert_days": None if sample.cert_days is None else round(sample.cert_days, 2),
+        "cause": sample.cause,
+        "detail": sample.detail,
+        "page_bytes": sample.page_bytes,
+        "page_budget": sample.page_budget,
+        "planned": sample.planned,
+        "planned_by": sample.planned_by,
+    }
+
+
+def monitor_once(settings: Settings, names: Sequence[str]) -> dict[str, Any]:
+    """Given the settings and client names, probe each of their checks once, store the
+    samples, open or recover incidents; return the samples and what was detected.
+
+    Raise BadInput as :func:`choose_targets`, EnvironmentProblem if the ledger fails.
+    """
+    _clients, targets = choose_targets(settings, names)
+    with open_ledger(settings.ledger_url) as ledger, derived_recorders(settings) as (record, _):
+        monitor = Monitor(targets, ledger, record)
+        samples = monitor.run_once()
+    return {
+        "samples": [sample_document(sample) for sample in samples],
+        "incidents_opened": monitor.detection.opened,
+        "recoveries": monitor.detection.recovered,
+    }
+
+
+def monitor_until_stopped(
+    settings: Settings,
+    names: Sequence[str],
+    *,
+    metrics_address: tuple[str, int] | None,
+    started: Callable[[Monitor, tuple[str, int] | None], None],
+) -> dict[str, Any]:
+    """Given the settings, client names and where to serve ``/metrics`` (None: nowhere),
+    probe until the monitor is stopped; ``started`` is called with the monitor and the
+    metrics' bound address once probing starts (the caller wires its signals to
+    :meth:`Monitor.stop` there). Return how many samples were stored and what was
+    detected.
+
+    Raise BadInput as :func:`choose_targets`, EnvironmentProblem if the ledger fails
+    at the start or the metrics' address cannot be bound.
+    """
+    clients, targets = choose_targets(settings, names)
+    metrics = MonitorMetrics(settings, clients)
+    with open_ledger(settings.ledger_url) as ledger, derived_recorders(settings) as (record, _):
+        monitor = Monitor(
+            targets, ledger, record, on_sample=lambda _target, sample: metrics.observe(sample)
+        )
+        bound = None if metrics_address is None else metrics.serve(*metrics_address)
+        try:
+            monitor.run(ready=lambda: started(monitor, bound))
+        finally:
+            metrics.close()
+    return {
+        "checks": len(targets),
+        "clients": sorted({target.client.name for target in targets}),
+        "samples_stored": monitor.stored,
+        "incidents_opened": monitor.detection.opened,
+        "recoveries": monitor.detection.recovered,
+    }
