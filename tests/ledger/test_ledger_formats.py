@@ -9,20 +9,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sqlite3
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rfc8785
-from alembic import command
-from alembic.config import Config
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import create_engine
-from support.ledger import json_values, payloads, read_row, sqlite_url, tamper
+from support.ledger import json_values, legacy_ledger, payloads, read_row, sqlite_url, tamper
 
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import (
@@ -33,7 +28,6 @@ from webmg_ops.ledger import (
     open_ledger,
     verify_ledger,
 )
-from webmg_ops.ledger.migrate import MIGRATIONS_DIR
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -118,38 +112,6 @@ def test_an_appended_entry_hashes_its_rfc_8785_text(tmp_path: Path) -> None:
         }
     )
     assert entry.hash == row["hash"] == hashlib.sha256(GENESIS_HASH.encode() + hashed).hexdigest()
-
-
-def legacy_ledger(db_file: Path, count: int) -> list[str]:
-    """Given a file, make a ledger at schema revision 0001 holding ``count`` entries hashed
-    as before format 2 (sorted compact JSON, no format); return their hashes."""
-    engine = create_engine(sqlite_url(db_file))
-    with engine.begin() as migrating:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.attributes["connection"] = migrating
-        command.upgrade(config, "0001")
-    engine.dispose()
-    hashes, prev = [], GENESIS_HASH
-    rows: list[tuple[Any, ...]] = []
-    for seq in range(1, count + 1):
-        at = f"2024-01-0{seq}T08:00:00.000000Z"
-        payload = {"outcome": "succeeded", "duration_s": 2.0, "run": seq}
-        entry = {"seq": seq, "kind": "note", "client": "alpenhof", "at": at, "actor": "ana"}
-        text = json.dumps(
-            {**entry, "payload": payload},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        hash_ = hashlib.sha256((prev + text).encode()).hexdigest()
-        payload_text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        rows.append((seq, "note", "alpenhof", at, "ana", payload_text, prev, hash_))
-        hashes.append(hash_)
-        prev = hash_
-    with closing(sqlite3.connect(db_file)) as connection, connection:
-        connection.executemany("INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    return hashes
 
 
 def test_entries_written_before_format_2_still_verify_after_the_upgrade(tmp_path: Path) -> None:

@@ -376,9 +376,7 @@ def test_key_without_a_checkpoint_file_is_exit_2(run: Runner, var_dir: Path) -> 
     assert run("ledger", "verify", "--checkpoint", head).code == ExitCode.OK
 
 
-def test_a_broken_signature_is_not_a_tampered_one_of_another_shape(
-    run: Runner, var_dir: Path
-) -> None:
+def test_a_signature_with_altered_bytes_is_refused(run: Runner, var_dir: Path) -> None:
     """A signature line whose bytes were changed is refused, exit 1, never a traceback."""
     fill(var_dir, 2)
     keys = keygen(run)
