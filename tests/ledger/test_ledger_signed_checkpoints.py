@@ -213,6 +213,13 @@ def test_a_tampered_body_is_refused(run: Runner, var_dir: Path) -> None:
         assert done.code == ExitCode.FAILED, done.err
         assert "signature refused" in done.err
         assert "altered after it was signed" in done.err
+        as_json = run(
+            "ledger", "verify", "--checkpoint", str(path), "--key", str(keys.public), "--json"
+        )
+        assert as_json.code == ExitCode.FAILED
+        document = json.loads(as_json.out)
+        assert document["ok"] is False
+        assert document["checkpoint"]["signature_ok"] is False
 
 
 def test_a_checkpoint_signed_by_another_key_is_refused(

@@ -133,6 +133,8 @@ def verify_command(
                 "signature_ok": None if verifier is None else signature_problem is None,
                 "signature_problem": signature_problem,
             }
+            if signature_problem is not None:
+                document["ok"] = False  # as the exit status says: the checkpoint is refused
         if fetched is not None:
             document["published"] = {
                 "targets": list(fetched.targets),
@@ -148,9 +150,10 @@ def verify_command(
             else ""
         )
         if note is not None and signature_problem is None:
-            by = f" signed by {verifier.name}" if verifier is not None else ""
+            by = f" signed by {escape(verifier.name)}" if verifier is not None else ""
             compared += (
-                f", extends the checkpoint{by} of {note.checkpoint.seq} entries of {note.origin}"
+                f", extends the checkpoint{by} of {note.checkpoint.seq} entries "
+                f"of {escape(note.origin)}"
             )
         console.print(
             f"Ledger intact: {report.entries_checked} entries checked, {head}{compared}.",
