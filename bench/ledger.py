@@ -87,8 +87,8 @@ def main() -> None:
                 append_s = min(append_s, measure_append(ledger, drafts, args.batch))
         with open_ledger(url) as ledger:
             canonical = [
-                canonical_entry(seq, kind, client, at, actor, payload).encode()
-                for seq, kind, client, at, actor, payload, _prev, _hash in ledger.stored_rows()
+                canonical_entry(seq, kind, client, at, actor, payload, fmt).encode()
+                for seq, kind, client, at, actor, payload, _prev, _hash, fmt in ledger.stored_rows()
             ]
             # Best of a few alternating rounds: the ratio should reflect the code, not a
             # neighbour's burst of load.

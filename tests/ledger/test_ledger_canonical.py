@@ -16,6 +16,7 @@ from webmg_ops.errors import BadInput
 from webmg_ops.ledger import (
     GENESIS_HASH,
     KNOWN_KINDS,
+    LEGACY_FORMAT,
     Checkpoint,
     canonical_entry,
     canonical_json,
@@ -113,7 +114,11 @@ def test_canonical_entry_equals_canonical_json_of_the_entry(
     at = format_utc(moment)
     entry = {"seq": seq, "kind": kind, "client": client, "at": at, "actor": actor}
     expected = canonical_json({**entry, "payload": payload})
-    assert canonical_entry(seq, kind, client, at, actor, canonical_json(payload)) == expected
+    # Format 1: the form of every entry written before RFC 8785.
+    assert (
+        canonical_entry(seq, kind, client, at, actor, canonical_json(payload), LEGACY_FORMAT)
+        == expected
+    )
 
 
 def test_chain_hash_is_sha256_of_prev_hash_then_entry() -> None:

@@ -150,7 +150,18 @@ def test_export_jsonl(run: Runner, db_file: Path) -> None:
     assert result.code == ExitCode.OK
     lines = [json.loads(line) for line in result.out.splitlines()]
     assert [line["seq"] for line in lines] == [1, 2, 3]
-    assert set(lines[0]) == {"seq", "kind", "client", "at", "actor", "payload", "prev_hash", "hash"}
+    assert set(lines[0]) == {
+        "seq",
+        "kind",
+        "client",
+        "at",
+        "actor",
+        "payload",
+        "prev_hash",
+        "hash",
+        "format",
+    }
+    assert {line["format"] for line in lines} == {2}  # every new entry is RFC 8785
     assert lines[1]["payload"]["outcome"] == "succeeded"
     assert lines[2]["client"] is None
     assert lines[1]["prev_hash"] == lines[0]["hash"]

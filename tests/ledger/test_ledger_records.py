@@ -201,4 +201,4 @@ def test_an_entry_text_quotes_each_column_as_canonical_json_does(client: str | N
     expected = canonical_json(
         {"seq": 9, "kind": kind, "client": client, "at": at, "actor": actor, "payload": payload}
     )
-    assert canonical_entry(9, kind, client, at, actor, canonical_json(payload)) == expected
+    assert canonical_entry(9, kind, client, at, actor, canonical_json(payload), 1) == expected

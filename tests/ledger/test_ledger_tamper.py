@@ -114,7 +114,13 @@ def rehash_from(db_file: Path, first_seq: int) -> None:
         new_hash = chain_hash(
             prev_hash,
             canonical_entry(
-                row["seq"], row["kind"], row["client"], row["at"], row["actor"], row["payload"]
+                row["seq"],
+                row["kind"],
+                row["client"],
+                row["at"],
+                row["actor"],
+                row["payload"],
+                row["format"],
             ),
         )
         statements.append(
@@ -195,8 +201,18 @@ def test_a_forged_entry_appended_with_a_correct_chain_passes_verify(db_file: Pat
     tamper(
         db_file,
         (
-            "INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (head.seq + 1, "run-finished", "alpenhof", at, actor, payload, head.hash, forged_hash),
+            "INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                head.seq + 1,
+                "run-finished",
+                "alpenhof",
+                at,
+                actor,
+                payload,
+                head.hash,
+                forged_hash,
+                2,
+            ),
         ),
     )
     assert verify_file(db_file) == (True, None)

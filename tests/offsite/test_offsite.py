@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
+import rfc8785
 import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -686,8 +687,9 @@ def stored_rows(db_file: Path) -> list[sqlite3.Row]:
 
 
 def documented_hash(prev_hash: str, row: Mapping[str, Any], payload: str) -> str:
-    """The chain's hash as the README documents it, computed without the package's code."""
-    entry = {
+    """The chain's hash as the README documents it, computed without the package's code:
+    format 1 is sorted compact JSON, format 2 RFC 8785 of the entry with its format."""
+    entry: dict[str, Any] = {
         "seq": row["seq"],
         "kind": row["kind"],
         "client": row["client"],
@@ -695,7 +697,10 @@ def documented_hash(prev_hash: str, row: Mapping[str, Any], payload: str) -> str
         "actor": row["actor"],
         "payload": json.loads(payload),
     }
-    text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if row["format"] == 2:
+        text = rfc8785.dumps({**entry, "format": 2}).decode()
+    else:
+        text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((prev_hash + text).encode()).hexdigest()
 
 

@@ -6,6 +6,8 @@ create databases) to run the backend-neutral ones on PostgreSQL as well.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sqlite3
 import uuid
@@ -14,11 +16,15 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from support.capability import missing
+from webmg_ops.ledger.canonical import GENESIS_HASH
+from webmg_ops.ledger.migrate import MIGRATIONS_DIR
 from webmg_ops.ledger.records import CORRECTS_KEY
 
 POSTGRES_VARIABLE = "WEBMG_TEST_POSTGRES_URL"
@@ -101,7 +107,8 @@ def flip_one_char(text_value: str, index: int) -> str:
 json_scalars = (
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63)
+    # RFC 8785 writes numbers as doubles: entries hold integers up to ±(2^53-1) only.
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20)
 )
@@ -118,3 +125,35 @@ payloads = st.dictionaries(
 )
 kinds = st.sampled_from(["run-started", "run-finished", "note", "incident", "approval-given"])
 clients = st.none() | st.sampled_from(["alpenhof", "riverton", "terre-solidaire"])
+
+
+def legacy_ledger(db_file: Path, count: int) -> list[str]:
+    """Given a file, make a ledger at schema revision 0001 holding ``count`` entries hashed
+    as before format 2 (sorted compact JSON, no format); return their hashes."""
+    engine = create_engine(sqlite_url(db_file))
+    with engine.begin() as migrating:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = migrating
+        command.upgrade(config, "0001")
+    engine.dispose()
+    hashes, prev = [], GENESIS_HASH
+    rows: list[tuple[Any, ...]] = []
+    for seq in range(1, count + 1):
+        at = f"2024-01-0{seq}T08:00:00.000000Z"
+        payload = {"outcome": "succeeded", "duration_s": 2.0, "run": seq}
+        entry = {"seq": seq, "kind": "note", "client": "alpenhof", "at": at, "actor": "ana"}
+        text = json.dumps(
+            {**entry, "payload": payload},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        hash_ = hashlib.sha256((prev + text).encode()).hexdigest()
+        payload_text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        rows.append((seq, "note", "alpenhof", at, "ana", payload_text, prev, hash_))
+        hashes.append(hash_)
+        prev = hash_
+    with closing(sqlite3.connect(db_file)) as connection, connection:
+        connection.executemany("INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return hashes

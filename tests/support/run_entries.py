@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from webmg_ops.ledger import GENESIS_HASH, canonical_entry, canonical_json, chain_hash, format_utc
+from webmg_ops.ledger import (
+    CURRENT_FORMAT,
+    GENESIS_HASH,
+    canonical_entry,
+    chain_hash,
+    format_utc,
+    jcs_json,
+)
 from webmg_ops.ledger.records import Entry
 from webmg_ops.runs.records import (
     RUN_FINISHED,
@@ -39,8 +46,10 @@ def make_entry(
     actor: str = ACTOR,
 ) -> Entry:
     """Given an entry's fields, return the entry with its real chain hash."""
-    payload_json = canonical_json(payload)
-    entry_json = canonical_entry(seq, kind, client, format_utc(at), actor, payload_json)
+    payload_json = jcs_json(payload)
+    entry_json = canonical_entry(
+        seq, kind, client, format_utc(at), actor, payload_json, CURRENT_FORMAT
+    )
     return Entry(
         seq=seq,
         kind=kind,
@@ -50,6 +59,7 @@ def make_entry(
         payload_json=payload_json,
         prev_hash=prev_hash,
         hash=chain_hash(prev_hash, entry_json),
+        format=CURRENT_FORMAT,
     )
 
 

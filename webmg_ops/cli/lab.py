@@ -58,6 +58,10 @@ def _show(status: LabStatus, as_json: bool) -> None:
         f"S3 endpoint  {status.s3_endpoint} ({'up' if status.s3_up else 'down'}), "
         f"credentials in {status.s3_credentials_file}"
     )
+    console.print(
+        f"signing key  {status.signing_key} (ledger checkpoints: --key; "
+        f"public key {status.signing_public_key})"
+    )
 
 
 def _split_names(values: tuple[str, ...]) -> list[str] | None:

@@ -1,13 +1,16 @@
-"""``webmg-ops ledger ...``: verify, head and export the ledger; set up its roles.
+"""``webmg-ops ledger ...``: verify, head, checkpoint and export the ledger; keys and roles.
 
-verify, head and export only read: a ledger that does not exist yet is an
-empty ledger, and nothing is created. setup-roles is the administrator's
-step that gives a PostgreSQL ledger an owner and an append-only writer.
+verify, head, checkpoint and export only read the ledger: a ledger that does
+not exist yet is an empty ledger, and nothing is created. checkpoint writes
+the head as a C2SP signed note, signed with the agency's key that keygen
+creates. setup-roles is the administrator's step that gives a PostgreSQL
+ledger an owner and an append-only writer.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TextIO, cast
 
 import click
@@ -19,12 +22,26 @@ from webmg_ops.engine.offsite_step import PublishedCheckpoints, read_published_c
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.ledger import (
     EXPORT_FORMATS,
+    Checkpoint,
     ExportFormat,
     export_entries,
     open_ledger,
     parse_checkpoint,
     parse_utc,
     verify_ledger,
+)
+from webmg_ops.ledger.note import (
+    CheckpointNote,
+    VerifierKey,
+    check_signature,
+    checkpoint_origin,
+    default_key_path,
+    generate_signing_key,
+    make_checkpoint,
+    read_checkpoint_note,
+    read_signing_key,
+    read_verifier_key,
+    write_signing_key,
 )
 from webmg_ops.ledger.roles import (
     ADMIN_URL_VARIABLE,
@@ -45,9 +62,17 @@ def ledger_group() -> None:
 @ledger_group.command("verify")
 @click.option(
     "--checkpoint",
-    metavar="SEQ:HASH",
-    help="A head printed earlier (e.g. in a client report): also prove that the "
-    "history up to it was neither rewritten nor truncated.",
+    metavar="SEQ:HASH|FILE",
+    help="A head printed earlier (e.g. in a client report) or a checkpoint file written by "
+    "'ledger checkpoint': also prove that the history up to it was neither rewritten nor "
+    "truncated.",
+)
+@click.option(
+    "--key",
+    "key",
+    metavar="PUBKEY",
+    help="The agency's public key (its .pub file, or the NAME+KEYID+BASE64 text): the "
+    "--checkpoint file must carry a valid signature by it.",
 )
 @click.option(
     "--against-published",
@@ -61,6 +86,7 @@ def ledger_group() -> None:
 def verify_command(
     settings: Settings,
     checkpoint: str | None,
+    key: str | None,
     against_published: bool,
     vault_file: str | None,
     as_json: bool,
@@ -70,10 +96,11 @@ def verify_command(
     Exits 0 if the ledger is intact (an empty or missing ledger is intact),
     1 if an entry was altered, removed, reordered or, with --checkpoint or
     --against-published, history was rewritten or cut (or an object in a
-    checkpoints folder is not a valid checkpoint), 4 if an offsite target
-    could not be read.
+    checkpoints folder is not a valid checkpoint), or the checkpoint file's
+    signature is not the --key's, 2 if the checkpoint file or the key cannot
+    be read, 4 if an offsite target could not be read.
     """
-    expected = parse_checkpoint(checkpoint) if checkpoint is not None else None
+    expected, note, verifier, signature_problem = _read_expected(checkpoint, key)
     fetched = (
         read_published_checkpoints(settings, Vault(vault_password_file(vault_file)))
         if against_published
@@ -89,9 +116,25 @@ def verify_command(
         )
     if fetched is not None:
         _say_published(fetched)
-    ok = report.ok and not (fetched and fetched.invalid)
+    ok = report.ok and not (fetched and fetched.invalid) and signature_problem is None
+    if signature_problem is not None:
+        console.print(
+            f"[bold red]Checkpoint signature refused[/]: {escape(signature_problem)}.",
+            soft_wrap=True,
+        )
     if as_json:
         document = report.to_document()
+        if note is not None:
+            document["checkpoint"] = {
+                "origin": note.origin,
+                "seq": note.checkpoint.seq,
+                "hash": note.checkpoint.hash,
+                "key": None if verifier is None else str(verifier),
+                "signature_ok": None if verifier is None else signature_problem is None,
+                "signature_problem": signature_problem,
+            }
+            if signature_problem is not None:
+                document["ok"] = False  # as the exit status says: the checkpoint is refused
         if fetched is not None:
             document["published"] = {
                 "targets": list(fetched.targets),
@@ -106,6 +149,12 @@ def verify_command(
             if fetched is not None
             else ""
         )
+        if note is not None and signature_problem is None:
+            by = f" signed by {escape(verifier.name)}" if verifier is not None else ""
+            compared += (
+                f", extends the checkpoint{by} of {note.checkpoint.seq} entries "
+                f"of {escape(note.origin)}"
+            )
         console.print(
             f"Ledger intact: {report.entries_checked} entries checked, {head}{compared}.",
             soft_wrap=True,
@@ -123,6 +172,47 @@ def verify_command(
             "cannot compare with every published checkpoint: " + "; ".join(fetched.unreadable)
         )
     return ExitCode.OK if ok else ExitCode.FAILED
+
+
+def _read_expected(
+    checkpoint: str | None, key: str | None
+) -> tuple[Checkpoint | None, CheckpointNote | None, VerifierKey | None, str | None]:
+    """Given --checkpoint and --key, return the checkpoint to hold the ledger to, the
+    note it came from (None for SEQ:HASH), the key read and why the note's signature
+    is refused (None: fine or not checked).
+
+    Raise BadInput if the checkpoint is neither SEQ:HASH nor a readable
+    checkpoint file, or the key cannot be read.
+    """
+    if checkpoint is None:
+        if key is not None:
+            raise BadInput("--key checks the signature of a --checkpoint FILE: give one")
+        return None, None, None, None
+    path = Path(checkpoint)
+    if not path.exists():
+        try:
+            given = parse_checkpoint(checkpoint)
+        except BadInput as error:
+            raise BadInput(
+                f"{error.message}, or a checkpoint file (none at {checkpoint})"
+            ) from None
+        if key is not None:
+            raise BadInput("--key checks a signed checkpoint FILE, not SEQ:HASH text")
+        return given, None, None, None
+    verifier: VerifierKey | None = read_verifier_key(key) if key is not None else None
+    note = read_checkpoint_note(path)
+    problem = check_signature(note, verifier) if verifier is not None else None
+    if problem is not None:
+        # A checkpoint whose signature fails is no evidence: the chain alone is verified.
+        return None, note, verifier, problem
+    if verifier is None:
+        console.print(
+            "Checkpoint signature not checked: give the agency's public key with --key.",
+            soft_wrap=True,
+        )
+    # The empty ledger's checkpoint holds for any ledger: every chain starts at genesis.
+    expected = note.checkpoint if note.checkpoint.seq > 0 else None
+    return expected, note, verifier, problem
 
 
 def _say_published(fetched: PublishedCheckpoints) -> None:
@@ -156,6 +246,132 @@ def head_command(settings: Settings, as_json: bool) -> None:
         console.print("The ledger is empty: no head yet.")
     else:
         click.echo(str(head))
+
+
+@ledger_group.command("keygen")
+@click.option(
+    "--key",
+    "key_path",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to keep the private key (default: WEBMG_SIGNING_KEY, else "
+    "<var>/keys/ledger-signing.key); the public key goes beside it, with .pub added.",
+)
+@click.option(
+    "--name",
+    default="webmg-ops-agency",
+    show_default=True,
+    help="The key's name, as signature lines show it (no spaces or '+').",
+)
+@json_option
+@pass_settings
+def keygen_command(settings: Settings, key_path: Path | None, name: str, as_json: bool) -> None:
+    """Create the agency's Ed25519 key that signs ledger checkpoints.
+
+    The private key is written 0600 in a 0700 folder and never printed; an
+    existing key is never replaced (exit 2). Prints the public key on stdout
+    (NAME+KEYID+BASE64, what clients verify checkpoints with) and where both
+    halves are.
+    """
+    path = key_path or default_key_path(settings.var_dir)
+    key = generate_signing_key(name)
+    public_path = write_signing_key(path, key)
+    verifier = key.verifier
+    if as_json:
+        emit_json(
+            {
+                "key": str(path),
+                "public_key_file": str(public_path),
+                "public_key": str(verifier),
+                "name": verifier.name,
+                "key_id": verifier.key_id.hex(),
+            }
+        )
+        return
+    click.echo(str(verifier))
+    console.print(
+        f"Signing key written to {escape(str(path))} (private, 0600); its public key, "
+        f"printed above, is in {escape(str(public_path))}: give it to the clients.",
+        soft_wrap=True,
+    )
+
+
+@ledger_group.command("checkpoint")
+@click.option(
+    "--sign",
+    is_flag=True,
+    help="Sign the checkpoint with the agency's key (see --key).",
+)
+@click.option(
+    "--key",
+    "key_path",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The signing key (default: WEBMG_SIGNING_KEY, else <var>/keys/ledger-signing.key).",
+)
+@click.option(
+    "--origin",
+    metavar="ORIGIN",
+    help="The checkpoint's first line, naming this ledger (default: WEBMG_LEDGER_ORIGIN, "
+    "else webmg-ops/ledger).",
+)
+@click.option(
+    "--output",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to FILE (default: <var>/checkpoints/<count>-<hash>.txt).",
+)
+@json_option
+@pass_settings
+def checkpoint_command(
+    settings: Settings,
+    sign: bool,
+    key_path: Path | None,
+    origin: str | None,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    """Write the ledger's head as a checkpoint: origin, entry count and head hash.
+
+    The file is a C2SP signed note (tlog-checkpoint body; with --sign, a
+    blank line and the signature line of the agency's key). Anyone holding
+    it and the agency's public key later proves, with 'ledger verify
+    --checkpoint FILE --key PUBKEY', that the ledger still extends it.
+    Prints the file's path (with --json, a document naming the "file").
+    Exit 2 if the key cannot be read or the origin is malformed.
+    """
+    if key_path is not None and not sign:
+        raise BadInput("--key names the key to --sign with: add --sign")
+    line = checkpoint_origin(origin)
+    key = read_signing_key(key_path or default_key_path(settings.var_dir)) if sign else None
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        head = ledger.head()
+    note = make_checkpoint(line, head, key)
+    seq, hash_ = note.checkpoint.seq, note.checkpoint.hash
+    path = output or settings.var_dir / "checkpoints" / f"{seq:012d}-{hash_}.txt"
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with click.open_file(str(path), "w", encoding="utf-8", atomic=True) as out:
+            out.write(note.text)
+    except OSError as error:
+        raise BadInput(
+            f"cannot write the checkpoint to {path}: {error.strerror or error}"
+        ) from None
+    if as_json:
+        emit_json(
+            {
+                "file": str(path),
+                "origin": note.origin,
+                "seq": seq,
+                "hash": hash_,
+                "signed": key is not None,
+                "key": None if key is None else str(key.verifier),
+            }
+        )
+        return
+    click.echo(str(path))
+    signed = f", signed by {escape(key.name)}" if key is not None else ", unsigned"
+    console.print(f"Checkpoint of {seq} entries (head {seq}:{hash_}){signed}.", soft_wrap=True)
 
 
 @ledger_group.command("export")

@@ -35,7 +35,11 @@ from webmg_ops.lab import (
 from webmg_ops.lab.paths import LabPaths, resolve_lab_paths
 from webmg_ops.lab.state import LabState, ProcessRecord
 from webmg_ops.lab.topology import LabHost
+from webmg_ops.ledger.note import ensure_signing_key, public_key_path
 from webmg_ops.settings import Settings
+
+LAB_SIGNING_KEY_NAME = "webmg-ops-lab"
+"""The name the lab's checkpoint signatures carry."""
 
 Reporter = Callable[[str], None]
 
@@ -84,6 +88,8 @@ class LabStatus:
     s3_endpoint: str
     s3_credentials_file: str
     s3_up: bool
+    signing_key: str
+    signing_public_key: str
     hosts: tuple[HostStatus, ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, Any]:
@@ -220,6 +226,8 @@ def _up(
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     lab_public_key = keys.ensure_lab_key(paths)
     archive_key = apt_repo.ensure_archive_key(paths)
+    # The lab's own key for signed ledger checkpoints, kept with its other keys.
+    ensure_signing_key(paths.signing_key, LAB_SIGNING_KEY_NAME)
     identities = {host.name: keys.ensure_host_identity(paths, host.name) for host in lab_hosts}
     credentials = s3.ensure_credentials(paths)
     image = base.build_base(paths, on_step)
@@ -417,6 +425,8 @@ def lab_status(settings: Settings, euid: int | None = None) -> LabStatus:
         s3_endpoint=network.S3_URL,
         s3_credentials_file=str(paths.s3_credentials),
         s3_up=_service_up(recorded, S3_SERVICE),
+        signing_key=str(paths.signing_key),
+        signing_public_key=str(public_key_path(paths.signing_key)),
         hosts=host_states,
     )
 

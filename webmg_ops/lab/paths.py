@@ -44,6 +44,11 @@ class LabPaths:
         return self.identity_dir / "id_ed25519"
 
     @property
+    def signing_key(self) -> Path:
+        """The lab's ledger signing key (Ed25519; its public half beside it, ``.pub``)."""
+        return self.identity_dir / "ledger-signing.key"
+
+    @property
     def known_hosts(self) -> Path:
         """Every lab host's ed25519 host key, keyed by its address."""
         return self.lab_dir / "known_hosts"

@@ -1,7 +1,8 @@
 """The ledger: an append-only, hash-chained record of maintenance runs and decisions.
 
 Each entry stores ``sha256(prev_hash || canonical JSON of {seq, kind, client,
-at, actor, payload})``; :func:`verify_ledger` recomputes the chain and names
+at, actor, [format,] payload})`` in its format (RFC 8785 for new entries, see
+:mod:`webmg_ops.ledger.canonical`); :func:`verify_ledger` recomputes the chain and names
 the first broken entry. The database refuses UPDATE and DELETE; a correction
 is a new entry naming the seq it corrects.
 
@@ -13,11 +14,16 @@ from __future__ import annotations
 
 from webmg_ops.ledger.actor import OPERATOR_VARIABLE, resolve_actor
 from webmg_ops.ledger.canonical import (
+    CURRENT_FORMAT,
+    ENTRY_FORMATS,
     GENESIS_HASH,
+    JCS_FORMAT,
+    LEGACY_FORMAT,
     canonical_entry,
     canonical_json,
     chain_hash,
     format_utc,
+    jcs_json,
     parse_utc,
 )
 from webmg_ops.ledger.database import SUPPORTED_BACKENDS, mask_url
@@ -39,9 +45,13 @@ from webmg_ops.ledger.verify import VerifyReport, verify_ledger
 __all__ = [
     "CORRECTS_KEY",
     "CSV_COLUMNS",
+    "CURRENT_FORMAT",
+    "ENTRY_FORMATS",
     "EXPORT_FORMATS",
     "GENESIS_HASH",
+    "JCS_FORMAT",
     "KNOWN_KINDS",
+    "LEGACY_FORMAT",
     "OPERATOR_VARIABLE",
     "REASON_KEY",
     "SUPPORTED_BACKENDS",
@@ -58,6 +68,7 @@ __all__ = [
     "chain_hash",
     "export_entries",
     "format_utc",
+    "jcs_json",
     "make_correction",
     "mask_url",
     "open_ledger",

@@ -13,19 +13,19 @@ from webmg_ops.ledger.store import Ledger, StoredRow
 
 ExportFormat = Literal["jsonl", "csv"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "csv")
-CSV_COLUMNS = ("seq", "at", "kind", "client", "actor", "payload", "prev_hash", "hash")
+CSV_COLUMNS = ("seq", "at", "kind", "client", "actor", "payload", "prev_hash", "hash", "format")
 
 
 def _write_jsonl(rows: Iterator[StoredRow], out: TextIO) -> int:
     quote = canonical_json
     count = 0
-    for seq, kind, client, at, actor, payload_json, prev_hash, hash_ in rows:
+    for seq, kind, client, at, actor, payload_json, prev_hash, hash_, entry_format in rows:
         # Composed from the stored text, so an export shows exactly what was hashed.
         client_json = "null" if client is None else quote(client)
         out.write(
             f'{{"actor":{quote(actor)},"at":{quote(at)},"client":{client_json},'
-            f'"hash":{quote(hash_)},"kind":{quote(kind)},"payload":{payload_json},'
-            f'"prev_hash":{quote(prev_hash)},"seq":{seq:d}}}\n'
+            f'"format":{int(entry_format):d},"hash":{quote(hash_)},"kind":{quote(kind)},'
+            f'"payload":{payload_json},"prev_hash":{quote(prev_hash)},"seq":{seq:d}}}\n'
         )
         count += 1
     return count
@@ -35,8 +35,10 @@ def _write_csv(rows: Iterator[StoredRow], out: TextIO) -> int:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     count = 0
-    for seq, kind, client, at, actor, payload_json, prev_hash, hash_ in rows:
-        writer.writerow((seq, at, kind, client or "", actor, payload_json, prev_hash, hash_))
+    for seq, kind, client, at, actor, payload_json, prev_hash, hash_, entry_format in rows:
+        writer.writerow(
+            (seq, at, kind, client or "", actor, payload_json, prev_hash, hash_, entry_format)
+        )
         count += 1
     return count
 
@@ -58,8 +60,11 @@ def export_entries(
     """Given a ledger, a format and a text stream, write the entries and return how many.
 
     ``jsonl`` writes one canonical JSON object per line with the entry's
-    ``seq, kind, client, at, actor, payload, prev_hash, hash``, so anyone can
-    recompute the chain. ``csv`` writes a header and
+    ``seq, kind, client, at, actor, payload, prev_hash, hash, format``, so
+    anyone can recompute the chain: an entry of format 1 hashes
+    ``sha256(prev_hash + sorted compact JSON of {seq, kind, client, at, actor,
+    payload})``, one of format 2 ``sha256(prev_hash + RFC 8785 JSON of {seq,
+    kind, client, at, actor, format, payload})``. ``csv`` writes a header and
     one row per entry, the payload as canonical JSON text and a global
     entry's client empty. Only entries of ``client`` and at or after
     ``since`` are written, in seq order. Raise BadInput if the format is

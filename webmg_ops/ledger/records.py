@@ -127,7 +127,8 @@ class Entry:
     """One stored entry of the ledger, with its place in the hash chain.
 
     ``payload_json`` is the payload's canonical JSON as stored and hashed;
-    :attr:`payload` is that JSON parsed (on first use).
+    :attr:`payload` is that JSON parsed (on first use). ``format`` is the
+    canonical form it was hashed in (1: sorted compact JSON, 2: RFC 8785).
     """
 
     seq: int
@@ -138,6 +139,7 @@ class Entry:
     payload_json: str
     prev_hash: str
     hash: str
+    format: int = 1
 
     @cached_property
     def payload(self) -> dict[str, Any]:

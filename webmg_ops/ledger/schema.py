@@ -3,7 +3,9 @@
 ``at`` is stored as the exact UTC text that was hashed (fixed width, so text
 order is time order) and ``payload`` as its canonical JSON text: verifying
 the chain then hashes stored columns as they are, on any database, without
-parsing dates or JSON.
+parsing dates or JSON. ``format`` names the canonical form the entry was
+hashed in (see :mod:`webmg_ops.ledger.canonical`); entries from before the
+column existed are format 1.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 ENTRIES_TABLE = "ledger_entries"
@@ -44,11 +47,12 @@ ledger_entries = Table(
     Column("payload", Text(), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("format", SmallInteger(), nullable=False, server_default=text("1")),
     CheckConstraint("seq >= 1", name="ck_ledger_entries_seq_positive"),
     Index("ix_ledger_entries_client_kind_seq", "client", "kind", "seq"),
 )
 
-# --- the monitor's samples (revision 0002_samples): not part of the hash chain ---
+# --- the monitor's samples (revision 0003_samples): not part of the hash chain ---
 
 SAMPLES_TABLE = "samples"
 SAMPLE_DAYS_TABLE = "sample_days"

@@ -22,11 +22,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from webmg_ops.errors import BadInput, EnvironmentProblem, Failed
 from webmg_ops.ledger.actor import resolve_actor
 from webmg_ops.ledger.canonical import (
+    CURRENT_FORMAT,
     GENESIS_HASH,
     canonical_entry,
-    canonical_json,
     chain_hash,
     format_utc,
+    jcs_json,
 )
 from webmg_ops.ledger.database import (
     begin_write,
@@ -56,8 +57,8 @@ _INSUFFICIENT_PRIVILEGE = "42501"
 STREAM_CHUNK = 2000
 """Rows fetched at a time when streaming entries."""
 
-StoredRow: TypeAlias = tuple[int, str, str | None, str, str, str, str, str]
-"""Stored columns in order: seq, kind, client, at, actor, payload, prev_hash, hash."""
+StoredRow: TypeAlias = tuple[int, str, str | None, str, str, str, str, str, int]
+"""Stored columns in order: seq, kind, client, at, actor, payload, prev_hash, hash, format."""
 
 _COLUMNS = ledger_entries.c
 _ROW_COLUMNS = (
@@ -69,6 +70,7 @@ _ROW_COLUMNS = (
     _COLUMNS.payload,
     _COLUMNS.prev_hash,
     _COLUMNS.hash,
+    _COLUMNS.format,
 )
 
 
@@ -91,7 +93,7 @@ def _prepare(draft: NewEntry, default_actor: Callable[[], str]) -> _Prepared:
         _check_client(draft.client),
         format_utc(draft.at if draft.at is not None else datetime.now(UTC)),
         _check_actor(draft.actor if draft.actor is not None else default_actor()),
-        canonical_json(payload if isinstance(payload, dict) else dict(payload)),
+        jcs_json(payload if isinstance(payload, dict) else dict(payload)),
         payload.get(CORRECTS_KEY),
     )
 
@@ -106,7 +108,7 @@ def _check_corrects(corrects: object, seq: int) -> None:
 
 
 def _row_to_entry(row: StoredRow) -> Entry:
-    seq, kind, client, at, actor, payload_json, prev_hash, hash_ = row
+    seq, kind, client, at, actor, payload_json, prev_hash, hash_, entry_format = row
     try:
         moment = datetime.fromisoformat(at)
     except (TypeError, ValueError):
@@ -122,6 +124,7 @@ def _row_to_entry(row: StoredRow) -> Entry:
         payload_json=payload_json,
         prev_hash=prev_hash,
         hash=hash_,
+        format=entry_format,
     )
 
 
@@ -306,9 +309,12 @@ class Ledger:
             seq += 1
             _check_corrects(corrects, seq)
             hash_ = chain_hash(
-                prev_hash, canonical_entry(seq, kind, client, at, actor, payload_json)
+                prev_hash,
+                canonical_entry(seq, kind, client, at, actor, payload_json, CURRENT_FORMAT),
             )
-            rows.append((seq, kind, client, at, actor, payload_json, prev_hash, hash_))
+            rows.append(
+                (seq, kind, client, at, actor, payload_json, prev_hash, hash_, CURRENT_FORMAT)
+            )
             entries.append(
                 Entry(
                     seq=seq,
@@ -319,6 +325,7 @@ class Ledger:
                     payload_json=payload_json,
                     prev_hash=prev_hash,
                     hash=hash_,
+                    format=CURRENT_FORMAT,
                 )
             )
             prev_hash = hash_

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from webmg_ops.ledger.canonical import GENESIS_HASH, canonical_entry, chain_hash
+from webmg_ops.ledger.canonical import ENTRY_FORMATS, GENESIS_HASH, canonical_entry, chain_hash
 from webmg_ops.ledger.records import Checkpoint
 from webmg_ops.ledger.store import Ledger
 
@@ -62,7 +62,7 @@ def verify_ledger(
 ) -> VerifyReport:
     """Given a ledger, optionally an earlier checkpoint and published ones, return the report.
 
-    Every stored entry is re-hashed in seq order; the first entry whose seq
+    Every stored entry is re-hashed in seq order, in its own format; the first entry whose seq
     is not the next one, whose ``prev_hash`` is not its predecessor's hash,
     or whose hash differs from the recomputed one is named. With a
     checkpoint, the entry at its seq must still have its hash, and the
@@ -84,7 +84,7 @@ def verify_ledger(
         return VerifyReport(False, expected_seq - 1, intact_head(), seq, reason, compared)
 
     for row in ledger.stored_rows():
-        seq, kind, client, at, actor, payload_json, stored_prev, stored_hash = row
+        seq, kind, client, at, actor, payload_json, stored_prev, stored_hash, entry_format = row
         if seq != expected_seq:
             if isinstance(seq, int) and seq > expected_seq:
                 return broken(
@@ -101,9 +101,14 @@ def verify_ledger(
             )
         try:
             recomputed = chain_hash(
-                prev_hash, canonical_entry(seq, kind, client, at, actor, payload_json)
+                prev_hash,
+                canonical_entry(seq, kind, client, at, actor, payload_json, entry_format),
             )
         except (TypeError, ValueError):
+            if entry_format not in ENTRY_FORMATS:
+                return broken(
+                    seq, f"unknown entry format {entry_format!r} (altered outside the ledger)"
+                )
             return broken(seq, "stored columns have the wrong types (altered outside the ledger)")
         if recomputed != stored_hash:
             return broken(seq, "stored hash does not match the entry's content (entry altered)")

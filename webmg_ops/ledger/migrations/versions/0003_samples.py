@@ -4,8 +4,8 @@ Samples are measurements, not records of decisions: they are not hash-chained an
 they are deleted when their retention ends (the raw samples after a few weeks, the
 daily aggregates after more than a year), so these tables carry no guard triggers.
 
-Revision ID: 0002_samples
-Revises: 0001
+Revision ID: 0003_samples
+Revises: 0002_entry_format
 Create Date: 2026-11-30
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_samples"
-down_revision = "0001"
+revision = "0003_samples"
+down_revision = "0002_entry_format"
 branch_labels = None
 depends_on = None
 
