@@ -81,14 +81,21 @@ def changed_hosts(lab: Lab) -> Iterator[list[str]]:
         lab.reset(host)
 
 
-@pytest.fixture
-def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Return a private var folder (not created yet), set as WEBMG_VAR, with no vault
-    password file inherited from the caller's environment."""
+@pytest.fixture(autouse=True)
+def private_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Give every test a var folder of its own (not created yet), set as WEBMG_VAR: a
+    command a test runs never writes run logs or a ledger into the checkout's var/."""
     folder = tmp_path / "var"
     monkeypatch.setenv("WEBMG_VAR", str(folder))
-    monkeypatch.delenv("WEBMG_VAULT_PASSWORD_FILE", raising=False)
     return folder
+
+
+@pytest.fixture
+def var(private_var: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Return the test's private var folder (not created yet), set as WEBMG_VAR, with no
+    vault password file inherited from the caller's environment."""
+    monkeypatch.delenv("WEBMG_VAULT_PASSWORD_FILE", raising=False)
+    return private_var
 
 
 @pytest.fixture
