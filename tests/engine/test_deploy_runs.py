@@ -207,7 +207,7 @@ def test_governance_itself_refuses_a_deploy_of_no_change_or_of_another_clients(
     at = datetime.now(UTC)
     with open_ledger(ledger_url) as ledger:
         for named, message in (
-            (None, "deploy needs --change CHG-n"),
+            (None, "deploy needs --change CHG-n: the change naming the version it installs"),
             (theirs, f"unknown change {theirs}"),
         ):
             with pytest.raises(BadInput) as refused:
@@ -221,7 +221,7 @@ def test_governance_itself_refuses_a_deploy_of_no_change_or_of_another_clients(
                     ledger=ledger,
                     change=named,
                 )
-            assert message in refused.value.message
+            assert refused.value.message == message
 
 
 def test_change_is_only_for_a_deploy(cli: Cli, ledger_url: str) -> None:
