@@ -21,7 +21,8 @@ DEMO_CLIENT ?= atelier-nord
 APT_PACKAGES := python3 python3-venv python3-pip git make \
 	mmdebstrap systemd-container iproute2 nftables \
 	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
-	postgresql util-linux passwd strace jq
+	postgresql util-linux passwd strace jq \
+	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
 .PHONY: help setup apt-packages lock test test-fast mutants lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
 	ledger-verify monitor drill drills-due lab-up lab-down lab-status
