@@ -40,12 +40,10 @@ from webmg_ops.reports.period import (
     parse_period,
 )
 from webmg_ops.reports.runlog import contract_timezone
+from webmg_ops.runs.records import REPORT_WRITTEN
 from webmg_ops.service.records import ledger_recorder
 from webmg_ops.service.report_figures import report_figures
 from webmg_ops.settings import Settings
-
-#: The entry recorded once a report's files are written.
-REPORT_WRITTEN = "report-written"
 
 
 def checkpoint_at(ledger: Ledger, end: datetime) -> Checkpoint | None:
