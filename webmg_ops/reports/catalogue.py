@@ -35,6 +35,8 @@ ENGLISH: Final = MappingProxyType(
         "kind": "Kind",
         "planned": "planned",
         "unplanned": "unplanned",
+        "more_outages": "The {shown} longest of {count} outages are listed; the JSON "
+        "document of the report holds them all.",
         "no_outage": "No outage recorded in the samples kept.",
         "no_samples": "No availability samples for this period.",
         "chart_title": "Daily availability (%) and mean latency (ms): {check}",

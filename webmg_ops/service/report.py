@@ -26,7 +26,7 @@ from webmg_ops.ledger.note import (
     public_key_path,
     read_signing_key,
 )
-from webmg_ops.ledger.samples import Sample, read_days, read_samples
+from webmg_ops.ledger.samples import FailedSample, page_budget_max, read_days, read_failures
 from webmg_ops.reports.client_report import (
     render_html,
     render_pdf,
@@ -92,11 +92,12 @@ def write_client_report(
     with open_ledger(settings.ledger_url) as ledger:
         entries = list(ledger.entries(client=client.name))
         days = read_days(ledger, client.name, first=period.first_day, last=period.last_day)
-        by_check: dict[str, list[Sample]] = defaultdict(list)
-        for sample in read_samples(ledger, client.name, since=start, until=end):
-            by_check[sample.check].append(sample)
+        by_check: dict[str, list[FailedSample]] = defaultdict(list)
+        for failure in read_failures(ledger, client.name, since=start, until=end):
+            by_check[failure.sample.check].append(failure)
+        budget = page_budget_max(ledger, client.name, since=start, until=end)
         checkpoint = checkpoint_at(ledger, end)
-    figures = report_figures(client, period, entries, days, by_check, checkpoint, now)
+    figures = report_figures(client, period, entries, days, by_check, budget, checkpoint, now)
     key_path = default_key_path(settings.var_dir)
     key = read_signing_key(key_path) if key_path.exists() else None
     note = make_checkpoint(checkpoint_origin(), checkpoint, key)

@@ -9,7 +9,8 @@ Availability is read from the daily aggregates (``sample_days``, UTC days): a da
 belongs to the period when its date falls within the period's local dates. Planned
 failures (a recorded run or a maintenance window) are left out of the SLA figure:
 ``sla_percent = up / (probes - down_planned)``. Outages are runs of failing samples
-in a row, read from the raw samples still kept; an outage is planned when every one
+in a row, read from the raw samples still kept (only the failing ones, each with the
+next sample up, found in SQL); an outage is planned when every one
 of its samples is.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from webmg_ops.config.clients import Client
 from webmg_ops.ledger import Checkpoint, Entry
-from webmg_ops.ledger.samples import Sample, SampleDay
+from webmg_ops.ledger.samples import FailedSample, SampleDay
 from webmg_ops.reports.period import Period, cadence_kind
 from webmg_ops.reports.runlog import contract_timezone
 from webmg_ops.runs.records import RUN_FINISHED
@@ -43,41 +44,36 @@ def _period_days(days: Sequence[SampleDay], period: Period) -> list[SampleDay]:
     return [day for day in days if period.first_day <= day.day <= period.last_day]
 
 
-def outages_of(items: Sequence[Sample]) -> list[dict[str, Any]]:
-    """Given one check's samples oldest first, return its outages: runs of failing
-    samples in a row, each with start, end (the first sample up again, else the last
-    failing one), duration in seconds, whether planned (every sample planned) and causes."""
-    outages: list[dict[str, Any]] = []
-    run: list[Sample] = []
-
-    def close(end: datetime) -> None:
+def outages_of(failures: Sequence[FailedSample]) -> list[dict[str, Any]]:
+    """Given one check's failing samples oldest first, each with when the check was next
+    up, return its outages: failing samples in a row (the same next sample up), each
+    with start, end (the next sample up, else the last failing one), duration in
+    seconds, whether planned (every sample planned) and causes. Longest first."""
+    groups: dict[datetime | None, list[FailedSample]] = {}
+    for item in failures:
+        groups.setdefault(item.next_up, []).append(item)
+    outages = []
+    for next_up, run in groups.items():
+        first = run[0].sample.at
+        end = next_up if next_up is not None else run[-1].sample.at
         outages.append(
             {
-                "start": run[0].at.isoformat(),
+                "start": first.isoformat(),
                 "end": end.isoformat(),
-                "duration_s": (end - run[0].at).total_seconds(),
+                "duration_s": (end - first).total_seconds(),
                 "samples": len(run),
-                "planned": all(item.planned for item in run),
-                "causes": sorted({item.cause or "unknown" for item in run}),
+                "planned": all(item.sample.planned for item in run),
+                "causes": sorted({item.sample.cause or "unknown" for item in run}),
             }
         )
-
-    for item in items:
-        if not item.up:
-            run.append(item)
-        elif run:
-            close(item.at)
-            run = []
-    if run:
-        close(run[-1].at)
-    return outages
+    return sorted(outages, key=lambda item: (-item["duration_s"], item["start"]))
 
 
 def _availability(
     client: Client,
     period: Period,
     days: Sequence[SampleDay],
-    samples: Mapping[str, Sequence[Sample]],
+    failures: Mapping[str, Sequence[FailedSample]],
 ) -> list[dict[str, Any]]:
     target = client.policy.values.get(AVAILABILITY_TARGET)
     names = [check.name for check in client.contract.health_checks]
@@ -89,7 +85,7 @@ def _availability(
         up = sum(day.up for day in own)
         planned = sum(day.down_planned for day in own)
         unplanned = sum(day.down_unplanned for day in own)
-        outages = outages_of(samples.get(name, ()))
+        outages = outages_of(failures.get(name, ()))
         checks.append(
             {
                 "check": name,
@@ -263,18 +259,18 @@ def report_figures(
     period: Period,
     entries: Sequence[Entry],
     days: Sequence[SampleDay],
-    samples: Mapping[str, Sequence[Sample]],
+    failures: Mapping[str, Sequence[FailedSample]],
+    budget: int | None,
     checkpoint: Checkpoint | None,
     now: datetime,
 ) -> dict[str, Any]:
     """Given a client, a period, the client's entries (seq order), its daily aggregates,
-    its samples of the period by check, the ledger's checkpoint at the period's end
+    its failing samples of the period by check (with when next up), the page-weight
+    budget the probes checked against (None: none), the ledger's checkpoint at the period's end
     (None: empty then) and an aware instant, return the report's figures."""
     zone = contract_timezone(client.contract)
     start, end = period.start(zone), period.end(zone)
-    availability = _availability(client, period, days, samples)
-    budgets = [item.page_budget for group in samples.values() for item in group if item.page_budget]
-    budget = max(budgets) if budgets else None
+    availability = _availability(client, period, days, failures)
     heaviest = [
         day["page_bytes_max"]
         for check in availability
