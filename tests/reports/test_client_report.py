@@ -14,17 +14,20 @@ import json
 import re
 import stat
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pypdf
 import pytest
 from support.service import ledger_url, service_postgres
 
+from webmg_ops.config.clients import load_client
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import open_ledger
 from webmg_ops.ledger.samples import Sample, roll_up, store_samples
+from webmg_ops.service.incidents import decide_open, rules_for
 
 __all__ = ["ledger_url", "service_postgres"]
 
@@ -231,3 +234,71 @@ def test_due_stops_asking_for_the_report_once_written(cli: Run, ledger_url: str)
     assert "report" in due()
     report(cli)
     assert "report" not in due()
+
+
+def test_incidents_of_the_period_with_their_sla_clocks(
+    cli: Run, ledger_url: str, inventories: Path
+) -> None:
+    """An incident opened in the period and never closed is listed with its severity
+    (as the policy's table set it when opened), open, every SLA clock breached at the
+    period's end (26 days is past any level's budget); one opened after the period is
+    not listed."""
+    rules = rules_for(load_client(inventories, CLIENT))
+    drafts = [
+        decide_open(
+            rules,
+            title=title,
+            impact="availability",
+            criticality="critical",
+            host=None,
+            reported_by="front desk",
+            ticket=None,
+            by=None,
+            now=at,
+        )
+        for title, at in (
+            ("booking site down", datetime(2026, 10, 5, 9, tzinfo=UTC)),
+            ("after the period", datetime(2026, 11, 5, 9, tzinfo=UTC)),
+        )
+    ]
+    with open_ledger(ledger_url) as ledger:
+        inside, _after = ledger.append_many(drafts)
+
+    document = report(cli, "--period", PERIOD)
+
+    (incident,) = document["figures"]["incidents"]
+    assert incident["id"] == f"INC-{inside.seq}"
+    assert incident["severity"] == inside.payload["severity"]
+    assert incident["closed_at"] is None
+    assert incident["clocks"] and all(clock["state"] == "breached" for clock in incident["clocks"])
+    html = Path(document["html"]).read_text()
+    assert "booking site down" in html and "after the period" not in html
+    assert f"INC-{inside.seq}" in pdf_text(Path(document["pdf"]))
+
+
+@pytest.mark.parametrize(
+    ("client", "period"),
+    [("alpenhof", "2026-Q"), ("terre-solidaire", "2026-")],
+    ids=["quarterly", "monthly"],
+)
+def test_the_default_period_is_the_last_complete_one_of_the_cadence(
+    cli: Run, ledger_url: str, client: str, period: str
+) -> None:
+    """Without --period, a level reporting quarterly (stability-security) gets the last
+    complete quarter, one reporting monthly (continuous-evolution) the last complete
+    month, both in the client's time zone."""
+    done = cli("report", client, "--json")
+    assert done.code == ExitCode.OK, done
+    figures = json.loads(done.out)["figures"]
+    zone = ZoneInfo(figures["timezone"])
+    today = datetime.now(UTC).astimezone(zone).date()
+    if period.endswith("Q"):
+        quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        last = quarter_start - timedelta(days=1)
+        expected = f"{last.year}-Q{(last.month - 1) // 3 + 1}"
+    else:
+        last = today.replace(day=1) - timedelta(days=1)
+        expected = f"{last.year}-{last.month:02d}"
+    assert figures["period"] == expected
+    assert datetime.fromisoformat(figures["end"]) <= datetime.now(UTC)
+    assert figures["in_progress"] is False
