@@ -302,3 +302,34 @@ def test_the_default_period_is_the_last_complete_one_of_the_cadence(
     assert figures["period"] == expected
     assert datetime.fromisoformat(figures["end"]) <= datetime.now(UTC)
     assert figures["in_progress"] is False
+
+
+def test_secrets_are_masked_in_the_report(cli: Run, ledger_url: str, inventories: Path) -> None:
+    """A client's secret (here a secret-named inventory variable) typed into free text
+    the ledger holds (an incident's title) is masked in the HTML, the PDF and the JSON,
+    as run logs mask it."""
+    secret = "Wq7-report-secret-93xz"
+    variables = inventories / CLIENT / "group_vars" / "all" / "main.yml"
+    variables.write_text(variables.read_text() + f'\nreport_test_db_password: "{secret}"\n')
+    rules = rules_for(load_client(inventories, CLIENT))
+    draft = decide_open(
+        rules,
+        title=f"login fails with {secret}",
+        impact="availability",
+        criticality="minor",
+        host=None,
+        reported_by=None,
+        ticket=None,
+        by=None,
+        now=datetime(2026, 10, 5, 9, tzinfo=UTC),
+    )
+    with open_ledger(ledger_url) as ledger:
+        ledger.append_many([draft])
+
+    done = cli("report", CLIENT, "--period", PERIOD, "--json")
+
+    assert done.code == ExitCode.OK, done
+    document = json.loads(done.out)
+    assert "login fails with" in Path(document["html"]).read_text()
+    for text in (done.out, Path(document["html"]).read_text(), pdf_text(Path(document["pdf"]))):
+        assert secret not in text

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 
 import click
 
+from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.service.report import write_client_report
 from webmg_ops.settings import Settings
 
-from .common import console, emit_json, json_option, pass_settings
+from .common import console, emit_json, json_option, pass_settings, vault_option
 
 
 @click.command("report")
@@ -25,14 +26,19 @@ from .common import console, emit_json, json_option, pass_settings
     default=None,
     help="The month or quarter (default: the last complete one of the level's cadence).",
 )
+@vault_option
 @json_option
 @pass_settings
-def report_command(settings: Settings, client: str, period: str | None, as_json: bool) -> None:
+def report_command(
+    settings: Settings, client: str, period: str | None, vault_file: str | None, as_json: bool
+) -> None:
     """Write CLIENT's report for a period from the ledger and the samples: availability,
     incidents and SLA clocks, maintenance runs, risks and decisions, and the proof of
     record (the ledger's checkpoint at the period's end, signed with the agency's key
     when there is one). Files: var/reports/CLIENT/PERIOD/report.{html,pdf}."""
-    document = write_client_report(settings, client, period, datetime.now(UTC))
+    document = write_client_report(
+        settings, client, period, datetime.now(UTC), vault_password_file(vault_file)
+    )
     if as_json:
         emit_json(document)
         return

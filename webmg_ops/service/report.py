@@ -10,12 +10,15 @@ what ``due`` reads to know when the next report is due.
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from webmg_ops.ansible.connection import read_inventory_variables
+from webmg_ops.ansible.vault import Vault, client_secrets
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Checkpoint, Ledger, NewEntry, open_ledger
@@ -76,19 +79,32 @@ def resolve_period(text: str | None, cadence: str, now: datetime, zone: Any) -> 
 
 
 def write_client_report(
-    settings: Settings, client_name: str, period_text: str | None, now: datetime
+    settings: Settings,
+    client_name: str,
+    period_text: str | None,
+    now: datetime,
+    vault_password_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Given the settings, a client, ``--period`` (None: the default) and an aware instant,
-    write the client's report and record it; return the ``--json`` document (files,
-    sha256, the entry's seq and the figures shown).
+    """Given the settings, a client, ``--period`` (None: the default), an aware instant
+    and the vault password file (None: none), write the client's report and record it;
+    return the ``--json`` document (files, sha256, the entry's seq and the figures shown).
 
-    Raise BadInput for an unknown client or a bad period (nothing written),
+    The client's secrets (vault values, secret-named variables, the vault password)
+    are masked in the report and the document, as run logs mask them: free text of
+    the ledger (a title, a note) could hold one.
+
+    Raise BadInput for an unknown client, a bad period or an inventory whose encrypted
+    variables need the vault password (nothing written),
     EnvironmentProblem if the ledger or the files cannot be written.
     """
     client = load_client(settings.inventories, client_name)
     zone = contract_timezone(client.contract)
     period = resolve_period(period_text, cadence_kind(client.policy.cadence("report")), now, zone)
     start, end = period.start(zone), period.end(zone)
+    vault = Vault(vault_password_file)
+    secrets = client_secrets(
+        client.folder, vault, read_inventory_variables(client.folder, vault).variables
+    )
     with open_ledger(settings.ledger_url) as ledger:
         entries = list(ledger.entries(client=client.name))
         days = read_days(ledger, client.name, first=period.first_day, last=period.last_day)
@@ -97,7 +113,13 @@ def write_client_report(
             by_check[failure.sample.check].append(failure)
         budget = page_budget_max(ledger, client.name, since=start, until=end)
         checkpoint = checkpoint_at(ledger, end)
-    figures = report_figures(client, period, entries, days, by_check, budget, checkpoint, now)
+    figures = json.loads(
+        secrets.mask_text(
+            json.dumps(
+                report_figures(client, period, entries, days, by_check, budget, checkpoint, now)
+            )
+        )
+    )
     key_path = default_key_path(settings.var_dir)
     key = read_signing_key(key_path) if key_path.exists() else None
     note = make_checkpoint(checkpoint_origin(), checkpoint, key)
@@ -107,7 +129,7 @@ def write_client_report(
     if key is not None:
         command += ["--key", str(public_key_path(key_path))]
     verify_command = shlex.join(command)
-    html = render_html(figures, note.text, key.name if key else None, verify_command, now)
+    html = render_html(figures, note.text, key.name if key else None, verify_command, now, secrets)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     files = write_report_files(folder, html, render_pdf(html, folder), note.text)
     written = {
