@@ -17,7 +17,8 @@ ENGLISH: Final = MappingProxyType(
         "title": "Service report",
         "for_client": "{client}, {period}",
         "period_line": "From {start} to {end} ({timezone}), {cadence} report, level {level}.",
-        "in_progress": "This period is not over yet: the figures run until the report was written.",
+        "in_progress": "This period is not over yet: runs and incidents are counted until "
+        "the report was written, availability until the last complete day.",
         "no_data": "Nothing was recorded for this period: no availability samples, "
         "no incidents, no maintenance runs.",
         "availability": "Availability",
