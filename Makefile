@@ -21,10 +21,11 @@ DEMO_CLIENT ?= atelier-nord
 APT_PACKAGES := python3 python3-venv python3-pip git make \
 	mmdebstrap systemd-container iproute2 nftables \
 	dpkg-dev apt-utils gnupg zstd openssh-client restic sqlite3 ca-certificates \
-	postgresql util-linux passwd strace jq
+	postgresql util-linux passwd strace jq \
+	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
 .PHONY: help setup apt-packages lock test test-fast mutants lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
-	ledger-verify monitor drill drills-due lab-up lab-down lab-status
+	ledger-verify monitor drill drills-due lab-up lab-down lab-status report
 
 help:
 	@grep -E '^## ' Makefile | sed 's/^## //'
@@ -100,6 +101,8 @@ demo: setup
 	$(WEBMG) run agency target --reason "demo: the agency's backup target, append-only per host"
 	$(WEBMG) run $(DEMO_CLIENT) backup --reason "demo: verified backup of files and database"
 	$(WEBMG) drill $(DEMO_CLIENT) --reason "demo: restore drill, files and rows verified, RPO and RTO"
+	@# The demo's work is all in the current month: its report, still in progress.
+	$(WEBMG) report $(DEMO_CLIENT) --period $$(date -u +%Y-%m)
 
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
@@ -174,6 +177,11 @@ drills-due: setup
 ## monitor        probe the health checks of CLIENT=x (every monitored client without it) until stopped; ONCE=1 probes once
 monitor: setup
 	$(WEBMG) monitor $(CLIENT) $(if $(ONCE),--once)
+
+## report         CLIENT=x's report (HTML + PDF) for PERIOD=2026-11 or 2026-Q4 (default: the last complete one)
+report: setup
+	@test -n "$(CLIENT)" || { echo "usage: make report CLIENT=name [PERIOD=2026-11]" >&2; exit 2; }
+	$(WEBMG) report $(CLIENT) $(if $(PERIOD),--period $(PERIOD))
 
 ## ledger-verify  recompute the ledger's hash chain
 ledger-verify: setup

@@ -30,6 +30,7 @@ from webmg_ops.cli import (
     ledger,
     monitor,
     offsite,
+    report,
     risks,
     runs,
     tick,
@@ -92,6 +93,7 @@ for command in (
     *tick.COMMANDS,
     *backlog.COMMANDS,
     *monitor.COMMANDS,
+    *report.COMMANDS,
 ):
     cli.add_command(command)
 

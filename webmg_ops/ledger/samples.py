@@ -353,3 +353,69 @@ def read_days(
             ]
     except SQLAlchemyError as error:
         raise describe_error(ledger.url, error) from None
+
+
+@dataclass(frozen=True)
+class FailedSample:
+    """A failing sample and when its check was next seen up (None: not since)."""
+
+    sample: Sample
+    next_up: datetime | None
+
+
+def read_failures(
+    ledger: Ledger, client: str, *, since: datetime, until: datetime
+) -> list[FailedSample]:
+    """Given a client and an interval (``since`` inclusive, ``until`` exclusive), return
+    its failing samples in it, oldest first, each with the instant its check was next
+    up (at any time after). Found in SQL through the samples' primary key: a quarter of
+    one-minute samples is not read into Python to find a few outages.
+
+    Raise EnvironmentProblem if the database fails.
+    """
+    later = samples.alias("later")
+    next_up = (
+        select(func.min(later.c.at_ms))
+        .where(later.c.client == samples.c.client)
+        .where(later.c.check_name == samples.c.check_name)
+        .where(later.c.at_ms > samples.c.at_ms)
+        .where(later.c.up == 1)
+        .scalar_subquery()
+        .label("next_up_ms")
+    )
+    query = (
+        select(samples, next_up)
+        .where(samples.c.client == client)
+        .where(samples.c.up == 0)
+        .where(samples.c.at_ms >= to_ms(since))
+        .where(samples.c.at_ms < to_ms(until))
+        .order_by(samples.c.check_name, samples.c.at_ms)
+    )
+    try:
+        with _engine(ledger).connect() as connection:
+            return [
+                FailedSample(
+                    _sample_of(row), None if row.next_up_ms is None else from_ms(row.next_up_ms)
+                )
+                for row in connection.execute(query)
+            ]
+    except SQLAlchemyError as error:
+        raise describe_error(ledger.url, error) from None
+
+
+def page_budget_max(ledger: Ledger, client: str, *, since: datetime, until: datetime) -> int | None:
+    """Given a client and an interval, return the largest page-weight budget its probes
+    checked against in it (None: no page-weight check ran). Raise EnvironmentProblem
+    if the database fails."""
+    query = (
+        select(func.max(samples.c.page_budget))
+        .where(samples.c.client == client)
+        .where(samples.c.at_ms >= to_ms(since))
+        .where(samples.c.at_ms < to_ms(until))
+    )
+    try:
+        with _engine(ledger).connect() as connection:
+            value = connection.execute(query).scalar_one()
+    except SQLAlchemyError as error:
+        raise describe_error(ledger.url, error) from None
+    return None if value is None else int(value)

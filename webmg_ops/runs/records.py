@@ -37,6 +37,8 @@ RUN_FINISHED = "run-finished"
 RUN_REFUSED = "run-refused"
 APPROVAL = "approval"
 LOCK_TAKEOVER = "lock-takeover"
+#: A client's report was written (by ``report``): its period, files and their sha256.
+REPORT_WRITTEN = "report-written"
 
 
 class Outcome(StrEnum):

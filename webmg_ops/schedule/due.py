@@ -1,7 +1,8 @@
 """What is due for each client: calendar state plus actions whose cadence elapsed.
 
 The last successful run of each action comes from the ledger's
-``run-finished`` entries; an action that never succeeded is due.
+``run-finished`` entries; an action that never succeeded is due. The client's
+report is no run: its last one is the newest ``report-written`` entry.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from webmg_ops.config.clients import Client
 from webmg_ops.config.durations import format_duration
 from webmg_ops.config.policy import RECURRING_ACTIONS
 from webmg_ops.ledger import LedgerReader
-from webmg_ops.runs.records import RUN_FINISHED
+from webmg_ops.runs.records import REPORT_WRITTEN, RUN_FINISHED
 
 #: Which recorded action satisfies each recurring action, and whether a dry
 #: run counts: a drift check is a hardening run in check mode, and a real
@@ -28,6 +29,7 @@ SATISFIED_BY: dict[str, tuple[str, bool]] = {
     "drift": ("harden", True),
     "backup": ("backup", False),
     "drill": ("drill", False),
+    # Written by ``report``, recorded as a report-written entry (see clients_due).
     "report": ("report", False),
 }
 
@@ -105,8 +107,11 @@ def clients_due(ledger: LedgerReader, clients: Iterable[Client], at: datetime) -
     found = []
     for client in clients:
         finished = (
+            # A report-written entry reads as a succeeded "report": what due counts.
             {**entry.payload, "at": entry.at}
-            for entry in ledger.entries(client=client.name, kinds=(RUN_FINISHED,))
+            if entry.kind == RUN_FINISHED
+            else {"action": "report", "outcome": "succeeded", "at": entry.at}
+            for entry in ledger.entries(client=client.name, kinds=(RUN_FINISHED, REPORT_WRITTEN))
         )
         found.append(client_due(client, at, last_successes(finished)))
     return found

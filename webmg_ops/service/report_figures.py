@@ -1,0 +1,307 @@
+"""The figures of a client's report, computed from ledger entries and samples alone.
+
+Pure: given the client, the period, the entries, the daily aggregates, the samples
+and the ledger's checkpoint at the period's end, :func:`report_figures` returns one
+JSON-ready document, the same that ``report --json`` prints and the templates render.
+No host is queried and nothing is written here.
+
+Availability is read from the daily aggregates (``sample_days``, UTC days): a day
+belongs to the period when its date falls within the period's local dates. Planned
+failures (a recorded run or a maintenance window) are left out of the SLA figure:
+``sla_percent = up / (probes - down_planned)``. Outages are runs of failing samples
+in a row, read from the raw samples still kept (only the failing ones, each with the
+next sample up, found in SQL); an outage is planned when every one
+of its samples is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from webmg_ops.config.clients import Client
+from webmg_ops.ledger import Checkpoint, Entry
+from webmg_ops.ledger.samples import FailedSample, SampleDay
+from webmg_ops.reports.period import Period, cadence_kind
+from webmg_ops.reports.runlog import contract_timezone
+from webmg_ops.runs.records import RUN_FINISHED
+from webmg_ops.service.backlog import backlog_of
+from webmg_ops.service.changes import ChangeState, changes_of
+from webmg_ops.service.decisions import decisions_of
+from webmg_ops.service.incidents import clock_statuses, fold_incidents, rules_for
+from webmg_ops.service.risks import RiskState, register_of
+
+#: The policy setting of an availability target (a percentage), when a level has one.
+AVAILABILITY_TARGET = "targets.availability"
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 3) if whole else None
+
+
+def _period_days(days: Sequence[SampleDay], period: Period) -> list[SampleDay]:
+    return [day for day in days if period.first_day <= day.day <= period.last_day]
+
+
+def outages_of(failures: Sequence[FailedSample]) -> list[dict[str, Any]]:
+    """Given one check's failing samples oldest first, each with when the check was next
+    up, return its outages: failing samples in a row (the same next sample up), each
+    with start, end (the next sample up, else the last failing one), duration in
+    seconds, whether planned (every sample planned) and causes. Longest first."""
+    groups: dict[datetime | None, list[FailedSample]] = {}
+    for item in failures:
+        groups.setdefault(item.next_up, []).append(item)
+    outages = []
+    for next_up, run in groups.items():
+        first = run[0].sample.at
+        end = next_up if next_up is not None else run[-1].sample.at
+        outages.append(
+            {
+                "start": first.isoformat(),
+                "end": end.isoformat(),
+                "duration_s": (end - first).total_seconds(),
+                "samples": len(run),
+                "planned": all(item.sample.planned for item in run),
+                "causes": sorted({item.sample.cause or "unknown" for item in run}),
+            }
+        )
+    return sorted(outages, key=lambda item: (-item["duration_s"], item["start"]))
+
+
+def _availability(
+    client: Client,
+    period: Period,
+    days: Sequence[SampleDay],
+    failures: Mapping[str, Sequence[FailedSample]],
+) -> list[dict[str, Any]]:
+    target = client.policy.values.get(AVAILABILITY_TARGET)
+    names = [check.name for check in client.contract.health_checks]
+    names += sorted({day.check for day in days} - set(names))
+    checks = []
+    for name in names:
+        own = [day for day in _period_days(days, period) if day.check == name]
+        probes = sum(day.probes for day in own)
+        up = sum(day.up for day in own)
+        planned = sum(day.down_planned for day in own)
+        unplanned = sum(day.down_unplanned for day in own)
+        outages = outages_of(failures.get(name, ()))
+        checks.append(
+            {
+                "check": name,
+                "probes": probes,
+                "up": up,
+                "down_planned": planned,
+                "down_unplanned": unplanned,
+                "uptime_percent": _percent(up, probes),
+                "sla_percent": _percent(up, probes - planned),
+                "target_percent": target.value if target is not None else None,
+                "target_met": (
+                    None
+                    if target is None or probes - planned == 0
+                    else 100.0 * up / (probes - planned) >= float(target.value)
+                ),
+                "daily": [
+                    {
+                        "day": day.day.isoformat(),
+                        "sla_percent": _percent(day.up, day.probes - day.down_planned),
+                        "latency_avg_ms": day.latency_avg_ms,
+                        "latency_max_ms": day.latency_max_ms,
+                        "page_bytes_max": day.page_bytes_max,
+                    }
+                    for day in own
+                ],
+                "outages": outages,
+                "outages_planned": sum(1 for item in outages if item.get("planned")),
+                "outages_unplanned": sum(1 for item in outages if not item.get("planned")),
+            }
+        )
+    return checks
+
+
+def _incidents(
+    client: Client, entries: Sequence[Entry], start: datetime, end: datetime, now: datetime
+) -> list[dict[str, Any]]:
+    rules = rules_for(client)
+    at = min(end, now)
+    found = []
+    for incident in fold_incidents(entries).values():
+        closed = next(
+            (event.at for event in incident.timeline if event.kind == "incident-closed"), None
+        )
+        if incident.opened_at >= end or (closed is not None and closed < start):
+            continue
+        clocks = clock_statuses(incident, rules, at)
+        found.append(
+            {
+                "id": incident.id,
+                "title": incident.title,
+                "severity": incident.severity,
+                "state": incident.state,
+                "opened_at": incident.opened_at.isoformat(),
+                "closed_at": closed.isoformat() if closed else None,
+                "clocks": [{"name": clock.name, "state": clock.state} for clock in clocks],
+                "breached": [clock.name for clock in clocks if clock.state == "breached"],
+                "postmortem": incident.postmortem is not None,
+            }
+        )
+    return found
+
+
+def _actions(entries: Sequence[Entry], start: datetime, end: datetime) -> dict[str, Any]:
+    runs = [entry for entry in entries if entry.kind == RUN_FINISHED and start <= entry.at < end]
+    listed = []
+    drills = []
+    for entry in runs:
+        payload = entry.payload
+        run_id = str(payload.get("run_id", ""))
+        listed.append(
+            {
+                "run_id": run_id,
+                "action": payload.get("action"),
+                "check": bool(payload.get("check")),
+                "outcome": payload.get("outcome"),
+                "at": entry.at.isoformat(),
+                "seq": entry.seq,
+                # From var/reports/<client>/<period>/ to var/runs/<run-id>/.
+                "log": f"../../../runs/{run_id}/run-log.html",
+            }
+        )
+        evidence = payload.get("evidence") or {}
+        if payload.get("action") == "drill" and isinstance(evidence, Mapping):
+            drills.append(
+                {
+                    "run_id": run_id,
+                    "outcome": payload.get("outcome"),
+                    **{
+                        key: evidence.get(key)
+                        for key in ("rpo", "rto", "rpo_target", "rto_target", "ok")
+                    },
+                }
+            )
+
+    def succeeded(action: str) -> int:
+        return sum(
+            1
+            for entry in runs
+            if entry.payload.get("action") == action
+            and entry.payload.get("outcome") == "succeeded"
+            and not entry.payload.get("check")
+        )
+
+    return {
+        "runs": listed,
+        "updates_applied": succeeded("update"),
+        "backups_taken": succeeded("backup"),
+        "hardening_runs": succeeded("harden"),
+        "drills": drills,
+    }
+
+
+def _service(
+    client: Client, entries: Sequence[Entry], start: datetime, end: datetime
+) -> dict[str, Any]:
+    zone = contract_timezone(client.contract)
+    upto = [entry for entry in entries if entry.at < end]
+    register = register_of(upto, today=(end - timedelta(seconds=1)).astimezone(zone).date())
+    backlog = backlog_of(upto, client.policy)
+    changes = changes_of(upto)
+    return {
+        "risks_open": [
+            {"id": risk.id, "title": risk.title}
+            for risk in register
+            if risk.state == RiskState.OPEN
+        ],
+        "risks_accepted": [
+            {
+                "id": risk.id,
+                "title": risk.title,
+                "until": risk.accepted_until.isoformat() if risk.accepted_until else None,
+            }
+            for risk in register
+            if risk.state == RiskState.ACCEPTED
+        ],
+        "decisions": [
+            {"id": item.id, "title": item.title, "by": item.by, "at": item.at.isoformat()}
+            for item in decisions_of(upto)
+            if start <= item.at < end
+        ],
+        "backlog": [
+            {"id": item.id, "title": item.title, "waits_on": item.waits_on} for item in backlog
+        ],
+        "changes_delivered": [
+            {"id": change.id, "title": change.title, "state": str(change.state)}
+            for change in changes.values()
+            if change.state in (ChangeState.DEPLOYED, ChangeState.ACCEPTED)
+        ],
+    }
+
+
+def _sector(client: Client, availability: Sequence[Mapping[str, Any]], budget: int | None) -> str:
+    sector = str(client.contract.sector)
+    if sector == "hotel":
+        heaviest = [
+            day["page_bytes_max"]
+            for check in availability
+            for day in check["daily"]
+            if day["page_bytes_max"] is not None
+        ]
+        if not heaviest:
+            return "page_weight_none"
+        if budget is not None and max(heaviest) > budget:
+            return "page_weight_over"
+        return "page_weight_within"
+    return sector
+
+
+def report_figures(
+    client: Client,
+    period: Period,
+    entries: Sequence[Entry],
+    days: Sequence[SampleDay],
+    failures: Mapping[str, Sequence[FailedSample]],
+    budget: int | None,
+    checkpoint: Checkpoint | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Given a client, a period, the client's entries (seq order), its daily aggregates,
+    its failing samples of the period by check (with when next up), the page-weight
+    budget the probes checked against (None: none), the ledger's checkpoint at the period's end
+    (None: empty then) and an aware instant, return the report's figures."""
+    zone = contract_timezone(client.contract)
+    start, end = period.start(zone), period.end(zone)
+    availability = _availability(client, period, days, failures)
+    heaviest = [
+        day["page_bytes_max"]
+        for check in availability
+        for day in check["daily"]
+        if day["page_bytes_max"] is not None
+    ]
+    incidents = _incidents(client, entries, start, end, now)
+    actions = _actions(entries, start, end)
+    has_data = bool(any(check["probes"] for check in availability) or incidents or actions["runs"])
+    return {
+        "client": client.name,
+        "level": client.contract.level_name,
+        "sector": str(client.contract.sector),
+        "period": period.name,
+        "cadence": cadence_kind(client.policy.cadence("report")),
+        "timezone": str(zone),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "in_progress": end > now,
+        "has_data": has_data,
+        "availability": availability,
+        "incidents": incidents,
+        "actions": actions,
+        "service": _service(client, entries, start, end),
+        "sector_note": {
+            "kind": _sector(client, availability, budget),
+            "page_bytes_max": max(heaviest) if heaviest else None,
+            "page_budget": budget,
+        },
+        "proof": {
+            "seq": checkpoint.seq if checkpoint else 0,
+            "hash": checkpoint.hash if checkpoint else None,
+        },
+    }
