@@ -7,8 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 from support.capability import missing
-from support.ledger import POSTGRES_VARIABLE
+from support.consoles import widen_consoles
+from support.ledger import POSTGRES_VARIABLE, Run, Runner
 from support.postgres_server import postgres_server
+
+from webmg_ops.cli.main import main
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,3 +33,19 @@ def postgres_url() -> Iterator[str | None]:
             yield url
         finally:
             os.environ.pop(POSTGRES_VARIABLE, None)
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Runner:
+    """Return a function that runs ``webmg-ops ARGS`` in-process."""
+    widen_consoles(monkeypatch, 250)
+    monkeypatch.delenv("WEBMG_LEDGER_URL", raising=False)
+
+    def run_command(*args: str) -> Run:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main(list(args))
+        captured = capsys.readouterr()
+        return Run(int(done.value.code or 0), captured.out, captured.err)
+
+    return run_command

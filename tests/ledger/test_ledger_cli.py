@@ -5,45 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.consoles import widen_consoles
-from support.ledger import read_row, sqlite_url, tamper
+from support.ledger import Runner, read_row, sqlite_url, tamper
 
-from webmg_ops.cli.main import main
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import CSV_COLUMNS, NewEntry, open_ledger
-
-
-@dataclass(frozen=True)
-class Run:
-    """How one command exited and what it printed."""
-
-    code: int
-    out: str
-    err: str
-
-
-Runner = Callable[..., Run]
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Runner:
-    """Return a function that runs ``webmg-ops ARGS`` in-process."""
-    widen_consoles(monkeypatch, 250)
-    monkeypatch.delenv("WEBMG_LEDGER_URL", raising=False)
-
-    def run_command(*args: str) -> Run:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as done:
-            main(list(args))
-        captured = capsys.readouterr()
-        return Run(int(done.value.code or 0), captured.out, captured.err)
-
-    return run_command
 
 
 @pytest.fixture

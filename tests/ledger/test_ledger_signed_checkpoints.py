@@ -16,33 +16,18 @@ import base64
 import hashlib
 import json
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from support.consoles import widen_consoles
-from support.ledger import read_row, sqlite_url, tamper
+from support.ledger import Run, Runner, read_row, sqlite_url, tamper
 
-from webmg_ops.cli.main import main
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import NewEntry, open_ledger
 
 EM_DASH = "\u2014"
-
-
-@dataclass(frozen=True)
-class Run:
-    """How one command exited and what it printed."""
-
-    code: int
-    out: str
-    err: str
-
-
-Runner = Callable[..., Run]
 
 
 @pytest.fixture
@@ -56,21 +41,13 @@ def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def run(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, var_dir: Path
-) -> Runner:
+def run(run: Runner, var_dir: Path) -> Runner:
     """Return a function that runs ``webmg-ops --ledger <var>/ledger.db ARGS`` in-process."""
-    widen_consoles(monkeypatch, 250)
-    monkeypatch.delenv("WEBMG_LEDGER_URL", raising=False)
 
-    def run_command(*args: str) -> Run:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as done:
-            main(["--ledger", sqlite_url(var_dir / "ledger.db"), *args])
-        captured = capsys.readouterr()
-        return Run(int(done.value.code or 0), captured.out, captured.err)
+    def with_ledger(*args: str) -> Run:
+        return run("--ledger", sqlite_url(var_dir / "ledger.db"), *args)
 
-    return run_command
+    return with_ledger
 
 
 def fill(var_dir: Path, count: int, first: int = 1) -> None:

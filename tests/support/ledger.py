@@ -11,8 +11,9 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,16 @@ def legacy_ledger(db_file: Path, count: int) -> list[str]:
     with closing(sqlite3.connect(db_file)) as connection, connection:
         connection.executemany("INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     return hashes
+
+
+@dataclass(frozen=True)
+class Run:
+    """How one command exited and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+#: Runs ``webmg-ops ARGS`` in-process (the ``run`` fixture of the ledger tests).
+Runner = Callable[..., Run]
