@@ -146,6 +146,12 @@ def test_the_report_shows_figures_recomputed_from_the_samples_and_entries(
         assert shown in html
         assert shown in pdf, shown
     assert 'href="../../../runs/r-update/run-log.html"' in html
+    # Archival and tagged: PDF/A-3u declared in its metadata, a structure tree.
+    reader = pypdf.PdfReader(document["pdf"])
+    assert reader.xmp_metadata is not None
+    metadata = reader.xmp_metadata.stream.get_data().decode()
+    assert 'pdfaid:part="3"' in metadata and 'pdfaid:conformance="U"' in metadata
+    assert "/StructTreeRoot" in reader.root_object
     assert "<svg" in html  # the chart, inline
 
     folder = Path(document["html"]).parent

@@ -132,10 +132,14 @@ def render_html(
 
 
 def render_pdf(html: str, base: Path) -> bytes:
-    """Given the report's HTML and its folder (for relative links), return the PDF."""
+    """Given the report's HTML and its folder (for relative links), return the PDF:
+    archival (PDF/A-3u, so it stays readable as long as the client keeps it) and tagged
+    (its structure read aloud or reflowed)."""
     from weasyprint import HTML
 
-    pdf: bytes = HTML(string=html, base_url=str(base)).write_pdf()
+    pdf: bytes = HTML(string=html, base_url=str(base)).write_pdf(
+        pdf_variant="pdf/a-3u", pdf_tags=True
+    )
     return pdf
 
 
