@@ -20,7 +20,8 @@ from webmg_ops.reports.runlog import contract_timezone
 
 pytestmark = pytest.mark.lab
 
-CLIENT = "atelier-nord"
+# continuous-evolution: its level monitors availability, so the report has samples too.
+CLIENT = "terre-solidaire"
 
 
 def test_the_report_of_the_month_lists_the_lab_runs_and_masks_the_vault(lab: Lab) -> None:
@@ -49,12 +50,13 @@ def test_the_report_of_the_month_lists_the_lab_runs_and_masks_the_vault(lab: Lab
     for run in document["figures"]["actions"]["runs"]:
         assert (folder / run["log"]).resolve().is_file()
     html = Path(document["html"]).read_text()
+    # Without any white space: a long run id may be wrapped in its table cell.
     pdf = re.sub(
-        r"\s+", " ", "".join(p.extract_text() or "" for p in pypdf.PdfReader(document["pdf"]).pages)
+        r"\s+", "", "".join(p.extract_text() or "" for p in pypdf.PdfReader(document["pdf"]).pages)
     )
     for run_id in expected:
         assert run_id in html and run_id in pdf
     vault = Vault(Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"]))
     for value in vault.values(lab.inventories / CLIENT):
         if len(value) >= 6:  # short values (a port, "yes") are not secrets worth a search
-            assert value not in html and value not in pdf
+            assert value not in html and re.sub(r"\s+", "", value) not in pdf
