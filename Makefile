@@ -34,13 +34,15 @@ help:
 setup: apt-packages $(STAMP)
 
 apt-packages:
+	@# Lock::Timeout: wait for another apt (a second checkout's setup, unattended-upgrades), not fail on its lock.
 	@missing=$$(for p in $(APT_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages (install as root): $$missing" >&2; exit 4; fi; \
 		echo "installing Debian packages: $$missing"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+		apt-get -o DPkg::Lock::Timeout=300 update -q && DEBIAN_FRONTEND=noninteractive \
+			apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends $$missing; \
 	fi
 
 # Every package, the dev tools and the build backend included, comes from the
