@@ -6,12 +6,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The lab's vault password (written by `lab up`) decrypts the lab clients' vaults:
-# each command gets it when it exists and no other vault password file is set
-# (looked up when the command runs, so a lab started by the same recipe counts).
+# The lab's vault password (written by `lab up`) decrypts the lab clients' vaults, and
+# the lab's ledger signing key signs the checkpoints of run logs and reports: each
+# command gets them when they exist and no other is set (looked up when the command
+# runs, so a lab started by the same recipe counts).
 LAB_VAULT := $(CURDIR)/var/lab/vault-password
-VAULT_ENV := env $$([ -z "$$WEBMG_VAULT_PASSWORD_FILE" ] && [ -f $(LAB_VAULT) ] && echo WEBMG_VAULT_PASSWORD_FILE=$(LAB_VAULT))
-WEBMG := $(VAULT_ENV) $(BIN)/webmg-ops
+LAB_SIGNING_KEY := $(CURDIR)/var/lab/identity/ledger-signing.key
+LAB_ENV := env $$([ -z "$$WEBMG_VAULT_PASSWORD_FILE" ] && [ -f $(LAB_VAULT) ] && echo WEBMG_VAULT_PASSWORD_FILE=$(LAB_VAULT)) \
+	$$([ -z "$$WEBMG_SIGNING_KEY" ] && [ -f $(LAB_SIGNING_KEY) ] && echo WEBMG_SIGNING_KEY=$(LAB_SIGNING_KEY))
+WEBMG := $(LAB_ENV) $(BIN)/webmg-ops
 STAMP := $(VENV)/.installed
 LOCK_VENV := $(CURDIR)/var/lock-venv
 DEMO_CLIENT ?= atelier-nord
@@ -112,8 +115,8 @@ bench: setup
 	$(BIN)/python bench/tick.py
 	nice -n 19 $(BIN)/python bench/monitor.py
 	$(BIN)/python bench/samples.py
-	$(VAULT_ENV) $(BIN)/python bench/overhead.py
-	$(VAULT_ENV) $(BIN)/python bench/drill.py
+	$(LAB_ENV) $(BIN)/python bench/overhead.py
+	$(LAB_ENV) $(BIN)/python bench/drill.py
 
 ## run            run ACTION=y for CLIENT=x (CHECK=1 for a dry run; REASON="..." recorded)
 run: setup

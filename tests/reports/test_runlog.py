@@ -123,7 +123,12 @@ def test_files_and_folder_are_private(tmp_path: Path, contract: Contract) -> Non
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE(files.markdown.stat().st_mode) == 0o600
     assert stat.S_IMODE(files.html.stat().st_mode) == 0o600
-    assert sorted(path.name for path in folder.iterdir()) == ["run-log.html", "run-log.md"]
+    assert stat.S_IMODE((folder / "checkpoint.txt").stat().st_mode) == 0o600
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "checkpoint.txt",
+        "run-log.html",
+        "run-log.md",
+    ]
 
 
 def test_rendering_again_gives_the_same_files(tmp_path: Path, contract: Contract) -> None:

@@ -31,6 +31,7 @@ import binascii
 import hashlib
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -432,4 +433,51 @@ def check_signature(note: CheckpointNote, key: VerifierKey) -> str | None:
     return (
         f"the signature of {key.name} does not match the checkpoint's text: "
         "the checkpoint was altered after it was signed"
+    )
+
+
+@dataclass(frozen=True)
+class AgencyCheckpoint:
+    """A checkpoint note signed with the agency's key where one is kept, and how to check it.
+
+    ``signed_by`` is the key's name (None: unsigned); ``public_key`` the file of its
+    public half; ``problem`` why the note is unsigned although a key file is there.
+    """
+
+    note: CheckpointNote
+    signed_by: str | None
+    public_key: Path | None
+    problem: str | None = None
+
+    def verify_command(self, note_file: Path) -> str:
+        """Given where the note is written, return the command that checks it."""
+        command = ["webmg-ops", "ledger", "verify", "--checkpoint", str(note_file)]
+        if self.public_key is not None:
+            command += ["--key", str(self.public_key)]
+        return shlex.join(command)
+
+
+def agency_checkpoint(
+    var_dir: Path, checkpoint: Checkpoint | None, *, strict: bool = True
+) -> AgencyCheckpoint:
+    """Given the var folder, a checkpoint (None: the empty ledger) and whether a bad key
+    is an error, return its note signed with the agency's key (:func:`default_key_path`)
+    when that file exists, unsigned when it does not.
+
+    With ``strict`` a key file that cannot be used raises (BadInput, EnvironmentProblem);
+    without, the note is unsigned and ``problem`` says why: a run log written after
+    its run-finished entry must not fail for a key.
+    """
+    key_path = default_key_path(var_dir)
+    origin = checkpoint_origin()
+    if not key_path.exists():
+        return AgencyCheckpoint(make_checkpoint(origin, checkpoint), None, None)
+    try:
+        key = read_signing_key(key_path)
+    except (BadInput, EnvironmentProblem) as error:
+        if strict:
+            raise
+        return AgencyCheckpoint(make_checkpoint(origin, checkpoint), None, None, str(error))
+    return AgencyCheckpoint(
+        make_checkpoint(origin, checkpoint, key), key.name, public_key_path(key_path)
     )

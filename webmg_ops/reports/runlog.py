@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from pathlib import Path
@@ -40,7 +40,8 @@ from markupsafe import Markup
 
 from webmg_ops.config.contract import Contract
 from webmg_ops.errors import BadInput
-from webmg_ops.ledger.records import Entry
+from webmg_ops.ledger.note import AgencyCheckpoint, agency_checkpoint
+from webmg_ops.ledger.records import Checkpoint, Entry
 from webmg_ops.runs.records import (
     ACTIONS,
     RUN_FINISHED,
@@ -61,6 +62,8 @@ from webmg_ops.secrets import SecretSet
 RUNS_FOLDER = "runs"
 MARKDOWN_FILE = "run-log.md"
 HTML_FILE = "run-log.html"
+#: The signed checkpoint note of the record's last entry, beside the log.
+CHECKPOINT_FILE = "checkpoint.txt"
 DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -293,6 +296,10 @@ class RunLogView:
     details: tuple[tuple[str, str], ...] = ()
     refusal: str | None = None
     refusal_message: str | None = None
+    #: The last proof as a checkpoint note (signed when the agency keeps a key), and the
+    #: command that checks it; set when the log is written.
+    signed: AgencyCheckpoint | None = None
+    verify_command: str | None = None
 
 
 def run_log_dir(var_dir: Path, run_id: str) -> Path:
@@ -809,6 +816,14 @@ def _write_log(view: RunLogView, template: str, var_dir: Path) -> RunLogFiles:
     # mkdir's mode passes through the umask and leaves an existing folder as it was.
     folder.chmod(DIRECTORY_MODE)
     files = RunLogFiles(markdown=folder / MARKDOWN_FILE, html=folder / HTML_FILE)
+    if view.proofs:
+        # The record's last entry as a signed note: a client keeping this log can check
+        # that the history up to its run is still the one the agency signed.
+        last = view.proofs[-1]
+        signed = agency_checkpoint(var_dir, Checkpoint(last.seq, last.hash), strict=False)
+        note_file = folder / CHECKPOINT_FILE
+        _write_private(note_file, signed.note.text)
+        view = replace(view, signed=signed, verify_command=signed.verify_command(note_file))
     _write_private(files.markdown, render_text(view, template, markdown=True))
     _write_private(files.html, render_text(view, template, markdown=False))
     return files
