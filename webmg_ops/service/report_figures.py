@@ -11,7 +11,10 @@ failures (a recorded run or a maintenance window) are left out of the SLA figure
 ``sla_percent = up / (probes - down_planned)``. Outages are runs of failing samples
 in a row, read from the raw samples still kept (only the failing ones, each with the
 next sample up, found in SQL); an outage is planned when every one
-of its samples is.
+of its samples is. Each check is held to the policy's ``targets.availability`` (None:
+the level has none) and compared with the same period a year earlier, from the daily
+aggregates kept then (``days`` reaches back to that period). The sector's own section
+is computed by :mod:`webmg_ops.service.report_sectors`.
 """
 
 from __future__ import annotations
@@ -298,7 +301,8 @@ def report_figures(
     checkpoint: Checkpoint | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Given a client, a period, the client's entries (seq order), its daily aggregates,
+    """Given a client, a period, the client's entries (seq order), its daily aggregates
+    (from the same period a year earlier on, for the year-on-year figure),
     its failing samples of the period by check (with when next up), the page-weight
     budget the probes checked against (None: none), the ledger's checkpoint at the period's end
     (None: empty then) and an aware instant, return the report's figures."""
