@@ -757,13 +757,24 @@ class Cadences(StrictModel):
 
 
 class Targets(StrictModel):
-    """Recovery targets checked by restore drills; may only be tighter than the level's."""
+    """Recovery targets checked by restore drills and the availability target checked by
+    the report; may only be tighter than the level's."""
 
     rpo: Duration | None = Field(
         default=None, description="Recovery point objective.", examples=["6h"]
     )
     rto: Duration | None = Field(
         default=None, description="Recovery time objective.", examples=["4h"]
+    )
+    availability: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description=(
+            "Availability target: SLA uptime in percent, planned work left out; may only be "
+            "higher than the level's."
+        ),
+        examples=[99.95],
     )
 
 
@@ -941,7 +952,7 @@ class Contract(StrictModel):
     )
     targets: Targets = Field(
         default_factory=Targets,
-        description="RPO and RTO targets.",
+        description="RPO, RTO and availability targets.",
         examples=[{"rpo": "6h"}],
     )
     changes: ChangeLimits = Field(

@@ -376,6 +376,42 @@ def _kept_is_looser(candidate: Any, baseline: Any) -> bool:
 
 # --- end of the monitoring rows ---------------------------------------------
 
+# --- availability: the SLA uptime a level promises --------------------------
+
+#: The availability target per level, in percent of probes up with planned work left
+#: out (the report's SLA uptime): none on stability-security, whose availability is not
+#: monitored, 99.5 on continuous-evolution, 99.9 on institutional-sla. A lower target is
+#: looser: a contract may raise it, never lower it.
+AVAILABILITY_DEFAULTS: dict[Level, dict[str, Any]] = {
+    Level.STABILITY_SECURITY: {"targets.availability": None},
+    Level.CONTINUOUS_EVOLUTION: {"targets.availability": 99.5},
+    Level.INSTITUTIONAL_SLA: {"targets.availability": 99.9},
+}
+
+AVAILABILITY_DESCRIPTIONS: dict[str, str] = {
+    "targets.availability": (
+        "availability target, SLA uptime in percent (none on stability-security, "
+        "99.5 on continuous-evolution, 99.9 on institutional-sla)"
+    ),
+}
+
+AVAILABILITY_OVERRIDES: dict[tuple[str, ...], str] = {
+    ("targets", "availability"): "targets.availability",
+}
+
+for _level, _rows in AVAILABILITY_DEFAULTS.items():
+    LEVEL_DEFAULTS[_level].update(_rows)
+
+
+def _target_is_looser(candidate: Any, baseline: Any) -> bool:
+    # No target is the loosest; any target is tighter than none, a lower one looser.
+    if baseline is None:
+        return False
+    return candidate is None or float(candidate) < float(baseline)
+
+
+# --- end of the availability rows -------------------------------------------
+
 #: What each setting means, shown by ``webmg-ops policy``.
 DESCRIPTIONS: dict[str, str] = {
     "runs.partial_hosts": "a run goes on with the hosts that pass preflight when others fail it",
@@ -407,6 +443,7 @@ DESCRIPTIONS: dict[str, str] = {
     **BACKLOG_DESCRIPTIONS,
     **DEPLOY_DESCRIPTIONS,
     **MONITORING_DESCRIPTIONS,
+    **AVAILABILITY_DESCRIPTIONS,
 }
 
 
@@ -516,6 +553,7 @@ _LOOSER_THAN: dict[str, Callable[[Any, Any], bool]] = {
     "changes.deploy_allowed": _permission_is_looser,
     "monitoring.samples_kept": _kept_is_looser,
     "monitoring.days_kept": _kept_is_looser,
+    "targets.availability": _target_is_looser,
     **{
         severity_setting(impact, criticality): _priority_is_looser
         for impact in IMPACTS
@@ -626,6 +664,7 @@ CONTRACT_OVERRIDES: dict[tuple[str, ...], str] = {
     **ESCALATION_OVERRIDES,
     **BACKLOG_OVERRIDES,
     **DEPLOY_OVERRIDES,
+    **AVAILABILITY_OVERRIDES,
 }
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Literal, TextIO
 
 from webmg_ops.errors import BadInput
-from webmg_ops.ledger.canonical import canonical_json
+from webmg_ops.ledger.canonical import canonical_json, format_utc
 from webmg_ops.ledger.store import Ledger, StoredRow
 
 ExportFormat = Literal["jsonl", "csv"]
@@ -56,6 +56,7 @@ def export_entries(
     *,
     client: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
 ) -> int:
     """Given a ledger, a format and a text stream, write the entries and return how many.
 
@@ -67,10 +68,16 @@ def export_entries(
     kind, client, at, actor, format, payload})``. ``csv`` writes a header and
     one row per entry, the payload as canonical JSON text and a global
     entry's client empty. Only entries of ``client`` and at or after
-    ``since`` are written, in seq order. Raise BadInput if the format is
-    unknown or ``since`` naive, EnvironmentProblem if the database fails.
+    ``since`` (and before ``until``) are written, in seq order. Raise BadInput
+    if the format is unknown or ``since`` or ``until`` naive,
+    EnvironmentProblem if the database fails.
     """
     writer = _WRITERS.get(fmt)
     if writer is None:
         raise BadInput(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
-    return writer(ledger.stored_rows(client=client, since=since), out)
+    rows = ledger.stored_rows(client=client, since=since)
+    if until is not None:
+        # Stored times are fixed-width UTC text, so comparing the texts compares the times.
+        before = format_utc(until)
+        rows = (row for row in rows if row[3] < before)
+    return writer(rows, out)

@@ -29,6 +29,8 @@ ENGLISH: Final = MappingProxyType(
         "no_target": "no availability target in the contract",
         "target_met": "met",
         "target_missed": "missed",
+        "year_before": "A year earlier ({period})",
+        "no_year_before": "no data kept",
         "probes": "Probes",
         "outages": "Outages",
         "outage_start": "Start",
@@ -87,6 +89,30 @@ ENGLISH: Final = MappingProxyType(
         "sector_education": "Exam and admission periods are the client's freezes: "
         "no planned change ran in them.",
         "sector_hotel": "Page weight of the booking site is measured by the probes.",
+        "sector_peak_season": "Peak season {freeze}: {first} to {last}",
+        "sector_peak_latest": "Latest {action} before it: {run}, {at}, {outcome}.",
+        "sector_peak_missing": "No {action} recorded before it.",
+        "sector_peak_ready": "Ready for the season: as of {at}, the latest backup, restore "
+        "drill and update all succeeded.",
+        "sector_peak_not_ready": "Not ready for the season as of {at}:",
+        "sector_peak_reason_missing": "no {action} run was recorded before it;",
+        "sector_peak_reason_failed": "the latest {action} run, {run}, ended {outcome};",
+        "sector_peak_none": "No peak-season freeze ahead.",
+        "sector_donor_export": "Donor-export check of the backups",
+        "sector_donor_export_count": "Backups of the period with the donor export verified: "
+        "{verified} of {count}.",
+        "sector_donor_export_missing": "Backups without a verified donor export: {runs}.",
+        "sector_donor_export_none": "No backup ran during the period: no donor export was "
+        "verified.",
+        "sector_exam_periods": "Availability during the exam periods",
+        "sector_exam_period": "Exam period",
+        "sector_exam_dates": "{name} ({first} to {last})",
+        "sector_exam_none": "No exam period falls within this period.",
+        "no_samples_short": "no samples",
+        "sector_audit_export": "Audit export",
+        "sector_audit_export_files": "The period's {count} ledger entries are attached beside "
+        "this report as {files}, each with its hashes, as the ledger export writes "
+        "them.",
         "proof": "Proof of record",
         "proof_text": "Every figure above comes from the agency's ledger. At the end of the "
         "period it held {seq} entries, the last one with hash:",

@@ -166,3 +166,15 @@ def write_report_files(folder: Path, html: str, pdf: bytes, checkpoint_text: str
     _write_private(files.html, html.encode())
     _write_private(files.pdf, pdf)
     return files
+
+
+def write_audit_files(folder: Path, files: Mapping[str, str]) -> dict[str, Path]:
+    """Given the report's folder and the audit export's files (name -> text), write them
+    beside the report (0600, privately then renamed) and return their paths by name."""
+    folder.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+    written = {}
+    for name, text in files.items():
+        path = folder / name
+        _write_private(path, text.encode())
+        written[name] = path
+    return written

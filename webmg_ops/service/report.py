@@ -10,6 +10,7 @@ what ``due`` reads to know when the next report is due.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shlex
 from collections import defaultdict
@@ -22,6 +23,7 @@ from webmg_ops.ansible.vault import Vault, client_secrets
 from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Checkpoint, Ledger, NewEntry, open_ledger
+from webmg_ops.ledger.export import export_entries
 from webmg_ops.ledger.note import (
     checkpoint_origin,
     default_key_path,
@@ -34,6 +36,7 @@ from webmg_ops.reports.client_report import (
     render_html,
     render_pdf,
     report_dir,
+    write_audit_files,
     write_report_files,
 )
 from webmg_ops.reports.period import (
@@ -44,8 +47,10 @@ from webmg_ops.reports.period import (
 )
 from webmg_ops.reports.runlog import contract_timezone
 from webmg_ops.runs.records import REPORT_WRITTEN
+from webmg_ops.secrets import SecretSet
 from webmg_ops.service.records import ledger_recorder
-from webmg_ops.service.report_figures import report_figures
+from webmg_ops.service.report_figures import report_figures, year_before
+from webmg_ops.service.report_sectors import AUDIT_CSV, AUDIT_JSON
 from webmg_ops.settings import Settings
 
 
@@ -62,6 +67,29 @@ def checkpoint_at(ledger: Ledger, end: datetime) -> Checkpoint | None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def audit_export_files(
+    ledger: Ledger, client: str, start: datetime, end: datetime, secrets: SecretSet
+) -> dict[str, str]:
+    """Given a ledger, a client, the period's bounds and the client's secrets, return the
+    audit export's files (name -> text): the period's entries of the client as
+    ``ledger export`` writes them, CSV and a JSON array of the JSON Lines objects (each
+    with its hashes, so an auditor can recompute the chain). Secrets are masked as the
+    report masks them: an entry whose free text held one no longer hashes to its stored
+    hash, which is the price of never handing a secret out.
+
+    Raise EnvironmentProblem if the database fails.
+    """
+    as_csv, as_jsonl = io.StringIO(), io.StringIO()
+    export_entries(ledger, "csv", as_csv, client=client, since=start, until=end)
+    export_entries(ledger, "jsonl", as_jsonl, client=client, since=start, until=end)
+    lines = as_jsonl.getvalue().splitlines()
+    as_json = "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
+    return {
+        AUDIT_CSV: secrets.mask_text(as_csv.getvalue()),
+        AUDIT_JSON: secrets.mask_text(as_json),
+    }
 
 
 def resolve_period(text: str | None, cadence: str, now: datetime, zone: Any) -> Period:
@@ -107,12 +135,20 @@ def write_client_report(
     )
     with open_ledger(settings.ledger_url) as ledger:
         entries = list(ledger.entries(client=client.name))
-        days = read_days(ledger, client.name, first=period.first_day, last=period.last_day)
+        # From the same period a year earlier, for the year-on-year column.
+        earlier = year_before(period)
+        first = earlier.first_day if earlier is not None else period.first_day
+        days = read_days(ledger, client.name, first=first, last=period.last_day)
         by_check: dict[str, list[FailedSample]] = defaultdict(list)
         for failure in read_failures(ledger, client.name, since=start, until=end):
             by_check[failure.sample.check].append(failure)
         budget = page_budget_max(ledger, client.name, since=start, until=end)
         checkpoint = checkpoint_at(ledger, end)
+        audit = (
+            audit_export_files(ledger, client.name, start, end, secrets)
+            if client.policy.get("reporting.audit_export")
+            else {}
+        )
     figures = json.loads(
         secrets.mask_text(
             json.dumps(
@@ -136,6 +172,10 @@ def write_client_report(
         "html": str(files.html),
         "pdf": str(files.pdf),
         "checkpoint": str(files.checkpoint),
+        **{
+            name.replace(".", "_"): str(path)
+            for name, path in write_audit_files(folder, audit).items()
+        },
     }
     sha256 = {name: _sha256(Path(path)) for name, path in written.items()}
     (entry,) = ledger_recorder(settings)(

@@ -11,7 +11,10 @@ failures (a recorded run or a maintenance window) are left out of the SLA figure
 ``sla_percent = up / (probes - down_planned)``. Outages are runs of failing samples
 in a row, read from the raw samples still kept (only the failing ones, each with the
 next sample up, found in SQL); an outage is planned when every one
-of its samples is.
+of its samples is. Each check is held to the policy's ``targets.availability`` (None:
+the level has none) and compared with the same period a year earlier, from the daily
+aggregates kept then (``days`` reaches back to that period). The sector's own section
+is computed by :mod:`webmg_ops.service.report_sectors`.
 """
 
 from __future__ import annotations
@@ -21,15 +24,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from webmg_ops.config.clients import Client
+from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Checkpoint, Entry
 from webmg_ops.ledger.samples import FailedSample, SampleDay
-from webmg_ops.reports.period import Period, cadence_kind
+from webmg_ops.reports.period import Period, cadence_kind, parse_period
 from webmg_ops.reports.runlog import contract_timezone
 from webmg_ops.runs.records import RUN_FINISHED
 from webmg_ops.service.backlog import backlog_of
 from webmg_ops.service.changes import ChangeState, changes_of
 from webmg_ops.service.decisions import decisions_of
 from webmg_ops.service.incidents import clock_statuses, fold_incidents, rules_for
+from webmg_ops.service.report_sectors import sector_section
 from webmg_ops.service.risks import RiskState, register_of
 
 #: The policy setting of an availability target (a percentage), when a level has one.
@@ -69,18 +74,48 @@ def outages_of(failures: Sequence[FailedSample]) -> list[dict[str, Any]]:
     return sorted(outages, key=lambda item: (-item["duration_s"], item["start"]))
 
 
+def year_before(period: Period) -> Period | None:
+    """Given a period, return the same period one year earlier (None: before 1970)."""
+    try:
+        return parse_period(f"{period.first_day.year - 1}{period.name[4:]}")
+    except BadInput:
+        return None
+
+
+def _sla_percent(days: Sequence[SampleDay]) -> float | None:
+    probes = sum(day.probes for day in days)
+    return _percent(sum(day.up for day in days), probes - sum(day.down_planned for day in days))
+
+
+def _year_before_name(period: Period) -> str | None:
+    earlier = year_before(period)
+    return earlier.name if earlier is not None else None
+
+
+def availability_target(client: Client) -> float | None:
+    """Given a client, return its availability target in percent (None: the level has none)."""
+    target = client.policy.values.get(AVAILABILITY_TARGET)
+    return float(target.value) if target is not None and target.value is not None else None
+
+
 def _availability(
     client: Client,
     period: Period,
     days: Sequence[SampleDay],
     failures: Mapping[str, Sequence[FailedSample]],
 ) -> list[dict[str, Any]]:
-    target = client.policy.values.get(AVAILABILITY_TARGET)
+    target = availability_target(client)
+    earlier = year_before(period)
     names = [check.name for check in client.contract.health_checks]
-    names += sorted({day.check for day in days} - set(names))
+    names += sorted({day.check for day in _period_days(days, period)} - set(names))
     checks = []
     for name in names:
         own = [day for day in _period_days(days, period) if day.check == name]
+        then = (
+            [day for day in _period_days(days, earlier) if day.check == name]
+            if earlier is not None
+            else []
+        )
         probes = sum(day.probes for day in own)
         up = sum(day.up for day in own)
         planned = sum(day.down_planned for day in own)
@@ -95,12 +130,14 @@ def _availability(
                 "down_unplanned": unplanned,
                 "uptime_percent": _percent(up, probes),
                 "sla_percent": _percent(up, probes - planned),
-                "target_percent": target.value if target is not None else None,
+                "target_percent": target,
                 "target_met": (
                     None
                     if target is None or probes - planned == 0
-                    else 100.0 * up / (probes - planned) >= float(target.value)
+                    else 100.0 * up / (probes - planned) >= target
                 ),
+                # The same period a year earlier, from the daily aggregates kept then.
+                "year_before_percent": _sla_percent(then) if then else None,
                 "daily": [
                     {
                         "day": day.day.isoformat(),
@@ -264,7 +301,8 @@ def report_figures(
     checkpoint: Checkpoint | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Given a client, a period, the client's entries (seq order), its daily aggregates,
+    """Given a client, a period, the client's entries (seq order), its daily aggregates
+    (from the same period a year earlier on, for the year-on-year figure),
     its failing samples of the period by check (with when next up), the page-weight
     budget the probes checked against (None: none), the ledger's checkpoint at the period's end
     (None: empty then) and an aware instant, return the report's figures."""
@@ -300,6 +338,10 @@ def report_figures(
             "page_bytes_max": max(heaviest) if heaviest else None,
             "page_budget": budget,
         },
+        "sector_section": sector_section(
+            client, period, entries, days, availability_target(client), _percent
+        ),
+        "year_before": _year_before_name(period),
         "proof": {
             "seq": checkpoint.seq if checkpoint else 0,
             "hash": checkpoint.hash if checkpoint else None,
