@@ -23,18 +23,16 @@ import base64
 import json
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from aiosmtpd.controller import Controller
+from support.mailbox import Mailbox, free_port, mailbox
 from support.service import ledger_url, open_incident, service_postgres
 from support.waiting import wait_until
 
@@ -45,7 +43,7 @@ from webmg_ops.service.tick import tick
 from webmg_ops.settings import resolve_settings
 
 # Fixtures of the service tests: every test here runs on SQLite and on PostgreSQL.
-__all__ = ["ledger_url", "service_postgres"]
+__all__ = ["ledger_url", "mailbox", "service_postgres"]
 
 Cli = Callable[..., Any]
 EditContract = Callable[[str, Callable[[dict[str, Any]], None]], Path]
@@ -53,13 +51,6 @@ EditContract = Callable[[str, Callable[[dict[str, Any]], None]], Path]
 MINUTE = timedelta(minutes=1)
 CANARY = "Cnry7f3Qx9" + os.urandom(8).hex()
 VAULT_PASSWORD = b"vault-password-of-the-tick-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Webhook:
@@ -105,22 +96,6 @@ class Webhook:
         return [item["body"]["title"] for item in self.received if item["path"] == path]
 
 
-class Mailbox:
-    """What an SMTP server received: one message per delivery."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    async def handle_DATA(  # noqa: N802 - the name aiosmtpd calls
-        self, server: object, session: object, envelope: Any
-    ) -> str:
-        message = message_from_bytes(envelope.content)
-        self.messages.append(
-            {"to": list(envelope.rcpt_tos), "subject": str(message["Subject"]).replace("\n", "")}
-        )
-        return "250 Message accepted"
-
-
 @pytest.fixture
 def webhook() -> Iterator[Webhook]:
     receiver = Webhook()
@@ -128,17 +103,6 @@ def webhook() -> Iterator[Webhook]:
         yield receiver
     finally:
         receiver.stop()
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield box, controller.port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
