@@ -123,9 +123,10 @@ def s3_keys(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     return key
 
 
-def configure(edit_contract: EditContract, endpoint: str, smtp_port: int) -> None:
+def configure(edit_contract: EditContract, endpoint: str, smtp_port: int | None) -> None:
     """Alpenhof publishes to ENDPOINT with links of LINK_DAYS, and its first escalation
-    step mails through the SMTP server (the on-call address, replaced by the owner's)."""
+    step mails through the SMTP server (the on-call address, replaced by the owner's);
+    with no SMTP port, it notifies a webhook only (no mail sender anywhere)."""
     mail = (
         f"mailto://{SMTP_USER}:{{vault:webmg_smtp_password}}@127.0.0.1:{smtp_port}"
         "?mode=insecure&from=reports@agency.example&to=oncall@agency.example"
@@ -139,7 +140,7 @@ def configure(edit_contract: EditContract, endpoint: str, smtp_port: int) -> Non
             "prefix": "webmg/",
         }
         data["reporting"] = {"link_days": LINK_DAYS}
-        data["escalation"][0]["notify"] = [mail]
+        data["escalation"][0]["notify"] = [mail] if smtp_port else ["json://127.0.0.1:9/hook"]
 
     edit_contract(CLIENT, change)
 
@@ -251,6 +252,14 @@ def test_published_files_equal_the_local_ones_and_their_links_are_mailed_once(
 
 
 @pytest.mark.tools
+@pytest.mark.parametrize(
+    ("smtp_down", "expected_reason"),
+    [
+        (True, "Connection error"),
+        (False, "no mailto:// target in the first escalation step nor the agency's on-call"),
+    ],
+    ids=["smtp-down", "no-mail-sender"],
+)
 def test_a_mail_that_fails_is_recorded_and_exits_1_with_the_report_published(
     cli: Cli,
     edit_contract: EditContract,
@@ -258,12 +267,15 @@ def test_a_mail_that_fails_is_recorded_and_exits_1_with_the_report_published(
     s3_keys: tuple[str, str],
     ledger_url: str,
     tmp_path: Path,
+    smtp_down: bool,
+    expected_reason: str,
 ) -> None:
-    """With no SMTP server listening, the files are still published and the entry says
+    """With no SMTP server listening, or no e-mail URL in the escalation path (the
+    agency's contract names none), the files are still published and the entry says
     the owner was not notified, with a reason free of the SMTP password; exit 1."""
     with moto_endpoint("127.0.0.1", tmp_path / "moto.log") as endpoint:
         s3 = make_bucket(endpoint)
-        configure(edit_contract, endpoint, free_port())
+        configure(edit_contract, endpoint, free_port() if smtp_down else None)
         done = cli(
             "report", CLIENT, "--period", PERIOD, "--publish",
             "--vault-password-file", str(vault_file),
@@ -277,7 +289,7 @@ def test_a_mail_that_fails_is_recorded_and_exits_1_with_the_report_published(
     assert "not notified" in done.err
     (entry,) = entries(ledger_url, "report-published")
     assert entry["notified"] is False
-    assert entry["reason"]
+    assert expected_reason in entry["reason"]
     for secret in (S3_SECRET, SMTP_PASSWORD):
         assert secret not in done.out + done.err + raw_ledger(ledger_url)
 

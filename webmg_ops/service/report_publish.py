@@ -158,6 +158,29 @@ def _message(
     return title, "\n".join(lines)
 
 
+def _notify_owner(
+    settings: Settings,
+    client: Client,
+    vault: Vault,
+    message: tuple[str, str],
+    send: Sender,
+    mask: SecretSet,
+) -> tuple[MailTarget | None, str | None]:
+    """Mail the owner (title, body); return the target used (None: none found) and None
+    when delivered, else why not, masked. Never raises: the files are already published."""
+    owner = client.contract.business_owner
+    if owner is None or not owner.email:
+        return None, "the contract names no business owner's e-mail"
+    try:
+        mail = owner_mail_target(settings, client)
+    except WebmgError as problem:
+        return None, f"the agency's contract cannot be read: {problem.message}"
+    if mail is None:
+        return None, "no mailto:// target in the first escalation step nor the agency's on-call"
+    title, body = message
+    return mail, _send_mail(mail, vault, title, body, send, mask)
+
+
 def _credentials(client: Client, target: OffsiteTarget, vault: Vault) -> OffsiteCredentials:
     held = (
         {key: str(value) for key, value in vault.variables(client.folder).items()}
@@ -241,22 +264,20 @@ def publish_client_report(
     expiry = min(link.expires_at for link in by_key.values())
     signed_at, expires_at = _utc(expiry - life), _utc(expiry)
     mask = credentials.secret_set()
-    mail = owner_mail_target(settings, client)
-    if mail is None:
-        reason: str | None = (
-            "the contract names no business owner's e-mail"
-            if client.contract.business_owner is None or not client.contract.business_owner.email
-            else "no mailto:// target in the first escalation step nor the agency's on-call"
-        )
-    else:
-        title, body = _message(
+    mail, reason = _notify_owner(
+        settings,
+        client,
+        vault,
+        _message(
             client,
             period,
             {paths[name].name: link for name, link in links.items()},
             {paths[name].name: files[name].sha256 for name in files},
             expires_at,
-        )
-        reason = _send_mail(mail, vault, title, body, send, mask)
+        ),
+        send,
+        mask,
+    )
     objects = {
         name: {"key": item.key, "sha256": item.sha256, "size": item.size}
         for name, item in files.items()
