@@ -183,10 +183,10 @@ drills-due: setup
 monitor: setup
 	$(WEBMG) monitor $(CLIENT) $(if $(ONCE),--once)
 
-## report         CLIENT=x's report (HTML + PDF) for PERIOD=2026-11 or 2026-Q4 (default: the last complete one)
+## report         CLIENT=x's report (HTML + PDF) for PERIOD=2026-11 or 2026-Q4 (default: the last complete one); PUBLISH=1 uploads it and mails its links
 report: setup
-	@test -n "$(CLIENT)" || { echo "usage: make report CLIENT=name [PERIOD=2026-11]" >&2; exit 2; }
-	$(WEBMG) report $(CLIENT) $(if $(PERIOD),--period $(PERIOD))
+	@test -n "$(CLIENT)" || { echo "usage: make report CLIENT=name [PERIOD=2026-11] [PUBLISH=1]" >&2; exit 2; }
+	$(WEBMG) report $(CLIENT) $(if $(PERIOD),--period $(PERIOD)) $(if $(PUBLISH),--publish)
 
 ## ledger-verify  recompute the ledger's hash chain
 ledger-verify: setup

@@ -818,6 +818,34 @@ class BacklogLimits(StrictModel):
     )
 
 
+#: S3's signature (SigV4) caps a presigned link at 7 days: a report's link lives 1 to 7.
+LINK_DAYS_RANGE = (1, 7)
+
+
+class ReportingOverrides(StrictModel):
+    """Where the contract tightens the publication of its reports (`report --publish`)."""
+
+    link_days: int | None = Field(
+        default=None,
+        description=(
+            "Days a published report's links stay valid, 1 to 7 (S3 caps a presigned link "
+            "at 7 days); may only be shorter than the level's."
+        ),
+        examples=[3],
+    )
+
+    @field_validator("link_days")
+    @classmethod
+    def _link_days(cls, value: int | None) -> int | None:
+        low, high = LINK_DAYS_RANGE
+        if value is not None and not low <= value <= high:
+            raise ValueError(
+                f"link_days must be {low} to {high} days: S3 signs a presigned link "
+                f"for {high} days at most"
+            )
+        return value
+
+
 class FitQuestionnaire(StrictModel):
     """The scoping questionnaire the diagnostic combines with what it finds on the hosts.
 
@@ -974,6 +1002,11 @@ class Contract(StrictModel):
         default_factory=IncidentOverrides,
         description="Severity table, SLA clocks and post-mortems tightened for incidents.",
         examples=[{"severity": {"security": {"major": "P1"}}}],
+    )
+    reporting: ReportingOverrides = Field(
+        default_factory=ReportingOverrides,
+        description="How long a published report's links stay valid.",
+        examples=[{"link_days": 3}],
     )
     fit: FitQuestionnaire = Field(
         default_factory=FitQuestionnaire,

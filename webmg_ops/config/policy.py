@@ -375,6 +375,31 @@ def _kept_is_looser(candidate: Any, baseline: Any) -> bool:
 
 
 # --- end of the monitoring rows ---------------------------------------------
+# --- publishing: how long a published report's links stay valid -------------
+
+#: How many days the presigned links of a published report (``report --publish``) grant
+#: read access to its files. S3's signature (SigV4) caps a presigned link at 7 days, so 7
+#: is the longest and the default on every level; a shorter life is tighter: a contract
+#: may shorten it (1 to 7 days, validated with the contract), never lengthen it.
+PUBLISH_DEFAULTS: dict[Level, dict[str, Any]] = {
+    level: {"reporting.link_days": 7} for level in Level
+}
+
+PUBLISH_DESCRIPTIONS: dict[str, str] = {
+    "reporting.link_days": "days a published report's links stay valid (1 to 7: S3's cap)",
+}
+
+PUBLISH_OVERRIDES: dict[tuple[str, ...], str] = {
+    ("reporting", "link_days"): "reporting.link_days",
+}
+
+for _level, _rows in PUBLISH_DEFAULTS.items():
+    LEVEL_DEFAULTS[_level].update(_rows)
+
+# A whole number of days is compared as the other durations are (the default rule of
+# ``is_looser``): a longer life is looser.
+
+# --- end of the publishing rows ---------------------------------------------
 
 # --- availability: the SLA uptime a level promises --------------------------
 
@@ -444,6 +469,7 @@ DESCRIPTIONS: dict[str, str] = {
     **DEPLOY_DESCRIPTIONS,
     **MONITORING_DESCRIPTIONS,
     **AVAILABILITY_DESCRIPTIONS,
+    **PUBLISH_DESCRIPTIONS,
 }
 
 
@@ -665,6 +691,7 @@ CONTRACT_OVERRIDES: dict[tuple[str, ...], str] = {
     **BACKLOG_OVERRIDES,
     **DEPLOY_OVERRIDES,
     **AVAILABILITY_OVERRIDES,
+    **PUBLISH_OVERRIDES,
 }
 
 

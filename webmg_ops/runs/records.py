@@ -39,6 +39,9 @@ APPROVAL = "approval"
 LOCK_TAKEOVER = "lock-takeover"
 #: A client's report was written (by ``report``): its period, files and their sha256.
 REPORT_WRITTEN = "report-written"
+#: A written report was published (by ``report --publish``): its object keys, sha256, the
+#: links' expiry and whether the business owner was notified (never the links).
+REPORT_PUBLISHED = "report-published"
 
 
 class Outcome(StrEnum):
