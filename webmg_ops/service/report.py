@@ -129,7 +129,10 @@ def write_client_report(
     if key is not None:
         command += ["--key", str(public_key_path(key_path))]
     verify_command = shlex.join(command)
-    html = render_html(figures, note.text, key.name if key else None, verify_command, now, secrets)
+    language = str(client.contract.language)
+    html = render_html(
+        figures, note.text, key.name if key else None, verify_command, now, secrets, language
+    )
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     files = write_report_files(folder, html, render_pdf(html, folder), note.text)
     written = {
@@ -164,5 +167,6 @@ def write_client_report(
         "seq": entry.seq,
         "signed_by": key.name if key else None,
         "verify": verify_command,
+        "language": language,
         "figures": figures,
     }
