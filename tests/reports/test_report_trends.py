@@ -360,3 +360,47 @@ def test_a_quarterly_trend_covers_12_quarters(cli: Run, ledger_url: str) -> None
         "2026-Q2",
         "2026-Q3",
     ]
+
+
+def test_a_drill_that_restored_nothing_is_listed_without_a_chart(cli: Run, ledger_url: str) -> None:
+    """A drill that could not open its repository measured no RPO or RTO: it is listed
+    with its targets and no figures, and no drill chart is drawn; evidence of an unknown
+    shape (hosts as a list) is read as none."""
+    with open_ledger(ledger_url) as ledger:
+        for index, (action, evidence) in enumerate(
+            (
+                ("drill", {"repository_error": "wrong password", "targets": {"rpo": "24h"}}),
+                ("update", {"hosts": ["web1"]}),
+                ("drill", {"hosts": ["web1"]}),
+            )
+        ):
+            ledger.append(
+                "run-finished",
+                CLIENT,
+                {
+                    "run_id": run_id(index),
+                    "action": action,
+                    "outcome": "failed",
+                    "evidence": evidence,
+                },
+                at=datetime(2026, 10, 5 + index, 9, tzinfo=UTC),
+            )
+
+    document = report(cli)
+
+    first, second = document["figures"]["actions"]["drills"]
+    assert (first["rpo"], first["rpo_s"], first["rpo_target"], first["rpo_target_s"]) == (
+        None,
+        None,
+        "24h",
+        24 * 3600.0,
+    )
+    assert (second["rto_s"], second["ok"]) == (None, None)
+    assert document["figures"]["actions"]["updates"][0]["packages"] == []
+    html = Path(document["html"]).read_text()
+    section = html[html.index("<h3>Restore drills</h3>") :]
+    assert "<svg" not in section
+    assert (
+        f"Restore drill {run_id(0)}: failed, RPO \u2013 (target 24h), RTO \u2013 (target \u2013)"
+        in html
+    )

@@ -227,6 +227,7 @@ def _updates(runs: Sequence[Entry]) -> list[dict[str, Any]]:
             continue
         evidence = payload.get("evidence")
         hosts = evidence.get("hosts") if isinstance(evidence, Mapping) else None
+        hosts = hosts if isinstance(hosts, Mapping) else {}
         packages = [
             {
                 "host": str(host),
@@ -235,7 +236,7 @@ def _updates(runs: Sequence[Entry]) -> list[dict[str, Any]]:
                 "to": item.get("new"),
                 "rolled_back": isinstance(facts.get("rollback"), Mapping),
             }
-            for host, facts in sorted((hosts or {}).items())
+            for host, facts in sorted(hosts.items())
             if isinstance(facts, Mapping)
             for item in facts.get("packages") or []
             if isinstance(item, Mapping)
@@ -270,7 +271,12 @@ def _drill(payload: Mapping[str, Any], evidence: Mapping[str, Any]) -> dict[str,
     their targets, as recorded text and in seconds. A drill records them per host (the
     worst host's are the drill's) with the targets beside; a figure recorded for the
     whole drill is taken as it is."""
-    hosts = [item for item in (evidence.get("hosts") or {}).values() if isinstance(item, Mapping)]
+    recorded = evidence.get("hosts")
+    hosts = [
+        item
+        for item in (recorded.values() if isinstance(recorded, Mapping) else ())
+        if isinstance(item, Mapping)
+    ]
     targets = evidence.get("targets")
     targets = targets if isinstance(targets, Mapping) else {}
     figures: dict[str, Any] = {
