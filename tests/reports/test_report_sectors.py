@@ -241,7 +241,7 @@ def test_a_hotel_is_not_ready_for_its_season_when_a_run_failed_or_never_ran(
     assert latest == {"backup": "r-backup", "drill": "r-drill", "update": None}
     html = Path(document["html"]).read_text()
     assert "Not ready for the season" in html
-    assert "the latest drill run, r-drill, ended failed" in html
+    assert "the latest restore drill run, r-drill, ended failed" in html
     assert "no update run was recorded before it" in html
 
 

@@ -75,6 +75,13 @@ class Level(StrEnum):
     INSTITUTIONAL_SLA = "institutional-sla"
 
 
+class Language(StrEnum):
+    """The language the client's reports are written in."""
+
+    ENGLISH = "en"
+    FRENCH = "fr"
+
+
 class Weekday(StrEnum):
     """A day of the week, as written in windows."""
 
@@ -904,6 +911,11 @@ class Contract(StrictModel):
     )
     display_name: str = Field(
         min_length=1, description="Name shown in run logs and reports.", examples=["Hotel Alpenhof"]
+    )
+    language: Language = Field(
+        default=Language.ENGLISH,
+        description="Language of the client's periodic reports (run logs stay in English).",
+        examples=["fr"],
     )
     sector: Sector = Field(description="The client's sector.", examples=["hotel"])
     level: Level | None = Field(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shlex
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -24,15 +23,10 @@ from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Checkpoint, Ledger, NewEntry, open_ledger
 from webmg_ops.ledger.export import export_entries
-from webmg_ops.ledger.note import (
-    checkpoint_origin,
-    default_key_path,
-    make_checkpoint,
-    public_key_path,
-    read_signing_key,
-)
+from webmg_ops.ledger.note import agency_checkpoint
 from webmg_ops.ledger.samples import FailedSample, page_budget_max, read_days, read_failures
 from webmg_ops.reports.client_report import (
+    CHECKPOINT_FILE,
     render_html,
     render_pdf,
     report_dir,
@@ -156,18 +150,17 @@ def write_client_report(
             )
         )
     )
-    key_path = default_key_path(settings.var_dir)
-    key = read_signing_key(key_path) if key_path.exists() else None
-    note = make_checkpoint(checkpoint_origin(), checkpoint, key)
+    # A key that cannot be used is an error here (strict): a report is asked for, and
+    # one the agency meant to sign must not go out unsigned.
+    signed = agency_checkpoint(settings.var_dir, checkpoint)
     folder = report_dir(settings.var_dir, client.name, period.name)
-    checkpoint_file = folder / "checkpoint.txt"
-    command = ["webmg-ops", "ledger", "verify", "--checkpoint", str(checkpoint_file)]
-    if key is not None:
-        command += ["--key", str(public_key_path(key_path))]
-    verify_command = shlex.join(command)
-    html = render_html(figures, note.text, key.name if key else None, verify_command, now, secrets)
+    verify_command = signed.verify_command(folder / CHECKPOINT_FILE)
+    language = str(client.contract.language)
+    html = render_html(
+        figures, signed.note.text, signed.signed_by, verify_command, now, secrets, language
+    )
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    files = write_report_files(folder, html, render_pdf(html, folder), note.text)
+    files = write_report_files(folder, html, render_pdf(html, folder), signed.note.text)
     written = {
         "html": str(files.html),
         "pdf": str(files.pdf),
@@ -193,7 +186,7 @@ def write_client_report(
                         "seq": figures["proof"]["seq"],
                         "hash": figures["proof"]["hash"],
                     },
-                    "signed": key is not None,
+                    "signed": signed.signed_by is not None,
                 },
             )
         ]
@@ -202,7 +195,8 @@ def write_client_report(
         **written,
         "sha256": sha256,
         "seq": entry.seq,
-        "signed_by": key.name if key else None,
+        "signed_by": signed.signed_by,
         "verify": verify_command,
+        "language": language,
         "figures": figures,
     }

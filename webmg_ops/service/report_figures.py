@@ -19,12 +19,16 @@ is computed by :mod:`webmg_ops.service.report_sectors`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from webmg_ops.config.clients import Client
+from webmg_ops.config.durations import parse_duration
 from webmg_ops.errors import BadInput
+from webmg_ops.hardening.compliance import percent as compliance_percent
 from webmg_ops.ledger import Checkpoint, Entry
 from webmg_ops.ledger.samples import FailedSample, SampleDay
 from webmg_ops.reports.period import Period, cadence_kind, parse_period
@@ -185,7 +189,163 @@ def _incidents(
     return found
 
 
-def _actions(entries: Sequence[Entry], start: datetime, end: datetime) -> dict[str, Any]:
+#: A zero duration as text (``0s``): a measured RPO or RTO may be one.
+_ZERO_DURATION = re.compile(r"0+[smhdw]")
+
+#: How many periods the compliance trend covers, the report's own the last.
+TREND_PERIODS = 12
+
+
+def trend_periods(period: Period, count: int = TREND_PERIODS) -> list[Period]:
+    """Given a period (a month or a quarter), return the ``count`` periods of its kind
+    ending with it, oldest first."""
+    year, _, rest = period.name.partition("-")
+    if rest.upper().startswith("Q"):
+        last = int(year) * 4 + int(rest[1:]) - 1
+        names = [
+            f"{index // 4:04d}-Q{index % 4 + 1}" for index in range(last - count + 1, last + 1)
+        ]
+    else:
+        last = int(year) * 12 + int(rest) - 1
+        names = [
+            f"{index // 12:04d}-{index % 12 + 1:02d}" for index in range(last - count + 1, last + 1)
+        ]
+    return [parse_period(name) for name in names]
+
+
+def compliance_of(payload: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Given a ``run-finished`` payload, return the compliance (passed, applicable) it
+    measured last, or None: a hardening run's score after the play, a drift check's
+    (``harden --check``, nothing changed) its only score."""
+    evidence = payload.get("evidence")
+    if payload.get("action") != "harden" or not isinstance(evidence, Mapping):
+        return None
+    score = evidence.get("score_before") if evidence.get("check") else evidence.get("score_after")
+    if not isinstance(score, Mapping):
+        return None
+    passed, applicable = score.get("passed"), score.get("applicable")
+    if isinstance(passed, int) and isinstance(applicable, int):
+        return passed, applicable
+    return None
+
+
+def _compliance_trend(
+    entries: Sequence[Entry], period: Period, zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    """Given the entries (seq order), the report's period and the client's zone, return
+    the last compliance measured in each of the trend's periods (None: none measured)."""
+    trend = []
+    for item in trend_periods(period):
+        start, end = item.start(zone), item.end(zone)
+        last = None
+        for entry in entries:
+            if entry.kind == RUN_FINISHED and start <= entry.at < end:
+                last = compliance_of(entry.payload) or last
+        passed, total = last if last is not None else (None, None)
+        trend.append(
+            {
+                "period": item.name,
+                "passed": passed,
+                "total": total,
+                "percent": None if last is None else compliance_percent(*last),
+            }
+        )
+    return trend
+
+
+def _updates(runs: Sequence[Entry]) -> list[dict[str, Any]]:
+    """Given the period's ``run-finished`` entries, return each real update run with the
+    packages it changed per host: name, version before and after (None: installed or
+    removed), and whether the host's batch was rolled back (versions restored)."""
+    updates = []
+    for entry in runs:
+        payload = entry.payload
+        if payload.get("action") != "update" or payload.get("check"):
+            continue
+        evidence = payload.get("evidence")
+        hosts = evidence.get("hosts") if isinstance(evidence, Mapping) else None
+        hosts = hosts if isinstance(hosts, Mapping) else {}
+        packages = [
+            {
+                "host": str(host),
+                "name": item.get("name"),
+                "from": item.get("old"),
+                "to": item.get("new"),
+                "rolled_back": isinstance(facts.get("rollback"), Mapping),
+            }
+            for host, facts in sorted(hosts.items())
+            if isinstance(facts, Mapping)
+            for item in facts.get("packages") or []
+            if isinstance(item, Mapping)
+        ]
+        run_id = str(payload.get("run_id", ""))
+        updates.append(
+            {
+                "run_id": run_id,
+                "at": entry.at.isoformat(),
+                "log": f"../../../runs/{run_id}/run-log.html",
+                "outcome": payload.get("outcome"),
+                "packages": packages,
+            }
+        )
+    return updates
+
+
+def _duration_seconds(value: Any) -> float | None:
+    """Given a recorded duration (seconds, or text such as ``2h``), return seconds or None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and _ZERO_DURATION.fullmatch(value.strip()):
+        return 0.0  # parse_duration refuses a zero duration: a setting, not a measurement
+    try:
+        return parse_duration(value).total_seconds()
+    except ValueError:
+        return None
+
+
+def _drill(payload: Mapping[str, Any], evidence: Mapping[str, Any]) -> dict[str, Any]:
+    """Given a drill's payload and evidence, return its figures: RPO and RTO measured and
+    their targets, as recorded text and in seconds. A drill records them per host (the
+    worst host's are the drill's) with the targets beside; a figure recorded for the
+    whole drill is taken as it is."""
+    recorded = evidence.get("hosts")
+    hosts = [
+        item
+        for item in (recorded.values() if isinstance(recorded, Mapping) else ())
+        if isinstance(item, Mapping)
+    ]
+    targets = evidence.get("targets")
+    targets = targets if isinstance(targets, Mapping) else {}
+    figures: dict[str, Any] = {
+        "run_id": str(payload.get("run_id", "")),
+        "outcome": payload.get("outcome"),
+    }
+    for key in ("rpo", "rto"):
+        if key in evidence:
+            text = evidence.get(key)
+            seconds = _duration_seconds(evidence.get(f"{key}_s", text))
+        else:
+            measured = [
+                (found, item.get(key))
+                for item in hosts
+                if (found := _duration_seconds(item.get(f"{key}_s"))) is not None
+            ]
+            seconds, text = max(measured, key=lambda pair: pair[0], default=(None, None))
+        target = evidence.get(f"{key}_target") or targets.get(key)
+        if target is None:
+            target = next((item.get(f"{key}_target") for item in hosts), None)
+        figures |= {
+            key: text,
+            f"{key}_target": target,
+            f"{key}_s": seconds,
+            f"{key}_target_s": _duration_seconds(target),
+        }
+    figures["ok"] = evidence.get("ok", all(item.get("ok") for item in hosts) if hosts else None)
+    return figures
+
+
+def _actions(entries: Sequence[Entry], period: Period, zone: ZoneInfo) -> dict[str, Any]:
+    start, end = period.start(zone), period.end(zone)
     runs = [entry for entry in entries if entry.kind == RUN_FINISHED and start <= entry.at < end]
     listed = []
     drills = []
@@ -206,16 +366,7 @@ def _actions(entries: Sequence[Entry], start: datetime, end: datetime) -> dict[s
         )
         evidence = payload.get("evidence") or {}
         if payload.get("action") == "drill" and isinstance(evidence, Mapping):
-            drills.append(
-                {
-                    "run_id": run_id,
-                    "outcome": payload.get("outcome"),
-                    **{
-                        key: evidence.get(key)
-                        for key in ("rpo", "rto", "rpo_target", "rto_target", "ok")
-                    },
-                }
-            )
+            drills.append(_drill(payload, evidence))
 
     def succeeded(action: str) -> int:
         return sum(
@@ -232,6 +383,8 @@ def _actions(entries: Sequence[Entry], start: datetime, end: datetime) -> dict[s
         "backups_taken": succeeded("backup"),
         "hardening_runs": succeeded("harden"),
         "drills": drills,
+        "updates": _updates(runs),
+        "compliance_trend": _compliance_trend(entries, period, zone),
     }
 
 
@@ -316,7 +469,7 @@ def report_figures(
         if day["page_bytes_max"] is not None
     ]
     incidents = _incidents(client, entries, start, end, now)
-    actions = _actions(entries, start, end)
+    actions = _actions(entries, period, zone)
     has_data = bool(any(check["probes"] for check in availability) or incidents or actions["runs"])
     return {
         "client": client.name,
