@@ -24,6 +24,7 @@ import pypdf
 from webmg_ops.actions.update import host_evidence
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import open_ledger
+from webmg_ops.ledger.samples import Sample, roll_up, store_samples
 from webmg_ops.reports.client_report import compliance_chart_svg, drill_chart_svg
 
 Run = Callable[..., Any]
@@ -317,9 +318,20 @@ def test_the_charts_are_stable_and_their_ids_never_clash(cli: Run, ledger_url: s
     assert "dc:date" not in compliance_chart_svg(trend, "t")
 
     seed(ledger_url)
+    # Two checks probed over a few days: two availability charts on the page too.
+    with open_ledger(ledger_url) as ledger:
+        store_samples(
+            ledger,
+            [
+                Sample(client=CLIENT, check=name, at=at, up=True, status=200, latency_ms=90.0)
+                for name in ("donation site", "donor portal")
+                for at in (datetime(2026, 10, day, 12, tzinfo=UTC) for day in (5, 6, 7))
+            ],
+        )
+        roll_up(ledger, datetime(2026, 11, 2, tzinfo=UTC))
     html = Path(report(cli)["html"]).read_text()
     ids = re.findall(r'\sid="([^"]+)"', html)
-    assert html.count("<svg") >= 2
+    assert html.count("<svg") == 4
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
 
 

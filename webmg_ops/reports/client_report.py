@@ -58,11 +58,31 @@ def report_dir(var_dir: Path, client: str, period: str) -> Path:
     return var_dir / REPORTS_FOLDER / client / period
 
 
-def chart_svg(check: Mapping[str, Any], title: str, latency_label: str) -> Markup:
-    """Given one check's figures, return its daily availability and latency as inline SVG.
+_SVG_ID = re.compile(r'(\bid="|\bxlink:href="#|\bhref="#|url\(#)([^")]+)')
 
-    Drawn with the Agg backend (no display); the SVG's ids are salted with the check's
-    name so that two charts on one page never share an id, and the output is stable.
+
+def _own_ids(svg: str, prefix: str) -> Markup:
+    # matplotlib numbers its elements per figure (patch_1, text_1...): two charts on a
+    # page would share ids, which HTML and the PDF's anchors forbid. Prefix them all.
+    return Markup(_SVG_ID.sub(lambda match: f"{match[1]}{prefix}-{match[2]}", svg))
+
+
+def _svg_of(figure: Any, prefix: str) -> Markup:
+    # The SVG element alone (no XML prolog inside HTML), its ids prefixed.
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    return _own_ids(text[text.index("<svg") :], prefix)
+
+
+def chart_svg(
+    check: Mapping[str, Any], title: str, latency_label: str, prefix: str = "availability"
+) -> Markup:
+    """Given one check's figures, its title, the latency axis's label and the prefix of
+    its SVG ids (one per chart of a page), return its daily availability and latency as
+    inline SVG.
+
+    Drawn with the Agg backend (no display); the output is stable (no date, salted ids).
     """
     import matplotlib
 
@@ -86,10 +106,7 @@ def chart_svg(check: Mapping[str, Any], title: str, latency_label: str) -> Marku
         twin.set_ylabel(latency_label)
         twin.ticklabel_format(axis="y", useOffset=False, style="plain")
         figure.tight_layout()
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    text = buffer.getvalue()
-    return Markup(text[text.index("<svg") :])
+        return _svg_of(figure, prefix)
 
 
 #: Day and month names of the languages whose dates are not written in English.
@@ -134,15 +151,6 @@ def _format_duration_words(language: str) -> Callable[[float], str]:
 
 
 #: An element id in an SVG, or a reference to one (``xlink:href="#…"``, ``url(#…)``).
-_SVG_ID = re.compile(r'(\bid="|\bxlink:href="#|\bhref="#|url\(#)([^")]+)')
-
-
-def _own_ids(svg: str, prefix: str) -> Markup:
-    # matplotlib numbers its elements per figure (patch_1, text_1...): two charts on a
-    # page would share ids, which HTML and the PDF's anchors forbid. Prefix them all.
-    return Markup(_SVG_ID.sub(lambda match: f"{match[1]}{prefix}-{match[2]}", svg))
-
-
 def _hours(seconds: Any) -> float:
     return float(seconds) / 3600 if isinstance(seconds, int | float) else math.nan
 
@@ -182,10 +190,7 @@ def compliance_chart_svg(trend: Sequence[Mapping[str, Any]], title: str) -> Mark
         axes.set_title(title, fontsize=9)
         axes.tick_params(axis="x", labelsize=7, rotation=45)
         figure.tight_layout()
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    text = buffer.getvalue()
-    return _own_ids(text[text.index("<svg") :], COMPLIANCE_CHART)
+        return _svg_of(figure, COMPLIANCE_CHART)
 
 
 def drill_chart_svg(
@@ -228,10 +233,7 @@ def drill_chart_svg(
             axes.set_title(titles[key], fontsize=9)
             axes.legend(fontsize=6, loc="upper left")
         figure.tight_layout()
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    text = buffer.getvalue()
-    return _own_ids(text[text.index("<svg") :], DRILL_CHART)
+        return _svg_of(figure, DRILL_CHART)
 
 
 def render_html(
@@ -253,9 +255,12 @@ def render_html(
     texts = catalogue(language)
     charts = {
         check["check"]: chart_svg(
-            check, texts["chart_title"].format(check=check["check"]), texts["latency"]
+            check,
+            texts["chart_title"].format(check=check["check"]),
+            texts["latency"],
+            f"availability-{number}",
         )
-        for check in figures["availability"]
+        for number, check in enumerate(figures["availability"])
         if check["daily"]
     }
     from zoneinfo import ZoneInfo
