@@ -16,7 +16,6 @@ import json
 import secrets
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
@@ -25,9 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from botocore.config import Config
+from support.mailbox import Mailbox, serve_mailbox
 from support.moto_s3 import free_port, moto_endpoint
 from support.waiting import wait_until
 
@@ -54,28 +52,6 @@ Cli = Callable[..., Any]
 EditContract = Callable[[str, Callable[[dict[str, Any]], None]], Path]
 
 
-@dataclass
-class Mailbox:
-    """What the SMTP server received (raw messages, recipients) and the logins it saw."""
-
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    logins: list[tuple[str, str]] = field(default_factory=list)
-
-    async def handle_DATA(  # noqa: N802 - the name aiosmtpd calls
-        self, server: object, session: object, envelope: Any
-    ) -> str:
-        self.messages.append({"to": list(envelope.rcpt_tos), "raw": bytes(envelope.content)})
-        return "250 Message accepted"
-
-    def authenticate(
-        self, server: object, session: object, envelope: object, mechanism: str, data: Any
-    ) -> AuthResult:
-        assert isinstance(data, LoginPassword)
-        login, password = data.login.decode(), data.password.decode()
-        self.logins.append((login, password))
-        return AuthResult(success=(login, password) == (SMTP_USER, SMTP_PASSWORD))
-
-
 def text_of(raw: bytes) -> str:
     """Return the decoded text parts of a mail (a long link may be folded in transit)."""
     message = message_from_bytes(raw)
@@ -85,19 +61,10 @@ def text_of(raw: bytes) -> str:
 
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    controller = Controller(
-        box,
-        hostname="127.0.0.1",
-        port=free_port(),
-        authenticator=box.authenticate,
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
-        yield box, controller.port
-    finally:
-        controller.stop()
+    """An SMTP server that asks for the password kept in the vault."""
+    box = Mailbox(credentials=(SMTP_USER, SMTP_PASSWORD))
+    with serve_mailbox(box) as port:
+        yield box, port
 
 
 @pytest.fixture
