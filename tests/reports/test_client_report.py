@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pypdf
 import pytest
+from support.recorded_runs import append_run_finished
 from support.service import ledger_url, service_postgres
 
 from webmg_ops.config.clients import load_client
@@ -76,20 +77,13 @@ def seed(url: str) -> None:
             (10, "update", {}),
             (20, "drill", {"rpo": "2h", "rto": "5m", "rpo_target": "24h", "rto_target": "24h"}),
         ):
-            ledger.append(
-                "run-finished",
+            append_run_finished(
+                ledger,
                 CLIENT,
-                {
-                    "run_id": f"r-{action}",
-                    "action": action,
-                    "check": False,
-                    "outcome": "succeeded",
-                    "started_seq": 0,
-                    "duration_s": 60,
-                    "hosts": [],
-                    "evidence": evidence,
-                },
-                at=datetime(2026, 10, day, 9, tzinfo=UTC),
+                f"r-{action}",
+                action,
+                datetime(2026, 10, day, 9, tzinfo=UTC),
+                evidence=evidence,
             )
 
 

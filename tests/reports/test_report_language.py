@@ -16,6 +16,7 @@ from typing import Any
 
 import pypdf
 import pytest
+from support.recorded_runs import append_run_finished
 
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import open_ledger
@@ -103,20 +104,13 @@ def seed(url: str) -> None:
                 },
             ),
         ):
-            ledger.append(
-                "run-finished",
+            append_run_finished(
+                ledger,
                 CLIENT,
-                {
-                    "run_id": f"r-{action}",
-                    "action": action,
-                    "check": False,
-                    "outcome": "succeeded",
-                    "started_seq": 0,
-                    "duration_s": 60,
-                    "hosts": [],
-                    "evidence": evidence,
-                },
-                at=datetime(2026, 10, day, 9, tzinfo=UTC),
+                f"r-{action}",
+                action,
+                datetime(2026, 10, day, 9, tzinfo=UTC),
+                evidence=evidence,
             )
         ledger.append(
             "run-finished",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.recorded_runs import append_run_finished
 from support.service import ledger_url, service_postgres
 
 from webmg_ops.errors import ExitCode
@@ -79,19 +80,8 @@ def run_finished(
     url: str, client: str, run_id: str, action: str, at: datetime, **fields: Any
 ) -> None:
     """Append a run-finished entry the way the engine records one."""
-    payload = {
-        "run_id": run_id,
-        "action": action,
-        "check": False,
-        "outcome": "succeeded",
-        "started_seq": 0,
-        "duration_s": 60,
-        "hosts": [],
-        "evidence": {},
-        **fields,
-    }
     with open_ledger(url) as ledger:
-        ledger.append("run-finished", client, payload, at=at)
+        append_run_finished(ledger, client, run_id, action, at, **fields)
 
 
 def sla(taken: list[Sample]) -> float:

@@ -16,6 +16,7 @@ from support.run_entries import (
     STARTED_AT,
     finished_entry,
     make_entry,
+    refused_entry,
     started_entry,
 )
 
@@ -305,16 +306,7 @@ def test_secrets_are_masked_again(tmp_path: Path, contract: Contract) -> None:
 
 
 def test_refusal_log(tmp_path: Path, contract: Contract) -> None:
-    record = RunRefused(
-        action="update",
-        refusal=Refusal.FREEZE,
-        message="changes are frozen: winter season opening and holiday bookings",
-        check=False,
-        emergency=False,
-        reason="",
-        ticket=None,
-    )
-    refused = make_entry(7, RUN_REFUSED, to_payload(record), STARTED_AT)
+    refused = refused_entry()
     files = render_refusal_log(refused, contract, tmp_path, RUN_ID)
     assert files.markdown.parent == run_log_dir(tmp_path, RUN_ID)
     for text in read(files):

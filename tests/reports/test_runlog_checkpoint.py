@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from support.run_entries import RUN_ID, STARTED_AT, finished_entry, make_entry, started_entry
+from support.run_entries import (
+    RUN_ID,
+    finished_entry,
+    refused_entry,
+    started_entry,
+)
 
 from webmg_ops.config.clients import load_client
 from webmg_ops.config.contract import Contract
@@ -27,7 +32,6 @@ from webmg_ops.ledger.note import (
 )
 from webmg_ops.ledger.records import Entry
 from webmg_ops.reports import render_refusal_log, render_run_log, run_log_dir
-from webmg_ops.runs.records import RUN_REFUSED, Refusal, RunRefused, to_payload
 
 INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
 
@@ -118,16 +122,7 @@ def test_a_key_open_to_others_leaves_the_log_written_and_unsigned(
 def test_a_refusal_log_carries_the_refusal_signed(tmp_path: Path, contract: Contract) -> None:
     key = generate_signing_key(KEY_NAME)
     write_signing_key(_key_file(tmp_path), key)
-    record = RunRefused(
-        action="update",
-        refusal=Refusal.FREEZE,
-        message="changes are frozen",
-        check=False,
-        emergency=False,
-        reason="",
-        ticket=None,
-    )
-    refused = make_entry(7, RUN_REFUSED, to_payload(record), STARTED_AT)
+    refused = refused_entry()
     render_refusal_log(refused, contract, tmp_path, RUN_ID)
     note = (run_log_dir(tmp_path, RUN_ID) / "checkpoint.txt").read_text()
     assert _signed_by(note, refused, key.private_key.public_key().public_bytes_raw())

@@ -17,13 +17,16 @@ from webmg_ops.ledger import (
 from webmg_ops.ledger.records import Entry
 from webmg_ops.runs.records import (
     RUN_FINISHED,
+    RUN_REFUSED,
     RUN_STARTED,
     FailedTask,
     HostResult,
     HostStatus,
     Outcome,
+    Refusal,
     ResidualRisk,
     RunFinished,
+    RunRefused,
     RunStarted,
     to_payload,
 )
@@ -136,3 +139,19 @@ def finished_entry(
     return make_entry(
         started.seq + 1, RUN_FINISHED, to_payload(record), FINISHED_AT, prev_hash=started.hash
     )
+
+
+def refused_entry(
+    message: str = "changes are frozen: winter season opening and holiday bookings",
+) -> Entry:
+    """Return the run-refused entry (seq 7) of an update refused in a freeze."""
+    record = RunRefused(
+        action="update",
+        refusal=Refusal.FREEZE,
+        message=message,
+        check=False,
+        emergency=False,
+        reason="",
+        ticket=None,
+    )
+    return make_entry(7, RUN_REFUSED, to_payload(record), STARTED_AT)
