@@ -115,6 +115,7 @@ bench: setup
 	$(BIN)/python bench/tick.py
 	nice -n 19 $(BIN)/python bench/monitor.py
 	$(BIN)/python bench/samples.py
+	$(BIN)/python bench/report.py
 	$(LAB_ENV) $(BIN)/python bench/overhead.py
 	$(LAB_ENV) $(BIN)/python bench/drill.py
 
