@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,18 @@ def test_setup_installs_from_the_lock_only() -> None:
     recipe = (REPO / "Makefile").read_text()
     assert "pip install -q --require-hashes -r requirements.lock" in recipe
     assert "pip install -q --no-deps --no-build-isolation -e ." in recipe
+
+
+def test_the_project_metadata_reads_without_a_deprecation_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The locked setuptools reads pyproject.toml as `pip install -e .` does; a deprecated
+    # form (the license as a TOML table) would warn on every install.
+    from setuptools.config.pyprojecttoml import apply_configuration
+    from setuptools.dist import Distribution
+
+    monkeypatch.chdir(REPO)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distribution = apply_configuration(Distribution(), REPO / "pyproject.toml")
+    assert distribution.metadata.license_expression == "LicenseRef-Proprietary"

@@ -144,34 +144,28 @@ def policy_command(settings: Settings, name: str, as_json: bool) -> None:
         return
     policy = client.policy
     table = Table(
-        "setting",
-        "value",
-        "source",
-        "meaning",
         title=(
             f"{client.contract.display_name}: {client.contract.level_name}, "
             f"sector {policy.sector.value}"
         ),
     )
+    # A setting's name is what a contract and the README refer to: never cut. The other
+    # columns fold (a word split over two lines) rather than end in an ellipsis.
+    table.add_column("setting", no_wrap=True)
+    for header in ("value", "source", "meaning"):
+        table.add_column(header, overflow="fold")
     document = policy_document(policy)
     for setting, value in policy.values.items():
         table.add_row(
             setting,
-            describe_value(value.value),
+            describe_value(value.value, setting),
             value.source,
             document["settings"][setting]["description"],
         )
     console.print(table)
-    freezes = Table("freeze", "from", "to", "yearly", "source", "reason")
+    freezes = Table("freeze", "when", "source", "reason")
     for item in document["freezes"]:
-        freezes.add_row(
-            item["name"],
-            item["start"],
-            item["end"],
-            "yes" if item["yearly"] else "no",
-            item["source"],
-            item["reason"],
-        )
+        freezes.add_row(item["name"], item["when"], item["source"], item["reason"])
     console.print(freezes)
 
 

@@ -702,10 +702,30 @@ def _contract_value(contract: Contract, path: tuple[str, ...]) -> Any:
     return value
 
 
-def describe_value(value: Any) -> str:
-    """Given a policy value, return it as a person reads it."""
+#: What "no value" means for the settings that may have none, as a person reads it: a
+#: level without a response time answers the next business day, a cadence of None is
+#: not part of the level, and so on. A setting missing here shows "-".
+NONE_MEANINGS: dict[str, str] = {
+    **{f"response.{p.lower()}": "next business day" for p in PRIORITIES},
+    **{f"cadence.{action}": "not part of the level" for action in RECURRING_ACTIONS},
+    "monitoring.interval": "not monitored",
+    "monitoring.freeze_interval": "as outside freezes",
+    "targets.availability": "no target",
+}
+
+#: Month abbreviations, in English whatever the machine's locale.
+MONTHS: tuple[str, ...] = (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+)  # fmt: skip
+
+
+def describe_value(value: Any, setting: str | None = None) -> str:
+    """Given a policy value (and the setting it belongs to), return it as a person reads it.
+
+    No value reads as the setting's meaning of none (``NONE_MEANINGS``), else "-".
+    """
     if value is None:
-        return "-"
+        return NONE_MEANINGS.get(setting, "-") if setting is not None else "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, timedelta):
@@ -718,9 +738,23 @@ def describe_value(value: Any) -> str:
     return str(value)
 
 
+def describe_freeze_dates(freeze: Freeze) -> str:
+    """Given a freeze, return its days as a person reads them.
+
+    A yearly freeze ignores the year of its dates: "every year, 1 Jul → 31 Aug";
+    a one-off freeze gives its dates in full: "2026-07-01 → 2026-08-31".
+    """
+    if freeze.yearly:
+        start, end = (f"{day.day} {MONTHS[day.month - 1]}" for day in (freeze.start, freeze.end))
+        return f"every year, {start} → {end}"
+    return f"{freeze.start.isoformat()} → {freeze.end.isoformat()}"
+
+
 def find_loosenings(contract: Contract) -> list[Loosening]:
     """Given a contract, return every override that would loosen its level and sector."""
-    baseline = _level_and_sector_values(baseline_level(contract), contract.sector)
+    baseline = _level_and_sector_values(
+        baseline_level(contract), contract.sector, contract.is_prospect
+    )
     problems: list[Loosening] = []
     for path, setting in CONTRACT_OVERRIDES.items():
         value = _contract_value(contract, path)
@@ -732,8 +766,8 @@ def find_loosenings(contract: Contract) -> list[Loosening]:
                 Loosening(
                     field_path=path,
                     message=(
-                        f"{describe_value(value)} is looser than the "
-                        f"{current.source} default of {describe_value(current.value)} "
+                        f"{describe_value(value, setting)} is looser than the "
+                        f"{current.source} default of {describe_value(current.value, setting)} "
                         f"({DESCRIPTIONS[setting]}); a contract may only tighten its level"
                     ),
                 )
@@ -741,10 +775,13 @@ def find_loosenings(contract: Contract) -> list[Loosening]:
     return problems
 
 
-def _level_and_sector_values(level: Level, sector: Sector) -> dict[str, PolicyValue]:
+def _level_and_sector_values(
+    level: Level, sector: Sector, prospect: bool = False
+) -> dict[str, PolicyValue]:
+    # A prospect has no level: its values are the baseline's, and say so.
+    source = f"prospect baseline ({level.value})" if prospect else f"level {level.value}"
     values = {
-        setting: PolicyValue(value, f"level {level.value}")
-        for setting, value in LEVEL_DEFAULTS[level].items()
+        setting: PolicyValue(value, source) for setting, value in LEVEL_DEFAULTS[level].items()
     }
     for setting, value in SECTOR_PRESETS[sector].settings.items():
         if is_looser(setting, values[setting].value, value):
@@ -767,7 +804,9 @@ def effective_policy(contract: Contract) -> Policy:
     Contract overrides that would loosen the level are ignored here; the
     loader refuses such contracts first (:func:`find_loosenings`).
     """
-    values = _level_and_sector_values(baseline_level(contract), contract.sector)
+    values = _level_and_sector_values(
+        baseline_level(contract), contract.sector, contract.is_prospect
+    )
     for path, setting in CONTRACT_OVERRIDES.items():
         value = _contract_value(contract, path)
         if value is not None and not is_looser(setting, value, values[setting].value):
@@ -806,6 +845,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
                 "start": item.freeze.start.isoformat(),
                 "end": item.freeze.end.isoformat(),
                 "yearly": item.freeze.yearly,
+                "when": describe_freeze_dates(item.freeze),
                 "reason": item.freeze.reason,
                 "source": item.source,
             }
