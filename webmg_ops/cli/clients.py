@@ -256,7 +256,7 @@ def due_command(
     """
     at = _parse_instant(at_text)
     clients, problems = _load_all(settings, names)
-    with open_ledger(settings.ledger_url, create=False) as ledger:
+    with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
         dues = clients_due(ledger, clients, at)
     documents = [due_document(item) for item in dues]
     if as_json:
@@ -303,7 +303,7 @@ def drills_due_command(
         raise BadInput("--at and --run do not go together: drills run now")
     clients, problems = _load_all(settings, ())
     contracted = [client for client in clients if not client.contract.is_prospect]
-    with open_ledger(settings.ledger_url, create=False) as ledger:
+    with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
         dues = clients_due(ledger, contracted, at)
     rows: list[dict[str, Any]] = []
     for item in dues:
