@@ -60,8 +60,8 @@ def test_files_written_by_commands_are_private(
     cli: Callable[..., Any], var: Path, local_client: Path
 ) -> None:
     assert cli("validate").code == ExitCode.OK
-    assert cli("ledger", "verify").code == ExitCode.OK
     assert cli("note", LOCAL_CLIENT, "--text", "files are private").code == ExitCode.OK
+    assert cli("ledger", "verify").code == ExitCode.OK
     assert cli("due").code == ExitCode.OK
     ran = cli("run", LOCAL_CLIENT, "check", "--emergency", "--reason", "modes")
     assert ran.code == ExitCode.FAILED, ran  # the host has no SSH: the preflight fails

@@ -136,6 +136,22 @@ def test_broken_inventory_is_reported(inventories: Path) -> None:
     assert "hosts.yml" in message
 
 
+@pytest.mark.parametrize(
+    "inventory",
+    ["all: {}\n", "all:\n  children:\n    web:\n      hosts: {}\n"],
+    ids=["no-groups", "empty-group"],
+)
+def test_inventory_without_hosts_is_a_contract_error(
+    inventories: Path, cli, inventory: str
+) -> None:
+    file = inventories / "alpenhof" / "hosts.yml"
+    file.write_text(inventory)
+    result = cli("validate", "alpenhof")
+    assert result.code == ExitCode.BAD_INPUT, result
+    assert f"{file}:1: the inventory lists no hosts" in result.err
+    assert "ok alpenhof" not in result.err
+
+
 def test_schema_documents_every_field() -> None:
     schema = contract_json_schema()
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from support.lab import Lab
 
+from webmg_ops.ledger import open_ledger
+
 pytestmark = pytest.mark.lab
 
 
@@ -26,6 +28,8 @@ def test_up_makes_the_labs_signing_key_and_its_checkpoints_verify(lab: Lab, tmp_
     assert name == "webmg-ops-lab"
     assert len(bytes.fromhex(key_id)) == 4
 
+    with open_ledger(lab.settings.ledger_url):
+        pass  # a checkpoint needs a ledger: the lab's exists once anything was recorded
     out = tmp_path / "checkpoint.txt"
     written = lab.cli(
         "ledger", "checkpoint", "--sign", "--key", str(key), "--output", str(out), "--json"

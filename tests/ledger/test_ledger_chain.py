@@ -240,7 +240,7 @@ def test_schema_is_made_by_alembic_on_first_open(tmp_path: Path) -> None:
 
 def test_read_only_open_of_a_missing_ledger_creates_nothing(tmp_path: Path) -> None:
     db_file = tmp_path / "var" / "ledger.db"
-    with open_ledger(sqlite_url(db_file), create=False) as ledger:
+    with open_ledger(sqlite_url(db_file), create=False, missing_ok=True) as ledger:
         assert ledger.head() is None
         assert list(ledger.entries()) == []
         assert ledger.latest("note", None) is None
@@ -259,18 +259,30 @@ def test_read_only_open_of_a_file_without_schema_is_empty(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "problem"),
     [
-        "bogus://",
-        "not a url",
-        "mysql://ana:hunter2@db.invalid/ledger",
-        "postgresql+nodriver://ana:hunter2@localhost/ledger",
+        ("bogus://", BadInput),
+        ("not a url", BadInput),
+        ("mysql://ana:hunter2@db.invalid/ledger", BadInput),
+        ("postgresql+nodriver://ana:hunter2@localhost/ledger", EnvironmentProblem),
     ],
 )
-def test_unusable_urls_are_environment_problems_with_password_masked(url: str) -> None:
-    with pytest.raises(EnvironmentProblem) as raised:
+def test_unusable_urls_are_refused_with_password_masked(
+    url: str, problem: type[BadInput | EnvironmentProblem]
+) -> None:
+    with pytest.raises(problem) as raised:
         open_ledger(url)
+    assert type(raised.value) is problem
     assert "hunter2" not in raised.value.message
+
+
+def test_a_missing_sqlite_ledger_is_refused_unless_missing_is_ok(tmp_path: Path) -> None:
+    db_file = tmp_path / "var" / "ledger.db"
+    with pytest.raises(BadInput, match=f"no ledger yet at {db_file}"):
+        open_ledger(sqlite_url(db_file), create=False)
+    with open_ledger(sqlite_url(db_file), create=False, missing_ok=True) as ledger:
+        assert ledger.head() is None
+    assert not (tmp_path / "var").exists()
 
 
 def test_an_unwritable_path_is_an_environment_problem(tmp_path: Path) -> None:

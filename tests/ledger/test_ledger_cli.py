@@ -181,19 +181,30 @@ def test_export_refuses_a_bad_since(run: Runner, db_file: Path) -> None:
     assert result.out == ""
 
 
-@pytest.mark.parametrize("command", [["verify"], ["head"], ["export", "--format", "csv"]])
-def test_read_commands_on_a_missing_ledger_create_nothing(
+@pytest.mark.parametrize(
+    "command",
+    [["verify"], ["verify", "--json"], ["head"], ["export", "--format", "csv"], ["checkpoint"]],
+)
+def test_read_commands_on_a_missing_ledger_refuse_and_create_nothing(
     run: Runner, tmp_path: Path, command: list[str]
 ) -> None:
     db_file = tmp_path / "var" / "ledger.db"
     result = run(*ledger_args(db_file, *command))
-    assert result.code == ExitCode.OK
-    assert not (tmp_path / "var").exists()
+    assert result.code == ExitCode.BAD_INPUT, result
+    if "--json" in command:
+        assert json.loads(result.err)["error"].startswith(f"no ledger yet at {db_file}")
+    else:
+        assert result.err.startswith(f"Error: no ledger yet at {db_file}")
+    assert result.out == ""
+    assert not db_file.exists()
+    assert not (db_file.parent / "checkpoints").exists()
     assert "Traceback" not in result.err
 
 
 def test_an_empty_ledger_has_no_head(run: Runner, tmp_path: Path) -> None:
     db_file = tmp_path / "ledger.db"
+    with open_ledger(sqlite_url(db_file)):
+        pass  # created, as the first command that writes creates it
     result = run(*ledger_args(db_file, "head"))
     assert (result.code, result.out) == (ExitCode.OK, "")
     assert "empty" in result.err
@@ -204,19 +215,24 @@ def test_an_empty_ledger_has_no_head(run: Runner, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
-    ["bogus://", "postgresql+nodriver://ana:hunter2@localhost/ledger", "sqlite:///{tmp}"],
+    ("url", "code"),
+    [
+        ("bogus://", ExitCode.BAD_INPUT),
+        ("mysql://ana:hunter2@db.invalid/ledger", ExitCode.BAD_INPUT),
+        ("postgresql+nodriver://ana:hunter2@localhost/ledger", ExitCode.ENVIRONMENT),
+        ("sqlite:///{tmp}", ExitCode.ENVIRONMENT),
+    ],
 )
-def test_an_unusable_ledger_is_an_environment_problem(
-    run: Runner, tmp_path: Path, url: str
+def test_a_bad_ledger_url_is_bad_input_an_unusable_ledger_an_environment_problem(
+    run: Runner, tmp_path: Path, url: str, code: ExitCode
 ) -> None:
     result = run("--ledger", url.format(tmp=tmp_path), "ledger", "verify")
-    assert result.code == ExitCode.ENVIRONMENT
+    assert result.code == code, result
     assert result.err.startswith("Error:")
     assert "Traceback" not in result.err
     assert "hunter2" not in result.err
     as_json = run("--ledger", url.format(tmp=tmp_path), "ledger", "head", "--json")
-    assert json.loads(as_json.err)["exit_code"] == ExitCode.ENVIRONMENT
+    assert json.loads(as_json.err)["exit_code"] == code
 
 
 def test_the_ledger_url_comes_from_the_environment(

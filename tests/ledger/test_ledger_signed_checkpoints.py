@@ -346,6 +346,7 @@ def test_signing_without_a_key_or_with_an_open_key_is_exit_2(run: Runner, var_di
 
 def test_a_checkpoint_of_an_empty_ledger_holds_for_any_ledger(run: Runner, var_dir: Path) -> None:
     keys = keygen(run)
+    fill(var_dir, 0)  # the ledger exists, empty
     path = checkpoint(run, "--sign")
     assert path.read_text().splitlines()[1] == "0"
     fill(var_dir, 2)

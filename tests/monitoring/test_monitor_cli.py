@@ -68,6 +68,29 @@ def test_once_records_a_sample_per_check_and_exits_0(
     assert sorted((s.check, s.up) for s in stored) == [("node 1", True), ("node 2", False)]
 
 
+def test_once_for_every_client_probes_the_valid_ones_then_reports_the_invalid_one(
+    cli: Cli,
+    portals: dict[str, Any],
+    inventories: Path,
+    ledger_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(portals["certificates"].ca_file))
+    contract = inventories / "terre-solidaire" / "client.yml"
+    lines = contract.read_text().splitlines()
+    line = lines.index("level: continuous-evolution") + 1
+    lines[line - 1] = "level: gold"
+    contract.write_text("\n".join(lines) + "\n")
+    done = cli("monitor", "--once", "--json")
+    assert done.code == ExitCode.BAD_INPUT, done
+    probed = {(sample["client"], sample["check"]) for sample in json.loads(done.out)["samples"]}
+    assert {("riverton", "node 1"), ("riverton", "node 2")} <= probed
+    assert "terre-solidaire" not in {client for client, _check in probed}
+    assert f"{contract}:{line}: level" in json.loads(done.err)["error"]
+    with open_ledger(ledger_url) as ledger:
+        assert len(read_samples(ledger, "riverton")) == 2
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -78,7 +78,7 @@ class Lab:
 
     def entries(self, kind: str | None = None, client: str | None = None) -> list[Entry]:
         """Return the ledger entries of the lab's ledger (optionally of one kind and client)."""
-        with open_ledger(self.settings.ledger_url, create=False) as ledger:
+        with open_ledger(self.settings.ledger_url, create=False, missing_ok=True) as ledger:
             return list(ledger.entries(client=client, kinds=(kind,) if kind else None))
 
     def diagnosed(self, client: str) -> None:

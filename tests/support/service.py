@@ -63,7 +63,7 @@ def settings(inventories: Path, ledger_url: str, tmp_path: Path) -> Settings:
 
 def ledger_entries(url: str) -> list[Entry]:
     """Given a ledger's URL, return every entry it holds (none when it does not exist)."""
-    with open_ledger(url, create=False) as ledger:
+    with open_ledger(url, create=False, missing_ok=True) as ledger:
         return list(ledger.entries())
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from webmg_ops.backups.repository import backed_up_hosts
@@ -21,23 +22,49 @@ from webmg_ops.ledger import open_ledger
 from webmg_ops.schedule.due import clients_due, due_document
 from webmg_ops.service.records import record_note
 from webmg_ops.settings import Settings
+from webmg_ops.yamlsource import SourceProblem
 
 from .common import console, emit_json, json_option, pass_settings
 from .runs import run_due_drills
 
 
-def _load_all(settings: Settings, names: tuple[str, ...]) -> list[Client]:
-    """Load the named clients (all when none named); raise one error listing every problem."""
+def _load_all(
+    settings: Settings, names: tuple[str, ...]
+) -> tuple[list[Client], list[SourceProblem]]:
+    """Given the settings and client names (all clients when none named), return the
+    valid clients and every problem of the invalid ones.
+
+    One broken contract must not stop the others' schedule (a CI drill run would
+    otherwise drill nobody): the caller works on the valid clients, then reports the
+    problems through :func:`_end_with_problems`. Raise BadInput for an unsafe or unknown
+    name, or a missing inventories folder.
+    """
     chosen = list(names) or list_client_names(settings.inventories)
-    clients, problems = [], []
+    clients: list[Client] = []
+    problems: list[SourceProblem] = []
     for name in chosen:
         try:
             clients.append(load_client(settings.inventories, name))
         except ContractInvalid as error:
             problems.extend(error.problems)
-    if problems:
-        raise ContractInvalid(problems)
-    return clients
+    return clients, problems
+
+
+def _end_with_problems(problems: list[SourceProblem], code: int = ExitCode.OK) -> int:
+    """Given the problems of the clients left out and the status of the work done on the
+    others, return the command's status.
+
+    Raise ContractInvalid (exit 2, each problem with its file and line) if any client
+    was left out, unless ``code`` is already a status above it (refused, environment),
+    which is kept and the problems printed.
+    """
+    if not problems:
+        return int(code)
+    invalid = ContractInvalid(problems)
+    if code > ExitCode.BAD_INPUT:
+        console.print(f"Error: {escape(invalid.message)}", soft_wrap=True)
+        return int(code)
+    raise invalid
 
 
 @click.command("clients")
@@ -215,15 +242,20 @@ def _human_span(start: str, end: str, timezone: str) -> str:
 @pass_settings
 def due_command(
     settings: Settings, names: tuple[str, ...], at_text: str | None, as_json: bool
-) -> None:
-    """Show each client's next window, window/freeze state and the actions due."""
+) -> int:
+    """Show each client's next window, window/freeze state and the actions due.
+
+    A client whose files are invalid is left out and the others are shown; the
+    problems are then reported with their file and line, and the exit status is 2.
+    """
     at = _parse_instant(at_text)
-    with open_ledger(settings.ledger_url, create=False) as ledger:
-        dues = clients_due(ledger, _load_all(settings, names), at)
+    clients, problems = _load_all(settings, names)
+    with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
+        dues = clients_due(ledger, clients, at)
     documents = [due_document(item) for item in dues]
     if as_json:
         emit_json(documents)
-        return
+        return _end_with_problems(problems)
     table = Table("client", "now", "next window (client time)", "due")
     for document in documents:
         if document["in_freeze"]:
@@ -241,6 +273,7 @@ def due_command(
             when = _human_span(upcoming["start"], upcoming["end"], document["timezone"])
         table.add_row(document["client"], now, when, ", ".join(document["due"]) or "-")
     console.print(table)
+    return _end_with_problems(problems)
 
 
 @click.command("drills-due")
@@ -255,13 +288,16 @@ def drills_due_command(
 ) -> int:
     """List (or run, with --run) the restore drills due by each client's level cadence.
 
-    With --run, exits 1 if any drill failed; the others still run.
+    With --run, exits 1 if any drill failed; the others still run. A client whose
+    files are invalid is left out and the others listed (or drilled); the problems are
+    then reported with their file and line, and the exit status is 2.
     """
     at = _parse_instant(at_text)
-    with open_ledger(settings.ledger_url, create=False) as ledger:
-        contracted = [
-            client for client in _load_all(settings, ()) if not client.contract.is_prospect
-        ]
+    if run_them and at_text is not None:
+        raise BadInput("--at and --run do not go together: drills run now")
+    clients, problems = _load_all(settings, ())
+    contracted = [client for client in clients if not client.contract.is_prospect]
+    with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
         dues = clients_due(ledger, contracted, at)
     rows: list[dict[str, Any]] = []
     for item in dues:
@@ -278,12 +314,11 @@ def drills_due_command(
             }
         )
     if run_them:
-        if at_text is not None:
-            raise BadInput("--at and --run do not go together: drills run now")
-        return run_due_drills(settings, [row["client"] for row in rows if row["due"]], as_json)
+        worst = run_due_drills(settings, [row["client"] for row in rows if row["due"]], as_json)
+        return _end_with_problems(problems, worst)
     if as_json:
         emit_json(rows)
-        return int(ExitCode.OK)
+        return _end_with_problems(problems)
     table = Table("client", "level", "drill every", "last successful drill", "due")
     for row in rows:
         table.add_row(
@@ -294,7 +329,7 @@ def drills_due_command(
             "[red]due[/red]" if row["due"] else "no",
         )
     console.print(table)
-    return int(ExitCode.OK)
+    return _end_with_problems(problems)
 
 
 @click.command("note")

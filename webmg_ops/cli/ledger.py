@@ -1,7 +1,8 @@
 """``webmg-ops ledger ...``: verify, head, checkpoint and export the ledger; keys and roles.
 
-verify, head, checkpoint and export only read the ledger: a ledger that does
-not exist yet is an empty ledger, and nothing is created. checkpoint writes
+verify, head, checkpoint and export only read the ledger and create nothing:
+a SQLite ledger that does not exist (a fresh checkout's, or a mistyped path)
+is refused with exit 2, never reported as an intact, empty ledger. checkpoint writes
 the head as a C2SP signed note, signed with the agency's key that keygen
 creates. setup-roles is the administrator's step that gives a PostgreSQL
 ledger an owner and an append-only writer.
@@ -93,12 +94,12 @@ def verify_command(
 ) -> int:
     """Recompute the hash chain and name the first broken entry.
 
-    Exits 0 if the ledger is intact (an empty or missing ledger is intact),
+    Exits 0 if the ledger is intact (an empty ledger is intact),
     1 if an entry was altered, removed, reordered or, with --checkpoint or
     --against-published, history was rewritten or cut (or an object in a
     checkpoints folder is not a valid checkpoint), or the checkpoint file's
     signature is not the --key's, 2 if the checkpoint file or the key cannot
-    be read, 4 if an offsite target could not be read.
+    be read or the ledger does not exist, 4 if an offsite target could not be read.
     """
     expected, note, verifier, signature_problem = _read_expected(checkpoint, key)
     fetched = (

@@ -3,8 +3,9 @@
 Exit codes: 0 once the samples are recorded, whatever the services answered (a
 service down is data, and an incident where the policy says so, not a failure of
 the command); 2 for bad input (unknown client, a client with nothing to monitor, a
-metrics address that is not loopback); 4 when the ledger or the metrics' address is
-unusable.
+metrics address that is not loopback), and, once the others were probed, when a
+client was left out because its files are invalid (only when no client is named:
+the others are monitored); 4 when the ledger or the metrics' address is unusable.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import click
 
+from webmg_ops.config.clients import ContractInvalid
 from webmg_ops.errors import BadInput
 from webmg_ops.monitoring.metrics import DEFAULT_ADDRESS, parse_address
 from webmg_ops.monitoring.monitor import Monitor
@@ -92,11 +94,13 @@ def monitor_command(
     if once:
         if metrics is not None:
             raise BadInput("--metrics serves a running monitor: it has no use with --once")
-        result = monitor_once(settings, clients)
+        result, problems = monitor_once(settings, clients)
         if as_json:
             emit_json(result)
         else:
             _print_once(result)
+        if problems:
+            raise ContractInvalid(problems)
         return
     address = None if metrics == METRICS_OFF else parse_address(metrics or DEFAULT_ADDRESS)
     logging.basicConfig(
@@ -113,7 +117,9 @@ def monitor_command(
         )
 
     try:
-        result = monitor_until_stopped(settings, clients, metrics_address=address, started=started)
+        result, problems = monitor_until_stopped(
+            settings, clients, metrics_address=address, started=started
+        )
     finally:
         for undo in restore:
             undo()
@@ -121,6 +127,8 @@ def monitor_command(
         emit_json(result)
     else:
         console.print(f"stopped: {result['samples_stored']} sample(s) stored")
+    if problems:
+        raise ContractInvalid(problems)
 
 
 COMMANDS: tuple[click.Command, ...] = (monitor_command,)

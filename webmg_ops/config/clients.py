@@ -212,7 +212,7 @@ def load_client(inventories: Path, name: str) -> Client:
 
     Raise BadInput for an unsafe or unknown name, and :class:`ContractInvalid`
     listing every problem (file:line: field: message) of the contract and
-    the inventory.
+    the inventory (one that lists no hosts is a problem).
     """
     folder = client_folder(inventories, name)
     contract, source, problems = _read_contract(folder)
@@ -223,6 +223,13 @@ def load_client(inventories: Path, name: str) -> Client:
         hosts = tuple(read_inventory_hosts(folder))
     except BadInput as error:
         problems.append(SourceProblem(folder, 1, "", error.message))
+    else:
+        if not hosts:
+            # Every action runs on the inventory's hosts: without any, a run would
+            # "succeed" having maintained nothing, and a drill would prove nothing.
+            problems.append(
+                SourceProblem(find_inventory_file(folder), 1, "", "the inventory lists no hosts")
+            )
     if contract is not None and source is not None:
         problems.extend(_contract_problems(contract, source, folder, hosts))
     if problems or contract is None:

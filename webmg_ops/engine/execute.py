@@ -117,7 +117,7 @@ def execute_run(
         raise EnvironmentProblem(f"playbook {playbook} is missing")
     hosts = select_hosts(client, request.limit)
     request = with_incident(settings, client, request)
-    with open_ledger(settings.ledger_url, create=False) as reader:
+    with open_ledger(settings.ledger_url, create=False, missing_ok=True) as reader:
         # A deploy reads what its change deploys before anything is written.
         request = with_change(reader, client, request)
     # The vault password file is read here, once, and the vault decrypted once.

@@ -110,7 +110,7 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
     action = action_named(request.action)
     playbook = playbook_of(action)
     hosts = select_hosts(client, request.limit)
-    with open_ledger(settings.ledger_url, create=False) as ledger:
+    with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
         request = with_change(ledger, client, request)
     # A plan refuses the input that the run would refuse.
     with_incident(settings, client, request)
@@ -122,7 +122,7 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
     )
     clearance: Clearance | None = None
     refusal: PolicyRefusal | None = None
-    with open_ledger(settings.ledger_url, create=False) as ledger:
+    with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
         try:
             clearance = clear_request(client, request, at or datetime.now(UTC), ledger)
         except PolicyRefusal as refused:

@@ -67,7 +67,7 @@ def reconcile_runs(settings: Settings) -> list[str]:
     are left alone.
     """
     closed: list[str] = []
-    with open_ledger(settings.ledger_url, create=False) as probe:
+    with open_ledger(settings.ledger_url, create=False, missing_ok=True) as probe:
         if probe.head() is None:
             return closed
     with open_ledger(settings.ledger_url) as ledger:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from webmg_ops.errors import EnvironmentProblem
+from webmg_ops.errors import BadInput, EnvironmentProblem
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -41,13 +41,18 @@ def mask_url(url: str | URL) -> str:
 
 
 def parse_database_url(url: str) -> URL:
-    """Given a ledger URL, return it parsed. Raise EnvironmentProblem if it is unusable."""
+    """Given a ledger URL, return it parsed.
+
+    Raise BadInput if it is not a URL or names an unsupported database: that is the
+    configuration's mistake (exit 2), where a missing driver or an unreachable server
+    is the machine's (EnvironmentProblem, exit 4).
+    """
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as error:
-        raise EnvironmentProblem(f"invalid ledger URL {mask_url(url)}: {error}") from None
+        raise BadInput(f"invalid ledger URL {mask_url(url)}: {error}") from None
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
-        raise EnvironmentProblem(
+        raise BadInput(
             f"ledger URL {mask_url(parsed)} names an unsupported database "
             f"{parsed.get_backend_name()!r}: use one of {', '.join(SUPPORTED_BACKENDS)}"
         )

@@ -473,20 +473,29 @@ class Ledger:
         return None
 
 
-def open_ledger(url: str, *, create: bool = True) -> Ledger:
+def open_ledger(url: str, *, create: bool = True, missing_ok: bool = False) -> Ledger:
     """Given a SQLAlchemy URL, return the open ledger.
 
     With ``create`` (commands that write), the SQLite file's folder is made
-    if needed and the schema is created or upgraded. Without it, a missing
-    SQLite file is an empty ledger and nothing is created. Raise
-    EnvironmentProblem if the URL is invalid or unsupported, the driver is
-    missing, the path is not writable or the database cannot be reached.
+    if needed and the schema is created or upgraded. Without it nothing is
+    ever created, and a SQLite file that does not exist is refused (a
+    mistyped path must not answer "intact, empty"), unless ``missing_ok``
+    (commands that plan from history, for which a fresh checkout's missing
+    ledger is an empty history): then it is an empty ledger. Raise BadInput
+    if the URL is invalid or unsupported, or the ledger is missing and not
+    ``missing_ok``; EnvironmentProblem if the driver is missing, the path is
+    not writable or the database cannot be reached.
     """
     parsed = parse_database_url(url)
     sqlite_file = find_sqlite_file(parsed)
     if sqlite_file is not None:
         if not create and not sqlite_file.exists():
-            return Ledger(parsed, None, writable=False)
+            if missing_ok:
+                return Ledger(parsed, None, writable=False)
+            raise BadInput(
+                f"no ledger yet at {sqlite_file}: nothing has been recorded there "
+                "(check --ledger or WEBMG_LEDGER_URL)"
+            )
         if create:
             _make_parent(sqlite_file, parsed)
             _make_private(sqlite_file, parsed)

@@ -85,7 +85,7 @@ class _LedgerCollector(Collector):
             labels=["client"],
         )
         try:
-            with open_ledger(self.settings.ledger_url, create=False) as ledger:
+            with open_ledger(self.settings.ledger_url, create=False, missing_ok=True) as ledger:
                 self._fill(ledger, incidents, drills, backup_age)
         except WebmgError as error:
             # A scrape answers what it can: the probes' series stay valid.

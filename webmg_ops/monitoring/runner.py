@@ -7,11 +7,12 @@ run it, and return a JSON-ready summary. The command line only parses and prints
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from webmg_ops.config.clients import Client, list_client_names, load_client
+from webmg_ops.config.clients import Client, ContractInvalid, list_client_names, load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
 from webmg_ops.ledger.samples import Sample
@@ -19,19 +20,34 @@ from webmg_ops.monitoring.metrics import MonitorMetrics
 from webmg_ops.monitoring.monitor import Monitor, Target, monitored_targets
 from webmg_ops.service.records import derived_recorders
 from webmg_ops.settings import Settings
+from webmg_ops.yamlsource import SourceProblem
+
+log = logging.getLogger(__name__)
 
 
-def choose_targets(settings: Settings, names: Sequence[str]) -> tuple[list[Client], list[Target]]:
-    """Given the settings and client names (none: every client), return the clients and
-    the health checks to probe now.
+def choose_targets(
+    settings: Settings, names: Sequence[str]
+) -> tuple[list[Client], list[Target], list[SourceProblem]]:
+    """Given the settings and client names (none: every client), return the clients, the
+    health checks to probe now, and the problems of the clients left out.
 
-    Raise BadInput for an unknown client or an invalid contract, for a named client whose
-    level does not monitor availability or that declares no health check, and when no
-    client at all has a check to probe.
+    With no name given, a client whose files are invalid is left out (one broken
+    contract must not stop the monitoring of every other client) and its problems are
+    returned. Raise BadInput for an unknown client or an invalid contract named, for a
+    named client whose level does not monitor availability or that declares no health
+    check, and when no client at all has a check to probe (ContractInvalid, listing the
+    problems, if some client was left out).
     """
     now = datetime.now(UTC)
-    chosen = list(names) or list_client_names(settings.inventories)
-    clients = [load_client(settings.inventories, name) for name in chosen]
+    clients: list[Client] = []
+    problems: list[SourceProblem] = []
+    for name in list(names) or list_client_names(settings.inventories):
+        try:
+            clients.append(load_client(settings.inventories, name))
+        except ContractInvalid as error:
+            if names:
+                raise
+            problems.extend(error.problems)
     targets = monitored_targets(clients, now)
     for client in clients if names else ():
         if not any(target.client is client for target in targets):
@@ -43,8 +59,10 @@ def choose_targets(settings: Settings, names: Sequence[str]) -> tuple[list[Clien
                 why = f"is on {client.contract.level_name}, whose policy monitors no availability"
             raise BadInput(f"{client.name} {why}: nothing to monitor")
     if not targets:
+        if problems:
+            raise ContractInvalid(problems)
         raise BadInput("no client has a health check to monitor")
-    return clients, targets
+    return clients, targets, problems
 
 
 def sample_document(sample: Sample) -> dict[str, Any]:
@@ -66,13 +84,17 @@ def sample_document(sample: Sample) -> dict[str, Any]:
     }
 
 
-def monitor_once(settings: Settings, names: Sequence[str]) -> dict[str, Any]:
+def monitor_once(
+    settings: Settings, names: Sequence[str]
+) -> tuple[dict[str, Any], list[SourceProblem]]:
     """Given the settings and client names, probe each of their checks once, store the
-    samples, open or recover incidents; return the samples and what was detected.
+    samples, open or recover incidents; return the samples and what was detected, and
+    the problems of the clients left out as invalid (see :func:`choose_targets`).
 
-    Raise BadInput as :func:`choose_targets`, EnvironmentProblem if the ledger fails.
+    Raise BadInput as :func:`choose_targets`, EnvironmentProblem if the ledger fails;
+    once the others are probed, ContractInvalid if a client was left out as invalid.
     """
-    _clients, targets = choose_targets(settings, names)
+    _clients, targets, problems = choose_targets(settings, names)
     with open_ledger(settings.ledger_url) as ledger, derived_recorders(settings) as (record, _):
         monitor = Monitor(targets, ledger, record)
         samples = monitor.run_once()
@@ -80,7 +102,7 @@ def monitor_once(settings: Settings, names: Sequence[str]) -> dict[str, Any]:
         "samples": [sample_document(sample) for sample in samples],
         "incidents_opened": monitor.detection.opened,
         "recoveries": monitor.detection.recovered,
-    }
+    }, problems
 
 
 def monitor_until_stopped(
@@ -89,17 +111,20 @@ def monitor_until_stopped(
     *,
     metrics_address: tuple[str, int] | None,
     started: Callable[[Monitor, tuple[str, int] | None], None],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[SourceProblem]]:
     """Given the settings, client names and where to serve ``/metrics`` (None: nowhere),
     probe until the monitor is stopped; ``started`` is called with the monitor and the
     metrics' bound address once probing starts (the caller wires its signals to
     :meth:`Monitor.stop` there). Return how many samples were stored and what was
-    detected.
+    detected, and the problems of the clients left out as invalid (logged at the start).
 
     Raise BadInput as :func:`choose_targets`, EnvironmentProblem if the ledger fails
     at the start or the metrics' address cannot be bound.
     """
-    clients, targets = choose_targets(settings, names)
+    clients, targets, problems = choose_targets(settings, names)
+    for problem in problems:
+        # Said at the start: a monitor may run for weeks before it is stopped.
+        log.warning("client left out, its files are invalid: %s", problem)
     metrics = MonitorMetrics(settings, clients)
     with open_ledger(settings.ledger_url) as ledger, derived_recorders(settings) as (record, _):
         monitor = Monitor(
@@ -116,4 +141,4 @@ def monitor_until_stopped(
         "samples_stored": monitor.stored,
         "incidents_opened": monitor.detection.opened,
         "recoveries": monitor.detection.recovered,
-    }
+    }, problems
