@@ -118,25 +118,31 @@ bench: setup
 	$(LAB_ENV) $(BIN)/python bench/overhead.py
 	$(LAB_ENV) $(BIN)/python bench/drill.py
 
-## run            run ACTION=y for CLIENT=x (CHECK=1 for a dry run; REASON="..." recorded)
+# What run, update and harden pass on: CHECK=1 (dry run), REASON="...", TICKET=id,
+# EMERGENCY=1 (outside windows and in freezes; needs REASON) and LIMIT=pattern (hosts).
+RUN_FLAGS = $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)") \
+	$(if $(TICKET),--ticket "$(TICKET)") $(if $(EMERGENCY),--emergency) \
+	$(if $(LIMIT),--limit "$(LIMIT)")
+
+## run            run ACTION=y for CLIENT=x (CHECK=1 dry run; REASON="...", TICKET=id, EMERGENCY=1, LIMIT=hosts)
 run: setup
 	@test -n "$(CLIENT)" -a -n "$(ACTION)" || { echo "usage: make run CLIENT=name ACTION=action" >&2; exit 2; }
-	$(WEBMG) run $(CLIENT) $(ACTION) $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
+	$(WEBMG) run $(CLIENT) $(ACTION) $(RUN_FLAGS)
 
 ## check          read-only check of CLIENT=x's hosts, recorded with a run log
 check: setup
 	@test -n "$(CLIENT)" || { echo "usage: make check CLIENT=name" >&2; exit 2; }
 	$(WEBMG) run $(CLIENT) check $(if $(REASON),--reason "$(REASON)")
 
-## update         controlled updates of CLIENT=x in health-gated batches (CHECK=1: dry run)
+## update         controlled updates of CLIENT=x in health-gated batches (CHECK=1: dry run; as run: TICKET, EMERGENCY, LIMIT)
 update: setup
 	@test -n "$(CLIENT)" || { echo "usage: make update CLIENT=name [CHECK=1]" >&2; exit 2; }
-	$(WEBMG) run $(CLIENT) update $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
+	$(WEBMG) run $(CLIENT) update $(RUN_FLAGS)
 
-## harden         security baseline on CLIENT=x, compliance before/after (CHECK=1: drift check)
+## harden         security baseline on CLIENT=x, compliance before/after (CHECK=1: drift check; as run: TICKET, EMERGENCY, LIMIT)
 harden: setup
 	@test -n "$(CLIENT)" || { echo "usage: make harden CLIENT=name [CHECK=1]" >&2; exit 2; }
-	$(WEBMG) run $(CLIENT) harden $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
+	$(WEBMG) run $(CLIENT) harden $(RUN_FLAGS)
 
 ## diagnose       scoping diagnostic of CLIENT=x (or a prospect): fit, level, action plan
 diagnose: setup
