@@ -331,3 +331,21 @@ def test_a_prospect_is_listed_alone(
     with open_ledger(ledger_url) as ledger:
         _, refusals = _every_refusal(ledger, client, "update", WEDNESDAY_NOON)
     assert [refused.refusal for refused in refusals] == [Refusal.PROSPECT]
+
+
+def test_a_level_without_deploys_is_listed_alone(inventories: Path, ledger_url: str) -> None:
+    client = load_client(inventories, "alpenhof")  # stability-security: no deploys
+    with open_ledger(ledger_url) as ledger:
+        _, refusals = _every_refusal(ledger, client, "deploy", WEDNESDAY_NOON)
+    assert [refused.refusal for refused in refusals] == [Refusal.LEVEL]
+
+
+def test_a_deploy_naming_no_change_lists_the_other_refusals(
+    inventories: Path, ledger_url: str
+) -> None:
+    """Naming no change is bad input once the rules before it pass; until then the listing
+    names what refuses the run, not the missing change."""
+    client = load_client(inventories, "riverton")
+    with open_ledger(ledger_url) as ledger:
+        _, refusals = _every_refusal(ledger, client, "deploy", WEDNESDAY_NOON)
+    assert [refused.refusal for refused in refusals] == [Refusal.WINDOW, Refusal.DIAGNOSTIC]
