@@ -15,6 +15,10 @@ LAB_SIGNING_KEY := $(CURDIR)/var/lab/identity/ledger-signing.key
 LAB_ENV := env $$([ -z "$$WEBMG_VAULT_PASSWORD_FILE" ] && [ -f $(LAB_VAULT) ] && echo WEBMG_VAULT_PASSWORD_FILE=$(LAB_VAULT)) \
 	$$([ -z "$$WEBMG_SIGNING_KEY" ] && [ -f $(LAB_SIGNING_KEY) ] && echo WEBMG_SIGNING_KEY=$(LAB_SIGNING_KEY))
 WEBMG := $(LAB_ENV) $(BIN)/webmg-ops
+# A run records its operator (WEBMG_OPERATOR, else git's user.name) and is refused
+# without one. The demo and the benchmarks, which run for whoever starts them, fall back
+# to naming themselves.
+SELF_NAMED = WEBMG_OPERATOR="$${WEBMG_OPERATOR:-$$(git config user.name || echo 'make $@')}"
 STAMP := $(VENV)/.installed
 LOCK_VENV := $(CURDIR)/var/lock-venv
 DEMO_CLIENT ?= atelier-nord
@@ -95,19 +99,19 @@ lint: setup
 
 ## demo           start the lab and run a maintenance cycle (check, update, harden) for the demo client
 demo: setup
-	$(WEBMG) lab up
-	$(WEBMG) validate
-	$(WEBMG) due $(DEMO_CLIENT)
-	$(WEBMG) ledger verify
+	$(SELF_NAMED) $(WEBMG) lab up
+	$(SELF_NAMED) $(WEBMG) validate
+	$(SELF_NAMED) $(WEBMG) due $(DEMO_CLIENT)
+	$(SELF_NAMED) $(WEBMG) ledger verify
 	@echo "The lab stays up for you to explore (make lab-status, make lab-down)."
-	$(WEBMG) diagnose $(DEMO_CLIENT) --reason "demo: scoping diagnostic before any change"
-	$(WEBMG) run $(DEMO_CLIENT) update --reason "demo: monthly security updates"
-	$(WEBMG) run $(DEMO_CLIENT) harden --reason "demo: security baseline, compliance before and after"
-	$(WEBMG) run agency target --reason "demo: the agency's backup target, append-only per host"
-	$(WEBMG) run $(DEMO_CLIENT) backup --reason "demo: verified backup of files and database"
-	$(WEBMG) drill $(DEMO_CLIENT) --reason "demo: restore drill, files and rows verified, RPO and RTO"
+	$(SELF_NAMED) $(WEBMG) diagnose $(DEMO_CLIENT) --reason "demo: scoping diagnostic before any change"
+	$(SELF_NAMED) $(WEBMG) run $(DEMO_CLIENT) update --reason "demo: monthly security updates"
+	$(SELF_NAMED) $(WEBMG) run $(DEMO_CLIENT) harden --reason "demo: security baseline, compliance before and after"
+	$(SELF_NAMED) $(WEBMG) run agency target --reason "demo: the agency's backup target, append-only per host"
+	$(SELF_NAMED) $(WEBMG) run $(DEMO_CLIENT) backup --reason "demo: verified backup of files and database"
+	$(SELF_NAMED) $(WEBMG) drill $(DEMO_CLIENT) --reason "demo: restore drill, files and rows verified, RPO and RTO"
 	@# The demo's work is all in the current month: its report, still in progress.
-	$(WEBMG) report $(DEMO_CLIENT) --period $$(date -u +%Y-%m)
+	$(SELF_NAMED) $(WEBMG) report $(DEMO_CLIENT) --period $$(date -u +%Y-%m)
 
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
@@ -116,28 +120,34 @@ bench: setup
 	nice -n 19 $(BIN)/python bench/monitor.py
 	$(BIN)/python bench/samples.py
 	$(BIN)/python bench/report.py
-	$(LAB_ENV) $(BIN)/python bench/overhead.py
-	$(LAB_ENV) $(BIN)/python bench/drill.py
+	$(SELF_NAMED) $(LAB_ENV) $(BIN)/python bench/overhead.py
+	$(SELF_NAMED) $(LAB_ENV) $(BIN)/python bench/drill.py
 
-## run            run ACTION=y for CLIENT=x (CHECK=1 for a dry run; REASON="..." recorded)
+# What run, update and harden pass on: CHECK=1 (dry run), REASON="...", TICKET=id,
+# EMERGENCY=1 (outside windows and in freezes; needs REASON) and LIMIT=pattern (hosts).
+RUN_FLAGS = $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)") \
+	$(if $(TICKET),--ticket "$(TICKET)") $(if $(EMERGENCY),--emergency) \
+	$(if $(LIMIT),--limit "$(LIMIT)")
+
+## run            run ACTION=y for CLIENT=x (CHECK=1 dry run; REASON="...", TICKET=id, EMERGENCY=1, LIMIT=hosts)
 run: setup
 	@test -n "$(CLIENT)" -a -n "$(ACTION)" || { echo "usage: make run CLIENT=name ACTION=action" >&2; exit 2; }
-	$(WEBMG) run $(CLIENT) $(ACTION) $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
+	$(WEBMG) run $(CLIENT) $(ACTION) $(RUN_FLAGS)
 
 ## check          read-only check of CLIENT=x's hosts, recorded with a run log
 check: setup
 	@test -n "$(CLIENT)" || { echo "usage: make check CLIENT=name" >&2; exit 2; }
 	$(WEBMG) run $(CLIENT) check $(if $(REASON),--reason "$(REASON)")
 
-## update         controlled updates of CLIENT=x in health-gated batches (CHECK=1: dry run)
+## update         controlled updates of CLIENT=x in health-gated batches (CHECK=1: dry run; as run: TICKET, EMERGENCY, LIMIT)
 update: setup
 	@test -n "$(CLIENT)" || { echo "usage: make update CLIENT=name [CHECK=1]" >&2; exit 2; }
-	$(WEBMG) run $(CLIENT) update $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
+	$(WEBMG) run $(CLIENT) update $(RUN_FLAGS)
 
-## harden         security baseline on CLIENT=x, compliance before/after (CHECK=1: drift check)
+## harden         security baseline on CLIENT=x, compliance before/after (CHECK=1: drift check; as run: TICKET, EMERGENCY, LIMIT)
 harden: setup
 	@test -n "$(CLIENT)" || { echo "usage: make harden CLIENT=name [CHECK=1]" >&2; exit 2; }
-	$(WEBMG) run $(CLIENT) harden $(if $(CHECK),--check) $(if $(REASON),--reason "$(REASON)")
+	$(WEBMG) run $(CLIENT) harden $(RUN_FLAGS)
 
 ## diagnose       scoping diagnostic of CLIENT=x (or a prospect): fit, level, action plan
 diagnose: setup

@@ -9,6 +9,7 @@ lab tests fail, unless ``WEBMG_SKIP_LAB=1`` asks to skip them (never in CI).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,12 @@ from support.restic import RESTIC_PASSWORD
 
 from webmg_ops.backups.restic import Repository, init_repository
 from webmg_ops.lab import mounts
+from webmg_ops.ledger import OPERATOR_VARIABLE
+
+# A run records who ran it and is refused without an operator; a fresh clone's git may
+# name nobody. The suite's runs (in this process and the commands it starts) record this
+# one, unless the person running the tests set their own.
+os.environ.setdefault(OPERATOR_VARIABLE, "webmg-ops test suite")
 
 # Property tests assert what holds, never how fast: Hypothesis's default 200 ms deadline
 # per example is a timed assertion, which fails on a machine busy with the lab.

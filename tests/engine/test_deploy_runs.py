@@ -319,6 +319,38 @@ def test_the_plan_shows_what_a_deploy_installs_in_which_batches(cli: Cli, ledger
     assert ledger_entries(ledger_url) == before
 
 
+def test_plan_names_the_deploys_window_diagnostic_and_change_approval(
+    cli: Cli, ledger_url: str, edit_contract: EditContract
+) -> None:
+    """A scheduled change of riverton (approvals required), not approved, deployed outside
+    its windows before any diagnostic: plan names the three reasons, the change's approval
+    last, and writes nothing."""
+    edit_contract("riverton", always_open)
+    change_id = change(cli, "riverton")
+    other_day = (datetime.now(UTC) + timedelta(days=3)).strftime("%a").lower()
+    edit_contract(
+        "riverton",
+        lambda data: data.update(
+            windows=[
+                {
+                    "name": "later",
+                    "weekdays": [other_day],
+                    "start": "12:00",
+                    "duration": "1h",
+                    "timezone": "UTC",
+                }
+            ]
+        ),
+    )
+    before = ledger_entries(ledger_url)
+    done = cli("plan", "riverton", "deploy", "--change", change_id, "--json")
+    assert done.code == ExitCode.REFUSED, done
+    refusals = output(done.out)["refusals"]
+    assert [refused["kind"] for refused in refusals] == ["window", "diagnostic", "approval"]
+    assert f"{change_id}" in refusals[2]["message"]
+    assert ledger_entries(ledger_url) == before
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

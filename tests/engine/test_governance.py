@@ -6,18 +6,25 @@ person reads; the ledger is a real one holding what the gate reads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import pytest
 from support.governance import record_diagnostic
 
 from webmg_ops.config.clients import Client, load_client
-from webmg_ops.engine.governance import Clearance, PolicyRefusal, check_governance, rules_for
+from webmg_ops.engine.governance import (
+    Clearance,
+    PolicyRefusal,
+    check_governance,
+    list_refusals,
+    rules_for,
+)
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Ledger, open_ledger
-from webmg_ops.runs.records import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal
+from webmg_ops.runs.records import APPROVAL, RUN_FINISHED, RUN_STARTED, Refusal, RunRequest
 
 #: alpenhof's "tuesday night" window (23:00 Vienna, 3 h): 23:30 Vienna is 22:30 UTC.
 IN_ALPENHOF_WINDOW = datetime(2026, 12, 1, 22, 30, tzinfo=UTC)
@@ -137,11 +144,11 @@ def test_outside_its_windows_a_change_is_told_when_the_next_one_opens(
     client = load_client(inventories, "alpenhof")
     refused, overridden = _refused_then_overridden(ledger_url, client, "harden", WEDNESDAY_NOON)
     assert refused.refusal is Refusal.WINDOW
-    # The next window after Wednesday noon: Thursday night, 23:00 in Vienna (said in UTC).
-    thursday_night = datetime(2026, 12, 3, 23, 0, tzinfo=ZoneInfo("Europe/Vienna"))
+    # The next window after Wednesday noon: Thursday night, said in the client's time as
+    # `due` shows it (23:00 in Vienna, one hour ahead of UTC in December), with its zone.
     assert refused.message == (
         "alpenhof is outside its maintenance windows; next window opens "
-        f"{thursday_night.astimezone(UTC).isoformat()}; only an emergency may run "
+        "2026-12-03T23:00:00+01:00 (Europe/Vienna); only an emergency may run "
         f"({ANY_EMERGENCY})"
     )
     assert (overridden.window, overridden.overridden) == (None, "outside windows")
@@ -253,3 +260,92 @@ def test_an_approval_is_needed_once_per_run_of_its_own_client_and_action(
         ledger.append(RUN_STARTED, "riverton", {"run_id": "r1", "approval_seq": approval.seq})
         with pytest.raises(PolicyRefusal):
             _govern(ledger, client, "update", IN_RIVERTON_WINDOW)
+
+
+def _every_refusal(
+    ledger: Ledger, client: Client, action: str, at: datetime, **flags: Any
+) -> tuple[Clearance | None, tuple[PolicyRefusal, ...]]:
+    request = RunRequest(client=client.name, action=action, reason="why", **flags)
+    return list_refusals(client, request, at, ledger)
+
+
+def test_every_reason_to_refuse_is_listed_the_one_a_run_reports_first(
+    inventories: Path, ledger_url: str
+) -> None:
+    """Outside its window, with no diagnostic and no approval, a run of riverton's update
+    is refused for three reasons; the gate reports the first of them."""
+    client = load_client(inventories, "riverton")  # institutional-sla: approvals required
+    with open_ledger(ledger_url) as ledger:
+        clearance, refusals = _every_refusal(ledger, client, "update", WEDNESDAY_NOON)
+        assert clearance is None
+        assert [refused.refusal for refused in refusals] == [
+            Refusal.WINDOW,
+            Refusal.DIAGNOSTIC,
+            Refusal.APPROVAL,
+        ]
+        with pytest.raises(PolicyRefusal) as first:
+            _govern(ledger, client, "update", WEDNESDAY_NOON)
+        assert refusals[0].message == first.value.message
+        assert refusals[1].message == (
+            "riverton has no diagnostic on record: run `webmg-ops diagnose riverton` before "
+            f"changing its hosts; only an emergency may run ({ANY_EMERGENCY})"
+        )
+        assert refusals[2].message == (
+            "riverton's policy requires an approval for update: record one with "
+            "webmg-ops approve riverton update --by NAME --note TEXT"
+        )
+        # An emergency lifts the window and the diagnostic, never the approval.
+        _, urgent = _every_refusal(ledger, client, "update", WEDNESDAY_NOON, emergency=True)
+        assert [refused.refusal for refused in urgent] == [Refusal.APPROVAL]
+        # A dry run is refused for none of them.
+        dry = _every_refusal(ledger, client, "update", WEDNESDAY_NOON, check=True)
+        assert dry[1] == () and dry[0] is not None
+
+
+def test_a_freeze_outside_a_window_is_listed_with_the_window(
+    inventories: Path, ledger_url: str
+) -> None:
+    """In a freeze and outside every window: both named, the freeze first as the gate says;
+    in a freeze inside a window: the freeze alone."""
+    client = load_client(inventories, "alpenhof")
+    frozen_noon = datetime(2026, 12, 23, 11, 0, tzinfo=UTC)  # a Wednesday of the freeze
+    with open_ledger(ledger_url) as ledger:
+        record_diagnostic(ledger, "alpenhof")
+        _, both = _every_refusal(ledger, client, "harden", frozen_noon)
+        assert [refused.refusal for refused in both] == [Refusal.FREEZE, Refusal.WINDOW]
+        _, frozen = _every_refusal(ledger, client, "harden", IN_ALPENHOF_FREEZE)
+        assert [refused.refusal for refused in frozen] == [Refusal.FREEZE]
+        cleared, none = _every_refusal(ledger, client, "harden", IN_ALPENHOF_WINDOW)
+        assert none == () and cleared is not None and cleared.window == "tuesday night"
+
+
+def test_a_prospect_is_listed_alone(
+    inventories: Path, ledger_url: str, edit_contract: Callable[..., Path]
+) -> None:
+    def prospect(data: dict[str, Any]) -> None:
+        for key in ("level", "business_owner", "windows", "escalation", "cadences", "targets"):
+            data.pop(key, None)
+
+    edit_contract("alpenhof", prospect)
+    client = load_client(inventories, "alpenhof")
+    with open_ledger(ledger_url) as ledger:
+        _, refusals = _every_refusal(ledger, client, "update", WEDNESDAY_NOON)
+    assert [refused.refusal for refused in refusals] == [Refusal.PROSPECT]
+
+
+def test_a_level_without_deploys_is_listed_alone(inventories: Path, ledger_url: str) -> None:
+    client = load_client(inventories, "alpenhof")  # stability-security: no deploys
+    with open_ledger(ledger_url) as ledger:
+        _, refusals = _every_refusal(ledger, client, "deploy", WEDNESDAY_NOON)
+    assert [refused.refusal for refused in refusals] == [Refusal.LEVEL]
+
+
+def test_a_deploy_naming_no_change_lists_the_other_refusals(
+    inventories: Path, ledger_url: str
+) -> None:
+    """Naming no change is bad input once the rules before it pass; until then the listing
+    names what refuses the run, not the missing change."""
+    client = load_client(inventories, "riverton")
+    with open_ledger(ledger_url) as ledger:
+        _, refusals = _every_refusal(ledger, client, "deploy", WEDNESDAY_NOON)
+    assert [refused.refusal for refused in refusals] == [Refusal.WINDOW, Refusal.DIAGNOSTIC]

@@ -150,7 +150,9 @@ def test_export_csv(run: Runner, db_file: Path) -> None:
 def test_export_since_and_to_a_file(run: Runner, db_file: Path, tmp_path: Path) -> None:
     output = tmp_path / "out" / "export.jsonl"
     output.parent.mkdir()
-    future = run(*ledger_args(db_file, "export", "--format", "jsonl", "--since", "2999-01-01"))
+    future = run(
+        *ledger_args(db_file, "export", "--format", "jsonl", "--since", "2999-01-01T00:00Z")
+    )
     assert future.code == ExitCode.OK and future.out == ""
     result = run(
         *ledger_args(

@@ -300,12 +300,12 @@ def test_a_bad_estimate_is_bad_input(
 @pytest.mark.parametrize(
     ("at", "scheduled_utc", "window"),
     [
-        # Tuesday 3 March 2026, 23:30 local = 22:30 UTC.
-        ("2026-03-03T23:30", datetime(2026, 3, 3, 22, 30, tzinfo=UTC), "tuesday night"),
+        # Tuesday 3 March 2026, 23:30 local (CET, +01:00) = 22:30 UTC.
+        ("2026-03-03T23:30+01:00", datetime(2026, 3, 3, 22, 30, tzinfo=UTC), "tuesday night"),
         # The same instant given with an offset.
         ("2026-03-03T22:30+00:00", datetime(2026, 3, 3, 22, 30, tzinfo=UTC), "tuesday night"),
         # The last minute of the Thursday window (23:00 + 3 h, across midnight).
-        ("2026-03-06T01:59", datetime(2026, 3, 6, 0, 59, tzinfo=UTC), "thursday night"),
+        ("2026-03-06T01:59+01:00", datetime(2026, 3, 6, 0, 59, tzinfo=UTC), "thursday night"),
     ],
 )
 def test_a_time_inside_a_window_is_scheduled(
@@ -326,17 +326,17 @@ def test_a_time_inside_a_window_is_scheduled(
     [
         # The Thursday window closes at 02:00 (half-open): 02:00 is outside.
         (
-            "2026-03-06T02:00",
+            "2026-03-06T02:00+01:00",
             "outside every maintenance window; the next opening is 2026-03-10 23:00",
         ),
         (
-            "2026-03-03T12:00",
+            "2026-03-03T12:00+01:00",
             "outside every maintenance window; the next opening is 2026-03-03 23:00",
         ),
-        # Tuesday 7 July 2026 at night: inside the hotel sector's summer freeze.
-        ("2026-07-07T23:30", "inside the freeze 'summer season'"),
+        # Tuesday 7 July 2026 at night (CEST): inside the hotel sector's summer freeze.
+        ("2026-07-07T23:30+02:00", "inside the freeze 'summer season'"),
         # Tuesday 22 December 2026 at night: inside the contract's Christmas freeze.
-        ("2026-12-22T23:30", "inside the freeze 'christmas and new year'"),
+        ("2026-12-22T23:30+01:00", "inside the freeze 'christmas and new year'"),
     ],
 )
 def test_a_time_outside_every_window_or_inside_a_freeze_is_refused(
@@ -374,11 +374,13 @@ def test_a_named_window_takes_its_next_opening_outside_freezes(
     ("how", "message"),
     [
         ({}, "either --window NAME or --at TIME"),
-        ({"window": "tuesday night", "at": "2026-03-03T23:30"}, "either --window NAME or --at"),
+        ({"window": "tuesday night", "at": "2026-03-03T23:30Z"}, "either --window NAME or --at"),
         ({"window": "sunday brunch"}, "no window 'sunday brunch' .*tuesday night, thursday night"),
         ({"at": "next tuesday"}, "--at 'next tuesday' is not an ISO 8601 time"),
         ({"at": "2026-13-01T23:00"}, "is not an ISO 8601 time"),
-        ({"at": "2026-03-01T23:30"}, "--at '2026-03-01T23:30' is in the past"),
+        ({"at": "2026-03-01T23:30+01:00"}, "--at '2026-03-01T23:30\\+01:00' is in the past"),
+        # Local time, UTC or the controller's: a time without its offset is not guessed.
+        ({"at": "2026-03-03T23:30"}, "--at '2026-03-03T23:30' needs a UTC offset"),
     ],
 )
 def test_a_bad_schedule_is_bad_input(alpenhof: Client, how: dict[str, str], message: str) -> None:

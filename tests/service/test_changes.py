@@ -7,8 +7,9 @@ input exits 2 with its reason and writes nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from support.service import (
@@ -27,6 +28,13 @@ __all__ = ["ledger_url", "service_postgres", "settings"]
 
 Cli = Callable[..., Any]
 TUESDAY = 1
+VIENNA = ZoneInfo("Europe/Vienna")
+
+
+def in_vienna(day: date, hour: int, minute: int = 0) -> str:
+    """Return DAY at HOUR:MINUTE on alpenhof's clocks as ISO 8601 with the offset of that
+    day (a time option needs one)."""
+    return datetime.combine(day, time(hour, minute), tzinfo=VIENNA).isoformat()
 
 
 def next_open_tuesday(after: date) -> date:
@@ -100,7 +108,7 @@ def test_a_change_goes_from_request_to_the_clients_acceptance(cli: Cli, ledger_u
     assert (scoped["state"], scoped["out_of_scope"], scoped["blocked"]) == ("scoped", [], False)
     step(cli, "estimate", change_id, "--hours", "6", "--risk", "medium", "--rollback", "remove it")
     tuesday = next_open_tuesday(date.today() + timedelta(days=7))
-    scheduled = step(cli, "schedule", change_id, "--at", f"{tuesday}T23:30")
+    scheduled = step(cli, "schedule", change_id, "--at", in_vienna(tuesday, 23, 30))
     assert scheduled["window"] == "tuesday night"
     assert scheduled["scheduled_at"].startswith(f"{tuesday}T2")  # 21:30 or 22:30 UTC
     approved = step(cli, "approve", change_id, "--by", "Anna Gruber", "--note", "go")
@@ -245,11 +253,11 @@ def test_a_schedule_outside_every_window_or_in_a_freeze_is_refused(
     change_id = estimated(cli)
     before = ledger_entries(ledger_url)
     tuesday = next_open_tuesday(date.today() + timedelta(days=7))
-    outside = cli("change", "schedule", change_id, "--at", f"{tuesday}T12:00")
+    outside = cli("change", "schedule", change_id, "--at", in_vienna(tuesday, 12))
     assert outside.code == ExitCode.REFUSED, outside
     assert f"outside every maintenance window; the next opening is {tuesday} 23:00" in outside.err
     frozen = next_frozen_tuesday(date.today())
-    inside = cli("change", "schedule", change_id, "--at", f"{frozen}T23:30")
+    inside = cli("change", "schedule", change_id, "--at", in_vienna(frozen, 23, 30))
     assert inside.code == ExitCode.REFUSED, inside
     assert "inside the freeze 'christmas and new year'" in inside.err
     assert ledger_entries(ledger_url) == before
@@ -296,7 +304,8 @@ def test_the_approval_is_optional_where_the_policy_does_not_require_it(cli: Cli)
         ("scoped", ("estimate", "{id}", "--hours", "two", "--risk", "low"), 2, "'two'"),
         ("scoped", ("schedule", "{id}", "--window", "tuesday night"), 2, "is scoped"),
         ("estimated", ("schedule", "{id}", "--at", "soon"), 2, "not an ISO 8601 time"),
-        ("estimated", ("schedule", "{id}", "--at", "2020-01-07T23:30"), 2, "is in the past"),
+        ("estimated", ("schedule", "{id}", "--at", "2020-01-07T23:30+01:00"), 2, "in the past"),
+        ("estimated", ("schedule", "{id}", "--at", "2030-01-08T23:30"), 2, "needs a UTC offset"),
         ("estimated", ("schedule", "{id}"), 2, "either --window NAME or --at TIME"),
         ("estimated", ("schedule", "{id}", "--window", "noon"), 2, "no window 'noon'"),
         ("estimated", ("approve", "{id}"), 2, "is estimated: approve needs"),

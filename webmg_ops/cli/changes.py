@@ -155,7 +155,7 @@ def estimate_command(
 @click.option(
     "--at",
     metavar="TIME",
-    help="ISO 8601 time; without an offset, the client's local time.",
+    help="ISO 8601 time with its offset (e.g. 2026-12-01T23:30+01:00).",
 )
 @json_option
 @pass_settings

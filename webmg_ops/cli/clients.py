@@ -15,6 +15,7 @@ from webmg_ops.backups.repository import backed_up_hosts
 from webmg_ops.backups.s3_policy import host_key_policies
 from webmg_ops.config.clients import Client, ContractInvalid, list_client_names, load_client
 from webmg_ops.config.contract import contract_json_schema
+from webmg_ops.config.instants import parse_instant
 from webmg_ops.config.policy import describe_value, policy_document
 from webmg_ops.config.reference import contract_reference_markdown
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
@@ -215,15 +216,7 @@ def s3_policies_command(settings: Settings, name: str) -> None:
 
 
 def _parse_instant(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise BadInput(f"--at {text!r} is not an ISO 8601 time") from error
-    if instant.tzinfo is None:
-        raise BadInput(f"--at {text!r} needs a UTC offset (for example 2026-07-01T09:00+02:00)")
-    return instant
+    return datetime.now(UTC) if text is None else parse_instant("--at", text)
 
 
 def _human_span(start: str, end: str, timezone: str) -> str:
@@ -236,7 +229,10 @@ def _human_span(start: str, end: str, timezone: str) -> str:
 @click.command("due")
 @click.argument("names", nargs=-1, metavar="[CLIENT]...")
 @click.option(
-    "--at", "at_text", metavar="ISO-TIME", help="Evaluate at this instant (default: now)."
+    "--at",
+    "at_text",
+    metavar="ISO-TIME",
+    help="Evaluate at this instant, with its offset (default: now).",
 )
 @json_option
 @pass_settings
@@ -278,7 +274,10 @@ def due_command(
 
 @click.command("drills-due")
 @click.option(
-    "--at", "at_text", metavar="ISO-TIME", help="Evaluate at this instant (default: now)."
+    "--at",
+    "at_text",
+    metavar="ISO-TIME",
+    help="Evaluate at this instant, with its offset (default: now).",
 )
 @click.option("--run", "run_them", is_flag=True, help="Run every drill that is due, in turn.")
 @json_option

@@ -53,15 +53,26 @@ def vault_option(function: F) -> F:
 
 def record_options(function: F) -> F:
     """Add the shared ``--reason``, ``--ticket`` and ``--incident`` options, recorded with a run."""
+    return _request_options(function, recorded=True)
+
+
+def plan_record_options(function: F) -> F:
+    """Add ``--reason``, ``--ticket`` and ``--incident`` to a command that records nothing
+    (``plan``): the same options as a run's, said to be only checked."""
+    return _request_options(function, recorded=False)
+
+
+def _request_options(function: F, *, recorded: bool) -> F:
+    said = " (recorded)" if recorded else " (checked as a run would; plan records nothing)"
     function = click.option(
         "--incident",
         metavar="ID",
-        help="The incident this run works on (INC-N): run log and incident timeline link.",
+        help="The incident this run works on (INC-N): run log and incident timeline link"
+        + ("" if recorded else said)
+        + ".",
     )(function)
-    function = click.option("--ticket", metavar="ID", help="Ticket or change id (recorded).")(
-        function
-    )
-    return click.option("--reason", metavar="TEXT", help="Why this run (recorded).")(function)
+    function = click.option("--ticket", metavar="ID", help=f"Ticket or change id{said}.")(function)
+    return click.option("--reason", metavar="TEXT", help=f"Why this run{said}.")(function)
 
 
 def by_option(help_text: str) -> Callable[[F], F]:

@@ -11,7 +11,7 @@ was collected. Text read on a host is printed as plain text, never as markup.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from rich.text import Text
 
 from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.config.contract import CRITICALITIES, IMPACTS, PRIORITIES
-from webmg_ops.errors import BadInput, ExitCode
+from webmg_ops.config.instants import parse_instant
+from webmg_ops.errors import ExitCode
 from webmg_ops.remote.session import COMMAND_TIMEOUT_S
 from webmg_ops.service import evidence, incidents
 from webmg_ops.service.collect import collect_evidence, list_evidence
@@ -47,20 +48,13 @@ def _at_option(function: F) -> F:
         "--at",
         "at_text",
         metavar="ISO-TIME",
-        help="Show the clocks at this instant (default: now).",
+        help="Show the clocks at this instant, with its offset (default: now).",
     )(function)
 
 
 def parse_at(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadInput(f"--at {text!r} is not an ISO 8601 time") from None
-    if instant.tzinfo is None:
-        raise BadInput(f"--at {text!r} needs a UTC offset (for example 2026-07-01T09:00+02:00)")
-    return instant.astimezone(UTC)
+    """Given ``--at`` as typed (None: not given), return it in UTC (:func:`parse_instant`)."""
+    return None if text is None else parse_instant("--at", text)
 
 
 def _clock_cell(clock: Mapping[str, Any]) -> str:

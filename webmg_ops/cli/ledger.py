@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from webmg_ops.ansible.vault import Vault, vault_password_file
 from webmg_ops.cli.common import console, emit_json, json_option, pass_settings, vault_option
+from webmg_ops.config.instants import parse_instant
 from webmg_ops.engine.offsite_step import PublishedCheckpoints, read_published_checkpoints
 from webmg_ops.errors import BadInput, EnvironmentProblem, ExitCode
 from webmg_ops.ledger import (
@@ -28,7 +29,6 @@ from webmg_ops.ledger import (
     export_entries,
     open_ledger,
     parse_checkpoint,
-    parse_utc,
     verify_ledger,
 )
 from webmg_ops.ledger.note import (
@@ -388,8 +388,8 @@ def checkpoint_command(
 @click.option(
     "--since",
     metavar="ISO-TIME",
-    help="Only entries at or after this time (e.g. 2024-05-01 or 2024-05-01T08:00:00+02:00; "
-    "no offset means UTC).",
+    help="Only entries at or after this time, with its offset "
+    "(e.g. 2024-05-01T08:00+02:00 or 2024-05-01T06:00Z).",
 )
 @click.option(
     "--output",
@@ -403,10 +403,7 @@ def export_command(
     settings: Settings, fmt: ExportFormat, client: str | None, since: str | None, output: str
 ) -> None:
     """Export entries, oldest first, for a client or an auditor."""
-    try:
-        since_time = parse_utc(since) if since is not None else None
-    except BadInput as error:
-        raise BadInput(f"--since: {error.message}") from None
+    since_time = parse_instant("--since", since) if since is not None else None
     with open_ledger(settings.ledger_url, create=False) as ledger:
         try:
             out_file = click.open_file(output, "w", encoding="utf-8", atomic=output != "-")

@@ -33,6 +33,7 @@ from .common import (
     emit_json,
     json_option,
     pass_settings,
+    plan_record_options,
     record_options,
     vault_option,
 )
@@ -87,19 +88,35 @@ def _extra_vars(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def run_options(function: Any) -> Any:
-    """Add the options shared by ``run`` and ``plan``."""
+    """Add the options of ``run``."""
+    return _request_options(function, recorded=True)
+
+
+def plan_options(function: Any) -> Any:
+    """Add the options of ``plan``: a run's, said to be checked, since a plan records nothing."""
+    return _request_options(function, recorded=False)
+
+
+#: The help of ``--check`` and ``--emergency``: a run records them, a plan records nothing.
+_RUN_FLAG_HELP = {
+    "check": "Dry run: Ansible --check --diff, recorded.",
+    "emergency": "Allowed outside windows and in freezes; needs --reason; recorded.",
+}
+_PLAN_FLAG_HELP = {
+    "check": "Plan a dry run (Ansible --check --diff); plan records nothing.",
+    "emergency": "Plan an emergency run (allowed outside windows and in freezes; needs "
+    "--reason); plan records nothing.",
+}
+
+
+def _request_options(function: Any, *, recorded: bool) -> Any:
+    flag_help = _RUN_FLAG_HELP if recorded else _PLAN_FLAG_HELP
     for option in reversed(
         [
-            click.option(
-                "--check", is_flag=True, help="Dry run: Ansible --check --diff, recorded."
-            ),
+            click.option("--check", is_flag=True, help=flag_help["check"]),
             click.option("--limit", metavar="PATTERN", help="Only these hosts (Ansible pattern)."),
-            record_options,
-            click.option(
-                "--emergency",
-                is_flag=True,
-                help="Allowed outside windows and in freezes; needs --reason; recorded.",
-            ),
+            record_options if recorded else plan_record_options,
+            click.option("--emergency", is_flag=True, help=flag_help["emergency"]),
             vault_option,
             click.option(
                 "--change",
@@ -116,7 +133,7 @@ def run_options(function: Any) -> Any:
 @click.command("plan")
 @click.argument("client", metavar="CLIENT")
 @click.argument("action", type=click.Choice(ACTIONS), metavar="ACTION")
-@run_options
+@plan_options
 @json_option
 @pass_settings
 def plan_command(
@@ -133,7 +150,11 @@ def plan_command(
     change: str | None,
     as_json: bool,
 ) -> int:
-    """Show what a run would do, without touching a host: hosts, batches, window, policy."""
+    """Show what a run would do, without touching a host: hosts, batches, window, policy.
+
+    Names every reason the run would be refused (exit 3), the first being the one a run
+    reports. Records nothing.
+    """
     request = _request(
         client,
         action,
@@ -161,6 +182,9 @@ def plan_command(
         "deploys": dict(plan.deploys),
         "would_be_refused": plan.refusal is not None,
         "refusal": plan.refusal.message if plan.refusal else None,
+        "refusals": [
+            {"kind": refused.refusal.value, "message": refused.message} for refused in plan.refusals
+        ],
     }
     if as_json:
         emit_json(document)
@@ -176,8 +200,10 @@ def plan_command(
         console.print(f"  window: {document['window'] or '-'}")
         for name, value in plan.policy.items():
             console.print(f"  {name}: {value}")
-        if plan.refusal:
-            console.print(f"[red]would be refused:[/red] {plan.refusal.message}")
+        if plan.refusals:
+            console.print("[red]would be refused:[/red]")
+            for refused in plan.refusals:
+                console.print(f"  {refused.refusal.value}: {refused.message}")
         else:
             console.print("[green]would run[/green]")
     return int(ExitCode.REFUSED if plan.refusal else ExitCode.OK)

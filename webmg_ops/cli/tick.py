@@ -26,7 +26,7 @@ from .incidents import parse_at
     "--at",
     "at_text",
     metavar="ISO-TIME",
-    help="Evaluate the clocks at this instant (default: now).",
+    help="Evaluate the clocks at this instant, with its offset (default: now).",
 )
 @vault_option
 @json_option

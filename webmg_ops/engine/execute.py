@@ -38,7 +38,7 @@ from webmg_ops.engine.record import (
     started_payload,
 )
 from webmg_ops.errors import EnvironmentProblem, Refused, WebmgError
-from webmg_ops.ledger import Entry, Ledger, NewEntry, open_ledger
+from webmg_ops.ledger import Entry, Ledger, NewEntry, open_ledger, require_operator
 from webmg_ops.offsite.record import UNPUBLISHED
 from webmg_ops.remote.preflight import HostPreflight, run_preflight
 from webmg_ops.reports.runlog import render_run_log
@@ -104,11 +104,14 @@ def execute_run(
     """Given the settings and a request, run the action and return its report.
 
     The run log is written under ``var/runs/<run-id>/``. Raise BadInput,
-    before anything is written, for invalid input; PolicyRefusal (exit 3,
+    before anything is written, for invalid input or no operator to record
+    (:func:`~webmg_ops.ledger.require_operator`); PolicyRefusal (exit 3,
     recorded as ``run-refused``) for a window, freeze, approval or lock
     refusal; EnvironmentProblem when a tool is missing. A run that starts
     always ends with a ``run-finished`` entry, even when an exception ends it.
     """
+    # A run's record says who ran it: without an operator, nothing is written.
+    require_operator()
     client = load_client(settings.inventories, request.client)
     rules_for(request.action)
     action = action_named(request.action)

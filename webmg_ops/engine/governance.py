@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from webmg_ops.config.calendar import calendar_state
+from webmg_ops.config.calendar import CalendarState, FreezePeriod, calendar_state
 from webmg_ops.config.clients import Client
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, LedgerReader
@@ -185,6 +185,43 @@ def _change_approval(client: Client, change_id: str | None, ledger: LedgerReader
     return change.approval_seq if change.state is changes.ChangeState.APPROVED else None
 
 
+_ONLY_AN_EMERGENCY = "only an emergency may run (--emergency --reason ...)"
+
+
+def _freeze_refusal(client: Client, period: FreezePeriod) -> PolicyRefusal:
+    freeze = period.freeze
+    return PolicyRefusal(
+        Refusal.FREEZE,
+        f"{client.name} is in the freeze {freeze.name!r} ({freeze.reason}); {_ONLY_AN_EMERGENCY}",
+    )
+
+
+def _window_refusal(client: Client, state: CalendarState) -> PolicyRefusal:
+    """The refusal outside every window, naming when the next one opens in the client's
+    time (the time ``due`` shows), with its zone."""
+    upcoming = ""
+    if state.next_opening:
+        zone = changes.client_zone(client.contract.windows)
+        opens = state.next_opening.start.astimezone(zone).isoformat()
+        upcoming = f"; next window opens {opens} ({zone.key})"
+    return PolicyRefusal(
+        Refusal.WINDOW,
+        f"{client.name} is outside its maintenance windows{upcoming}; {_ONLY_AN_EMERGENCY}",
+    )
+
+
+def _diagnostic_refusal(gap: str) -> PolicyRefusal:
+    return PolicyRefusal(Refusal.DIAGNOSTIC, f"{gap}; {_ONLY_AN_EMERGENCY}")
+
+
+def _approval_refusal(client: Client, action: str) -> PolicyRefusal:
+    return PolicyRefusal(
+        Refusal.APPROVAL,
+        f"{client.name}'s policy requires an approval for {action}: record one with "
+        f"webmg-ops approve {client.name} {action} --by NAME --note TEXT",
+    )
+
+
 def check_governance(
     client: Client,
     action: str,
@@ -232,35 +269,18 @@ def check_governance(
     window_name = state.window.window.name if state.window else None
     if rules.needs_window and not check:
         if state.freeze is not None:
-            freeze = state.freeze.freeze
             if not emergency:
-                raise PolicyRefusal(
-                    Refusal.FREEZE,
-                    f"{client.name} is in the freeze {freeze.name!r} ({freeze.reason}); "
-                    "only an emergency may run (--emergency --reason ...)",
-                )
-            overridden_parts.append(f"freeze {freeze.name}")
+                raise _freeze_refusal(client, state.freeze)
+            overridden_parts.append(f"freeze {state.freeze.freeze.name}")
         elif state.window is None:
             if not emergency:
-                upcoming = (
-                    f"; next window opens {state.next_opening.start.isoformat()}"
-                    if state.next_opening
-                    else ""
-                )
-                raise PolicyRefusal(
-                    Refusal.WINDOW,
-                    f"{client.name} is outside its maintenance windows{upcoming}; "
-                    "only an emergency may run (--emergency --reason ...)",
-                )
+                raise _window_refusal(client, state)
             overridden_parts.append("outside windows")
     if rules.needs_diagnostic and not check:
         gap = _diagnostic_gap(client, ledger)
         if gap is not None:
             if not emergency:
-                raise PolicyRefusal(
-                    Refusal.DIAGNOSTIC,
-                    f"{gap}; only an emergency may run (--emergency --reason ...)",
-                )
+                raise _diagnostic_refusal(gap)
             overridden_parts.append("diagnostic first")
     approval_seq: int | None = None
     if rules.deploys_change:
@@ -269,11 +289,7 @@ def check_governance(
     elif rules.needs_approval and not check and client.policy.approval_required:
         approval_seq = find_open_approval(ledger, client.name, action)
         if approval_seq is None:
-            raise PolicyRefusal(
-                Refusal.APPROVAL,
-                f"{client.name}'s policy requires an approval for {action}: record one with "
-                f"webmg-ops approve {client.name} {action} --by NAME --note TEXT",
-            )
+            raise _approval_refusal(client, action)
     return Clearance(
         window=window_name,
         emergency=emergency,
@@ -297,3 +313,68 @@ def clear_request(
         ledger=ledger,
         change=request.change,
     )
+
+
+#: Refusals no other rule adds to: without a contract, or a level that excludes the
+#: action, nothing else is worth naming.
+_ABSOLUTE = (Refusal.PROSPECT, Refusal.LEVEL)
+
+
+def list_refusals(
+    client: Client, request: RunRequest, at: datetime, ledger: LedgerReader
+) -> tuple[Clearance | None, tuple[PolicyRefusal, ...]]:
+    """Given a client, a run's request, the instant and the ledger, return the clearance
+    :func:`clear_request` gives (None if refused) and every refusal governance would make
+    of the run, in the order the rules are checked: the first is the one a run reports.
+
+    Each refusal the gate would raise once the previous one were lifted is listed: freeze,
+    window, diagnostic, approval (a deploy: its change's). A prospect or a level without
+    deploys is listed alone. Raise BadInput as :func:`clear_request` does.
+    """
+    try:
+        return clear_request(client, request, at, ledger), ()
+    except PolicyRefusal as first:
+        if first.refusal in _ABSOLUTE:
+            return None, (first,)
+        found = [first, *_later_refusals(client, request, at, ledger)]
+    # The first refusal is found again among the later ones: each kind is named once.
+    named: dict[Refusal, PolicyRefusal] = {}
+    for refusal in found:
+        named.setdefault(refusal.refusal, refusal)
+    return None, tuple(named.values())
+
+
+def _later_refusals(
+    client: Client, request: RunRequest, at: datetime, ledger: LedgerReader
+) -> list[PolicyRefusal]:
+    """Every refusal of the window, diagnostic and approval rules for a real run, each
+    judged as if the others passed (nothing for a dry run or an emergency but approval)."""
+    if request.check:
+        return []
+    rules = rules_for(request.action)
+    found: list[PolicyRefusal] = []
+    state = calendar_state(client.contract.windows, client.policy.freezes, at)
+    if rules.needs_window and not request.emergency:
+        if state.freeze is not None:
+            found.append(_freeze_refusal(client, state.freeze))
+        if state.window is None:
+            found.append(_window_refusal(client, state))
+    gap = _diagnostic_gap(client, ledger) if rules.needs_diagnostic else None
+    if gap is not None and not request.emergency:
+        found.append(_diagnostic_refusal(gap))
+    if rules.deploys_change:
+        try:
+            _change_approval(client, request.change, ledger)
+        except PolicyRefusal as refused:
+            found.append(refused)
+        except BadInput:
+            # A change the gate would reject as input is not a refusal: the plan has read
+            # the request already, and the run reports it once the rules before it pass.
+            pass
+    elif (
+        rules.needs_approval
+        and client.policy.approval_required
+        and find_open_approval(ledger, client.name, request.action) is None
+    ):
+        found.append(_approval_refusal(client, request.action))
+    return found

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,39 @@ def _read_holder(handle: IO[str]) -> LockHolder | None:
         return None
 
 
+def locked_message(client: str, holder: LockHolder | None) -> str:
+    """Given a client and the run holding its lock (None: unknown), return the refusal."""
+    who = (
+        f"run {holder.run_id} (pid {holder.pid}, since {holder.started})"
+        if holder
+        else ("another run")
+    )
+    return f"client {client} is locked by {who}; one run per client at a time"
+
+
+def find_lock_holder(var_dir: Path, client: str) -> LockHolder | None:
+    """Given the var directory and a client, return the live run holding the client's lock
+    (None: free), without taking the lock or writing anything.
+
+    The holder's record names its process: a record whose process is gone is a crashed
+    run's, whose lock the kernel has released.
+    """
+    try:
+        with lock_path(var_dir, client).open(encoding="utf-8") as handle:
+            holder = _read_holder(handle)
+    except FileNotFoundError:
+        return None
+    if holder is None:
+        return None
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return holder
+
+
 def acquire_client_lock(var_dir: Path, client: str, holder: LockHolder) -> ClientLock:
     """Given the var directory, a client and the new holder, return the held lock.
 
@@ -78,12 +112,7 @@ def acquire_client_lock(var_dir: Path, client: str, holder: LockHolder) -> Clien
     except BlockingIOError:
         current = _read_holder(handle)
         handle.close()
-        who = (
-            f"run {current.run_id} (pid {current.pid}, since {current.started})"
-            if current
-            else "another run"
-        )
-        raise Refused(f"client {client} is locked by {who}; one run per client at a time") from None
+        raise Refused(locked_message(client, current)) from None
     stale = _read_holder(handle)
     handle.seek(0)
     handle.truncate()

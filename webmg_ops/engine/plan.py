@@ -19,10 +19,11 @@ from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.config.policy import describe_value
 from webmg_ops.engine.deploy import with_change
-from webmg_ops.engine.governance import Clearance, PolicyRefusal, clear_request, rules_for
+from webmg_ops.engine.governance import Clearance, PolicyRefusal, list_refusals, rules_for
+from webmg_ops.engine.lock import find_lock_holder, locked_message
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
-from webmg_ops.runs.records import RunRequest
+from webmg_ops.runs.records import Refusal, RunRequest
 from webmg_ops.service.incident_commands import incident_for_run
 from webmg_ops.settings import Settings
 
@@ -48,10 +49,13 @@ class Plan:
     hosts: tuple[str, ...]
     batches: tuple[tuple[str, ...], ...]
     clearance: Clearance | None
+    #: The refusal a run would report (the first of ``refusals``), None if it would run.
     refusal: PolicyRefusal | None
     policy: Mapping[str, str]
     #: What a deploy installs (package -> version); empty for every other action.
     deploys: Mapping[str, str] = field(default_factory=dict)
+    #: Every reason a run would be refused, in the order a run checks them.
+    refusals: tuple[PolicyRefusal, ...] = ()
 
 
 def playbook_of(action: Action) -> Path | None:
@@ -102,7 +106,8 @@ def policy_summary(client: Client) -> dict[str, str]:
 def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None) -> Plan:
     """Given a request, return what the run would do and whether policy would refuse it.
 
-    Touches no host and writes nothing. Raise BadInput for an unknown
+    Touches no host and writes nothing. Every reason the run would be refused is listed
+    (:func:`list_refusals`, then the client's lock). Raise BadInput for an unknown
     client, action or an empty ``--limit`` match.
     """
     client = load_client(settings.inventories, request.client)
@@ -120,13 +125,12 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
         if action.plan_batches is not None and not request.check
         else (hosts,)
     )
-    clearance: Clearance | None = None
-    refusal: PolicyRefusal | None = None
     with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
-        try:
-            clearance = clear_request(client, request, at or datetime.now(UTC), ledger)
-        except PolicyRefusal as refused:
-            refusal = refused
+        clearance, refusals = list_refusals(client, request, at or datetime.now(UTC), ledger)
+    # A run takes the client's lock once governance clears it: the lock comes last.
+    holder = find_lock_holder(settings.var_dir, client.name)
+    if holder is not None:
+        refusals = (*refusals, PolicyRefusal(Refusal.LOCK, locked_message(client.name, holder)))
     return Plan(
         client=client,
         action=request.action,
@@ -134,7 +138,8 @@ def plan_run(settings: Settings, request: RunRequest, at: datetime | None = None
         hosts=hosts,
         batches=batches,
         clearance=clearance,
-        refusal=refusal,
+        refusal=refusals[0] if refusals else None,
         policy=policy_summary(client),
         deploys=request.deploys,
+        refusals=refusals,
     )

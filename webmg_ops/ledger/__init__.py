@@ -12,7 +12,7 @@ it plain, already masked payloads.
 
 from __future__ import annotations
 
-from webmg_ops.ledger.actor import OPERATOR_VARIABLE, resolve_actor
+from webmg_ops.ledger.actor import OPERATOR_VARIABLE, require_operator, resolve_actor
 from webmg_ops.ledger.canonical import (
     CURRENT_FORMAT,
     ENTRY_FORMATS,
@@ -74,6 +74,7 @@ __all__ = [
     "open_ledger",
     "parse_checkpoint",
     "parse_utc",
+    "require_operator",
     "resolve_actor",
     "validate_kind",
     "verify_ledger",

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 
 from webmg_ops import process
+from webmg_ops.errors import BadInput
 from webmg_ops.ledger.records import MAX_ACTOR_LENGTH
 
 OPERATOR_VARIABLE = "WEBMG_OPERATOR"
@@ -30,18 +31,40 @@ def _read_login_name() -> str | None:
         return None
 
 
-def resolve_actor(environ: Mapping[str, str] | None = None) -> str:
-    """Given the environment (default ``os.environ``), return who is acting.
-
-    ``WEBMG_OPERATOR`` wins, then git's ``user.name``, then the login name;
-    ``unknown`` if none can be found (a record with an honest gap beats no record).
-    """
+def find_operator(environ: Mapping[str, str] | None = None) -> str | None:
+    """Given the environment (default ``os.environ``), return the person operating: the
+    ``WEBMG_OPERATOR`` variable, else git's ``user.name``; None if neither names one."""
     env = os.environ if environ is None else environ
     name = _tidy(env.get(OPERATOR_VARIABLE, ""))
     if not name:
         name = _tidy(_read_git_user() or "")
-    if not name:
-        name = _tidy(_read_login_name() or "")
+    return name or None
+
+
+def require_operator(environ: Mapping[str, str] | None = None) -> str:
+    """Given the environment (default ``os.environ``), return the operator a run records.
+
+    Raise BadInput if neither ``WEBMG_OPERATOR`` nor git's ``user.name`` names one: a
+    run's record must say who ran it, and a login name (root, a shared account) does not.
+    """
+    name = find_operator(environ)
+    if name is None:
+        raise BadInput(
+            "no operator to record: set WEBMG_OPERATOR to your name (for example "
+            "export WEBMG_OPERATOR='Ana Lima') or git's user.name "
+            "(git config --global user.name 'Ana Lima')"
+        )
+    return name
+
+
+def resolve_actor(environ: Mapping[str, str] | None = None) -> str:
+    """Given the environment (default ``os.environ``), return who is acting.
+
+    The operator (:func:`find_operator`) wins, then the login name; ``unknown`` if none
+    can be found (a record with an honest gap beats no record). A run asks for an
+    operator instead (:func:`require_operator`).
+    """
+    name = find_operator(environ) or _tidy(_read_login_name() or "")
     return name or UNKNOWN_ACTOR
 
 

@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 from webmg_ops.config.calendar import LOOKAHEAD, calendar_state, window_openings
 from webmg_ops.config.contract import Scope, Window
 from webmg_ops.config.durations import format_duration
+from webmg_ops.config.instants import parse_instant
 from webmg_ops.config.policy import PolicyFreeze
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import Entry, NewEntry
@@ -557,16 +558,6 @@ def client_zone(windows: Sequence[Window]) -> ZoneInfo:
     return ZoneInfo(windows[0].timezone if windows else "UTC")
 
 
-def parse_time(text: str, zone: ZoneInfo) -> datetime:
-    """Given a time as typed (ISO 8601; without an offset, the client's local time) and the
-    client's zone, return it as an aware instant. Raise BadInput if it is not a time."""
-    try:
-        instant = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise BadInput(f"--at {text!r} is not an ISO 8601 time (e.g. 2026-12-01T23:30)") from None
-    return instant if instant.tzinfo is not None else instant.replace(tzinfo=zone)
-
-
 def next_usable_opening(
     window: Window, windows: Sequence[Window], freezes: Sequence[PolicyFreeze], now: datetime
 ) -> datetime | None:
@@ -615,7 +606,7 @@ def draft_schedule(
         chosen = window
     else:
         assert at is not None
-        instant = parse_time(at, zone)
+        instant = parse_instant("--at", at)
         if instant < now:
             raise BadInput(f"--at {at!r} is in the past")
         state = calendar_state(windows, freezes, instant)
