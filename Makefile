@@ -119,7 +119,7 @@ bench: setup
 	$(BIN)/python bench/tick.py
 	nice -n 19 $(BIN)/python bench/monitor.py
 	$(BIN)/python bench/samples.py
-	$(BIN)/python bench/report.py
+	$(LAB_ENV) $(BIN)/python bench/report.py
 	$(SELF_NAMED) $(LAB_ENV) $(BIN)/python bench/overhead.py
 	$(SELF_NAMED) $(LAB_ENV) $(BIN)/python bench/drill.py
 
