@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from webmg_ops.actions.base import Action, ActionOutcome, RunContext, ungoverned_vars
 from webmg_ops.ansible.runner import PlaybookResult
 from webmg_ops.ansible.vault import Vault
+from webmg_ops.backups.export_check import check_exports
 from webmg_ops.backups.maintenance import (
     MaintenancePlan,
     maintain_repositories,
@@ -32,7 +33,7 @@ from webmg_ops.backups.maintenance import (
 )
 from webmg_ops.backups.repository import host_repositories, target_known_hosts
 from webmg_ops.backups.restic import Repository
-from webmg_ops.config.contract import RETENTION_PERIODS, Retention
+from webmg_ops.config.contract import RETENTION_PERIODS, DonorExport, Retention
 from webmg_ops.config.repository_location import SftpLocation, parse_repository_location
 from webmg_ops.errors import BadInput, WebmgError
 from webmg_ops.remote.preflight import HostPreflight
@@ -192,6 +193,11 @@ class Before:
     repository: str
     plan: MaintenancePlan | None = None
     open_repositories: RepositoryOpener | None = None
+    #: Whether the backup checks the contract's export (policy ``checks.donor_export``, or a
+    #: contract that names one), which export, and the backed-up hosts that must hold it.
+    export_checked: bool = False
+    export: DonorExport | None = None
+    export_hosts: tuple[str, ...] = ()
 
 
 def before_play(context: RunContext, hosts: tuple[str, ...]) -> Before:
@@ -208,6 +214,7 @@ def before_play(context: RunContext, hosts: tuple[str, ...]) -> Before:
             cache_dir=context.settings.var_dir / "restic-cache",
         )
 
+    export = client.contract.backup.donor_export
     return Before(
         client=client.name,
         check=request.check,
@@ -215,7 +222,20 @@ def before_play(context: RunContext, hosts: tuple[str, ...]) -> Before:
         repository=client.contract.backup.repository or "",
         plan=None if request.check else maintenance_plan(client),
         open_repositories=open_repositories,
+        export_checked=export is not None or bool(client.policy.get("checks.donor_export")),
+        export=export,
+        export_hosts=export_hosts(client, hosts),
     )
+
+
+def export_hosts(client: Client, hosts: Sequence[str]) -> tuple[str, ...]:
+    """Given a client and the hosts a run backs up, return those that must hold the
+    contract's export: the hosts of its ``host_group`` among them (all without a group)."""
+    export = client.contract.backup.donor_export
+    if export is None or export.host_group is None:
+        return tuple(hosts)
+    groups = {host.name: host.groups for host in client.hosts}
+    return tuple(host for host in hosts if export.host_group in groups.get(host, ()))
 
 
 # --- evidence -----------------------------------------------------------
@@ -386,30 +406,66 @@ def _summary(
     return text
 
 
-def maintain(before: Before, hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Given what was known before the play and each host's evidence, apply the retention to
-    and check the repository of every host that took a snapshot; return each one's evidence.
+@dataclass(frozen=True)
+class Opened:
+    """The repositories of the hosts that took a snapshot, as the controller opened them
+    (``error``: why they could not be opened; then ``repositories`` is empty)."""
+
+    names: tuple[str, ...]
+    repositories: Mapping[str, Repository]
+    error: str | None = None
+
+
+def open_snapshot_repositories(before: Before, hosts: Mapping[str, Mapping[str, Any]]) -> Opened:
+    """Given what was known before the play and each host's evidence, open the repository
+    of every host that took a snapshot (none in a dry run). Never raises: a repository the
+    controller cannot open is an error in the result.
+    """
+    if before.check or before.open_repositories is None:
+        return Opened((), {})
+    names = tuple(host for host in before.backed_up if (hosts.get(host) or {}).get("snapshot_id"))
+    if not names:
+        return Opened((), {})
+    try:
+        return Opened(names, before.open_repositories(names))
+    except WebmgError as error:
+        return Opened(names, {}, str(error))
+
+
+def maintain(
+    before: Before, hosts: Mapping[str, Mapping[str, Any]], opened: Opened
+) -> dict[str, dict[str, Any]]:
+    """Given what was known before the play, each host's evidence and their opened
+    repositories, apply the retention to and check the repository of every host that took
+    a snapshot; return each one's evidence.
 
     A repository the controller cannot open is a failed check, never an exception.
     """
-    if before.plan is None or before.open_repositories is None:
+    if before.plan is None or not opened.names:
         return {}
-    names = tuple(host for host in before.backed_up if (hosts.get(host) or {}).get("snapshot_id"))
-    if not names:
-        return {}
-    initialized = {host: bool(hosts[host].get("initialized")) for host in names}
-    try:
-        opened = before.open_repositories(names)
-    except WebmgError as error:
+    initialized = {host: bool(hosts[host].get("initialized")) for host in opened.names}
+    if opened.error is not None:
         return {
             host: repository_evidence(
                 before.plan,
                 initialized=initialized[host],
-                errors=[f"repository not opened: {error}"],
+                errors=[f"repository not opened: {opened.error}"],
             )
-            for host in names
+            for host in opened.names
         }
-    return maintain_repositories(opened, before.plan, initialized=initialized)
+    return maintain_repositories(opened.repositories, before.plan, initialized=initialized)
+
+
+def export_risks(evidence: Mapping[str, Any]) -> list[ResidualRisk]:
+    """Given the export check's evidence, return a residual risk per host whose export is
+    not verified, or one for the client when nothing could be checked."""
+    if evidence["reason"]:
+        return [ResidualRisk(None, "donor export not verified", evidence["reason"])]
+    return [
+        ResidualRisk(host, "donor export not verified", result["reason"])
+        for host, result in evidence["hosts"].items()
+        if not result["ok"]
+    ]
 
 
 def make_outcome(
@@ -425,7 +481,8 @@ def make_outcome(
         if not host.startswith("_") and isinstance(data, Mapping)
     }
     hosts = {host: host_evidence(raw) for host, raw in sorted(raw_hosts.items())}
-    repositories = maintain(before, hosts)
+    opened = open_snapshot_repositories(before, hosts)
+    repositories = maintain(before, hosts, opened)
     repository = combined_repository_evidence(repositories)
     for host, evidence in hosts.items():
         own = repositories.get(host)
@@ -446,18 +503,35 @@ def make_outcome(
         steps.append("Fix the failed hosts' backups and run backup again.")
     if repository is not None and not repository["check"]["ok"]:
         steps.append("Investigate the repository (restic check) before the next backup or drill.")
+    snapshots = {
+        host: evidence["snapshot_id"] for host, evidence in hosts.items() if evidence["snapshot_id"]
+    }
+    extra: dict[str, Any] = {}
+    if before.export_checked:
+        exported = check_exports(
+            before.export,
+            before.export_hosts,
+            snapshots,
+            opened.repositories,
+            backed_up_at=datetime.now(UTC),
+            unopened=opened.error,
+        )
+        extra["donor_export"] = exported
+        risks += export_risks(exported)
+        if not exported["ok"]:
+            steps.append(
+                "Have the donor export produced where the contract names it "
+                "(backup.donor_export), then run backup again."
+            )
     return ActionOutcome(
         evidence={
             "check": False,
             "repository": before.repository,
             "tag": SNAPSHOT_TAG,
             "hosts": hosts,
-            "snapshots": {
-                host: evidence["snapshot_id"]
-                for host, evidence in hosts.items()
-                if evidence["snapshot_id"]
-            },
+            "snapshots": snapshots,
             "repository_maintenance": repository,
+            **extra,
         },
         residual_risks=tuple(risks),
         next_steps=tuple(steps),

@@ -152,11 +152,12 @@ class BackupSummary:
 
 @dataclass(frozen=True)
 class Node:
-    """A file or folder inside a snapshot."""
+    """A file or folder inside a snapshot; ``mtime`` is when the host last wrote it."""
 
     path: str
     type: str
     size: int
+    mtime: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -307,14 +308,51 @@ def list_snapshots(repository: Repository, *, tags: Sequence[str] = ()) -> list[
     return sorted(snapshots, key=lambda snapshot: snapshot.time)
 
 
+def _node(item: Mapping[str, Any]) -> Node:
+    mtime = item.get("mtime")
+    return Node(
+        path=str(item["path"]),
+        type=str(item.get("type", "")),
+        size=int(item.get("size", 0)),
+        mtime=_parse_time(str(mtime)) if mtime else None,
+    )
+
+
 def list_files(repository: Repository, snapshot_id: str) -> list[Node]:
     """Given a snapshot, return its files and folders."""
     done = run_restic(repository, ["ls", "--json", snapshot_id], command="ls")
-    return [
-        Node(path=str(item["path"]), type=str(item.get("type", "")), size=int(item.get("size", 0)))
-        for item in _json_lines(done.stdout)
-        if item.get("struct_type") == "node"
-    ]
+    return [_node(item) for item in _json_lines(done.stdout) if item.get("struct_type") == "node"]
+
+
+def find_node(repository: Repository, snapshot_id: str, path: str) -> Node | None:
+    """Given a snapshot and an absolute path, return the node at that path (None if absent).
+
+    Only the folders leading to ``path`` are listed, not the whole snapshot.
+    Raise ResticError if restic fails (no such snapshot, repository unreadable).
+    """
+    done = run_restic(repository, ["ls", "--json", snapshot_id, path], command="ls")
+    items = list(_json_lines(done.stdout))
+    if not any(item.get("struct_type") == "snapshot" for item in items):
+        # restic 0.14 exits 0 for an unknown snapshot, saying so only on stderr.
+        detail = " ".join(done.masked_stderr.strip().splitlines()[-1:])
+        raise ResticError(ResticFailure.FATAL, "ls", detail or f"no snapshot {snapshot_id}")
+    return next(
+        (
+            _node(item)
+            for item in items
+            if item.get("struct_type") == "node" and item.get("path") == path
+        ),
+        None,
+    )
+
+
+def dump_file(repository: Repository, snapshot_id: str, path: str) -> str:
+    """Given a snapshot and the path of a regular file in it, return the file's content as
+    text (undecodable bytes replaced). The caller bounds its size first (:func:`find_node`).
+
+    Raise ResticError if restic fails (the path is not in the snapshot, data unreadable).
+    """
+    return run_restic(repository, ["dump", snapshot_id, path], command="dump").stdout
 
 
 def restore(

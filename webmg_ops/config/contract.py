@@ -465,6 +465,41 @@ class Database(StrictModel):
     )
 
 
+#: The largest export a backup check reads back from a snapshot (a host decides the size).
+EXPORT_MAX_BYTES = 64 * 1024 * 1024
+
+
+class DonorExport(StrictModel):
+    """The export file each backup must hold, read back from the snapshot and checked.
+
+    After each backup, the controller finds ``path`` in the snapshot of every
+    host of ``host_group`` (every host backed up when absent), reads it back
+    from the repository and counts its CSV data rows (the first row is the
+    header). The export is verified when it is a regular file of at most
+    64 MiB, holds at least ``min_rows`` data rows and, with ``max_age``, was
+    written no longer than that before the backup.
+    """
+
+    path: AbsolutePath = Field(
+        description="The export file on the host (absolute, inside one of backup.paths).",
+        examples=["/var/lib/webmg-demo/exports/donors.csv"],
+    )
+    host_group: str | None = Field(
+        default=None,
+        pattern=GROUP_PATTERN,
+        description="Inventory group whose hosts hold the export (every host backed up if absent).",
+        examples=["web"],
+    )
+    min_rows: int = Field(
+        default=1, ge=0, description="Fewest data rows (after the header).", examples=[1]
+    )
+    max_age: Duration | None = Field(
+        default=None,
+        description="Oldest the export may be when the backup runs (any age if absent).",
+        examples=["2d"],
+    )
+
+
 class BackupOverrides(StrictModel):
     """Where the contract adds to or tightens the level's backup defaults."""
 
@@ -520,6 +555,14 @@ class BackupOverrides(StrictModel):
             }
         ],
     )
+    donor_export: DonorExport | None = Field(
+        default=None,
+        description=(
+            "Export file each backup must hold and that is read back after it "
+            "(the NGO level's donor-export check)."
+        ),
+        examples=[{"path": "/var/lib/webmg-demo/exports/donors.csv", "host_group": "web"}],
+    )
     offsite: OffsiteTarget | None = Field(
         default=None,
         description=(
@@ -542,6 +585,18 @@ class BackupOverrides(StrictModel):
         if repository is not None:
             parse_repository_location(repository)
         return repository
+
+    @model_validator(mode="after")
+    def _export_backed_up(self) -> BackupOverrides:
+        # An export outside every backed-up path is never in a snapshot: a check that
+        # could only ever fail is a contract mistake, said when the contract is read.
+        export = self.donor_export
+        if export is not None and not any(
+            export.path == path or export.path.startswith(path.rstrip("/") + "/")
+            for path in self.paths
+        ):
+            raise ValueError(f"donor_export.path {export.path!r} is not inside any of backup.paths")
+        return self
 
 
 class UpdateOverrides(StrictModel):
