@@ -71,9 +71,16 @@ def sftp_command(location: SftpLocation, key: Path, known_hosts: Path) -> str:
     """Given an SFTP location, the SSH key and known_hosts, return restic's ``sftp.command``.
 
     Host keys are checked strictly against ``known_hosts``; nothing is trusted on first use.
+    ``LogLevel=ERROR`` leaves out the target's login banner (shown at INFO), which would
+    otherwise open every error restic reports; errors, a changed host key among them, stay.
     """
     argv = openssh_argv(
-        key, known_hosts, f"{location.user}@{location.host}", port=location.port, subsystem="sftp"
+        key,
+        known_hosts,
+        f"{location.user}@{location.host}",
+        port=location.port,
+        options=("LogLevel=ERROR",),
+        subsystem="sftp",
     )
     return shlex.join(argv)
 
