@@ -113,7 +113,11 @@ READERS: dict[str, tuple[Reader, ...]] = {
     ),
     "checks.mobile_page_weight": (literal(MONITOR, "checks.mobile_page_weight"),),
     # The report's NGO section reads it; the backup action records no donor-export check yet.
-    "checks.donor_export": (literal("webmg_ops/service/report_sectors.py", "checks.donor_export"),),
+    "budget.marker": (literal("webmg_ops/scoping/diagnostic.py", "budget.marker"),),
+    "checks.donor_export": (
+        literal("webmg_ops/actions/backup.py", "checks.donor_export"),
+        literal("webmg_ops/service/report_sectors.py", "checks.donor_export"),
+    ),
     "changes.max_estimate": (literal("webmg_ops/service/changes.py", "changes.max_estimate"),),
     "changes.approval_required": (
         literal("webmg_ops/service/changes.py", "changes.approval_required"),
@@ -140,9 +144,7 @@ READERS: dict[str, tuple[Reader, ...]] = {
 #: Settings that ``policy`` shows and no module reads yet: each is to be used by its
 #: capability or removed. hardening.evidence_per_control: the harden action records
 #: scores and failing controls whatever it says, no evidence for each control.
-#: budget.marker: the diagnostic quotes its own copy of the markers
-#: (scoping/diagnostic.py's BUDGET_MARKERS).
-KNOWN_GAPS: frozenset[str] = frozenset({"hardening.evidence_per_control", "budget.marker"})
+KNOWN_GAPS: frozenset[str] = frozenset({"hardening.evidence_per_control"})
 
 
 def _settings() -> set[str]:

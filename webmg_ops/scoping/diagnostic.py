@@ -23,13 +23,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from webmg_ops.config.contract import Contract, FitQuestionnaire, Level, Sector
+from webmg_ops.config.policy import LEVEL_DEFAULTS
 
-#: The indicative monthly budget of each level, as the service description states it.
-BUDGET_MARKERS: dict[Level, str] = {
-    Level.STABILITY_SECURITY: "from $150 / month",
-    Level.CONTINUOUS_EVOLUTION: "from $500 / month",
-    Level.INSTITUTIONAL_SLA: "from $1,500 / month",
-}
+
+def budget_marker(level: Level) -> str:
+    """Given a level, return its indicative monthly budget, as its policy states it."""
+    return str(LEVEL_DEFAULTS[level]["budget.marker"])
+
 
 _LEVEL_ORDER = (Level.STABILITY_SECURITY, Level.CONTINUOUS_EVOLUTION, Level.INSTITUTIONAL_SLA)
 
@@ -194,7 +194,7 @@ def recommend_level(contract: Contract) -> Recommendation:
             note = f"the contracted level {contracted} is below the recommended one: under-scoped"
         elif gap < 0:
             note = f"the contracted level {contracted} is above what the answers call for"
-    return Recommendation(level, tuple(reasons), BUDGET_MARKERS[level], contracted, note)
+    return Recommendation(level, tuple(reasons), budget_marker(level), contracted, note)
 
 
 # --- what the hosts show ---------------------------------------------------------
