@@ -114,6 +114,9 @@ READERS: dict[str, tuple[Reader, ...]] = {
     "checks.mobile_page_weight": (literal(MONITOR, "checks.mobile_page_weight"),),
     # The report's NGO section reads it; the backup action records no donor-export check yet.
     "budget.marker": (literal("webmg_ops/scoping/diagnostic.py", "budget.marker"),),
+    "hardening.evidence_per_control": (
+        literal("webmg_ops/actions/harden.py", "hardening.evidence_per_control"),
+    ),
     "checks.donor_export": (
         literal("webmg_ops/actions/backup.py", "checks.donor_export"),
         literal("webmg_ops/service/report_sectors.py", "checks.donor_export"),
@@ -142,9 +145,8 @@ READERS: dict[str, tuple[Reader, ...]] = {
 }
 
 #: Settings that ``policy`` shows and no module reads yet: each is to be used by its
-#: capability or removed. hardening.evidence_per_control: the harden action records
-#: scores and failing controls whatever it says, no evidence for each control.
-KNOWN_GAPS: frozenset[str] = frozenset({"hardening.evidence_per_control"})
+#: capability or removed (none today).
+KNOWN_GAPS: frozenset[str] = frozenset()
 
 
 def _settings() -> set[str]:

@@ -181,7 +181,9 @@ def test_extra_vars_set_root_login_from_the_level_and_split_networks() -> None:
     assert extra["hardening_management_networks"] == ["198.18.0.0/25", "198.18.0.128/25"]
 
 
-def _outcome(check: bool, baseline: Mapping[str, Mapping[str, str]]):  # type: ignore[no-untyped-def]
+def _outcome(  # type: ignore[no-untyped-def]
+    check: bool, baseline: Mapping[str, Mapping[str, str]], *, per_control: bool = False
+):
     from pathlib import Path
     from types import SimpleNamespace
 
@@ -201,6 +203,7 @@ def _outcome(check: bool, baseline: Mapping[str, Mapping[str, str]]):  # type: i
         ansible_cfg=Path("ansible.cfg"),
         compliance=(host,),
         baseline=baseline,
+        per_control=per_control,
     )
     result = PlaybookResult(
         status="successful",
@@ -239,3 +242,31 @@ def test_harden_run_log_shows_the_before_after_table(tmp_path: Any) -> None:
     markdown, html = files.markdown.read_text(), files.html.read_text()
     assert "| web1 | 1/3 (33.3 %) | (dry run) | \u2013 | SSH-01 | KRN-02 | SSH-01 |" in markdown
     assert "Drift since the last hardening" in markdown and "Drift since the last hardening" in html
+
+
+@pytest.mark.parametrize("per_control", [True, False])
+def test_the_run_log_shows_every_controls_evidence_where_the_policy_asks_for_it(
+    tmp_path: Any, per_control: bool
+) -> None:
+    from support.run_entries import finished_entry, started_entry
+
+    from webmg_ops.config.clients import load_client
+    from webmg_ops.reports import render_run_log
+    from webmg_ops.runs.records import Outcome
+
+    contract = load_client(Path(__file__).parents[2] / "inventories", "alpenhof").contract
+    outcome = _outcome(True, {}, per_control=per_control)
+    evidence = json.loads(json.dumps(outcome.evidence, default=str))
+    started = started_entry("harden", check=True)
+    finished = finished_entry(started, Outcome.SUCCEEDED, evidence, check=True)
+    files = render_run_log(started, finished, contract, tmp_path)
+    markdown, html = files.markdown.read_text(), files.html.read_text()
+    # Every control measured on web1, with its title, status and evidence ("why").
+    rows = [
+        "| FW-01 | Firewall drops unsolicited inbound traffic | pass | why |",
+        "| KRN-02 | Kernel pointers hidden | residual-risk | why |",
+        "| SSH-01 | SSH password authentication disabled | fail | why |",
+    ]
+    shown = [row for row in rows if row in markdown]
+    assert shown == (rows if per_control else [])
+    assert ("Evidence per control: web1" in html) is per_control

@@ -65,6 +65,9 @@ class Before:
     #: host -> control -> status after the last recorded real hardening run.
     baseline: Mapping[str, Mapping[str, str]]
     vault_password_file: Path | None = None
+    #: Whether the client's run log shows every control with its evidence (policy
+    #: ``hardening.evidence_per_control``), not only the scores and failing controls.
+    per_control: bool = False
 
 
 def _bad_network(value: str) -> str | None:
@@ -175,6 +178,7 @@ def before_play(context: RunContext, hosts: tuple[str, ...]) -> Before:
         ),
         vault_password_file=request.vault_password_file,
         baseline=last_hardened(context.history, client.name),
+        per_control=bool(client.policy.get("hardening.evidence_per_control")),
     )
 
 
@@ -295,6 +299,7 @@ def make_outcome(
         "controls": {control.id: control.title for control in CONTROLS},
         "compliance_before": before_doc,
         "compliance_after": None if before.check else after_doc,
+        "per_control": before.per_control,
     }
     if before.check:
         count = sum(len(item) for item in drift.values())
