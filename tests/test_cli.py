@@ -19,7 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _all_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
     found = []
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, f"{prefix}{name} is listed but cannot be loaded"
         found.append((f"{prefix}{name}", command))
         if isinstance(command, click.Group):
             found.extend(_all_commands(command, f"{prefix}{name} "))

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import click
 from rich.table import Table
@@ -131,6 +130,3 @@ def reprioritise_command(
         settings, item_id, by=by or resolve_actor(), note=note, now=_now()
     )
     _print(item, as_json, "taken back into the backlog by the client")
-
-
-COMMANDS: tuple[Any, ...] = (backlog_group,)

@@ -243,6 +243,3 @@ def show_command(settings: Settings, change_id: str, as_json: bool) -> None:
     _print(change, False, "is")
     for seq, kind, at, actor in change.history:
         console.print(f"  {seq:>6}  {at}  {kind}  ({actor})")
-
-
-COMMANDS = (change_group,)

@@ -339,15 +339,3 @@ def note_command(settings: Settings, name: str, text: str) -> None:
     """Record a note (a decision or observation) for a client in the ledger."""
     entry = record_note(settings, name, text)
     console.print(f"recorded note as ledger entry {entry.seq}")
-
-
-COMMANDS: tuple[click.Command, ...] = (
-    clients_command,
-    validate_command,
-    schema_command,
-    policy_command,
-    s3_policies_command,
-    due_command,
-    drills_due_command,
-    note_command,
-)

@@ -63,6 +63,3 @@ def compliance_command(
     passed, applicable = score(hosts)
     console.print(f"score: {passed}/{applicable} ({percent(passed, applicable)} %)")
     return int(code)
-
-
-COMMANDS: tuple[click.Command, ...] = (compliance_command,)

@@ -67,6 +67,3 @@ def list_command(settings: Settings, client: str | None, as_json: bool) -> None:
             item.subject or "-",
         )
     console.print(table)
-
-
-COMMANDS = (decision_group,)

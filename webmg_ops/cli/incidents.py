@@ -467,6 +467,3 @@ def _said(event: Mapping[str, Any]) -> str:
     else:
         return str(event.get("note") or event.get("reason") or event.get("summary") or "")
     return " ".join(str(word) for word in words if word)
-
-
-COMMANDS: tuple[click.Command, ...] = (incident_group,)

@@ -19,22 +19,7 @@ from pathlib import Path
 import click
 
 from webmg_ops import __version__
-from webmg_ops.cli import (
-    backlog,
-    changes,
-    clients,
-    compliance,
-    decisions,
-    incidents,
-    lab,
-    ledger,
-    monitor,
-    offsite,
-    report,
-    risks,
-    runs,
-    tick,
-)
+from webmg_ops.cli.lazy import LazyCommand, LazyGroup
 from webmg_ops.errors import ExitCode, WebmgError
 from webmg_ops.settings import UMASK, resolve_settings, secure_var_dir
 
@@ -47,7 +32,171 @@ _NO_RECONCILE = frozenset({"schema", "lab", "validate", None})
 _UMASK_EXCEPTIONS: dict[str | None, int] = {"lab": 0o022}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Every command: its name, where it is defined and its one-line help (the command's own:
+#: a test compares them). Its module is imported only when the command is looked up.
+COMMANDS: dict[str, LazyCommand] = {
+    "approve": LazyCommand(
+        "webmg_ops.cli.runs",
+        "approve_command",
+        "Record an approval that the next run of ACTION for CLIENT consumes.",
+    ),
+    "backlog": LazyCommand(
+        "webmg_ops.cli.backlog",
+        "backlog_group",
+        (
+            "The backlog: open changes, incident follow-ups and post-mortem actions, by "
+            "priority, with caps on work in progress and open items (`backlog CLIENT` lists "
+            "it)."
+        ),
+    ),
+    "change": LazyCommand(
+        "webmg_ops.cli.changes",
+        "change_group",
+        "Changes: request, scope, estimate, schedule, approve, deploy, client acceptance.",
+    ),
+    "clients": LazyCommand(
+        "webmg_ops.cli.clients",
+        "clients_command",
+        "List the clients, their sector, level and hosts.",
+    ),
+    "compliance": LazyCommand(
+        "webmg_ops.cli.compliance",
+        "compliance_command",
+        "Check every hardening control on CLIENT's hosts (read-only); print a score.",
+    ),
+    "decision": LazyCommand(
+        "webmg_ops.cli.decisions",
+        "decision_group",
+        "Decisions: the client's or the agency's recorded arbitration.",
+    ),
+    "diagnose": LazyCommand(
+        "webmg_ops.cli.runs",
+        "diagnose_command",
+        "Diagnose CLIENT (or a prospect): fit or not, recommended level, action plan.",
+    ),
+    "drill": LazyCommand(
+        "webmg_ops.cli.runs",
+        "drill_command",
+        ("Restore CLIENT's backups into scratch space and prove them (files, databases, RPO/RTO)."),
+    ),
+    "drills-due": LazyCommand(
+        "webmg_ops.cli.clients",
+        "drills_due_command",
+        "List (or run, with --run) the restore drills due by each client's level cadence.",
+    ),
+    "due": LazyCommand(
+        "webmg_ops.cli.clients",
+        "due_command",
+        "Show each client's next window, window/freeze state and the actions due.",
+    ),
+    "enroll": LazyCommand(
+        "webmg_ops.cli.runs",
+        "enroll_command",
+        ("Read hosts' SSH host keys, show their fingerprints and store them once confirmed."),
+    ),
+    "incident": LazyCommand(
+        "webmg_ops.cli.incidents",
+        "incident_group",
+        "Incidents: severity, triage -> mitigation -> fix -> close, SLA clocks.",
+    ),
+    "lab": LazyCommand(
+        "webmg_ops.cli.lab",
+        "lab_group",
+        "Start, inspect, reset and stop the rehearsal lab's hosts.",
+    ),
+    "ledger": LazyCommand(
+        "webmg_ops.cli.ledger",
+        "ledger_group",
+        "Verify, checkpoint and export the tamper-evident ledger.",
+    ),
+    "monitor": LazyCommand(
+        "webmg_ops.cli.monitor",
+        "monitor_command",
+        (
+            "Probe the health checks of CLIENT (every monitored client when none is named) at"
+            " each client's policy interval: status, latency, certificate, page weight."
+        ),
+    ),
+    "note": LazyCommand(
+        "webmg_ops.cli.clients",
+        "note_command",
+        "Record a note (a decision or observation) for a client in the ledger.",
+    ),
+    "offsite": LazyCommand(
+        "webmg_ops.cli.offsite",
+        "offsite_group",
+        "Offsite copies on S3 that wait to be published.",
+    ),
+    "plan": LazyCommand(
+        "webmg_ops.cli.runs",
+        "plan_command",
+        ("Show what a run would do, without touching a host: hosts, batches, window, policy."),
+    ),
+    "policy": LazyCommand(
+        "webmg_ops.cli.clients",
+        "policy_command",
+        "Print a client's effective policy and where each value came from.",
+    ),
+    "report": LazyCommand(
+        "webmg_ops.cli.report",
+        "report_command",
+        (
+            "Write CLIENT's report for a period from the ledger and the samples: "
+            "availability, incidents and SLA clocks, maintenance runs, risks and decisions, "
+            "and the proof of record (the ledger's checkpoint at the period's end, signed "
+            "with the agency's key when there is one)."
+        ),
+    ),
+    "risk": LazyCommand(
+        "webmg_ops.cli.risks",
+        "risk_group",
+        "The risk register: risks added by hand and the residual risks runs report.",
+    ),
+    "run": LazyCommand(
+        "webmg_ops.cli.runs",
+        "run_command",
+        "Run ACTION for CLIENT on its hosts, recorded in the ledger with a run log.",
+    ),
+    "runs": LazyCommand(
+        "webmg_ops.cli.runs",
+        "runs_command",
+        "List recorded runs (newest first), with their outcome.",
+    ),
+    "s3-policies": LazyCommand(
+        "webmg_ops.cli.clients",
+        "s3_policies_command",
+        (
+            "Print, as JSON by host, the IAM policy to attach to each host's own S3 key (the "
+            "vault's webmg_s3_host_keys) when CLIENT's repositories are in an S3 bucket."
+        ),
+    ),
+    "schema": LazyCommand(
+        "webmg_ops.cli.clients",
+        "schema_command",
+        ("Print the JSON Schema of client.yml (every field with a description and an example)."),
+    ),
+    "show": LazyCommand(
+        "webmg_ops.cli.runs",
+        "show_command",
+        "Show one run: its ledger entries and where its run log is.",
+    ),
+    "tick": LazyCommand(
+        "webmg_ops.cli.tick",
+        "tick_command",
+        (
+            "Evaluate every open incident (of CLIENT only, if given): record each clock's "
+            "breach once and send each due escalation notification exactly once."
+        ),
+    ),
+    "validate": LazyCommand(
+        "webmg_ops.cli.clients",
+        "validate_command",
+        "Validate client contracts and inventories (all clients when none named).",
+    ),
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--inventories",
     metavar="DIR",
@@ -75,27 +224,11 @@ def cli(ctx: click.Context, inventories: str | None, ledger_url: str | None, deb
             err=True,
         )
     if ctx.invoked_subcommand not in _NO_RECONCILE:
-        # Any command first closes runs whose orchestrator died.
-        runs.reconcile_before(ctx.obj)
+        # Any command first closes runs whose orchestrator died (the ledger's modules
+        # are imported here, not for --help or a command that never reads it).
+        from webmg_ops.cli.runs import reconcile_before
 
-
-for command in (
-    *clients.COMMANDS,
-    *runs.COMMANDS,
-    *compliance.COMMANDS,
-    ledger.ledger_group,
-    *offsite.COMMANDS,
-    *incidents.COMMANDS,
-    lab.lab_group,
-    *decisions.COMMANDS,
-    *changes.COMMANDS,
-    *risks.COMMANDS,
-    *tick.COMMANDS,
-    *backlog.COMMANDS,
-    *monitor.COMMANDS,
-    *report.COMMANDS,
-):
-    cli.add_command(command)
+        reconcile_before(ctx.obj)
 
 
 def _wants_json(argv: Sequence[str]) -> bool:

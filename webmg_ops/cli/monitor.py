@@ -129,6 +129,3 @@ def monitor_command(
         console.print(f"stopped: {result['samples_stored']} sample(s) stored")
     if problems:
         raise ContractInvalid(problems)
-
-
-COMMANDS: tuple[click.Command, ...] = (monitor_command,)

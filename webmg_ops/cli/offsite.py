@@ -50,6 +50,3 @@ def publish_command(settings: Settings, vault_file: str | None) -> int:
         source_for=pending_source(settings, vault),
         echo=lambda line: console.print(line),
     )
-
-
-COMMANDS: tuple[click.Command, ...] = (offsite_group,)

@@ -91,6 +91,3 @@ def _print_published(published: dict[str, Any]) -> None:
         console.print(
             f"[red]the business owner was not notified:[/red] {escape(published['reason'])}"
         )
-
-
-COMMANDS: tuple[click.Command, ...] = (report_command,)

@@ -125,6 +125,3 @@ def list_command(settings: Settings, client: str | None, only_open: bool, as_jso
             risk.source,
         )
     console.print(table)
-
-
-COMMANDS = (risk_group,)

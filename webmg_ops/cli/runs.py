@@ -637,15 +637,4 @@ def reconcile_before(settings: Settings) -> list[str]:
     return closed
 
 
-COMMANDS: tuple[click.Command, ...] = (
-    run_command,
-    diagnose_command,
-    drill_command,
-    plan_command,
-    runs_command,
-    show_command,
-    approve_command,
-    enroll_command,
-)
-
-__all__ = ["COMMANDS", "PolicyRefusal", "reconcile_before"]
+__all__ = ["PolicyRefusal", "reconcile_before"]

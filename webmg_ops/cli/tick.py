@@ -59,6 +59,3 @@ def tick_command(
             detail = f": {item['error']}" if item["error"] else ""
             console.print(f"  {item['outcome']} {item['key']} -> {item['target']}{detail}")
     return int(ExitCode.FAILED) if pending else int(ExitCode.OK)
-
-
-COMMANDS: tuple[click.Command, ...] = (tick_command,)
