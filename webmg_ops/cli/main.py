@@ -39,7 +39,7 @@ from webmg_ops.errors import ExitCode, WebmgError
 from webmg_ops.settings import UMASK, resolve_settings, secure_var_dir
 
 #: Commands that never touch the ledger (help, schema) or manage it themselves.
-_NO_RECONCILE = frozenset({"schema", "lab", "validate", None})
+_NO_RECONCILE = frozenset({"schema", "lab", "validate", "client", None})
 
 #: Commands whose files must stay readable by other accounts, with the umask they use.
 #: The lab writes the root file systems of its hosts, where services run as their own
@@ -80,6 +80,7 @@ def cli(ctx: click.Context, inventories: str | None, ledger_url: str | None, deb
 
 
 for command in (
+    clients.client_group,
     *clients.COMMANDS,
     *runs.COMMANDS,
     *compliance.COMMANDS,
