@@ -76,7 +76,7 @@ def _end_with_problems(problems: list[SourceProblem], code: int = ExitCode.OK) -
 
 @click.group("client")
 def client_group() -> None:
-    """Take on a client: ``client new`` writes its folder."""
+    """Take on a client: `client new` writes its folder."""
 
 
 def _next_steps(client: NewClient) -> list[str]:
