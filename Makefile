@@ -31,7 +31,7 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	postgresql util-linux passwd strace jq \
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
-.PHONY: help setup apt-packages lock test test-fast mutants lint demo bench run check update harden backup diagnose compliance clients validate due policy reference \
+.PHONY: help setup apt-packages lock test test-fast mutants lint demo bench run check update harden backup diagnose compliance client-new clients validate due policy reference \
 	ledger-verify monitor drill drills-due lab-up lab-down lab-status report
 
 help:
@@ -164,6 +164,12 @@ backup: setup
 compliance: setup
 	@test -n "$(CLIENT)" || { echo "usage: make compliance CLIENT=name" >&2; exit 2; }
 	$(WEBMG) compliance $(CLIENT)
+
+## client-new     a new client's folder: CLIENT=x SECTOR=s [LEVEL=l]; vault password from WEBMG_VAULT_PASSWORD_FILE
+# Never the lab's vault password: a real client's vault is encrypted with the agency's own.
+client-new: setup
+	@test -n "$(CLIENT)" -a -n "$(SECTOR)" || { echo "usage: make client-new CLIENT=name SECTOR=sector [LEVEL=level]" >&2; exit 2; }
+	$(BIN)/webmg-ops client new $(CLIENT) --sector $(SECTOR) $(if $(LEVEL),--level $(LEVEL))
 
 ## clients        list the clients
 clients: setup

@@ -20,6 +20,10 @@ from webmg_ops.errors import BadInput
 from webmg_ops.secrets import SecretSet, collect_secrets, secrets_from_environment
 
 VAULT_PASSWORD_VARIABLE = "WEBMG_VAULT_PASSWORD_FILE"
+#: Where a client keeps its vault-encrypted variables, relative to its folder.
+CLIENT_VAULT_FILE = Path("group_vars") / "all" / "vault.yml"
+#: The vault variable holding the client's restic repository password.
+RESTIC_PASSWORD_VARIABLE = "webmg_restic_password"
 _VAULT_HEADER = b"$ANSIBLE_VAULT"
 
 
@@ -222,6 +226,13 @@ def encrypt_bytes(plain: bytes, password: bytes) -> bytes:
 
     encrypted: bytes = VaultLib([("default", VaultSecret(password))]).encrypt(plain)
     return encrypted
+
+
+def encrypt_values(values: Mapping[str, object], password: bytes) -> bytes:
+    """Given variables and a vault password, return them as an encrypted vars file's text
+    (YAML, keys sorted, then Ansible Vault).
+    """
+    return encrypt_bytes(yaml.safe_dump(dict(values), sort_keys=True).encode(), password)
 
 
 def decrypt_bytes(data: bytes, password: bytes) -> bytes | None:

@@ -26,7 +26,7 @@ import hmac
 import shlex
 from pathlib import Path
 
-from webmg_ops.ansible.vault import Vault
+from webmg_ops.ansible.vault import RESTIC_PASSWORD_VARIABLE, Vault
 from webmg_ops.backups.restic import Repository
 from webmg_ops.config.clients import AGENCY, Client
 from webmg_ops.config.repository_location import (
@@ -39,7 +39,7 @@ from webmg_ops.errors import BadInput
 from webmg_ops.remote.ssh import openssh_argv
 
 #: The vault variable holding a client's restic password.
-PASSWORD_VARIABLE = "webmg_restic_password"
+PASSWORD_VARIABLE = RESTIC_PASSWORD_VARIABLE
 
 #: What a host's name is prefixed with before it is keyed with the client's password
 #: (the same words as the role's filter plugin, ``roles/backup/filter_plugins``).

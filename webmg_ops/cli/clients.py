@@ -1,5 +1,5 @@
-"""Client commands: ``clients``, ``validate``, ``schema``, ``policy``, ``s3-policies``,
-``due``, ``note``."""
+"""Client commands: ``client new``, ``clients``, ``validate``, ``schema``, ``policy``,
+``s3-policies``, ``due``, ``note``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from webmg_ops.ansible.vault import (
+    VAULT_PASSWORD_VARIABLE,
+    read_vault_password,
+    vault_password_file,
+)
 from webmg_ops.backups.repository import backed_up_hosts
 from webmg_ops.backups.s3_policy import host_key_policies
 from webmg_ops.config.clients import Client, ContractInvalid, list_client_names, load_client
-from webmg_ops.config.contract import contract_json_schema
+from webmg_ops.config.contract import Level, Sector, contract_json_schema
 from webmg_ops.config.instants import parse_instant
 from webmg_ops.config.policy import describe_value, policy_document
 from webmg_ops.config.reference import contract_reference_markdown
+from webmg_ops.config.scaffold import MAINTENANCE_ACCOUNT, NewClient, scaffold_client
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.ledger import open_ledger
 from webmg_ops.schedule.due import clients_due, due_document
@@ -25,7 +31,7 @@ from webmg_ops.service.records import record_note
 from webmg_ops.settings import Settings
 from webmg_ops.yamlsource import SourceProblem
 
-from .common import console, emit_json, json_option, pass_settings
+from .common import console, emit_json, json_option, pass_settings, vault_option
 from .runs import run_due_drills
 
 
@@ -66,6 +72,101 @@ def _end_with_problems(problems: list[SourceProblem], code: int = ExitCode.OK) -
         console.print(f"Error: {escape(invalid.message)}", soft_wrap=True)
         return int(code)
     raise invalid
+
+
+@click.group("client")
+def client_group() -> None:
+    """Take on a client: `client new` writes its folder."""
+
+
+def _next_steps(client: NewClient) -> list[str]:
+    name = client.name
+    level = (
+        f"the level is {client.level.value}: check it against the diagnostic's recommendation"
+        if client.level is not None
+        else "choose the level with the client and set it in client.yml (level:)"
+    )
+    return [
+        "fill client.yml: replace each value its comments say to replace "
+        "(owner, contacts, time zone, windows, scope, backup, fit)",
+        f"add your hosts to hosts.yml, then validate: webmg-ops validate {name}",
+        f"on each host, the maintenance account {MAINTENANCE_ACCOUNT!r} with passwordless "
+        "sudo and this key in its authorized_keys (ssh/id_ed25519.pub):\n"
+        f"     {client.public_key}",
+        f"enrol the hosts' keys: webmg-ops enroll {name}",
+        f'diagnose it as a prospect: webmg-ops diagnose {name} --reason "scoping"',
+        f"{level}; webmg-ops policy {name} shows what it implies",
+        "first backup and restore drill: name the repository in client.yml "
+        '(backup.repository), prepare the target: webmg-ops run agency target --reason "new '
+        f'client {name}", then webmg-ops run {name} backup --reason "first backup" and '
+        f'webmg-ops drill {name} --reason "first drill"',
+    ]
+
+
+@client_group.command("new")
+@click.argument("name", metavar="NAME")
+@click.option(
+    "--sector",
+    required=True,
+    type=click.Choice([sector.value for sector in Sector]),
+    help="The client's sector; its preset is added to the policy.",
+)
+@click.option(
+    "--level",
+    "level_name",
+    type=click.Choice([level.value for level in Level]),
+    help="The service level bought (default: none yet, a prospect).",
+)
+@vault_option
+@json_option
+@pass_settings
+def client_new_command(
+    settings: Settings,
+    name: str,
+    sector: str,
+    level_name: str | None,
+    vault_file: str | None,
+    as_json: bool,
+) -> None:
+    """Write a new client's folder: a commented contract from its sector's preset, an
+    inventory without hosts, an SSH key pair and a vault with a new restic password.
+
+    Exit 2, writing nothing, if NAME is not a slug or exists, or no vault password is given.
+    """
+    password_file = vault_password_file(vault_file)
+    if password_file is None:
+        raise BadInput(
+            "client new encrypts the client's vault: give the vault password with "
+            f"--vault-password-file or {VAULT_PASSWORD_VARIABLE}"
+        )
+    client = scaffold_client(
+        settings.inventories,
+        name,
+        Sector(sector),
+        Level(level_name) if level_name is not None else None,
+        read_vault_password(password_file) or b"",
+    )
+    if as_json:
+        emit_json(
+            {
+                "client": client.name,
+                "folder": str(client.folder),
+                "level": client.level.value if client.level is not None else None,
+                "files": [str(client.folder / file) for file in client.files],
+                "public_key": client.public_key,
+            }
+        )
+        return
+    console.print(
+        f"[green]created[/green] {escape(str(client.folder))} "
+        f"({client.level.value if client.level else 'prospect'}, sector {sector}):",
+        soft_wrap=True,
+    )
+    for file in client.files:
+        console.print(f"  {escape(str(file))}", soft_wrap=True)
+    console.print("Next steps:")
+    for number, step in enumerate(_next_steps(client), start=1):
+        console.print(f"  {number}. {escape(step)}", soft_wrap=True)
 
 
 @click.command("clients")

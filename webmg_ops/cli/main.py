@@ -24,7 +24,7 @@ from webmg_ops.errors import ExitCode, WebmgError
 from webmg_ops.settings import UMASK, resolve_settings, secure_var_dir
 
 #: Commands that never touch the ledger (help, schema) or manage it themselves.
-_NO_RECONCILE = frozenset({"schema", "lab", "validate", None})
+_NO_RECONCILE = frozenset({"schema", "lab", "validate", "client", None})
 
 #: Commands whose files must stay readable by other accounts, with the umask they use.
 #: The lab writes the root file systems of its hosts, where services run as their own
@@ -53,6 +53,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "webmg_ops.cli.changes",
         "change_group",
         "Changes: request, scope, estimate, schedule, approve, deploy, client acceptance.",
+    ),
+    "client": LazyCommand(
+        "webmg_ops.cli.clients",
+        "client_group",
+        "Take on a client: `client new` writes its folder.",
     ),
     "clients": LazyCommand(
         "webmg_ops.cli.clients",

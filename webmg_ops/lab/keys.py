@@ -10,16 +10,13 @@ whose hosts are all lab hosts gets a copy of the lab's key
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from webmg_ops.lab.paths import LabPaths
+from webmg_ops.remote.keys import generate_key_pair, write_private
 
 HOST_KEY_NAME = "ssh_host_ed25519_key"
 
@@ -32,34 +29,6 @@ class HostIdentity:
     private_key: Path
     public_key: str
     machine_id: str
-
-
-def write_private(path: Path, content: bytes | str, mode: int = 0o600) -> None:
-    """Given a path and content, write it readable by its owner only (atomically)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(content.encode() if isinstance(content, str) else content)
-    partial.rename(path)
-
-
-def generate_key_pair(private_path: Path, comment: str) -> str:
-    """Given where to keep a private key, generate an ed25519 pair and return the public line."""
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
-    line = f"{public.decode()} {comment}"
-    write_private(private_path, private)
-    private_path.with_name(private_path.name + ".pub").write_text(line + "\n")
-    return line
 
 
 def _read_public(private_path: Path) -> str | None:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from webmg_ops.errors import EnvironmentProblem, Failed
-from webmg_ops.lab import keys, network
+from webmg_ops.lab import network
 from webmg_ops.lab.paths import LabPaths
+from webmg_ops.remote.keys import write_private
 
 PROFILE = "default"
 REGION = "us-east-1"
@@ -54,7 +55,7 @@ def ensure_credentials(paths: LabPaths) -> S3Credentials:
     text = io.StringIO()
     text.write(f"# webmg-ops rehearsal lab: S3 endpoint {network.S3_URL}\n")
     parser.write(text)
-    keys.write_private(paths.s3_credentials, text.getvalue())
+    write_private(paths.s3_credentials, text.getvalue())
     return credentials
 
 

@@ -18,14 +18,17 @@ from pathlib import Path
 
 import yaml
 
-from webmg_ops.ansible.vault import decrypt_bytes, encrypt_bytes
-from webmg_ops.lab.keys import write_private
+from webmg_ops.ansible.vault import (
+    CLIENT_VAULT_FILE,
+    RESTIC_PASSWORD_VARIABLE,
+    decrypt_bytes,
+    encrypt_values,
+)
 from webmg_ops.lab.paths import LabPaths
+from webmg_ops.remote.keys import write_private
 
 #: Where a client keeps its vault-encrypted variables, relative to its folder.
-VAULT_FILE = Path("group_vars") / "all" / "vault.yml"
-#: The vault variable holding the client's restic repository password.
-RESTIC_PASSWORD_VARIABLE = "webmg_restic_password"
+VAULT_FILE = CLIENT_VAULT_FILE
 
 
 def ensure_vault_password(paths: LabPaths) -> Path:
@@ -64,8 +67,7 @@ def read_vault_values(file: Path, password_file: Path) -> dict[str, object] | No
 
 def write_vault_values(file: Path, password_file: Path, values: dict[str, object]) -> None:
     """Given a vault file, the vault password file and values, write them encrypted (0600)."""
-    plain = yaml.safe_dump(values, sort_keys=True).encode()
-    encrypted = encrypt_bytes(plain, _password(password_file))
+    encrypted = encrypt_values(values, _password(password_file))
     file.parent.mkdir(parents=True, exist_ok=True)
     write_private(file, encrypted)
 
