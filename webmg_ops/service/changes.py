@@ -98,10 +98,14 @@ RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
 
 #: A Debian package name (Debian policy 5.6.1): lower case, two characters at least.
 PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
-#: A Debian version (Debian policy 5.6.12) without its epoch and revision: the upstream
-#: part starts with a digit; a hyphen needs a revision after it, a colon an epoch before.
+#: The parts of a Debian version (Debian policy 5.6.12), ``[epoch:]upstream[-revision]``:
+#: the epoch is digits; the revision letters, digits and ``+ . ~``.
 _EPOCH = re.compile(r"[0-9]+")
 _REVISION = re.compile(r"[A-Za-z0-9+.~]+")
+#: The upstream part, once the epoch (up to the first colon) and the revision (after the
+#: last hyphen) are split off: a colon is left in it only after an epoch, a hyphen only
+#: before a revision, so allowing both here allows them just then.
+_UPSTREAM = re.compile(r"[0-9][A-Za-z0-9.+~:-]*")
 
 
 class ChangeState(StrEnum):
@@ -365,9 +369,7 @@ def valid_version(text: str) -> bool:
         upstream = rest
     elif _REVISION.fullmatch(revision) is None:
         return False
-    # A hyphen in the upstream part needs a revision after it, a colon an epoch before it.
-    extra = ("-" if hyphen else "") + (":" if colon else "")
-    return re.fullmatch(r"[0-9][A-Za-z0-9.+~" + re.escape(extra) + r"]*", upstream) is not None
+    return _UPSTREAM.fullmatch(upstream) is not None
 
 
 def parse_deploys(items: Sequence[str]) -> dict[str, str]:
