@@ -170,11 +170,13 @@ def _read_run(risks: dict[str, Risk], entry: Entry) -> None:
     for index, item in enumerate(payload.get("residual_risks") or (), start=1):
         host = item.get("host") or None
         text = str(item.get("risk", ""))
+        # The run log, too, reads a residual risk recorded without a reason as one with none.
+        reason = str(item.get("reason", ""))
         key = (host, control_of(text))
         reported.add(key)
         known = open_by_key.get(key)
         if known is not None:
-            risks[known] = _report(risks[known], entry, kind, str(item.get("reason", "")))
+            risks[known] = _report(risks[known], entry, kind, reason)
             continue
         risk_id = format_id(RISK_PREFIX, entry.seq, index)
         risks[risk_id] = _report(
@@ -189,7 +191,7 @@ def _read_run(risks: dict[str, Risk], entry: Entry) -> None:
             ),
             entry,
             kind,
-            str(item.get("reason", "")),
+            reason,
         )
         open_by_key[key] = risk_id
     if payload.get("outcome") != Outcome.SUCCEEDED.value:
