@@ -150,10 +150,9 @@ def _needs_exact_jcs(value: object) -> bool:
     if kind is dict:
         exact = False
         for key, item in cast(dict[Any, Any], value).items():
-            if type(key) is not str:
-                if not isinstance(key, str):
-                    raise BadInput(f"JSON object key {key!r} is not a string")
-            elif not key.isascii() and _beyond_bmp(key):
+            if not isinstance(key, str):
+                raise BadInput(f"JSON object key {key!r} is not a string")
+            if not key.isascii() and _beyond_bmp(key):
                 exact = True
             # Scalars that always agree are skipped here: a call per value costs more.
             if type(item) not in _AGREEING and _needs_exact_jcs(item):
@@ -176,7 +175,7 @@ def _needs_exact_jcs(value: object) -> bool:
         return False
     if isinstance(value, float):
         text = float.__repr__(value)
-        return "e" in text or text.endswith(".0") or "n" in text
+        return "e" in text or text.endswith(".0")
     if isinstance(value, dict | list | tuple):  # subclasses: walked as their base
         return _needs_exact_jcs(
             dict(value) if isinstance(value, dict) else list(cast(list[Any], value))
@@ -205,17 +204,23 @@ def jcs_json(value: Any) -> str:
     :func:`canonical_json`. Most payloads (no floats written with an exponent
     or as whole numbers, no keys beyond the Basic Multilingual Plane) are
     written by the C JSON encoder, whose text is then RFC 8785's; the others
-    by the ``rfc8785`` library. Raise BadInput if the value holds a non-string
-    key, NaN or infinity, an integer beyond ±(2^53-1), a naive datetime, a
-    lone surrogate or anything JSON cannot represent.
+    by the ``rfc8785`` library, which also names whatever cannot be written.
+    Raise BadInput if the value holds a non-string key, NaN or infinity, an
+    integer beyond ±(2^53-1), a naive datetime, a lone surrogate or anything
+    JSON cannot represent.
     """
-    try:
-        if not _needs_exact_jcs(value):
+    if not _needs_exact_jcs(value):
+        try:
             # Keys were checked by the walk: encode at once, as canonical_json does.
             text = _ENCODER.encode(value)
             if not text.isascii():
                 text.encode()  # a lone surrogate has no UTF-8 form
             return text
+        except (TypeError, ValueError):
+            # What cannot be written is named by the library below, so that a bad value
+            # gets one message whatever else the payload holds.
+            pass
+    try:
         return rfc8785.dumps(_plain(value)).decode()
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as error:
         raise BadInput(f"not canonical JSON: {error}") from None

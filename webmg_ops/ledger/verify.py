@@ -86,7 +86,7 @@ def verify_ledger(
     for row in ledger.stored_rows():
         seq, kind, client, at, actor, payload_json, stored_prev, stored_hash, entry_format = row
         if seq != expected_seq:
-            if isinstance(seq, int) and seq > expected_seq:
+            if seq > expected_seq:
                 return broken(
                     expected_seq,
                     f"entry {expected_seq} is missing (the next stored entry is {seq})",
@@ -120,7 +120,12 @@ def verify_ledger(
             )
         for expected, where in pending_published.pop(seq, ()):
             if stored_hash != expected.hash:
-                since = f"after entry {matching.seq}, " if matching is not None else ""
+                # A copy of the same checkpoint that agrees bounds nothing: it is the same entry.
+                since = (
+                    f"after entry {matching.seq}, "
+                    if matching is not None and matching.seq < seq
+                    else ""
+                )
                 return broken(
                     seq,
                     f"the chain recomputes, but entry {seq}'s hash differs from the checkpoint "
