@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import time as clock
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.clock import controller_zone as set_controller_zone
 
 from webmg_ops.config.calendar import calendar_state, freeze_periods, is_due, window_openings
 from webmg_ops.config.contract import Freeze, Window
@@ -24,17 +23,8 @@ NEW_YORK = ZoneInfo("America/New_York")
 def controller_zone(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run every calendar test with the controller's own clock in several zones: windows
     and freezes are the client's, whatever zone the controller's machine is set to."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = request.param
-    clock.tzset()
-    try:
+    with set_controller_zone(request.param):
         yield request.param
-    finally:
-        if before is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = before
-        clock.tzset()
 
 
 def window(days: list[str], start: str, duration: str, tz: str) -> Window:

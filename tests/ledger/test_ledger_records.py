@@ -4,12 +4,12 @@ that the hash chain is computed from, at the edges of each rule."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from support.clock import controller_zone
 
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import (
@@ -155,13 +155,10 @@ def test_a_time_east_of_utc_is_written_earlier_in_utc() -> None:
 
 
 @pytest.fixture
-def machine_in_paris(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def machine_in_paris() -> Iterator[None]:
     """The controller's local time zone is Paris (not UTC) for the test."""
-    monkeypatch.setenv("TZ", "Europe/Paris")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    with controller_zone("Europe/Paris"):
+        yield
 
 
 def test_a_time_without_offset_is_utc_whatever_the_machines_zone(machine_in_paris: None) -> None:

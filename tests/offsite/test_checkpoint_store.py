@@ -14,10 +14,8 @@ import base64
 import hashlib
 import http.client
 import http.server
-import os
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
+from support.clock import controller_zone
 from support.moto_s3 import SETUP_KEY, moto_endpoint, s3_client
 
 from webmg_ops.config.offsite_target import OffsiteTarget
@@ -255,17 +254,8 @@ def credentials() -> OffsiteCredentials:
 @pytest.fixture
 def far_east_clock() -> Iterator[None]:
     """Within the test, the controller's local time is UTC+14 (no tz database needed)."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "WEBMG-14"
-    time.tzset()
-    try:
+    with controller_zone("WEBMG-14"):
         yield
-    finally:
-        if before is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
 
 
 def target_of(front: Front, bucket: str) -> OffsiteTarget:

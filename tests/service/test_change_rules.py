@@ -10,7 +10,6 @@ Europe/Vienna, the Christmas freeze, the hotel sector's summer freeze; ``e-mail`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.clock import controller_zone
 from support.run_entries import ACTOR
 from support.service import STORY_START, ChangeStory
 
@@ -613,13 +613,10 @@ def test_a_time_in_a_window_is_scheduled_in_utc_and_the_clients_time(alpenhof: C
 
 
 @pytest.fixture
-def controller_in_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def controller_in_new_york() -> Iterator[None]:
     """Run the test with the controller's clock set to New York's time."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    with controller_zone("America/New_York"):
+        yield
 
 
 @pytest.mark.usefixtures("controller_in_new_york")

@@ -6,67 +6,19 @@ acceptance lasts until its date."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import pytest
-from support.service import stored
+from support.risk_entries import DB, SSH_01, TODAY, WEB, Ledger, run
 
 from webmg_ops.errors import BadInput
-from webmg_ops.ledger import Entry, NewEntry
 from webmg_ops.runs.records import (
-    RUN_FINISHED,
-    HostResult,
     HostStatus,
     Outcome,
     ResidualRisk,
-    RunFinished,
-    to_payload,
 )
 from webmg_ops.service import risks
 from webmg_ops.service.risks import RiskState, control_of
-
-T0 = datetime(2026, 5, 5, 21, 0, tzinfo=UTC)
-TODAY = date(2026, 5, 6)
-WEB, DB = "alpenhof-web1", "alpenhof-db1"
-SSH_01 = "SSH-01 SSH password authentication disabled"
-
-
-def run(
-    number: int,
-    action: str,
-    reported: Sequence[ResidualRisk],
-    *,
-    outcome: Outcome = Outcome.SUCCEEDED,
-    check: bool = False,
-    statuses: dict[str, HostStatus] | None = None,
-) -> NewEntry:
-    """Return a run-finished entry as the engine writes it."""
-    seen = statuses or {WEB: HostStatus.OK, DB: HostStatus.CHANGED}
-    record = RunFinished(
-        run_id=f"run-{number}",
-        action=action,
-        check=check,
-        outcome=outcome,
-        started_seq=1,
-        duration_s=60.0,
-        hosts=tuple(HostResult(host=host, status=status) for host, status in seen.items()),
-        residual_risks=tuple(reported),
-    )
-    return NewEntry(RUN_FINISHED, "alpenhof", to_payload(record))
-
-
-class Ledger:
-    def __init__(self) -> None:
-        self.entries: list[Entry] = []
-
-    def add(self, *drafts: NewEntry) -> list[Entry]:
-        new = stored(drafts, len(self.entries) + 1, T0 + timedelta(hours=len(self.entries)))
-        self.entries.extend(new)
-        return new
-
-    def register(self, today: date = TODAY) -> dict[str, risks.Risk]:
-        return {risk.id: risk for risk in risks.register_of(self.entries, today=today)}
 
 
 @pytest.mark.parametrize(

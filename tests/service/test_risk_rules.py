@@ -6,68 +6,24 @@ drafted with an acceptance. Every expected value is written out by hand."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from support.service import stored
+from support.risk_entries import DB, SSH_01, T0, TODAY, WEB, Ledger, run
 
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, NewEntry
 from webmg_ops.runs.records import (
     RUN_FINISHED,
-    HostResult,
-    HostStatus,
-    Outcome,
     ResidualRisk,
-    RunFinished,
-    to_payload,
 )
 from webmg_ops.service import risks
-
-T0 = datetime(2026, 5, 5, 21, 0, tzinfo=UTC)
-TODAY = date(2026, 5, 6)
-WEB, DB = "alpenhof-web1", "alpenhof-db1"
-SSH_01 = "SSH-01 SSH password authentication disabled"
 
 
 def at(hours: int) -> str:
     """Return, as the document shows it, the instant of the entry stored ``hours`` after T0."""
     return (T0 + timedelta(hours=hours)).isoformat()
-
-
-def run_payload(number: int, action: str, reported: Sequence[ResidualRisk]) -> dict[str, Any]:
-    """Return the payload of a successful run that saw both hosts, as the engine writes it."""
-    record = RunFinished(
-        run_id=f"run-{number}",
-        action=action,
-        check=False,
-        outcome=Outcome.SUCCEEDED,
-        started_seq=1,
-        duration_s=60.0,
-        hosts=(HostResult(WEB, HostStatus.OK), HostResult(DB, HostStatus.CHANGED)),
-        residual_risks=tuple(reported),
-    )
-    return dict(to_payload(record))
-
-
-def run(number: int, action: str, reported: Sequence[ResidualRisk]) -> NewEntry:
-    return NewEntry(RUN_FINISHED, "alpenhof", run_payload(number, action, reported))
-
-
-class Ledger:
-    """A client's entries as the ledger hands them back: seq 1, 2, ... one hour apart."""
-
-    def __init__(self) -> None:
-        self.entries: list[Entry] = []
-
-    def add(self, *drafts: NewEntry) -> list[Entry]:
-        new = stored(drafts, len(self.entries) + 1, T0 + timedelta(hours=len(self.entries)))
-        self.entries.extend(new)
-        return new
-
-    def documents(self, today: date = TODAY) -> dict[str, dict[str, Any]]:
-        return {risk.id: risk.document() for risk in risks.register_of(self.entries, today=today)}
 
 
 def empty_document(**fields: Any) -> dict[str, Any]:
@@ -158,12 +114,12 @@ def test_a_risk_reported_by_two_kinds_of_run_lists_both_once() -> None:
 
 def test_a_residual_risk_recorded_without_a_reason_has_none_and_keeps_the_last_one() -> None:
     ledger = Ledger()
-    first = run_payload(1, "check", [ResidualRisk(WEB, "a reboot is pending", "")])
+    first = dict(run(1, "check", [ResidualRisk(WEB, "a reboot is pending", "")]).payload)
     del first["residual_risks"][0]["reason"]
     ledger.add(NewEntry(RUN_FINISHED, "alpenhof", first))
     assert ledger.documents()["RSK-1.1"]["reason"] == ""
     ledger.add(run(2, "check", [ResidualRisk(WEB, "a reboot is pending", "kernel")]))
-    third = run_payload(3, "check", [ResidualRisk(WEB, "a reboot is pending", "")])
+    third = dict(run(3, "check", [ResidualRisk(WEB, "a reboot is pending", "")]).payload)
     del third["residual_risks"][0]["reason"]
     ledger.add(NewEntry(RUN_FINISHED, "alpenhof", third))
     document = ledger.documents()["RSK-1.1"]

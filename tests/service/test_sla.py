@@ -8,8 +8,6 @@ offset in the module under test cannot hide behind the same wrong offset here.
 
 from __future__ import annotations
 
-import os
-import time as clock
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -17,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.clock import controller_zone
 
 from webmg_ops.config.contract import BusinessHours
 from webmg_ops.service.sla import (
@@ -47,17 +46,8 @@ def office(zone: str = VIENNA, **hours: object) -> BusinessCalendar:
 @pytest.fixture
 def controller_in_kiritimati() -> Iterator[None]:
     """The controller's own clock set to UTC+14, a day ahead of a client at UTC-10."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "Pacific/Kiritimati"
-    clock.tzset()
-    try:
+    with controller_zone("Pacific/Kiritimati"):
         yield
-    finally:
-        if before is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = before
-        clock.tzset()
 
 
 @pytest.mark.usefixtures("controller_in_kiritimati")
