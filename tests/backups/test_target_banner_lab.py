@@ -23,7 +23,8 @@ from webmg_ops.backups.repository import sftp_command, target_known_hosts
 from webmg_ops.config.clients import load_client
 from webmg_ops.config.repository_location import SftpLocation, parse_repository_location
 
-pytestmark = pytest.mark.lab
+# The client's controller key reaches the target once the agency has prepared it.
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prepared_target")]
 
 TARGET = "198.18.0.5"
 CLIENT = "atelier-nord"
