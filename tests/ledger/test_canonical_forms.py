@@ -149,6 +149,11 @@ def test_subclasses_of_objects_and_arrays_are_written_as_their_base() -> None:
     assert jcs_json(value) == ('{"ordered":{"a":0.5,"z":1},"point":[1,2],"readings":[4,0.25]}')
 
 
+def test_a_whole_number_only_inside_an_object_subclass_is_still_written_exactly() -> None:
+    # The subclass alone holds the value the fast writer would get wrong ("1.0").
+    assert jcs_json({"ordered": OrderedDict([("z", 1.0)])}) == '{"ordered":{"z":1}}'
+
+
 def test_subclasses_with_plain_values_are_written_as_their_base() -> None:
     value = {"point": Point(0.5, 2), "ordered": OrderedDict([("z", "b"), ("a", None)])}
     assert jcs_json(value) == '{"ordered":{"a":null,"z":"b"},"point":[0.5,2]}'
