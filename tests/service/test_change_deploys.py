@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.change_runs import run_started
 from support.service import (
     STORY_START,
     ChangeStory,
@@ -29,7 +30,6 @@ from support.service import (
 
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.errors import BadInput, ExitCode
-from webmg_ops.ledger import NewEntry
 from webmg_ops.service import changes
 from webmg_ops.service.changes import ChangeState
 
@@ -83,23 +83,6 @@ def approved_story(
     story.add(changes.draft_approval(story.entries, CHANGE, by="Anna", note=""))
     assert story.change.state is ChangeState.APPROVED
     return story
-
-
-def run_started(
-    run_id: str, approval_seq: int | None, *, check: bool = False, change: str = CHANGE
-) -> NewEntry:
-    """A deploy's ``run-started`` as the engine writes it (the fields a change reads)."""
-    return NewEntry(
-        "run-started",
-        "alpenhof",
-        {
-            "run_id": run_id,
-            "action": "deploy",
-            "check": check,
-            "approval_seq": approval_seq,
-            "change": change,
-        },
-    )
 
 
 def test_the_request_names_what_the_change_deploys_and_a_scope_may_correct_it(

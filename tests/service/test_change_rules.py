@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.change_runs import run_started
 from support.clock import controller_zone
 from support.run_entries import ACTOR
 from support.service import STORY_START, ChangeStory
@@ -117,21 +118,6 @@ def scheduled(client: Client) -> ChangeStory:
     story = estimated(client)
     story.add(schedule(story, client, window="tuesday night"))
     return story
-
-
-def run_started(run_id: str, approval_seq: int | None, *, check: bool = False) -> NewEntry:
-    """A deploy's ``run-started`` as the engine writes it (the fields a change reads)."""
-    return NewEntry(
-        "run-started",
-        "alpenhof",
-        {
-            "run_id": run_id,
-            "action": "deploy",
-            "check": check,
-            "approval_seq": approval_seq,
-            "change": CHANGE,
-        },
-    )
 
 
 def history(*steps: tuple[int, str, int]) -> list[dict[str, Any]]:
