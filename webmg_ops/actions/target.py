@@ -28,14 +28,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
-
 from webmg_ops.actions.base import Action, ActionOutcome, RunContext, ungoverned_vars
 from webmg_ops.ansible.runner import PlaybookResult
 from webmg_ops.ansible.vault import Vault
 from webmg_ops.config.clients import AGENCY, TARGET_GROUP, list_client_names, load_client
 from webmg_ops.config.repository_location import SftpLocation, parse_repository_location
 from webmg_ops.errors import BadInput, WebmgError
+from webmg_ops.remote.keys import public_key_text
 from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.remote.ssh import known_host_keys
 from webmg_ops.runs.records import ResidualRisk, RunRequest
@@ -98,13 +97,9 @@ def public_key_of(private_key: Path) -> str:
     ``type base64``. Raise BadInput if it is missing or not such a key.
     """
     try:
-        key = serialization.load_ssh_private_key(private_key.read_bytes(), password=None)
+        return public_key_text(private_key)
     except (OSError, ValueError, TypeError) as error:
         raise BadInput(f"{private_key}: not a readable OpenSSH private key ({error})") from None
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
-    return public.decode()
 
 
 def host_key_of(known_hosts: Path, address: str, port: int) -> str | None:

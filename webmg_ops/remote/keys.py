@@ -50,3 +50,18 @@ def generate_key_pair(private_path: Path, comment: str) -> str:
     write_private(private_path, private)
     private_path.with_name(private_path.name + ".pub").write_text(line + "\n")
     return line
+
+
+def public_key_text(private_path: Path) -> str:
+    """Given an unencrypted private key in OpenSSH format, return its public half as
+    ``type base64`` (an ``authorized_keys`` line without comment).
+
+    Derived from the private key itself, so that the line is always the key the
+    engine offers. Raise ValueError or TypeError if the file is not such a key,
+    OSError if it cannot be read.
+    """
+    key = serialization.load_ssh_private_key(private_path.read_bytes(), password=None)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return public.decode()
