@@ -212,6 +212,7 @@ def test_the_next_steps_lead_from_the_contract_to_the_first_drill(
     expected_in_order = [
         "fill client.yml",
         "add your hosts to hosts.yml, then validate: webmg-ops validate acme",
+        "webmg-ops bootstrap acme --user root --key FILE",
         "passwordless sudo",
         public_key,
         "webmg-ops enroll acme",

@@ -54,11 +54,13 @@ class Lab:
         }
 
     def cli(
-        self, *args: str, timeout: float = COMMAND_TIMEOUT_SECONDS
+        self, *args: str, timeout: float = COMMAND_TIMEOUT_SECONDS, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``webmg-ops ARGS`` on the test lab and return how it went."""
+        """Run ``webmg-ops ARGS`` on the test lab (INPUT on its standard input, if given)
+        and return how it went."""
         return subprocess.run(
             [sys.executable, "-m", "webmg_ops.cli.main", *args],
+            input=input,
             env=self.env,
             capture_output=True,
             text=True,

@@ -1,10 +1,12 @@
-"""Client commands: ``client new``, ``clients``, ``validate``, ``schema``, ``policy``,
-``s3-policies``, ``due``, ``note``."""
+"""Client commands: ``client new``, ``bootstrap``, ``clients``, ``validate``, ``schema``,
+``policy``, ``s3-policies``, ``due``, ``note``."""
 
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,13 +28,15 @@ from webmg_ops.config.reference import contract_reference_markdown
 from webmg_ops.config.scaffold import MAINTENANCE_ACCOUNT, NewClient, scaffold_client
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.ledger import open_ledger
+from webmg_ops.remote.first_contact import Login
 from webmg_ops.schedule.due import clients_due, due_document
+from webmg_ops.service.bootstrap import bootstrap_hosts
 from webmg_ops.service.records import record_note
 from webmg_ops.settings import Settings
 from webmg_ops.yamlsource import SourceProblem
 
 from .common import console, emit_json, json_option, pass_settings, vault_option
-from .runs import run_due_drills
+from .runs import confirm_host_key, run_due_drills
 
 
 def _load_all(
@@ -90,10 +94,11 @@ def _next_steps(client: NewClient) -> list[str]:
         "fill client.yml: replace each value its comments say to replace "
         "(owner, contacts, time zone, windows, scope, backup, fit)",
         f"add your hosts to hosts.yml, then validate: webmg-ops validate {name}",
-        f"on each host, the maintenance account {MAINTENANCE_ACCOUNT!r} with passwordless "
-        "sudo and this key in its authorized_keys (ssh/id_ed25519.pub):\n"
-        f"     {client.public_key}",
-        f"enrol the hosts' keys: webmg-ops enroll {name}",
+        f"bootstrap each host with the login the client gave: webmg-ops bootstrap {name} "
+        "--user root --key FILE (or --user U --ask-pass); each host key is shown to accept, "
+        f"then the maintenance account {MAINTENANCE_ACCOUNT!r} gets passwordless sudo and "
+        f"this key:\n     {client.public_key}",
+        f"or, for hosts whose account the client made, enrol their keys: webmg-ops enroll {name}",
         f'diagnose it as a prospect: webmg-ops diagnose {name} --reason "scoping"',
         f"{level}; webmg-ops policy {name} shows what it implies",
         "first backup and restore drill: name the repository in client.yml "
@@ -167,6 +172,90 @@ def client_new_command(
     console.print("Next steps:")
     for number, step in enumerate(_next_steps(client), start=1):
         console.print(f"  {number}. {escape(step)}", soft_wrap=True)
+
+
+def _read_password(user: str) -> str:
+    """Return the login's password: asked on the terminal, else the first line of stdin
+    (so a script can pipe it in without putting it on a command line)."""
+    if sys.stdin.isatty():
+        return str(click.prompt(f"Password of {user}", hide_input=True, err=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@click.command("bootstrap")
+@click.argument("client", metavar="CLIENT")
+@click.argument("hosts", nargs=-1, metavar="[HOST]...")
+@click.option(
+    "--user", "login_user", required=True, help="The login the client gave (root, or a sudo user)."
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The login's private key file.",
+)
+@click.option(
+    "--ask-pass",
+    is_flag=True,
+    help="The login takes a password (and sudo, for a user other than root): asked on the "
+    "terminal, or read from the first line of standard input.",
+)
+@click.option(
+    "--accept",
+    "accepted",
+    multiple=True,
+    metavar="SHA256:...",
+    help="Accept this host key fingerprint without asking (repeat per host).",
+)
+@vault_option
+@json_option
+@pass_settings
+def bootstrap_command(
+    settings: Settings,
+    client: str,
+    hosts: tuple[str, ...],
+    login_user: str,
+    key_file: Path | None,
+    ask_pass: bool,
+    accepted: tuple[str, ...],
+    vault_file: str | None,
+    as_json: bool,
+) -> int:
+    """First contact with CLIENT's servers: their maintenance account, from the client's login.
+
+    Each host's key is shown and must be accepted (as enroll does); then the login the
+    client gave makes the maintenance account with the client's key and passwordless sudo,
+    and the account is tried before the host key is trusted.
+
+    Exit 2 (nothing done) for bad input, 3 if a host key was not accepted, 1 if a host
+    could not be bootstrapped.
+    """
+    if ask_pass and key_file is not None:
+        raise BadInput("give the login's key (--key FILE) or its password (--ask-pass), not both")
+    password = _read_password(login_user) if ask_pass else None
+    login = Login(login_user, key_file, password)
+    results = bootstrap_hosts(
+        settings,
+        client,
+        hosts,
+        login=login,
+        accepted=set(accepted),
+        confirm=None if as_json else confirm_host_key,
+        vault_password_file=vault_password_file(vault_file),
+    )
+    if as_json:
+        emit_json([result.document() for result in results])
+    else:
+        for result in results:
+            colour = "green" if result.done else "red"
+            console.print(
+                f"{escape(result.host)} ({escape(result.address)}) {result.fingerprint}: "
+                f"[{colour}]{escape(result.status)}[/{colour}]",
+                soft_wrap=True,
+            )
+    if any(not result.done and not result.refused for result in results):
+        return int(ExitCode.FAILED)
+    return int(ExitCode.REFUSED if any(result.refused for result in results) else ExitCode.OK)
 
 
 @click.command("clients")

@@ -49,6 +49,11 @@ COMMANDS: dict[str, LazyCommand] = {
             "it)."
         ),
     ),
+    "bootstrap": LazyCommand(
+        "webmg_ops.cli.clients",
+        "bootstrap_command",
+        "First contact with CLIENT's servers: their maintenance account, from the client's login.",
+    ),
     "change": LazyCommand(
         "webmg_ops.cli.changes",
         "change_group",

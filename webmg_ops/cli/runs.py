@@ -607,7 +607,7 @@ def enroll_command(
         client,
         hosts,
         accepted=set(accepted),
-        confirm=None if as_json else _confirm,
+        confirm=None if as_json else confirm_host_key,
         vault_password_file=vault_password_file(vault_file),
     )
     if as_json:
@@ -621,7 +621,9 @@ def enroll_command(
     return int(ExitCode.REFUSED if refused else ExitCode.OK)
 
 
-def _confirm(host: str, address: str, fingerprint: str, changed: bool) -> bool:
+def confirm_host_key(host: str, address: str, fingerprint: str, changed: bool) -> bool:
+    """Show a host's key fingerprint (and whether it changed); return whether the person at
+    the terminal accepts it (never without a terminal: then ``--accept`` is the way)."""
     warning = " [red]THE KEY CHANGED[/red]" if changed else ""
     console.print(f"{host} ({address}) presents {fingerprint}{warning}")
     if not sys.stdin.isatty():

@@ -237,7 +237,7 @@ def inventory_text(name: str) -> str:
         f"# {display_name_of(name)}'s hosts: an ordinary Ansible inventory. `validate`\n"
         "# refuses it until it lists a host: add each server under its group (replace\n"
         "# the commented examples with the client's names and addresses), validate,\n"
-        f"# then enrol the hosts' keys (webmg-ops enroll {name}).\n"
+        f"# then bootstrap them with the client's login (webmg-ops bootstrap {name}).\n"
         "all:\n"
         "  children:\n"
         f"{groups}"

@@ -86,8 +86,9 @@ class BoundedResult:
     cut: bool = False
 
 
-def _verified(connection: Connection, timeout: float) -> Any:
-    """Given a host's connection settings, return a fabric ``Connection`` to it, not yet
+def _verified(connection: Connection, timeout: float, password: str | None = None) -> Any:
+    """Given a host's connection settings (and the login's password, for a first contact
+    with the credentials a client gave), return a fabric ``Connection`` to it, not yet
     open, that will only accept the host key enrolled in the client's known_hosts.
     """
     # lazy=True loads no /etc/fabric.yaml or ~/.fabric.yaml; load_ssh_configs=False no
@@ -97,6 +98,8 @@ def _verified(connection: Connection, timeout: float) -> Any:
     options = client_options(connection, timeout)
     if options["key_filename"] is None:
         del options["key_filename"]  # fabric takes a list of files, never None
+    if password is not None:
+        options["password"] = password
     link = fabric.Connection(
         connection.address,
         user=connection.user,
@@ -209,10 +212,12 @@ class HostSession:
         )
 
     def read_bounded(
-        self, command: str, limit: int, timeout: float = COMMAND_TIMEOUT_S
+        self, command: str, limit: int, timeout: float = COMMAND_TIMEOUT_S, stdin: bytes = b""
     ) -> BoundedResult:
-        """Given a command, a size in bytes and a timeout, run the command and return what
-        it printed, its raw bytes, never more than ``limit`` bytes per stream.
+        """Given a command, a size in bytes, a timeout and what to write to the command's
+        input (a short secret such as a sudo password: it never reaches a command line),
+        run the command and return what it printed, its raw bytes, never more than
+        ``limit`` bytes per stream.
 
         For a command whose output is not trusted: fabric's runner keeps everything a
         command prints until it ends, so a host could fill the controller's memory.
@@ -229,6 +234,10 @@ class HostSession:
         try:
             channel = self._link.create_session()
             channel.exec_command(command)
+            if stdin:
+                channel.sendall(stdin)
+                # The command then reads an end of input, not a wait for more.
+                channel.shutdown_write()
             stdout_ended = False
             while True:
                 # stderr has no wait of its own: take what came each time round.
@@ -312,8 +321,11 @@ class HostSession:
         self.close()
 
 
-def open_host_session(connection: Connection, timeout: float = CONNECT_TIMEOUT_S) -> HostSession:
-    """Given a host's connection settings, return an open session to it whose host key
+def open_host_session(
+    connection: Connection, timeout: float = CONNECT_TIMEOUT_S, password: str | None = None
+) -> HostSession:
+    """Given a host's connection settings (and a password, when the login takes one
+    rather than the connection's key), return an open session to it whose host key
     matched the client's known_hosts (use it as a context manager, or close it).
 
     Raise HostKeyProblem if the key is unknown or changed (``changed`` set; nothing
@@ -321,7 +333,7 @@ def open_host_session(connection: Connection, timeout: float = CONNECT_TIMEOUT_S
     the login.
     """
     try:
-        link = _verified(connection, timeout)
+        link = _verified(connection, timeout, password)
     except ValueError as error:  # fabric refuses an address it would read as user@host:port
         raise Unreachable(f"{connection.host} ({connection.address}): {error}") from error
     try:
@@ -334,13 +346,14 @@ def open_host_session(connection: Connection, timeout: float = CONNECT_TIMEOUT_S
 
 @contextlib.contextmanager
 def host_session(
-    connection: Connection, timeout: float = CONNECT_TIMEOUT_S
+    connection: Connection, timeout: float = CONNECT_TIMEOUT_S, password: str | None = None
 ) -> Iterator[HostSession]:
-    """Given a host's connection settings, yield an open session to it (closed after).
+    """Given a host's connection settings (and the login's password, if it takes one),
+    yield an open session to it (closed after).
 
     Raise as :func:`open_host_session` does.
     """
-    session = open_host_session(connection, timeout)
+    session = open_host_session(connection, timeout, password)
     with session:
         yield session
 

@@ -182,7 +182,8 @@ def connect_failure(connection: Connection, error: Exception) -> HostKeyProblem 
         return HostKeyProblem(
             connection.host,
             f"{connection.host} ({connection.address}) is not enrolled in "
-            f"{connection.known_hosts}: run webmg-ops enroll first",
+            f"{connection.known_hosts}: run webmg-ops bootstrap (a new server) or "
+            "webmg-ops enroll (its account exists) first",
             changed=False,
         )
     if isinstance(error, OSError):

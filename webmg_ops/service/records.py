@@ -28,6 +28,8 @@ NOTE = "note"
 #: The entries of a host key enrolled for the first time, and of one that replaced another.
 HOST_ENROLLED = "host-enrolled"
 HOST_KEY_CHANGED = "host-key-changed"
+#: The entry of a server's first contact: its maintenance account made from the client's login.
+HOST_BOOTSTRAPPED = "host-bootstrapped"
 
 
 def record_note(settings: Settings, client_name: str, text: str) -> Entry:
@@ -74,6 +76,37 @@ def host_key_recorder(settings: Settings) -> Iterator[HostKeyRecorder]:
         def record(client: str, payload: Mapping[str, object], changed: bool) -> Entry:
             kind = HOST_KEY_CHANGED if changed else HOST_ENROLLED
             return ledger.append(kind, client, dict(payload))
+
+        yield record
+
+
+#: Records one bootstrap: (client, its payload, the enrolment's payload when the host key
+#: is new or changed, whether it replaced a key) -> the entries, appended together.
+HostRecorder = Callable[[str, Mapping[str, object], Mapping[str, object] | None, bool], list[Entry]]
+
+
+@contextmanager
+def host_recorder(settings: Settings) -> Iterator[HostRecorder]:
+    """Given the settings, open the ledger and yield a function that records one host's
+    bootstrap, with the enrolment of its key when it is new or changed, in one
+    transaction; the ledger closes when the block ends.
+
+    Opened before any host is touched, so that a ledger that cannot be reached stops
+    the bootstrap before it begins.
+    """
+    with open_ledger(settings.ledger_url) as ledger:
+
+        def record(
+            client: str,
+            payload: Mapping[str, object],
+            enrolment: Mapping[str, object] | None,
+            changed: bool,
+        ) -> list[Entry]:
+            drafts = [NewEntry(HOST_BOOTSTRAPPED, client, dict(payload))]
+            if enrolment is not None:
+                kind = HOST_KEY_CHANGED if changed else HOST_ENROLLED
+                drafts.insert(0, NewEntry(kind, client, dict(enrolment)))
+            return ledger.append_many(drafts)
 
         yield record
 
