@@ -116,6 +116,7 @@ demo: setup
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/events.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/tick.py
 	nice -n 19 $(BIN)/python bench/monitor.py
