@@ -38,6 +38,14 @@ HOUR = timedelta(hours=1)
         ("targets.rto", 2 * HOUR, 4 * HOUR, False),
         ("response.p1", None, HOUR, True),
         ("response.p1", HOUR, None, False),
+        # Escalation thresholds may be added, never dropped; the same ones are not looser.
+        ("escalation.thresholds", (50, 100), (50, 100), False),
+        ("escalation.thresholds", (50, 75, 100), (50, 100), False),
+        ("escalation.thresholds", (100,), (50, 100), True),
+        # A severity's priority may become more urgent, never less; the same is not looser.
+        ("severity.availability.critical", "P1", "P1", False),
+        ("severity.availability.critical", "P1", "P2", False),
+        ("severity.availability.critical", "P3", "P2", True),
         # The budget marker is the agency's price, never a loosening.
         ("budget.marker", "from $1 / month", "from $1,500 / month", False),
         ("budget.marker", "from $9,999 / month", "from $150 / month", False),
@@ -80,6 +88,32 @@ def test_the_stricter_of_two_values_whichever_comes_first(
 )
 def test_how_a_value_reads(value: object, text: str) -> None:
     assert describe_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("setting", "text"),
+    [
+        ("response.p1", "next business day"),
+        ("monitoring.interval", "not monitored"),
+        # A setting with no meaning of its own for "none" reads as a dash, as no setting does.
+        ("updates.mode", "-"),
+        (None, "-"),
+    ],
+)
+def test_no_value_reads_as_the_settings_meaning_of_none(setting: str | None, text: str) -> None:
+    assert describe_value(None, setting) == text
+
+
+def test_the_policy_document_names_each_freeze_with_its_dates(inventories: Path) -> None:
+    # riverton's contract: a yearly fiscal freeze and a one-off election freeze.
+    document = policy_document(load_client(inventories, "riverton").policy)
+    election = next(item for item in document["freezes"] if item["name"] == "municipal election")
+    assert {key: election[key] for key in ("start", "end", "yearly", "source")} == {
+        "start": "2026-11-02",
+        "end": "2026-11-04",
+        "yearly": False,
+        "source": "contract",
+    }
 
 
 def test_a_level_already_stricter_than_its_sector_keeps_its_own_value(inventories: Path) -> None:

@@ -16,6 +16,8 @@ from webmg_ops.cli.runs import plan_command, run_command
 from webmg_ops.engine.lock import LockHolder, client_lock
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import open_ledger
+from webmg_ops.service.records import record_approval
+from webmg_ops.settings import Settings
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -73,6 +75,33 @@ def test_plan_names_window_diagnostic_approval_and_lock(
     # Once the lock is released, the lock is no longer a reason.
     again = json.loads(cli("plan", "riverton", "update", "--json").out)
     assert [refused["kind"] for refused in again["refusals"]] == kinds[:3]
+
+
+def test_an_action_without_a_window_rule_is_refused_for_its_lock_alone(
+    cli: Any, ledger_url: str, private_var: Path
+) -> None:
+    """A backup needs no window, diagnostic or approval: with riverton's lock held and no
+    diagnostic on record, the lock is its only reason."""
+    holder = LockHolder(run_id="riverton-update-other", pid=os.getpid(), started="earlier")
+    with client_lock(private_var, "riverton", holder):
+        plan = json.loads(cli("plan", "riverton", "backup", "--json").out)
+    assert [refused["kind"] for refused in plan["refusals"]] == ["lock"]
+
+
+def test_only_an_approval_of_this_client_and_action_lifts_the_approval_rule(
+    cli: Any, ledger_url: str, inventories: Path, edit_contract: Any, private_var: Path
+) -> None:
+    """riverton's update waits for an approval of riverton's update: one of its harden, or
+    of another client's update, is no reason to lift it."""
+    edit_contract("riverton", _closed_now)
+    settings = Settings(inventories=inventories, ledger_url=ledger_url, var_dir=private_var)
+    record_approval(settings, "riverton", "harden", "I. Holm", "CHG-1 (harden only)")
+    record_approval(settings, "alpenhof", "update", "B. Keller", "CHG-2 (alpenhof only)")
+    plan = json.loads(cli("plan", "riverton", "update", "--json").out)
+    assert [refused["kind"] for refused in plan["refusals"]] == ["window", "diagnostic", "approval"]
+    record_approval(settings, "riverton", "update", "I. Holm", "CHG-3")
+    plan = json.loads(cli("plan", "riverton", "update", "--json").out)
+    assert [refused["kind"] for refused in plan["refusals"]] == ["window", "diagnostic"]
 
 
 def test_a_crashed_holder_is_no_reason(
