@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from webmg_ops.config.clients import load_client
+from webmg_ops.config.clients import ContractInvalid, load_client
 from webmg_ops.config.contract import Level, Retention
 from webmg_ops.config.policy import describe_value, is_looser, policy_document, stricter
 
@@ -46,6 +46,10 @@ HOUR = timedelta(hours=1)
         ("severity.availability.critical", "P1", "P1", False),
         ("severity.availability.critical", "P1", "P2", False),
         ("severity.availability.critical", "P3", "P2", True),
+        # Probe samples may be kept longer, never shorter; the same time is not looser.
+        ("monitoring.samples_kept", timedelta(days=30), timedelta(days=35), True),
+        ("monitoring.samples_kept", timedelta(days=35), timedelta(days=35), False),
+        ("monitoring.samples_kept", timedelta(days=95), timedelta(days=35), False),
         # The budget marker is the agency's price, never a loosening.
         ("budget.marker", "from $1 / month", "from $1,500 / month", False),
         ("budget.marker", "from $9,999 / month", "from $150 / month", False),
@@ -145,3 +149,23 @@ def test_a_client_reads_as_itself_and_a_prospect_as_a_prospect(
     # A prospect is read against the first level until one is contracted.
     assert policy.level is Level.STABILITY_SECURITY
     assert policy_document(policy)["level"] == "prospect"
+
+
+def test_a_prospects_looser_override_is_named_against_the_prospect_baseline(
+    inventories: Path, edit_contract
+) -> None:
+    """A prospect has no level yet: its overrides are held to the baseline a prospect is
+    read against, and the refusal says that baseline, not a level it did not buy."""
+
+    def prospect_keeping_too_little(data: dict) -> None:
+        for key in ("level", "business_owner", "windows", "escalation", "cadences", "targets"):
+            data.pop(key, None)
+        data["backup"]["retention"] = {"daily": 1}
+
+    edit_contract("alpenhof", prospect_keeping_too_little)
+    with pytest.raises(ContractInvalid) as refused:
+        load_client(inventories, "alpenhof")
+    assert (
+        "backup.retention: 1 daily is looser than the prospect baseline (stability-security) "
+        "default of"
+    ) in refused.value.message

@@ -194,11 +194,13 @@ def _bootstrap_one(
         accepted_hosts = Path(folder) / "known_hosts"
         add_known_host(accepted_hosts, address, connection.port, key)
         prepared: Prepared | None = None
+        sent = False  # whether the script reached the host (it may have changed it, even failing)
         try:
             as_login = replace(
                 connection, user=login.user, key_file=login.key_file, known_hosts=accepted_hosts
             )
             with host_session(as_login, password=login.password) as session:
+                sent = True
                 prepared = prepare_account(session, login, connection.user, body)
             with host_session(replace(connection, known_hosts=accepted_hosts)) as session:
                 check_ready(session)
@@ -206,10 +208,12 @@ def _bootstrap_one(
             reason = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             )
-            if prepared is not None and prepared.changed:
-                # The host was changed: that is on record even though the account does not work.
-                record(client, {**payload, **_changes(prepared), "outcome": "failed",
-                                "reason": reason}, None, False)  # fmt: skip
+            if sent and (prepared is None or prepared.changed):
+                # The host may have been changed: that is on record though the account does
+                # not work (what changed is unknown when the script itself failed).
+                changes = _changes(prepared) if prepared is not None else {}
+                record(client, {**payload, **changes, "outcome": "failed", "reason": reason},
+                       None, False)  # fmt: skip
             return BootstrapResult(host, address, shown, f"failed: {reason}", False, prepared)
     enrolment = None if previous == shown else {
         "host": host,
