@@ -95,6 +95,11 @@ def test_after_harden_the_maintenance_ansible_and_backups_still_get_in(
                 assert checked["controls"][control]["detail"], control
             print(f"\n{level} {host}: {checked['score']}, residual {checked['residual_risk']}")
 
+            # The sandboxed application still answers, and still writes its records.
+            health = lab.ssh(address, "curl -fsS http://127.0.0.1/health")
+            assert health.returncode == 0 and '"ok"' in health.stdout, health.stderr
+            booked = lab.ssh(address, "curl -fsS -X POST -d '{}' http://127.0.0.1/records")
+            assert booked.returncode == 0, booked.stdout + booked.stderr
             # The maintenance account: its key and passwordless sudo.
             assert lab.ssh(address, "sudo -n id -u").stdout.strip() == "0"
             # Ansible: a module pipelined (no file copied over) on a ControlPersist master.
