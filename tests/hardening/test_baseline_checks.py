@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 
@@ -245,3 +246,27 @@ def test_the_role_blocks_every_module_the_checks_require() -> None:
         for name in control.params["modules"]
     }
     assert required <= set(defaults["hardening_blocked_modules"])
+
+
+def test_the_roles_ssh_drop_in_sets_what_each_ssh_check_requires() -> None:
+    """The drop-in the role renders with its defaults holds, for each SSH check with a
+    required value, that value (sshd -T on a lab host then shows it: the lab tests)."""
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
+        (ROLE / "templates" / "sshd_hardening.conf.j2").read_text()
+    )
+    rendered = template.render(**defaults, ansible_managed="managed")
+    settings = {
+        line.split()[0].lower(): line.split(None, 1)[1]
+        for line in rendered.splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for control in CONTROLS:
+        if control.kind != "sshd":
+            continue
+        option, params = control.params["option"], control.params
+        assert option in settings, control.id
+        if "equals" in params:
+            assert settings[option] == params["equals"], control.id
+        elif "at_most" in params:
+            assert int(settings[option]) <= params["at_most"], control.id
