@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.backup import TARGET_ADDRESS, target_account
+from support.backup import TARGET_ADDRESS, target_account, target_clock, target_sshd_log
 from support.held_backups import ADDRESSES, CLIENT
 from support.lab import Lab, edited_file
 
@@ -52,24 +52,12 @@ def key_blob(line: str) -> str:
     return fields[fields.index("ssh-ed25519") + 1]
 
 
-def target_clock(lab: Lab) -> str:
-    """Return the backup target's clock, as journalctl's --since reads it."""
-    done = lab.ssh(ADDRESSES["backup1"], "date +@%s")
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
 def logins_since(lab: Lab, since: str) -> list[str]:
     """Return the logins of HOST into the client's account on the target since SINCE,
     as the target's sshd logged them."""
-    done = lab.ssh(
-        ADDRESSES["backup1"],
-        f"sudo journalctl -q --no-pager -o cat _COMM=sshd --since={shlex.quote(since)}",
-    )
-    assert done.returncode == 0, done.stderr
     account = target_account(CLIENT).split("@")[0]
     wanted = f"Accepted publickey for {account} from {ADDRESSES[HOST]} "
-    return [line for line in done.stdout.splitlines() if line.startswith(wanted)]
+    return [line for line in target_sshd_log(lab, since) if line.startswith(wanted)]
 
 
 def target_files(lab: Lab) -> str:

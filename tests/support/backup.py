@@ -63,6 +63,23 @@ def set_up_for_backups(lab: Lab, client: str) -> bool:
     )
 
 
+def target_clock(lab: Lab) -> str:
+    """Return the backup target's clock, as journalctl's --since reads it."""
+    done = lab.ssh(TARGET_ADDRESS, "date +@%s")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def target_sshd_log(lab: Lab, since: str) -> list[str]:
+    """Return what the backup target's sshd logged since SINCE (a :func:`target_clock`)."""
+    done = lab.ssh(
+        TARGET_ADDRESS,
+        f"sudo journalctl -q --no-pager -o cat _COMM=sshd --since={shlex.quote(since)}",
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
 def as_root_on(lab: Lab, address: str, command: list[str]) -> subprocess.CompletedProcess[str]:
     """Run COMMAND (argv) as root on the host at ADDRESS; return what it did."""
     return lab.ssh(address, shlex.join(["sudo", *command]))
