@@ -57,6 +57,8 @@ AVAILABLE_PACKAGES: tuple[str, ...] = (
     # The hardening baseline's packages (roles/hardening).
     "acct",
     "aide",
+    # aide's aideinit and daily timer (a Recommends of aide, which the build leaves out).
+    "aide-common",
     "apt-listchanges",
     "auditd",
     "debsums",
