@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-#: A module of 30 independent tests, collected on its own by a child pytest.
+#: A module of at least 30 independent tests, collected on its own by a child pytest.
 MODULE = "tests/config/test_policy_rules.py"
 PYTEST = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only")
 SEED_LINE = re.compile(r"^Test order shuffled with --randomly-seed=(\d+)$", re.MULTILINE)
@@ -37,9 +37,9 @@ def test_the_seed_is_printed_under_q_and_replays_the_order() -> None:
     (seed,) = SEED_LINE.findall(first)
     replayed = _collect(f"--randomly-seed={seed}")
     assert SEED_LINE.findall(replayed) == [seed]
-    assert _order(replayed) == _order(first) and len(_order(first)) == 30
+    assert _order(replayed) == _order(first) and len(_order(first)) >= 30
     # Another seed, another order of the same tests (two seeds agree on the order of
-    # 30 tests about once in 10**32).
+    # 30 tests or more about once in 10**32).
     other = _collect(f"--randomly-seed={int(seed) + 1}")
     assert sorted(_order(other)) == sorted(_order(first))
     assert _order(other) != _order(first)

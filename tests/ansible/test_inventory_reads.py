@@ -12,8 +12,9 @@ CLIENT = "atelier-nord"
 
 def test_a_variable_file_added_or_removed_between_reads_is_seen(inventories: Path) -> None:
     folder = inventories / CLIENT
-    web_vars = folder / "group_vars" / "web.yml"
-    assert not web_vars.exists()
+    # The web group's variables are a folder (group_vars/web/): a file added to it is read.
+    web_vars = folder / "group_vars" / "web" / "reads.yml"
+    assert web_vars.parent.is_dir() and not web_vars.exists()
     before = read_inventory_variables(folder).variables["atelier-web1"]
     assert "reads_marker" not in before
     web_vars.write_text("reads_marker: added\n")

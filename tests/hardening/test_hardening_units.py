@@ -103,6 +103,18 @@ x11forwarding no
 allowagentforwarding no
 allowtcpforwarding no
 banner /etc/issue.net
+loglevel VERBOSE
+compression no
+maxsessions 10
+tcpkeepalive no
+clientalivecountmax 2
+disableforwarding yes
+permituserenvironment no
+hostbasedauthentication no
+ignorerhosts yes
+maxstartups 10:30:60
+usepam yes
+gssapiauthentication no
 """
 
 

@@ -144,6 +144,8 @@ def make_extra_vars(
             extra[name] = [item.strip() for item in extra[name].split(",") if item.strip()]
     _require_management_networks(client, hosts, vault or Vault(request.vault_password_file), extra)
     extra["hardening_ssh_permit_root_login"] = root_login_setting(client.policy.level.value)
+    # The controls that start at a higher level (the rootkit scanner) follow it in the role.
+    extra["hardening_service_level"] = client.policy.level.value
     return extra
 
 

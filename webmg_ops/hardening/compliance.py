@@ -99,7 +99,11 @@ def to_document(client: str, hosts: Sequence[HostCompliance]) -> dict[str, Any]:
                 "failed": host.with_status(ControlStatus.FAIL),
                 "residual_risk": host.with_status(ControlStatus.RESIDUAL_RISK),
                 "controls": {
-                    result.control: {"status": str(result.status), "detail": result.detail}
+                    result.control: {
+                        "status": str(result.status),
+                        "detail": result.detail,
+                        "references": list(_REFERENCES.get(result.control, ())),
+                    }
                     for result in host.results
                 },
             }
@@ -108,17 +112,25 @@ def to_document(client: str, hosts: Sequence[HostCompliance]) -> dict[str, Any]:
     }
 
 
+#: Each control's reference ids (CIS, dev-sec), listed beside its status in the evidence.
+_REFERENCES: Mapping[str, tuple[str, ...]] = {
+    control.id: control.references for control in CONTROLS
+}
+
+
 # --- checks -------------------------------------------------------------
 
 Verdict = tuple[ControlStatus, str]
 
 
 class HostFacts:
-    """What the checks read from one host, each command run once."""
+    """What the checks read from one host, each command run once, with the host's
+    inventory variables (``settings``: the role's switches and the application's units)."""
 
-    def __init__(self, probe: Probe, level: str) -> None:
+    def __init__(self, probe: Probe, level: str, settings: Mapping[str, Any] | None = None) -> None:
         self.probe = probe
         self.level = level
+        self.settings: Mapping[str, Any] = settings or {}
         self._cache: dict[str, tuple[int, str]] = {}
 
     def run(self, command: str) -> tuple[int, str]:
@@ -357,12 +369,15 @@ def _stat(facts: HostFacts, path: str) -> tuple[int, str, str] | None:
     return int(mode, 8), user, group
 
 
-def _mode_problem(facts: HostFacts, path: str, max_mode: int, group: str | None) -> str | None:
+def _mode_problem(
+    facts: HostFacts, path: str, max_mode: int, group: str | None, owner: str | None = "root"
+) -> str | None:
     found = _stat(facts, path)
     if found is None:
         return None
     mode, user, owner_group = found
-    if mode & ~max_mode or user != "root" or (group and owner_group not in (group, "root")):
+    wrong_owner = owner is not None and user != owner
+    if mode & ~max_mode or wrong_owner or (group and owner_group not in (group, "root")):
         return f"{path} {mode:o} {user}:{owner_group}"
     return None
 
@@ -390,10 +405,15 @@ def check_file_modes(facts: HostFacts, control: Control) -> Verdict:
     )
 
 
-def check_sudo_logfile(facts: HostFacts, control: Control) -> Verdict:
-    """Given a host's facts, return whether sudo logs to a file."""
-    rc, _ = facts.run("grep -rqsE '^\\s*Defaults.*logfile=' /etc/sudoers /etc/sudoers.d")
-    return (ControlStatus.PASS, "logfile set") if rc == 0 else (ControlStatus.FAIL, "no logfile")
+def check_sudo_default(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts and a sudo setting (``logfile=``, ``use_pty``), return whether a
+    ``Defaults`` line of sudo's configuration sets it."""
+    setting = control.params["setting"]
+    pattern = _quote(f"^\\s*Defaults.*\\b{re.escape(setting)}")
+    rc, _ = facts.run(f"grep -rqsE {pattern} /etc/sudoers /etc/sudoers.d")
+    return (
+        (ControlStatus.PASS, f"{setting} set") if rc == 0 else (ControlStatus.FAIL, f"no {setting}")
+    )
 
 
 def check_time_sync(facts: HostFacts, control: Control) -> Verdict:
@@ -416,6 +436,325 @@ def check_time_sync(facts: HostFacts, control: Control) -> Verdict:
     return ControlStatus.FAIL, "no time service active"
 
 
+def _installed(facts: HostFacts, package: str) -> bool:
+    rc, out = facts.run(f"dpkg-query -W -f '${{Status}}' {package} 2>/dev/null")
+    return rc == 0 and out.strip().endswith("ok installed")
+
+
+def _in_container(facts: HostFacts) -> str | None:
+    """Return the container technology the host runs in (None for a machine of its own)."""
+    rc, out = facts.run("systemd-detect-virt --container 2>/dev/null")
+    kind = out.strip()
+    return kind if rc == 0 and kind and kind != "none" else None
+
+
+def _config_lines(facts: HostFacts, *paths: str) -> list[str]:
+    """Return the lines of the given files (globs allowed) that are not comments."""
+    _, out = facts.run(f"cat {' '.join(paths)} 2>/dev/null")
+    return [
+        line.strip()
+        for line in out.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def check_banner_files(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts and the banner files, return whether each holds a warning that
+    names no system (getty's \\m \\r \\s \\v escapes, the distribution's name)."""
+    _, release = facts.run('. /etc/os-release 2>/dev/null && echo "$ID"')
+    system = release.strip().lower()
+    problems = []
+    for path in control.params["paths"]:
+        rc, text = facts.run(f"cat {path}")
+        if rc != 0 or not text.strip():
+            problems.append(f"{path} empty or missing")
+        elif re.search(r"\\[mrsv]", text) or (system and system in text.lower()):
+            problems.append(f"{path} names the system")
+    return (ControlStatus.FAIL, "; ".join(problems)) if problems else (ControlStatus.PASS, "set")
+
+
+def check_login_defs_choice(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts and a login.defs key with its accepted values, return its verdict."""
+    key = control.params["key"]
+    value = _login_defs(facts).get(key, "")
+    ok = value.upper() in control.params["values"]
+    return (ControlStatus.PASS if ok else ControlStatus.FAIL), f"{key} {value or '(unset)'}"
+
+
+def check_pwquality(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts, return whether pam_pwquality checks new passwords with the
+    minimum length and character classes required."""
+    if not any(
+        "pam_pwquality.so" in line for line in _config_lines(facts, "/etc/pam.d/common-password")
+    ):
+        return ControlStatus.FAIL, "pam_pwquality is not in common-password"
+    settings: dict[str, str] = {}
+    for line in _config_lines(
+        facts, "/etc/security/pwquality.conf", "/etc/security/pwquality.conf.d/*.conf"
+    ):
+        key, sep, value = line.partition("=")
+        if sep:
+            settings[key.strip()] = value.strip()
+    short = [
+        f"{name} {settings.get(name, '(unset)')}"
+        for name in ("minlen", "minclass")
+        if not settings.get(name, "").isdigit() or int(settings[name]) < control.params[name]
+    ]
+    shown = ", ".join(f"{name} {settings.get(name, '(unset)')}" for name in ("minlen", "minclass"))
+    return (
+        (ControlStatus.FAIL, f"too weak: {', '.join(short)}")
+        if short
+        else (ControlStatus.PASS, shown)
+    )
+
+
+def check_pam_module(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts, a package and the PAM module it adds, return whether the
+    package is installed and the module is in the PAM file."""
+    params = control.params
+    if not _installed(facts, params["package"]):
+        return ControlStatus.FAIL, f"{params['package']} not installed"
+    if not any(params["module"] in line for line in _config_lines(facts, params["file"])):
+        return ControlStatus.FAIL, f"{params['module']} not in {params['file']}"
+    return ControlStatus.PASS, f"{params['module']} in {params['file']}"
+
+
+_NO_LOGIN = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false")
+
+
+def _accounts(facts: HostFacts) -> list[tuple[str, int, str, str]]:
+    """Return (name, uid, home, shell) of each account of the host."""
+    _, out = facts.run("getent passwd")
+    found = []
+    for line in out.splitlines():
+        fields = line.split(":")
+        if len(fields) == 7 and fields[2].isdigit():
+            found.append((fields[0], int(fields[2]), fields[5], fields[6]))
+    return found
+
+
+def check_system_accounts(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts, return whether every system account (uid under 1000, but the
+    exempt ones) has no login shell."""
+    shells = [
+        f"{name} ({shell})"
+        for name, uid, _home, shell in _accounts(facts)
+        if uid < 1000 and name not in control.params["exempt"] and shell not in _NO_LOGIN
+    ]
+    if shells:
+        return ControlStatus.FAIL, f"login shell: {', '.join(shells)}"
+    return ControlStatus.PASS, "no system account has a login shell"
+
+
+def check_home_modes(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts, return whether every person's home folder (uid 1000 to 59999)
+    is closed to group and others as the control requires."""
+    homes = [home for _name, uid, home, _shell in _accounts(facts) if 1000 <= uid < 60000]
+    problems = [
+        problem
+        for home in homes
+        if (problem := _mode_problem(facts, home, control.params["max_mode"], None, owner=None))
+    ]
+    if problems:
+        return ControlStatus.FAIL, "; ".join(problems)
+    return ControlStatus.PASS, f"{len(homes)} home folder(s) as required"
+
+
+def check_allow_file(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts and a scheduler's allow and deny files, return whether only the
+    allow file decides (it exists, root's, not writable by others; no deny file)."""
+    params = control.params
+    needed = params.get("only_with")
+    if needed and _stat(facts, needed) is None:
+        return ControlStatus.NOT_APPLICABLE, f"{needed} is not installed"
+    if _stat(facts, params["allow"]) is None:
+        return ControlStatus.FAIL, f"no {params['allow']}"
+    problem = _mode_problem(facts, params["allow"], params["max_mode"], None)
+    if problem:
+        return ControlStatus.FAIL, problem
+    if _stat(facts, params["deny"]) is not None:
+        return ControlStatus.FAIL, f"{params['deny']} exists"
+    return ControlStatus.PASS, f"{params['allow']} only"
+
+
+def check_core_dumps(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts, return whether core dumps are off: a hard limit of 0 for
+    everyone, and systemd-coredump (where installed) storing nothing."""
+    limits = _config_lines(facts, "/etc/security/limits.conf", "/etc/security/limits.d/*.conf")
+    if not any(line.split()[:4] == ["*", "hard", "core", "0"] for line in limits):
+        return ControlStatus.FAIL, "no '* hard core 0' limit"
+    if _installed(facts, "systemd-coredump"):
+        settings = _config_lines(
+            facts, "/etc/systemd/coredump.conf", "/etc/systemd/coredump.conf.d/*.conf"
+        )
+        if "Storage=none" not in settings:
+            return ControlStatus.FAIL, "systemd-coredump still stores core dumps"
+    return ControlStatus.PASS, "hard core 0"
+
+
+def _module(name: str) -> str:
+    # modprobe treats '-' and '_' in a module's name alike; /proc/modules writes '_'.
+    return name.replace("-", "_")
+
+
+def check_modules_disabled(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts and kernel modules, return whether modprobe is told never to load
+    them (an ``install`` to false and a ``blacklist``) and none is loaded.
+
+    A module loaded in a container is its host's kernel's, which the container cannot
+    unload: that is a residual risk, not the container's failure.
+    """
+    wanted = [_module(name) for name in control.params["modules"]]
+    lines = [line.split() for line in _config_lines(facts, "/etc/modprobe.d/*.conf")]
+    refused = {
+        _module(words[1])
+        for words in lines
+        if len(words) >= 3
+        and words[0] == "install"
+        and words[2] in ("/bin/false", "/usr/bin/false", "/bin/true", "/usr/bin/true")
+    }
+    listed = {_module(words[1]) for words in lines if len(words) >= 2 and words[0] == "blacklist"}
+    missing = [name for name in wanted if name not in refused or name not in listed]
+    if missing:
+        return ControlStatus.FAIL, f"loadable: {', '.join(missing)}"
+    _, modules = facts.run("cat /proc/modules 2>/dev/null")
+    loaded = sorted(
+        {line.split()[0] for line in modules.splitlines() if line.split()} & set(wanted)
+    )
+    if loaded:
+        container = _in_container(facts)
+        if container:
+            return (
+                ControlStatus.RESIDUAL_RISK,
+                f"not applicable here: loaded in the kernel this {container} container shares "
+                f"({', '.join(loaded)}); configured never to load",
+            )
+        return ControlStatus.FAIL, f"loaded: {', '.join(loaded)}"
+    return ControlStatus.PASS, "never loaded"
+
+
+def check_fail2ban(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts and a fail2ban jail, return whether the jail is running."""
+    if not _installed(facts, "fail2ban"):
+        return ControlStatus.FAIL, "fail2ban not installed"
+    jail = control.params["jail"]
+    rc, out = facts.run(f"fail2ban-client status {jail} 2>&1")
+    if rc != 0:
+        return ControlStatus.FAIL, f"jail {jail} not running: {out.strip()[:200]}"
+    return ControlStatus.PASS, f"jail {jail} running"
+
+
+def check_service_running(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts, a package and its service, return whether the service runs.
+
+    In a container that does not let it run, the control is a residual risk with why.
+    """
+    params = control.params
+    if not _installed(facts, params["package"]):
+        return ControlStatus.FAIL, f"{params['package']} not installed"
+    _, enabled = facts.run(f"systemctl is-enabled {params['unit']} 2>/dev/null")
+    rc, state = facts.run(f"systemctl is-active {params['unit']} 2>/dev/null")
+    if rc == 0 and enabled.strip() == "enabled":
+        return ControlStatus.PASS, f"{params['unit']} enabled and active"
+    container = _in_container(facts)
+    if container and enabled.strip() == "enabled":
+        return (
+            ControlStatus.RESIDUAL_RISK,
+            f"not applicable here: {params['unit']} cannot run in this {container} container "
+            f"({state.strip() or 'inactive'})",
+        )
+    return (
+        ControlStatus.FAIL,
+        f"{params['unit']} {enabled.strip() or 'not enabled'}, {state.strip() or 'inactive'}",
+    )
+
+
+def check_default_file(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts, a package and a KEY=value of its /etc/default file, return
+    whether the package is installed with the key set to an accepted value."""
+    params = control.params
+    if not _installed(facts, params["package"]):
+        return ControlStatus.FAIL, f"{params['package']} not installed"
+    values = {}
+    for line in _config_lines(facts, params["path"]):
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip().strip("\"'")
+    found = values.get(params["key"], "")
+    ok = found.lower() in params["values"]
+    return (
+        ControlStatus.PASS if ok else ControlStatus.FAIL
+    ), f"{params['key']}={found or '(unset)'}"
+
+
+def check_packages_present(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts and packages, return whether all are installed."""
+    missing = [name for name in control.params["names"] if not _installed(facts, name)]
+    if missing:
+        return ControlStatus.FAIL, f"not installed: {', '.join(missing)}"
+    return ControlStatus.PASS, "installed"
+
+
+def check_auditd(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts and the audit rule keys required, return whether auditd runs
+    with a rule for each. A container shares its host's kernel audit: a residual risk."""
+    container = _in_container(facts)
+    if container:
+        return (
+            ControlStatus.RESIDUAL_RISK,
+            f"not applicable here: a {container} container cannot run auditd (the kernel's "
+            "audit belongs to its host)",
+        )
+    if not _installed(facts, "auditd"):
+        return ControlStatus.FAIL, "auditd not installed"
+    rc, _ = facts.run("systemctl is-active -q auditd")
+    if rc != 0:
+        return ControlStatus.FAIL, "auditd not running"
+    _, rules = facts.run("auditctl -l 2>/dev/null")
+    keys = {short or long for short, long in re.findall(r"-k (\S+)|key=(\S+)", rules)}
+    missing = [key for key in control.params["keys"] if key not in keys]
+    if missing:
+        return ControlStatus.FAIL, f"no rule for: {', '.join(missing)}"
+    return ControlStatus.PASS, f"{len(control.params['keys'])} rule groups loaded"
+
+
+def check_aide(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts, return whether AIDE is installed, initialised, and checked by
+    its daily timer."""
+    if not _installed(facts, "aide"):
+        return ControlStatus.FAIL, "aide not installed"
+    if _stat(facts, "/var/lib/aide/aide.db") is None:
+        return ControlStatus.FAIL, "no AIDE database: never initialised"
+    _, enabled = facts.run("systemctl is-enabled dailyaidecheck.timer 2>/dev/null")
+    if enabled.strip() != "enabled":
+        return ControlStatus.FAIL, f"dailyaidecheck.timer {enabled.strip() or 'missing'}"
+    return ControlStatus.PASS, "initialised, checked daily"
+
+
+def check_unit_sandbox(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts (the application's units in ``hardening_app_units``), return
+    whether each unit's exposure (``systemd-analyze security``) is at most the limit; the
+    detail records each unit's exposure."""
+    units = facts.settings.get("hardening_app_units") or []
+    if not units:
+        return ControlStatus.NOT_APPLICABLE, "no application unit named (hardening_app_units)"
+    limit = control.params["max_exposure"]
+    shown, worse = [], []
+    for unit in units:
+        rc, out = facts.run(f"systemd-analyze security --no-pager {_quote(str(unit))} 2>&1")
+        match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
+        if rc != 0 or not match:
+            worse.append(f"{unit}: not analysed")
+            continue
+        exposure = float(match.group(1))
+        shown.append(f"{unit} {exposure}")
+        if exposure > limit:
+            worse.append(f"{unit} {exposure} > {limit}")
+    if worse:
+        return ControlStatus.FAIL, "; ".join(worse + shown)
+    return ControlStatus.PASS, "exposure " + "; ".join(shown)
+
+
 CHECKS: Mapping[str, Callable[[HostFacts, Control], Verdict]] = {
     "sshd": check_sshd,
     "sysctl": check_sysctl,
@@ -429,25 +768,63 @@ CHECKS: Mapping[str, Callable[[HostFacts, Control], Verdict]] = {
     "packages_absent": check_packages_absent,
     "file_mode": check_file_mode,
     "file_modes": check_file_modes,
-    "sudo_logfile": check_sudo_logfile,
+    "sudo_default": check_sudo_default,
+    "banner_files": check_banner_files,
+    "login_defs_choice": check_login_defs_choice,
+    "pwquality": check_pwquality,
+    "pam_module": check_pam_module,
+    "system_accounts": check_system_accounts,
+    "home_modes": check_home_modes,
+    "allow_file": check_allow_file,
+    "core_dumps": check_core_dumps,
+    "modules_disabled": check_modules_disabled,
+    "fail2ban": check_fail2ban,
+    "service_running": check_service_running,
+    "default_file": check_default_file,
+    "packages_present": check_packages_present,
+    "auditd": check_auditd,
+    "aide": check_aide,
+    "unit_sandbox": check_unit_sandbox,
     "time_sync": check_time_sync,
 }
 
 
+def _switched_off(settings: Mapping[str, Any], control: Control) -> bool:
+    value = settings.get(control.switch_variable, True)
+    return str(value).strip().lower() in ("false", "no", "0", "off")
+
+
+def judge(facts: HostFacts, control: Control) -> Verdict:
+    """Given a host's facts and a control, return its verdict: not applicable below the
+    level where it starts, a residual risk where the host's inventory switches it off,
+    else what its check finds."""
+    if not control.applies_at(facts.level):
+        return ControlStatus.NOT_APPLICABLE, f"starts at {control.level.value}"
+    if _switched_off(facts.settings, control):
+        return (
+            ControlStatus.RESIDUAL_RISK,
+            f"switched off for this host ({control.switch_variable}: false in its inventory)",
+        )
+    return CHECKS[control.kind](facts, control)
+
+
 def evaluate_host(
-    host: str, probe: Probe, level: str, controls: Sequence[Control] = CONTROLS
+    host: str,
+    probe: Probe,
+    level: str,
+    controls: Sequence[Control] = CONTROLS,
+    settings: Mapping[str, Any] | None = None,
 ) -> HostCompliance:
-    """Given a host name, a probe on it, the client's level and the controls, return its
-    compliance. A host the probe cannot reach is returned with ``error`` and no results.
+    """Given a host name, a probe on it, the client's level, the controls and the host's
+    inventory variables, return its compliance. A host the probe cannot reach is returned
+    with ``error`` and no results.
     """
-    facts = HostFacts(probe, level)
+    facts = HostFacts(probe, level, settings)
     try:
         rc, _ = facts.run("true")
         if rc != 0:
             return HostCompliance(host, (), error="cannot run commands on the host")
-        results = tuple(
-            ControlResult(control.id, *CHECKS[control.kind](facts, control)) for control in controls
-        )
+        results = tuple(ControlResult(control.id, *judge(facts, control)) for control in controls)
     except Exception as error:
         # Any transport failure (SSH, sudo, host key) leaves the host unchecked, not the run.
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -531,7 +908,12 @@ def run_compliance(
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(hosts)))) as pool:
             checked = pool.map(
                 lambda name: (
-                    evaluate_host(name, probes[name], client.policy.level.value)
+                    evaluate_host(
+                        name,
+                        probes[name],
+                        client.policy.level.value,
+                        settings=runner.get_variables(name),
+                    )
                     if name in probes
                     else HostCompliance(name, (), error="not in the inventory")
                 ),

@@ -54,12 +54,22 @@ DB_PACKAGES: tuple[str, ...] = ("postgresql",)
 
 #: Not installed; served by the lab repository so roles can install them.
 AVAILABLE_PACKAGES: tuple[str, ...] = (
+    # The hardening baseline's packages (roles/hardening).
+    "acct",
+    "aide",
+    # aide's aideinit and daily timer (a Recommends of aide, which the build leaves out).
+    "aide-common",
+    "apt-listchanges",
     "auditd",
     "debsums",
     "fail2ban",
     "libpam-pwquality",
+    "libpam-tmpdir",
     "logrotate",
     "needrestart",
+    "python3-systemd",
+    "rkhunter",
+    "sysstat",
     # The backup target's append-only restic server (rclone serve restic).
     "rclone",
     "rsyslog",
