@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from hypothesis import settings
+from support.cli_result import CliResult
 from support.consoles import widen_consoles
 from support.lab import Lab, require_lab_capabilities
 from support.restic import RESTIC_PASSWORD
@@ -123,18 +124,6 @@ def edit_contract(inventories: Path) -> Callable[[str, Callable[[dict], None]], 
         return file
 
     return edit
-
-
-class CliResult:
-    """What one command printed and how it exited."""
-
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code = code
-        self.out = out
-        self.err = err
-
-    def __repr__(self) -> str:
-        return f"CliResult(code={self.code}, out={self.out[-400:]!r}, err={self.err[-800:]!r})"
 
 
 @pytest.fixture

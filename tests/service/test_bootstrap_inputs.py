@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.cli_result import CliResult
 
-from tests.conftest import CliResult
 from webmg_ops.remote.first_contact import PREPARE_SCRIPT, Login, prepare_command
 from webmg_ops.remote.keys import generate_key_pair
 
