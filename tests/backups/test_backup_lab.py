@@ -638,6 +638,11 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_with_a_key_per_host(
     lab: Lab, policed_bucket: PolicedBucket, tmp_path: Path
 ) -> None:
     bucket = policed_bucket
+    # What riverton has on the agency's target now (an earlier backup to it may have left
+    # a repository there): the backup to S3 must add nothing to it.
+    target_files = f"sudo find /srv/restic/{S3_CLIENT} -type f"
+    before = lab.ssh(ADDRESSES["backup1"], target_files)
+    assert before.returncode == 0, before
     with ExitStack() as recording:
         on_hosts = {
             host: recording.enter_context(recording_host_program(lab, ADDRESSES[host], "restic"))
@@ -658,9 +663,10 @@ def test_a_repository_on_s3_is_backed_up_and_drilled_with_a_key_per_host(
     controller = bucket.client(bucket.controller)
     for host in S3_HOSTS:
         controller.head_object(Bucket=S3_BUCKET, Key=f"{S3_CLIENT}/{host}/config")
-    # (The agency's target run prepared riverton's folders; no repository was written there.)
-    on_target = lab.ssh(ADDRESSES["backup1"], f"sudo find /srv/restic/{S3_CLIENT} -type f")
-    assert on_target.returncode == 0 and on_target.stdout == "", on_target
+    # (The agency's target run prepared riverton's folders; nothing was written there.)
+    on_target = lab.ssh(ADDRESSES["backup1"], target_files)
+    assert on_target.returncode == 0, on_target
+    assert sorted(on_target.stdout.split()) == sorted(before.stdout.split())
     drill = finished(lab, json.loads(drilled.stdout)["run_id"])["evidence"]["hosts"]
     assert {name: item["ok"] for name, item in drill.items()} == dict.fromkeys(S3_HOSTS, True)
     # Each host holds its own key, in a root-only file, never on a command line; not the

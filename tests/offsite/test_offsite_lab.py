@@ -32,8 +32,18 @@ def backup(lab: Lab) -> dict[str, Any]:
 
 
 @pytest.fixture
-def vault_without_s3_keys(lab: Lab) -> Iterator[dict[str, Any]]:
-    """Within the test, the client's vault lacks its S3 keys; they come back afterwards."""
+def nothing_pending(lab: Lab) -> None:
+    """Publish what earlier tests' runs left pending (with the keys every client has), so
+    that the test sees its own runs' items alone."""
+    published = lab.cli("offsite", "publish")
+    assert published.returncode == ExitCode.OK, published.stderr[-2000:]
+    assert json.loads(lab.cli("offsite", "pending", "--json").stdout) == []
+
+
+@pytest.fixture
+def vault_without_s3_keys(lab: Lab, nothing_pending: None) -> Iterator[dict[str, Any]]:
+    """Within the test (nothing pending before it), the client's vault lacks its S3 keys;
+    they come back afterwards."""
     file = lab.inventories / CLIENT / "group_vars" / "all" / "vault.yml"
     password = Path(lab.env["WEBMG_VAULT_PASSWORD_FILE"])
     values = read_vault_values(file, password)
