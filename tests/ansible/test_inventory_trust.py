@@ -194,6 +194,9 @@ def test_in_process_reading_never_templates(folder: Path, tmp_path: Path) -> Non
         # which host key is pinned for it, nor where its own repository is.
         ("backup_target_known_hosts", "/srv/inventories/other/known_hosts"),
         ("backup_target_path", "/srv/restic/alpenhof"),
+        ("mitogen_via", "alpenhof-web1"),
+        ("mitogen_ssh_debug_level", "3"),
+        ("ansible_mitogen_connection", "ssh"),
         ("backup_target_host", "198.18.0.99"),
         ("backup_client", "alpenhof"),
         ("backup_repository", "sftp:restic-alpenhof@198.18.0.5:/srv/restic/alpenhof"),
@@ -320,6 +323,11 @@ def test_refused_vault_value_raises_bad_input(folder: Path, tmp_path: Path) -> N
         ("[DEFAULT]\nhost_key_checking = False\n", "[DEFAULT] host_key_checking is refused"),
         ("[defaults]\nforks = 5\n  host_key_checking = False\n", "a continued value is refused"),
         ("[defaults]\nforks = many\n", "[defaults] forks must be a whole number"),
+        ("[defaults]\nstrategy = free\n", "[defaults] strategy must be one of linear"),
+        (
+            "[defaults]\nstrategy_plugins = /tmp/plugins\n",
+            "[defaults] strategy_plugins is refused",
+        ),
     ],
 )
 def test_client_ansible_cfg_beyond_speed_is_refused(

@@ -123,6 +123,11 @@ REFUSED_PREFIXES: Mapping[str, str] = {
     "ansible_paramiko_": "a paramiko setting (its own host-key policy, proxy command and "
     "key search); hosts are reached over OpenSSH only",
     "backup_target_": _TARGET,
+    # Read by Mitogen's strategy: mitogen_via routes a host's connection through another
+    # host (another client's), others choose the connection kind or its options.
+    "mitogen_": "a Mitogen setting (mitogen_via would route the connection through "
+    "another host); how hosts are reached is the engine's",
+    "ansible_mitogen_": "a Mitogen setting; how hosts are reached is the engine's",
 }
 #: The connection plugins a client may name: OpenSSH, with the engine's trust settings.
 ALLOWED_CONNECTIONS = frozenset({"ssh", "ansible.builtin.ssh"})
@@ -546,6 +551,9 @@ CLIENT_CFG_OPTIONS: Mapping[tuple[str, str], Callable[[str], str | None]] = {
     ("defaults", "fact_caching"): _choice("jsonfile", "memory"),
     ("defaults", "fact_caching_timeout"): _integer(0, 31_536_000),
     ("defaults", "poll_interval"): _integer(1, 60),
+    # Mitogen's strategy (opt-in, see webmg_ops.ansible.strategy); the plugins' folder
+    # stays the engine's.
+    ("defaults", "strategy"): _choice("linear", "mitogen_linear"),
     ("ssh_connection", "pipelining"): _boolean,
     ("ssh_connection", "retries"): _integer(0, 10),
     ("connection", "pipelining"): _boolean,

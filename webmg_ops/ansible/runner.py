@@ -31,6 +31,7 @@ from typing import Any
 
 from webmg_ops.ansible.connection import ansible_trust_environment
 from webmg_ops.ansible.inventory import CLIENT_ANSIBLE_CFG
+from webmg_ops.ansible.strategy import strategy_environment
 from webmg_ops.errors import EnvironmentProblem
 from webmg_ops.process import process_alive
 from webmg_ops.runs.records import FailedTask, HostResult, HostStatus
@@ -360,6 +361,8 @@ def _environment(job: Job, control_dir: Path) -> dict[str, str]:
         "ANSIBLE_LOCAL_TEMP": str(job.private_dir / "tmp"),
     }
     environment.update(job.environment)
+    # The strategy is the engine's (its plugins' folder is no ansible.cfg's to name).
+    environment.update(strategy_environment(job.ansible_cfg, control_dir))
     # Trust settings last, over any ansible.cfg and any other environment (see connection).
     environment.update(ansible_trust_environment(job.inventory.parent, ANSIBLE_CFG))
     return environment

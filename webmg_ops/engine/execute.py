@@ -21,6 +21,7 @@ from webmg_ops.actions.registry import action_named
 from webmg_ops.ansible.connection import read_inventory_variables
 from webmg_ops.ansible.inventory import find_inventory_file
 from webmg_ops.ansible.runner import Job, Progress, ansible_cfg_for, run_playbook
+from webmg_ops.ansible.strategy import usable_strategy
 from webmg_ops.ansible.vault import Vault, client_secrets
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.engine.cancel import CancelFlag
@@ -118,6 +119,8 @@ def execute_run(
     playbook = playbook_of(action)
     if playbook is not None and not playbook.is_file():
         raise EnvironmentProblem(f"playbook {playbook} is missing")
+    if playbook is not None:
+        usable_strategy(ansible_cfg_for(client.folder))
     hosts = select_hosts(client, request.limit)
     request = with_incident(settings, client, request)
     with open_ledger(settings.ledger_url, create=False, missing_ok=True) as reader:
