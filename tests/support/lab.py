@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,14 +54,18 @@ class Lab:
         }
 
     def cli(
-        self, *args: str, timeout: float = COMMAND_TIMEOUT_SECONDS, input: str | None = None
+        self,
+        *args: str,
+        timeout: float = COMMAND_TIMEOUT_SECONDS,
+        input: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``webmg-ops ARGS`` on the test lab (INPUT on its standard input, if given)
-        and return how it went."""
+        """Run ``webmg-ops ARGS`` on the test lab (INPUT on its standard input, and
+        EXTRA_ENV over the lab's environment, if given) and return how it went."""
         return subprocess.run(
             [sys.executable, "-m", "webmg_ops.cli.main", *args],
             input=input,
-            env=self.env,
+            env={**self.env, **(extra_env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
