@@ -25,6 +25,7 @@ from support.processes import Process, listing, play_processes, processes
 from support.waiting import wait_until
 
 from webmg_ops.ansible.runner import CONTROL_DIR_FILE, PID_FILE
+from webmg_ops.ansible.strategy import DEFAULT_STRATEGY, MITOGEN_STRATEGY, STRATEGY_VARIABLE
 from webmg_ops.errors import ExitCode
 
 pytestmark = pytest.mark.lab
@@ -55,7 +56,10 @@ def _new_run_folder(runs: Path, before: set[Path]) -> Path:
     return folder
 
 
-def test_sigint_closes_the_run_as_canceled_and_leaves_nothing(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", [DEFAULT_STRATEGY, MITOGEN_STRATEGY])
+def test_sigint_closes_the_run_as_canceled_and_leaves_nothing(
+    lab: Lab, tmp_path: Path, strategy: str
+) -> None:
     runs = lab.settings.var_dir / "runs"
     before = set(runs.iterdir()) if runs.is_dir() else set()
     holding = tmp_path / "holding"
@@ -77,7 +81,7 @@ def test_sigint_closes_the_run_as_canceled_and_leaves_nothing(lab: Lab, tmp_path
                 "-e",
                 f"webmg_holding_file={holding}",
             ],
-            env=lab.env,
+            env={**lab.env, STRATEGY_VARIABLE: strategy},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             # A job of its own, as a shell runs a command: Ctrl-C reaches its process group.
@@ -95,9 +99,13 @@ def test_sigint_closes_the_run_as_canceled_and_leaves_nothing(lab: Lab, tmp_path
         control = Path((private / CONTROL_DIR_FILE).read_text().strip())
         play = play_processes(int((private / PID_FILE).read_text()), control)
         # A search that cannot see the run's processes proves nothing: it sees them now,
-        # the held command and the SSH master among them.
+        # the held command and the SSH connection among them (Ansible's own strategy
+        # keeps a master in the run's control folder; Mitogen starts ssh itself).
         assert any(p.command == "sleep 300" for p in play), listing(processes())
-        assert any(str(control) in p.command for p in play), listing(processes())
+        if strategy == DEFAULT_STRATEGY:
+            assert any(str(control) in p.command for p in play), listing(processes())
+        else:
+            assert any(p.command.startswith("ssh ") for p in play), listing(processes())
 
         os.killpg(orchestrator.pid, signal.SIGINT)
         code = orchestrator.wait(timeout=STOP_TIMEOUT_SECONDS)
