@@ -104,7 +104,7 @@ def strategy_environment(
     folder, and a shared one would let another local user race for its name.
     Raise EnvironmentProblem as :func:`usable_strategy` does.
     """
-    strategy = usable_strategy(ansible_cfg, environ)
+    strategy = strategy_in_force(ansible_cfg, environ)
     environment = {"ANSIBLE_STRATEGY": strategy}
     if strategy == MITOGEN_STRATEGY:
         environment["ANSIBLE_STRATEGY_PLUGINS"] = str(mitogen_strategy_folder())
