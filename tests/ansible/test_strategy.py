@@ -105,13 +105,18 @@ def test_the_variable_switches_every_run_to_mitogen(
     assert parents[0] == parents[1], parents
 
 
-def test_the_default_is_ansibles_linear_and_names_no_plugin_folder(tmp_path: Path) -> None:
-    job = Job(
+def _bare_job(tmp_path: Path) -> Job:
+    """Return a job whose files need not exist: enough for the runner's environment."""
+    return Job(
         run_id="r",
         playbook=tmp_path / "p.yml",
         inventory=tmp_path / "h.yml",
         private_dir=tmp_path / "private",
     )
+
+
+def test_the_default_is_ansibles_linear_and_names_no_plugin_folder(tmp_path: Path) -> None:
+    job = _bare_job(tmp_path)
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv(STRATEGY_VARIABLE, raising=False)
         environment = _environment(job, tmp_path / "control")
@@ -121,12 +126,7 @@ def test_the_default_is_ansibles_linear_and_names_no_plugin_folder(tmp_path: Pat
 
 
 def test_mitogen_listens_in_the_runs_private_folder(tmp_path: Path) -> None:
-    job = Job(
-        run_id="r",
-        playbook=tmp_path / "p.yml",
-        inventory=tmp_path / "h.yml",
-        private_dir=tmp_path / "private",
-    )
+    job = _bare_job(tmp_path)
     control = tmp_path / "control"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(STRATEGY_VARIABLE, "mitogen_linear")
