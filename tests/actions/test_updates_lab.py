@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from support.lab import Lab, edited_contract
+from support.updates import show_failed_run
 
 from webmg_ops.errors import ExitCode
 
@@ -58,7 +59,9 @@ def update(lab: Lab, client: str, hosts: tuple[str, ...], *flags: str) -> tuple[
     )
     elapsed = time.monotonic() - started
     # A refused run prints its error, as JSON, on stderr only.
-    return done.returncode, json.loads(done.stdout or done.stderr), elapsed
+    report = json.loads(done.stdout or done.stderr)
+    show_failed_run(done.returncode, report)
+    return done.returncode, report, elapsed
 
 
 def finished(lab: Lab, run_id: str) -> dict[str, Any]:

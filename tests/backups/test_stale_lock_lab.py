@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.backup import restic_as_the_role, target_account
+from support.backup import SECRET_DIR, restic_as_the_role, target_account
 from support.held_backups import (
     ADDRESSES,
     CLIENT,
@@ -38,9 +38,11 @@ FOLDER = TARGET_FOLDER.format(client=CLIENT, host=HOST)
 @pytest.fixture
 def repository_of_host(lab: Lab) -> None:
     """HOST has a repository of its own on the target, and the secrets the role writes for
-    it (another test may have emptied the client's repositories): one backup if not."""
-    present = lab.ssh(ADDRESSES["backup1"], f"sudo test -f {FOLDER}/config")
-    if present.returncode != 0:
+    it on the host: another test may have emptied the client's repositories, or reset HOST
+    to bare. One backup if either is missing."""
+    repository = lab.ssh(ADDRESSES["backup1"], f"sudo test -f {FOLDER}/config")
+    secrets = lab.ssh(ADDRESSES[HOST], f"sudo test -s {SECRET_DIR}/restic-password")
+    if repository.returncode != 0 or secrets.returncode != 0:
         done = lab.cli("run", CLIENT, "backup", "--limit", HOST, "--reason", "a repository")
         assert done.returncode == ExitCode.OK, done.stdout[-3000:] + done.stderr[-3000:]
 

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from support.lab import COMMAND_TIMEOUT_SECONDS, Lab
 from webmg_ops.engine.reconcile import reconcile_runs
+from webmg_ops.errors import ExitCode
 
 #: Allowed on the demo clients: every one of their hosts is a lab host.
 ALWAYS_OPEN = [{"name": "rehearsal", "always": True, "timezone": "UTC"}]
@@ -123,7 +124,19 @@ def update(
     done = lab.cli(*update_args(client, hosts, *flags))
     # A refused run prints its error, as JSON, on stderr only.
     report: dict[str, Any] = json.loads(done.stdout or done.stderr)
+    show_failed_run(done.returncode, report)
     return done.returncode, report
+
+
+def show_failed_run(code: int, report: dict[str, Any]) -> None:
+    """Print a failed run's whole report and its run log, which pytest shows beside a
+    failing assertion (whose own message is cut short): what failed on which host."""
+    if code in (ExitCode.OK, ExitCode.REFUSED):
+        return
+    print(f"exit {code}; the run's report:\n{json.dumps(report, indent=1, default=str)}")
+    log = report.get("run_log")
+    if log and Path(log).is_file():
+        print(f"its run log, {log}:\n{Path(log).read_text(errors='replace')}")
 
 
 def finished(lab: Lab, run_id: str) -> dict[str, Any]:
