@@ -1,0 +1,505 @@
+"""Benchmark planning at fleet scale: ``plan`` of one client and ``due`` over all of them.
+
+Run: ``.venv/bin/python bench/scale.py [--clients 1000] [--hosts-per-client 10]
+[--rounds 5] [--keep DIR]``. Generates two fleets of synthetic clients into a
+temporary folder, the full one (``--clients``) and one of half its size, each
+client a folder like the demo ones (``client.yml``, ``hosts.yml``,
+``group_vars/``): contracts spread over every sector and level the schema allows,
+with varied windows, time zones, freezes and business hours, and hosts on the
+lab's range or under ``.example`` names (nothing is ever contacted; the files
+are only read). Each fleet gets a SQLite ledger holding a few successful runs per
+client, so that ``due`` reads a history.
+
+Before timing, a sample of each fleet (one client of every sector and level, and
+a few more) must pass ``webmg-ops validate``, and ``due`` must list every client
+with exit 0: a benchmark of invalid input would measure nothing, so the script
+stops there if one does not.
+
+Times, as whole processes in alternating rounds, ``webmg-ops plan CLIENT update``
+for one client and ``webmg-ops due --json`` over all clients, for both fleets.
+Prints the medians (min, max), each against its target (each under 1 s at
+10,000 hosts), and the ratio full fleet / half fleet, whose target (at most 2.2)
+says the time grows linearly with the fleet. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from webmg_ops.config.contract import Level, Sector
+from webmg_ops.ledger import NewEntry, open_ledger
+from webmg_ops.runs.records import (
+    RUN_FINISHED,
+    HostResult,
+    HostStatus,
+    Outcome,
+    RunFinished,
+    to_payload,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "webmg_ops.cli.main"]
+#: The targets of the issue: each command under a second at 10,000 hosts, and linear growth.
+TARGET_S = 1.0
+TARGET_RATIO = 2.2
+#: Extra clients validated beside one of every sector and level.
+EXTRA_SAMPLE = 5
+SEED = 20261130
+APPROVED_VERSIONS = "approved-versions.yml"
+
+#: Time zones of the agency's clients: Europe first, then the rest of the world.
+TIME_ZONES = (
+    "Europe/Vienna",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/London",
+    "Europe/Lisbon",
+    "Europe/Helsinki",
+    "America/New_York",
+    "America/Chicago",
+    "America/Sao_Paulo",
+    "Africa/Nairobi",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+)
+#: Country of each zone, for business hours' public holidays.
+COUNTRIES = {
+    "Europe/Vienna": "AT",
+    "Europe/Paris": "FR",
+    "Europe/Berlin": "DE",
+    "Europe/London": "GB",
+    "Europe/Lisbon": "PT",
+    "Europe/Helsinki": "FI",
+    "America/New_York": "US",
+    "America/Chicago": "US",
+    "America/Sao_Paulo": "BR",
+    "Africa/Nairobi": "KE",
+    "Asia/Kolkata": "IN",
+    "Asia/Tokyo": "JP",
+    "Australia/Sydney": "AU",
+}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Freezes a client adds to its sector's: (name, reason, first day, length in days).
+FREEZES = (
+    ("year-end closing", "accounts are closed and audited", (12, 15), 20),
+    ("spring campaign", "the yearly campaign brings most visitors", (3, 20), 14),
+    ("trade fair", "orders taken at the fair go through the site", (10, 5), 6),
+    ("product launch", "the launch pages must stay up", (5, 10), 5),
+    ("board meeting week", "the board reviews the platform", (9, 1), 7),
+)
+SITES = {
+    Sector.HOTEL: ("booking site", "offer pages", "site database"),
+    Sector.NGO: ("donation platform", "donor database", "newsletter archive"),
+    Sector.EDUCATION: ("learning platform", "admissions portal", "student database"),
+    Sector.GOVERNMENT: ("citizen portal", "permit forms", "portal database"),
+    Sector.SME: ("online shop", "shop database", "company site"),
+}
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """One generated fleet: its inventories, its ledger and the client that plan reads."""
+
+    clients: int
+    hosts: int
+    inventories: Path
+    ledger_url: str
+    var_dir: Path
+    planned: str
+
+
+def client_name(index: int) -> str:
+    """Given a client's index, return its folder name."""
+    return f"client-{index:05d}"
+
+
+def sector_and_level(index: int) -> tuple[Sector, Level]:
+    """Given a client's index, return its sector and level: every pair in 15 clients."""
+    sectors, levels = list(Sector), list(Level)
+    return sectors[index % len(sectors)], levels[(index // len(sectors)) % len(levels)]
+
+
+def make_windows(rng: random.Random, level: Level, zone: str) -> list[dict[str, Any]]:
+    """Return one to three windows in the client's zone (an institutional level gets one)."""
+    count = 1 if level is Level.INSTITUTIONAL_SLA else rng.randint(1, 3)
+    windows = []
+    for number in range(count):
+        days = sorted(rng.sample(range(7), rng.randint(1, 2)))
+        start = rng.choice((1, 2, 5, 6, 19, 20, 21, 22, 23))
+        windows.append(
+            {
+                "name": f"window {number + 1}",
+                "weekdays": [WEEKDAYS[day] for day in days],
+                "start": f"{start:02d}:{rng.choice((0, 30)):02d}",
+                "duration": f"{rng.choice((2, 3, 4, 6))}h",
+                "timezone": zone,
+            }
+        )
+    return windows
+
+
+def make_freezes(rng: random.Random) -> list[dict[str, Any]]:
+    """Return zero to two freezes of the client's own: yearly ones and one-off ones."""
+    freezes = []
+    for name, reason, (month, day), days in rng.sample(FREEZES, rng.randint(0, 2)):
+        yearly = rng.random() < 0.6
+        start = date(2026 + rng.randint(0, 1), month, day)
+        freezes.append(
+            {
+                "name": name,
+                "start": start.isoformat(),
+                "end": (start + timedelta(days=days)).isoformat(),
+                "yearly": yearly,
+                "reason": reason,
+            }
+        )
+    return freezes
+
+
+def make_contract(index: int, hosts: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """Given a client's index and its hosts (name, address, group), return its contract."""
+    rng = random.Random(SEED + index)
+    name = client_name(index)
+    sector, level = sector_and_level(index)
+    zone = rng.choice(TIME_ZONES)
+    domain = f"{name}.example"
+    site, *others = SITES[sector]
+    institutional = level is Level.INSTITUTIONAL_SLA
+    contract: dict[str, Any] = {
+        "name": name,
+        "display_name": f"Client {index} ({sector.value})",
+        "sector": sector.value,
+        "level": level.value,
+        "business_owner": {
+            "name": f"Owner {index}",
+            "email": f"owner@{domain}",
+            "phone": f"+1 555 01{index % 100:02d} {index % 1000:03d}",
+        },
+        "contacts": [
+            {"role": "site manager", "name": f"Manager {index}", "email": f"web@{domain}"}
+        ],
+        "escalation": [
+            {
+                "role": "on-call engineer (agency)",
+                "name": "Agency on-call",
+                "phone": "+1 555 0100 900",
+                "after": "15m" if institutional else "4h",
+            },
+            {
+                "role": "owner",
+                "name": f"Owner {index}",
+                "phone": f"+1 555 02{index % 100:02d} {index % 1000:03d}",
+                "after": "1h" if institutional else "1d",
+            },
+        ],
+        "windows": make_windows(rng, level, zone),
+        "freezes": make_freezes(rng),
+        "scope": {"included": [site, *others, "backups"], "excluded": ["e-mail"]},
+        "health_checks": [
+            {"name": f"{site} ({host})", "url": f"http://{address}/health", "max_latency_ms": 800}
+            for host, address, group in hosts
+            if group == "web"
+        ][:2],
+        "backup": {
+            "paths": ["/etc", "/var/lib/app"],
+            "databases": [{"name": "app", "engine": "postgresql", "host_group": "db"}],
+            "repository": f"sftp:restic-{name}@198.18.0.5:/srv/restic/{name}",
+        },
+        "fit": {
+            "in_production": True,
+            "business_dependency": True,
+            "availability_requirements": institutional,
+            "sensitive_data": sector in (Sector.GOVERNMENT, Sector.EDUCATION),
+            "evolution_required": level is Level.CONTINUOUS_EVOLUTION,
+            "stabilized": True,
+            "experimental": False,
+            "governance_accepted": True,
+        },
+    }
+    if rng.random() < 0.5 or institutional:
+        contract["business_hours"] = {
+            "start": rng.choice(("08:00", "08:30", "09:00")),
+            "end": rng.choice(("17:00", "17:30", "18:00")),
+            "timezone": zone,
+            "country": COUNTRIES[zone],
+        }
+    if institutional:
+        contract["response_times"] = {"p1": rng.choice(("15m", "20m", "30m"))}
+    updates: dict[str, Any] = {}
+    if rng.random() < 0.3:
+        updates["holds"] = [rng.choice(("postgresql-15", "nginx", "php8.2-fpm"))]
+    if institutional:
+        # Approved versions only: an update needs the change board's list.
+        updates["approved_versions_file"] = APPROVED_VERSIONS
+    if updates:
+        contract["updates"] = updates
+    if not contract["freezes"]:
+        del contract["freezes"]
+    return contract
+
+
+def make_hosts(index: int, count: int) -> list[tuple[str, str, str]]:
+    """Given a client's index and its host count, return its hosts (name, address, group).
+
+    A third of the clients are rehearsal-lab clients (198.18.0.0/24); the others name
+    their hosts under ``.example``, which resolves nowhere.
+    """
+    name = client_name(index)
+    web = max(1, count - max(1, count // 4))
+    hosts = []
+    for number in range(count):
+        group = "web" if number < web else "db"
+        host = f"{name}-{group}{number + 1:02d}"
+        if index % 3 == 0:
+            address = f"198.18.0.{10 + (index * count + number) % 240}"
+        else:
+            address = f"{group}{number + 1:02d}.{name}.example"
+        hosts.append((host, address, group))
+    return hosts
+
+
+def write_client(folder: Path, index: int, count: int) -> None:
+    """Write one client's folder: contract, inventory and group variables."""
+    hosts = make_hosts(index, count)
+    target = folder / client_name(index)
+    for sub in ("group_vars/all", "group_vars/web"):
+        (target / sub).mkdir(parents=True)
+    (target / "client.yml").write_text(
+        yaml.safe_dump(make_contract(index, hosts), sort_keys=False), encoding="utf-8"
+    )
+    groups: dict[str, dict[str, Any]] = {}
+    for host, address, group in hosts:
+        groups.setdefault(group, {"hosts": {}})["hosts"][host] = {"ansible_host": address}
+    (target / "hosts.yml").write_text(
+        yaml.safe_dump({"all": {"children": groups}}, sort_keys=False), encoding="utf-8"
+    )
+    if sector_and_level(index)[1] is Level.INSTITUTIONAL_SLA:
+        (target / APPROVED_VERSIONS).write_text(
+            'app: "2.4.1"\nnginx: "1.22.1-9"\n', encoding="utf-8"
+        )
+    (target / "group_vars/all/main.yml").write_text(
+        "ansible_user: webmg\nansible_become: true\n", encoding="utf-8"
+    )
+    (target / "group_vars/all/management.yml").write_text(
+        "hardening_management_networks:\n  - 198.18.0.0/24\n", encoding="utf-8"
+    )
+    (target / "group_vars/web/main.yml").write_text(
+        "hardening_app_units:\n  - app.service\n", encoding="utf-8"
+    )
+
+
+def seed_ledger(url: str, clients: int, now: datetime) -> None:
+    """Append a few successful runs of each client to a new ledger, days before ``now``."""
+    drafts = []
+    for index in range(clients):
+        rng = random.Random(SEED - index)
+        for action in ("diagnose", "update", "harden", "backup", "drill"):
+            if action != "diagnose" and rng.random() < 0.25:
+                continue  # never ran: due (every client had its scoping diagnostic)
+            finished = RunFinished(
+                run_id=f"{client_name(index)}-{action}",
+                action=action,
+                check=False,
+                outcome=Outcome.SUCCEEDED,
+                started_seq=0,
+                duration_s=60.0,
+                hosts=(HostResult(host=f"{client_name(index)}-web01", status=HostStatus.OK),),
+            )
+            drafts.append(
+                NewEntry(
+                    RUN_FINISHED,
+                    client_name(index),
+                    to_payload(finished),
+                    actor="bench",
+                    at=now - timedelta(days=rng.randint(1, 120)),
+                )
+            )
+    with open_ledger(url) as ledger:
+        ledger.append_many(drafts)
+
+
+def make_fleet(base: Path, clients: int, per_client: int, now: datetime) -> Fleet:
+    """Write a fleet of ``clients`` clients of ``per_client`` hosts under ``base``."""
+    inventories = base / "inventories"
+    inventories.mkdir(parents=True)
+    for index in range(clients):
+        write_client(inventories, index, per_client)
+    url = f"sqlite:///{base / 'ledger.db'}"
+    seed_ledger(url, clients, now)
+    return Fleet(
+        clients=clients,
+        hosts=clients * per_client,
+        inventories=inventories,
+        ledger_url=url,
+        var_dir=base / "var",
+        planned=client_name(clients // 2),
+    )
+
+
+def command(fleet: Fleet, *arguments: str) -> list[str]:
+    """Return the command line of a webmg-ops command on the fleet."""
+    return [
+        *CLI,
+        "--inventories",
+        str(fleet.inventories),
+        "--ledger",
+        fleet.ledger_url,
+        *arguments,
+    ]
+
+
+def environment(fleet: Fleet) -> dict[str, str]:
+    """Return the environment of a command: this checkout's code, the fleet's var folder."""
+    path = os.environ.get("PYTHONPATH")
+    return {
+        **os.environ,
+        "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO),
+        "WEBMG_VAR": str(fleet.var_dir),
+    }
+
+
+def check_fleet(fleet: Fleet) -> None:
+    """Stop the benchmark if a sample of the fleet fails ``validate`` or ``due`` misses one.
+
+    Raise SystemExit naming what failed.
+    """
+    rng = random.Random(SEED)
+    sample = sorted({*range(min(15, fleet.clients)), *rng.sample(range(fleet.clients), 5)})
+    names = [client_name(index) for index in sample]
+    checked = subprocess.run(
+        command(fleet, "validate", *names),
+        env=environment(fleet),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if checked.returncode != 0:
+        raise SystemExit(f"generated clients are invalid:\n{checked.stdout}{checked.stderr}")
+    due = subprocess.run(
+        command(fleet, "due", "--json"),
+        env=environment(fleet),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    listed = len(json.loads(due.stdout)) if due.stdout.strip() else 0
+    if due.returncode != 0 or listed != fleet.clients:
+        raise SystemExit(
+            f"due listed {listed} of {fleet.clients} clients (exit {due.returncode}):\n"
+            f"{due.stderr[-2000:]}"
+        )
+    planned = subprocess.run(
+        command(fleet, "plan", fleet.planned, "update"),
+        env=environment(fleet),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # 3 is a refusal by policy (outside the window, in a freeze): a plan all the same.
+    if planned.returncode not in (0, 3):
+        raise SystemExit(f"plan failed (exit {planned.returncode}):\n{planned.stderr[-2000:]}")
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    """Run ARGV to its end (output discarded); return its wall time in seconds.
+
+    Raise CalledProcessError if it fails (exit 3, a plan's refusal, is no failure).
+    """
+    started = time.perf_counter()
+    result = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - started
+    if result.returncode not in (0, 3):
+        raise subprocess.CalledProcessError(result.returncode, argv, stderr=result.stderr)
+    return elapsed
+
+
+@contextmanager
+def work_folder(keep: Path | None) -> Iterator[Path]:
+    """Yield the folder the fleets are written to: ``keep`` (left in place) or a temporary one."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="webmg-bench-scale-") as folder:
+            yield Path(folder)
+        return
+    if keep.exists():
+        shutil.rmtree(keep)
+    keep.mkdir(parents=True)
+    yield keep
+
+
+def main() -> None:
+    """Generate the fleets, check them, time both commands and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1000, help="clients of the full fleet")
+    parser.add_argument("--hosts-per-client", type=int, default=10, help="hosts of each client")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (at least 5)")
+    parser.add_argument("--keep", type=Path, help="write the fleets here and keep them")
+    args = parser.parse_args()
+    if args.clients < 2 or args.hosts_per_client < 1:
+        parser.error("--clients must be at least 2 and --hosts-per-client at least 1")
+    rounds = max(5, args.rounds)
+    now = datetime.now(UTC)
+
+    with work_folder(args.keep) as base:
+        started = time.perf_counter()
+        half = make_fleet(base / "half", args.clients // 2, args.hosts_per_client, now)
+        full = make_fleet(base / "full", args.clients, args.hosts_per_client, now)
+        generated_s = time.perf_counter() - started
+        for fleet in (half, full):
+            check_fleet(fleet)
+        cases = {
+            (fleet, name): (argv, environment(fleet))
+            for fleet in (half, full)
+            for name, argv in (
+                ("plan", command(fleet, "plan", fleet.planned, "update")),
+                ("due", command(fleet, "due", "--json")),
+            )
+        }
+        times: dict[tuple[Fleet, str], list[float]] = {case: [] for case in cases}
+        for _ in range(rounds):
+            for case, (argv, env) in cases.items():
+                times[case].append(timed(argv, env))
+
+        print(
+            f"fleet planning, {full.clients} clients x {args.hosts_per_client} hosts "
+            f"(and half of it); generated in {generated_s:.1f} s, a sample of each fleet "
+            f"validated"
+        )
+        print(f"whole processes, median of {rounds} alternating rounds (min, max):")
+        for (fleet, name), values in times.items():
+            median = statistics.median(values)
+            what = f"plan {fleet.planned} update" if name == "plan" else "due --json (all)"
+            target = f"target < {TARGET_S:.1f} s" if fleet is full else ""
+            verdict = ("met" if median < TARGET_S else "not met") if fleet is full else ""
+            print(
+                f"  {fleet.hosts:6d} hosts  {what:28} {median:6.3f} s"
+                f" ({min(values):.3f}, {max(values):.3f})  {target} {verdict}".rstrip()
+            )
+        for name in ("plan", "due"):
+            ratio = statistics.median(times[(full, name)]) / statistics.median(times[(half, name)])
+            verdict = "met" if ratio <= TARGET_RATIO else "not met"
+            print(
+                f"  ratio {full.hosts}/{half.hosts} hosts, {name:4}       {ratio:6.2f}"
+                f"    target <= {TARGET_RATIO}  {verdict}"
+            )
+
+
+if __name__ == "__main__":
+    main()
