@@ -85,3 +85,16 @@ def by_option(help_text: str) -> Callable[[F], F]:
         help=f"{help_text} (default: the recorded operator).",
     )
     return option
+
+
+def reconcile_before(settings: Settings) -> list[str]:
+    """Close runs left open by a dead orchestrator before any command goes on."""
+    # Imported here, not with the run commands: every command but a few reconciles first,
+    # and the run commands' modules (the engine, Ansible's adapter, the actions) took
+    # most of a short command's start.
+    from webmg_ops.engine.reconcile import reconcile_runs
+
+    closed = reconcile_runs(settings)
+    for run_id in closed:
+        console.print(f"[yellow]run {run_id} was interrupted (its process died); closed[/yellow]")
+    return closed

@@ -90,12 +90,12 @@ COMMANDS: dict[str, LazyCommand] = {
         ("Restore CLIENT's backups into scratch space and prove them (files, databases, RPO/RTO)."),
     ),
     "drills-due": LazyCommand(
-        "webmg_ops.cli.clients",
+        "webmg_ops.cli.schedule",
         "drills_due_command",
         "List (or run, with --run) the restore drills due by each client's level cadence.",
     ),
     "due": LazyCommand(
-        "webmg_ops.cli.clients",
+        "webmg_ops.cli.schedule",
         "due_command",
         "Show each client's next window, window/freeze state and the actions due.",
     ),
@@ -236,7 +236,7 @@ def cli(ctx: click.Context, inventories: str | None, ledger_url: str | None, deb
     if ctx.invoked_subcommand not in _NO_RECONCILE:
         # Any command first closes runs whose orchestrator died (the ledger's modules
         # are imported here, not for --help or a command that never reads it).
-        from webmg_ops.cli.runs import reconcile_before
+        from webmg_ops.cli.common import reconcile_before
 
         reconcile_before(ctx.obj)
 
