@@ -122,6 +122,9 @@ def test_entries_read_back_with_filters(ledger: Ledger) -> None:
     assert [e.payload["n"] for e in ledger.entries(kinds=["run-started"])] == [1, 4]
     assert [e.payload["n"] for e in ledger.entries(since=T0 + timedelta(minutes=90))] == [3, 4]
     assert [e.payload["n"] for e in ledger.entries(after_seq=2)] == [3, 4]
+    both = ledger.entries(clients=["riverton", "alpenhof"], kinds=["run-started"])
+    assert [e.payload["n"] for e in both] == [1, 4]
+    assert list(ledger.entries(clients=[])) == []
     third = ledger.get(3)
     assert third is not None and third.client is None
     assert ledger.get(9) is None
