@@ -7,7 +7,9 @@ drills.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,12 +53,31 @@ def _load_all(
     chosen = list(names) or list_client_names(settings.inventories)
     clients: list[Client] = []
     problems: list[SourceProblem] = []
-    for name in chosen:
-        try:
-            clients.append(load(settings.inventories, name))
-        except ContractInvalid as error:
-            problems.extend(error.problems)
+    with _collector_paused():
+        for name in chosen:
+            try:
+                clients.append(load(settings.inventories, name))
+            except ContractInvalid as error:
+                problems.extend(error.problems)
     return clients, problems
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block, then restore it.
+
+    Each loaded client keeps about 160 objects the collector tracks (its contract's
+    models, its policy), and they all live until the command ends: collecting while a
+    fleet loads frees nothing, yet each full collection walks every client loaded so
+    far again (a quarter of the load's time at 1,000 clients).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _end_with_problems(problems: list[SourceProblem], code: int = ExitCode.OK) -> int:
