@@ -38,7 +38,12 @@ from webmg_ops.ledger.database import (
     mask_url,
     parse_database_url,
 )
-from webmg_ops.ledger.migrate import find_current_revision, find_head_revision, upgrade_to_head
+from webmg_ops.ledger.migrate import (
+    find_current_revision,
+    find_head_revision,
+    is_at_head,
+    upgrade_to_head,
+)
 from webmg_ops.ledger.records import (
     CORRECTS_KEY,
     Checkpoint,
@@ -203,6 +208,12 @@ class Ledger:
         engine = self._require_writable()
         current: str | None = None
         try:
+            with engine.connect() as connection:
+                at_head = is_at_head(connection)
+                connection.rollback()
+            if at_head:
+                self._schema_ready = True
+                return
             with engine.connect() as connection:
                 current = find_current_revision(connection)
                 connection.rollback()
