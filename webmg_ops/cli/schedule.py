@@ -7,9 +7,7 @@ drills.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from webmg_ops.settings import Settings
 from webmg_ops.yamlsource import SourceProblem
 
 from .common import console, emit_json, json_option, pass_settings
+from .lazy import collector_paused
 
 
 def _load_all(
@@ -59,25 +58,6 @@ def _load_all(
         except ContractInvalid as error:
             problems.extend(error.problems)
     return clients, problems
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for the block, then restore it.
-
-    For the blocks that load a fleet and work on it: each loaded client keeps about 160
-    objects the collector tracks (its contract's models, its policy), all alive until
-    the block ends, so collecting frees nothing there, yet each full collection walks
-    every client loaded so far again (0.4 s of due's 1.3 s of CPU at 1,000 clients).
-    What the block leaves as garbage is collected once it ends.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _end_with_problems(problems: list[SourceProblem], code: int = ExitCode.OK) -> int:
@@ -118,7 +98,7 @@ def _due_documents(
     The clients are freed when this returns: the output that follows works with plain
     documents. Raise BadInput as :func:`_load_all`.
     """
-    with _collector_paused():
+    with collector_paused():
         # Nothing here reaches a host: reading every inventory through Ansible's parser
         # cost about 17 ms a client, 17 s for a fleet of 1,000.
         clients, problems = _load_all(settings, names, load_client_contract)
@@ -194,7 +174,7 @@ def drills_due_command(
     if run_them and at_text is not None:
         raise BadInput("--at and --run do not go together: drills run now")
     rows: list[dict[str, Any]] = []
-    with _collector_paused():
+    with collector_paused():
         clients, problems = _load_all(settings, ())
         contracted = [client for client in clients if not client.contract.is_prospect]
         with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
