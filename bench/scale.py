@@ -513,7 +513,7 @@ def print_figures(
         f"whole processes, median of {rounds} alternating rounds: wall (min, max) and CPU "
         "(user + system); targets on the wall median"
     )
-    print(f"  {'hosts':>6}  {'command':26} {'wall s':>7} {'(min, max)':16} {'cpu s':>6}  target")
+    print(f"  {'hosts':>6}  {'command':26} {'wall s':>7} {'(min, max)':18} {'cpu s':>6}  target")
     for (fleet, name), values in times.items():
         wall = [value.wall_s for value in values]
         median = statistics.median(wall)
@@ -523,7 +523,7 @@ def print_figures(
         target = ""
         if fleet is full:
             target = f"< {TARGET_S:.1f} s: {'met' if median < TARGET_S else 'not met'}"
-        line = f"  {fleet.hosts:6d}  {what:26} {median:7.3f} {spread:16} {cpu:6.3f}  {target}"
+        line = f"  {fleet.hosts:6d}  {what:26} {median:7.3f} {spread:18} {cpu:6.3f}  {target}"
         print(line.rstrip())
     for name in ("plan", "due"):
         ratio = statistics.median(value.wall_s for value in times[(full, name)]) / (
@@ -531,7 +531,7 @@ def print_figures(
         )
         what = f"ratio {full.hosts}/{half.hosts}, {name}"
         verdict = "met" if ratio <= TARGET_RATIO else "not met"
-        print(f"  {'':6}  {what:26} {ratio:7.2f} {'':16} {'':6}  <= {TARGET_RATIO}: {verdict}")
+        print(f"  {'':6}  {what:26} {ratio:7.2f} {'':18} {'':6}  <= {TARGET_RATIO}: {verdict}")
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"  load average at the end: {load} ({os.cpu_count()} cores)")
 
