@@ -60,8 +60,10 @@ def _request(
     *,
     incident: str | None = None,
     change: str | None = None,
+    job: int | None = None,
 ) -> RunRequest:
     return RunRequest(
+        job=job,
         extra_vars=_extra_vars(extra),
         change=change,
         client=client,
@@ -256,6 +258,8 @@ class _ProgressView:
     metavar="KEY=VALUE",
     help="Extra variable for the playbook (never on a command line; secret names are masked).",
 )
+# Set by a worker only: the queued job this run carries out, recorded in run-started.
+@click.option("--job", type=click.IntRange(min=1), hidden=True)
 @json_option
 @pass_settings
 def run_command(
@@ -272,6 +276,7 @@ def run_command(
     change: str | None,
     verbose: int,
     extra: tuple[str, ...],
+    job: int | None,
     as_json: bool,
 ) -> int:
     """Run ACTION for CLIENT on its hosts, recorded in the ledger with a run log.
@@ -292,6 +297,7 @@ def run_command(
         extra,
         incident=incident,
         change=change,
+        job=job,
     )
     return _run_and_report(settings, request, as_json)
 

@@ -40,7 +40,12 @@ from webmg_ops.secrets import SecretSet
 from webmg_ops.settings import Settings
 
 
-def _project_revision() -> str:
+def project_revision() -> str:
+    """Return the checkout's git revision (12 hex digits), ``unknown`` outside a git checkout.
+
+    Recorded with every run, and with every queued job so that a worker on another
+    revision refuses it.
+    """
     try:
         done = process.run(
             ["git", "-C", str(PLAYBOOKS.parent), "rev-parse", "--short=12", "HEAD"], timeout=5
@@ -148,7 +153,7 @@ def started_payload(
                 playbook=(
                     str(playbook.relative_to(PLAYBOOKS.parent)) if playbook else "controller"
                 ),
-                revision=_project_revision(),
+                revision=project_revision(),
                 versions=_versions(),
                 pid=os.getpid(),
                 pid_start=process_start_time(os.getpid()),
@@ -159,6 +164,9 @@ def started_payload(
                 overridden=clearance.overridden,
                 incident=request.incident,
                 change=request.change,
+                job=None
+                if request.job is None
+                else {"id": request.job, "worker_pid": os.getppid()},
             )
         )
     )

@@ -100,6 +100,8 @@ class RunRequest:
     #: What that change deploys (package -> version): read from the ledger by the engine,
     #: never typed by the operator.
     deploys: Mapping[str, str] = field(default_factory=dict)
+    #: The queued job this run carries out, when a worker started it.
+    job: int | None = None
 
 
 def new_run_id(client: str, action: str, now: datetime | None = None) -> str:
@@ -173,6 +175,9 @@ class RunStarted:
     incident: str | None = None
     #: The change the run deploys (``CHG-n``); None for every other run.
     change: str | None = None
+    #: The queued job a worker ran (its id and the worker's PID on this controller);
+    #: None for a run started by hand.
+    job: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
