@@ -8,9 +8,11 @@ with the product's scratch server (Debian's ``postgresql`` binaries, which
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from support.capability import missing
 from webmg_ops.backups.scratchdb import find_binary, scratch_server
 from webmg_ops.errors import EnvironmentProblem
 
@@ -25,3 +27,28 @@ def postgres_server() -> Iterator[str | None]:
         return
     with scratch_server(listen_tcp=True) as server:
         yield server.url
+
+
+#: A server URL whose user may create databases; when set, no server is started.
+POSTGRES_VARIABLE = "WEBMG_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def session_postgres() -> Iterator[str]:
+    """Yield the URL of the PostgreSQL server the tests use: the one given in
+    ``WEBMG_TEST_POSTGRES_URL``, else one started here (and set there) until the end.
+
+    A missing PostgreSQL is a failure, not a skip (see :mod:`support.capability`).
+    """
+    given = os.environ.get(POSTGRES_VARIABLE)
+    if given:
+        yield given
+        return
+    with postgres_server() as url:
+        if url is None:
+            missing("PostgreSQL binaries not found: run `make setup`")
+        os.environ[POSTGRES_VARIABLE] = url
+        try:
+            yield url
+        finally:
+            os.environ.pop(POSTGRES_VARIABLE, None)
