@@ -54,6 +54,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "bootstrap_command",
         "First contact with CLIENT's servers: their maintenance account, from the client's login.",
     ),
+    "cancel": LazyCommand(
+        "webmg_ops.cli.queue",
+        "cancel_command",
+        "Cancel a queued job, or ask a running one to stop (its run is recorded canceled).",
+    ),
     "change": LazyCommand(
         "webmg_ops.cli.changes",
         "change_group",
@@ -147,6 +152,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "policy_command",
         "Print a client's effective policy and where each value came from.",
     ),
+    "queue": LazyCommand(
+        "webmg_ops.cli.queue",
+        "queue_command",
+        "List the queue's runs: queued, running, failed and done, newest first.",
+    ),
     "report": LazyCommand(
         "webmg_ops.cli.report",
         "report_command",
@@ -190,6 +200,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "show_command",
         "Show one run: its ledger entries and where its run log is.",
     ),
+    "submit": LazyCommand(
+        "webmg_ops.cli.queue",
+        "submit_command",
+        "Queue a run of ACTION for CLIENT, for a worker to carry out; recorded as run-requested.",
+    ),
     "tick": LazyCommand(
         "webmg_ops.cli.tick",
         "tick_command",
@@ -202,6 +217,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "webmg_ops.cli.clients",
         "validate_command",
         "Validate client contracts and inventories (all clients when none named).",
+    ),
+    "worker": LazyCommand(
+        "webmg_ops.cli.queue",
+        "worker_command",
+        "Take queued runs and carry them out until SIGINT or SIGTERM (running runs finish).",
     ),
 }
 

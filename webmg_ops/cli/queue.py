@@ -1,0 +1,137 @@
+"""Queue commands: ``submit``, ``queue``, ``cancel`` and ``worker``."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from rich.table import Table
+
+from webmg_ops.config.instants import parse_instant
+from webmg_ops.queue.app import open_queue
+from webmg_ops.queue.jobs import cancel, list_jobs, new_request, submit
+from webmg_ops.queue.worker import register_tasks, work
+from webmg_ops.runs.records import ACTIONS
+from webmg_ops.settings import Settings
+
+from .common import console, emit_json, json_option, pass_settings, record_options
+
+
+@click.command("submit")
+@click.argument("client", metavar="CLIENT")
+@click.argument("action", type=click.Choice(ACTIONS), metavar="ACTION")
+@click.option(
+    "--at",
+    metavar="TIME",
+    help="Not before this time (ISO 8601 with its offset); now by default. The run's "
+    "window and freezes are checked when it starts.",
+)
+@click.option("--check", is_flag=True, help="Dry run: Ansible --check --diff, recorded.")
+@click.option("--limit", metavar="PATTERN", help="Only these hosts (Ansible pattern).")
+@record_options
+@click.option(
+    "--emergency", is_flag=True, help="Allowed outside windows and in freezes; needs --reason."
+)
+@click.option("--change", metavar="CHG-n", help="deploy: the change whose version it installs.")
+@json_option
+@pass_settings
+def submit_command(
+    settings: Settings,
+    client: str,
+    action: str,
+    at: str | None,
+    check: bool,
+    limit: str | None,
+    reason: str | None,
+    ticket: str | None,
+    incident: str | None,
+    emergency: bool,
+    change: str | None,
+    as_json: bool,
+) -> None:
+    """Queue a run of ACTION for CLIENT, for a worker to carry out; recorded as run-requested."""
+    when = None if at is None else parse_instant("--at", at)
+    request = new_request(
+        settings,
+        client,
+        action,
+        reason=reason or "",
+        ticket=ticket,
+        incident=incident,
+        limit=limit,
+        check=check,
+        emergency=emergency,
+        change=change,
+    )
+    with open_queue(settings, register_tasks) as app:
+        job_id = submit(settings, app, request, when)
+    if as_json:
+        emit_json({"job": job_id, **request.arguments(), "at": at})
+        return
+    start = f"not before {when.isoformat()}" if when else "as soon as a worker is free"
+    console.print(f"job {job_id}: {action} for {request.client} queued, {start}")
+
+
+@click.command("queue")
+@json_option
+@pass_settings
+def queue_command(settings: Settings, as_json: bool) -> None:
+    """List the queue's runs: queued, running, failed and done, newest first."""
+    with open_queue(settings, register_tasks) as app:
+        jobs = list_jobs(app)
+    if as_json:
+        emit_json([job.document() for job in jobs])
+        return
+    table = Table("job", "status", "client", "action", "not before", "retries", "by", title="queue")
+    for job in jobs:
+        table.add_row(
+            str(job.id),
+            job.status,
+            job.client,
+            job.action + (" (check)" if job.check else ""),
+            "" if job.scheduled_at is None else job.scheduled_at.isoformat(timespec="minutes"),
+            str(job.attempts),
+            job.actor,
+        )
+    console.print(table)
+
+
+@click.command("cancel")
+@click.argument("job_id", metavar="JOB", type=click.IntRange(min=1))
+@json_option
+@pass_settings
+def cancel_command(settings: Settings, job_id: int, as_json: bool) -> None:
+    """Cancel a queued job, or ask a running one to stop (its run is recorded canceled)."""
+    with open_queue(settings, register_tasks) as app:
+        done = cancel(settings, app, job_id)
+    if as_json:
+        emit_json({"job": job_id, "done": done})
+        return
+    console.print(f"job {job_id}: {done}")
+
+
+@click.command("worker")
+@click.option(
+    "--queues",
+    metavar="NAME[,NAME]",
+    help="Take jobs from these queues only (comma-separated); every queue by default.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Runs carried out at once (one per client at most, whatever this says).",
+)
+@click.option(
+    "--drain",
+    is_flag=True,
+    help="Stop once no queued run can start (none left, or none due yet).",
+)
+@pass_settings
+def worker_command(settings: Settings, queues: str | None, concurrency: int, drain: bool) -> None:
+    """Take queued runs and carry them out until SIGINT or SIGTERM (running runs finish)."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("webmg_ops.worker").setLevel(logging.INFO)
+    names = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
+    work(settings, names, concurrency, drain=drain)

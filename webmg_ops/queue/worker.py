@@ -1,0 +1,285 @@
+"""A worker: takes run requests from the queue and carries each out with ``webmg-ops run``.
+
+The run is a child process of the worker, so its ledger entries, run log, governance,
+lock and crash safety are those of a run started by hand; the kernel kills it if the
+worker dies (it is then closed as ``interrupted`` by the next worker on this
+controller). Canceling a running job sends it SIGTERM, which the engine records as
+``canceled``. A worker whose checkout is at another revision than the submitter's
+refuses the job: a fleet never runs two versions of a role for one window.
+
+When a worker dies, its job is left running in the queue. Every worker sweeps at its
+start and then every :data:`SWEEP_EVERY_S`: it closes the runs of dead processes on
+this controller (the engine's reconciliation), then settles each job whose worker is
+gone: a check or a drill is tried once more; an update, a hardening or a backup is
+not retried (a person decides), its job marked failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from procrastinate import App, JobContext, exceptions
+from procrastinate.jobs import Job, Status
+
+from webmg_ops import process
+from webmg_ops.engine.reconcile import process_start_time, reconcile_runs
+from webmg_ops.engine.record import project_revision
+from webmg_ops.errors import ExitCode, Failed
+from webmg_ops.ledger import open_ledger
+from webmg_ops.queue.app import RUN_QUEUE, RUN_TASK, open_queue, queue_app
+from webmg_ops.queue.jobs import QueuedRun
+from webmg_ops.runs.records import RUN_STARTED
+from webmg_ops.service.records import RUN_REQUEST_REFUSED, record_queue_event
+from webmg_ops.settings import Settings
+
+LOG = logging.getLogger("webmg_ops.worker")
+
+#: Actions a worker tries once more when the worker running them died: they change
+#: nothing on the hosts (a check, a drill into scratch space). Others wait for a person.
+RETRIED_ACTIONS = frozenset({"check", "drill", "diagnose"})
+#: How often the stop request of a running job is looked at.
+ABORT_POLL_S = 1.0
+#: Seconds between SIGTERM and SIGKILL when a running job is stopped: the engine closes
+#: the run (its play told to stop, the run log written) within them.
+STOP_GRACE_S = 120.0
+#: How often a worker sweeps for runs and jobs left by dead workers.
+SWEEP_EVERY_S = 60.0
+#: A worker that has not beaten its heartbeat for this long is dead to the others.
+STALLED_AFTER_S = 30.0
+
+
+class JobRefused(Failed):
+    """A job this worker must not run (another revision, a request it cannot read)."""
+
+
+class RunNotSucceeded(Failed):
+    """The job's run ended without succeeding; the ledger and the run log say why."""
+
+
+@dataclass(frozen=True)
+class WorkerIdentity:
+    """The worker process as its runs record it: this controller and its PID."""
+
+    controller: str
+    pid: int
+    pid_start: int
+
+    @classmethod
+    def current(cls) -> WorkerIdentity:
+        """Return this process's identity."""
+        pid = os.getpid()
+        return cls(socket.gethostname(), pid, process_start_time(pid))
+
+
+def register_tasks(app: App, settings: Settings) -> None:
+    """Given the queue's application and the settings, register the run task on it."""
+
+    def run_job(context: JobContext, /, **arguments: Any) -> dict[str, Any]:
+        return carry_out(settings, context, arguments)
+
+    app.task(name=RUN_TASK, queue=RUN_QUEUE, pass_context=True)(run_job)
+
+
+def carry_out(settings: Settings, context: JobContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Given the settings, a job's context and its arguments, carry out its run; return
+    the run's id, outcome and log.
+
+    Raise JobRefused for a request this worker will not run (recorded as
+    ``run-request-refused``), RunNotSucceeded for a run that did not succeed,
+    JobAborted for one stopped on request.
+    """
+    job_id = int(context.job.id or 0)
+    try:
+        request = QueuedRun.from_arguments(arguments)
+    except Exception as error:
+        raise JobRefused(f"job {job_id} cannot be read: {error}") from None
+    here = project_revision()
+    if request.revision != here:
+        reason = (
+            f"job {job_id} was submitted at revision {request.revision} and this worker runs "
+            f"{here}: start a worker at the submitter's revision, or submit again"
+        )
+        record_queue_event(
+            settings, request.client, RUN_REQUEST_REFUSED, {"job": job_id, "reason": reason}
+        )
+        raise JobRefused(reason)
+    LOG.info(
+        "job %s: %s for %s, asked by %s", job_id, request.action, request.client, request.actor
+    )
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_abort, args=(context, stop), daemon=True)
+    watcher.start()
+    try:
+        done = process.run(
+            request.run_argv(job_id),
+            timeout=None,
+            env=_run_environment(settings, request),
+            stop=stop,
+            grace=STOP_GRACE_S,
+            die_with_parent=True,
+        )
+    finally:
+        stop.set()
+    report = _report(done.stdout)
+    if context.should_abort():
+        raise exceptions.JobAborted(f"job {job_id} stopped on request: {report.get('outcome')}")
+    if done.returncode != ExitCode.OK:
+        said = report.get("summary") or done.masked_stderr.strip()[-500:] or "no output"
+        raise RunNotSucceeded(
+            f"job {job_id}: {request.action} for {request.client} ended with status "
+            f"{done.returncode}: {said}"
+        )
+    return {key: report.get(key) for key in ("run_id", "outcome", "run_log")}
+
+
+def _watch_abort(context: JobContext, stop: threading.Event) -> None:
+    """Set ``stop`` when the job is asked to stop (by ``cancel`` or a worker shutdown)."""
+    while not stop.wait(ABORT_POLL_S):
+        if context.should_abort():
+            stop.set()
+
+
+def _run_environment(settings: Settings, request: QueuedRun) -> dict[str, str]:
+    """Return the run's environment: this worker's, with the submitter as operator and
+    the worker's inventories and ledger (never on the command line: a URL may hold a
+    password)."""
+    env = dict(os.environ)
+    env["WEBMG_OPERATOR"] = request.actor
+    env["WEBMG_INVENTORIES"] = str(settings.inventories)
+    env["WEBMG_LEDGER_URL"] = settings.ledger_url
+    return env
+
+
+def _report(stdout: str) -> dict[str, Any]:
+    """Given a run's output (``run --json``), return its report, empty if it printed none."""
+    try:
+        document = json.loads(stdout)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+async def sweep(
+    settings: Settings, app: App, *, stalled_after: float = STALLED_AFTER_S
+) -> list[str]:
+    """Given the settings and the queue, open in this event loop, close the runs of dead
+    processes on this controller and settle the jobs their workers left; return one line
+    per job settled.
+
+    A job is left when its run names a worker of this controller that is gone, or when
+    its worker has not beaten its heartbeat for ``stalled_after`` seconds.
+    """
+    await asyncio.to_thread(reconcile_runs, settings)
+    running = list(await app.job_manager.list_jobs_async(task=RUN_TASK, status=Status.DOING.value))
+    if not running:
+        return []
+    dead = await asyncio.to_thread(_jobs_of_dead_workers, settings, running)
+    left = {int(job.id or 0): job for job in running if job.id in dead}
+    stalled = await app.job_manager.get_stalled_jobs(
+        task_name=RUN_TASK, seconds_since_heartbeat=stalled_after
+    )
+    for job in stalled:
+        left.setdefault(int(job.id or 0), job)
+    return [await _settle(app, job) for job in left.values()]
+
+
+def _jobs_of_dead_workers(settings: Settings, running: Sequence[Job]) -> set[int]:
+    """Given the running jobs, return those whose run names a worker of this controller
+    that is no longer alive."""
+    wanted = {job.id for job in running}
+    here = socket.gethostname()
+    dead: set[int] = set()
+    with open_ledger(settings.ledger_url) as ledger:
+        for entry in ledger.entries(kinds=(RUN_STARTED,)):
+            job = entry.payload.get("job")
+            if not isinstance(job, dict) or job.get("id") not in wanted:
+                continue
+            if entry.payload.get("controller") != here:
+                continue
+            if not process.process_alive(int(job.get("worker_pid", 0))):
+                dead.add(int(job["id"]))
+    return dead
+
+
+async def _settle(app: App, job: Job) -> str:
+    """Given a job whose worker died, try it again or mark it failed; return what was done."""
+    action = str(job.task_kwargs.get("action"))
+    client = str(job.task_kwargs.get("client"))
+    job_id = int(job.id or 0)
+    if action in RETRIED_ACTIONS and job.attempts == 0:
+        await app.job_manager.retry_job_by_id_async(job_id, retry_at=datetime.now(UTC))
+        return f"job {job_id}: {action} for {client}: its worker died; tried once more"
+    await app.job_manager.finish_job_by_id_async(job_id, Status.FAILED, delete_job=False)
+    return f"job {job_id}: {action} for {client}: its worker died; not retried (a person decides)"
+
+
+def work(
+    settings: Settings, queues: Iterable[str] | None, concurrency: int, *, drain: bool = False
+) -> None:
+    """Given the settings, the queues to take jobs from (None: all), how many runs at
+    once and whether to stop once nothing is left to start (``drain``), sweep, then take
+    and carry out jobs until then, or until SIGINT or SIGTERM; each running run is
+    finished first.
+
+    Raise BadInput if the queue is not on PostgreSQL, EnvironmentProblem if it cannot
+    be reached.
+    """
+    # The schema is made (or found) before the event loop starts: it is a plain query.
+    with open_queue(settings, register_tasks):
+        pass
+    asyncio.run(_work(settings, list(queues) if queues else None, concurrency, drain))
+
+
+async def _work(
+    settings: Settings, queues: list[str] | None, concurrency: int, drain: bool
+) -> None:
+    identity = WorkerIdentity.current()
+    app = queue_app(settings, register_tasks)
+    async with app.open_async():
+        for line in await sweep(settings, app):
+            LOG.warning("%s", line)
+        LOG.warning(
+            "worker on %s, pid %s, at revision %s: %s, %s run(s) at once%s",
+            identity.controller,
+            identity.pid,
+            project_revision(),
+            ", ".join(queues) if queues else "every queue",
+            concurrency,
+            ", until the queue is empty" if drain else "",
+        )
+        sweeper = asyncio.create_task(_sweep_every(settings, app))
+        try:
+            # Without queues named, a worker takes every queue (an empty list would be none).
+            if queues:
+                await app.run_worker_async(
+                    queues=queues,
+                    concurrency=concurrency,
+                    wait=not drain,
+                    install_signal_handlers=True,
+                    stalled_worker_timeout=STALLED_AFTER_S,
+                )
+            else:
+                await app.run_worker_async(
+                    concurrency=concurrency,
+                    wait=not drain,
+                    install_signal_handlers=True,
+                    stalled_worker_timeout=STALLED_AFTER_S,
+                )
+        finally:
+            sweeper.cancel()
+
+
+async def _sweep_every(settings: Settings, app: App) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_EVERY_S)
+        for line in await sweep(settings, app):
+            LOG.warning("%s", line)
