@@ -258,8 +258,12 @@ class _ProgressView:
     metavar="KEY=VALUE",
     help="Extra variable for the playbook (never on a command line; secret names are masked).",
 )
-# Set by a worker only: the queued job this run carries out, recorded in run-started.
-@click.option("--job", type=click.IntRange(min=1), hidden=True)
+@click.option(
+    "--job",
+    type=click.IntRange(min=1),
+    hidden=True,
+    help="Set by a worker: the queued job this run carries out (recorded in run-started).",
+)
 @json_option
 @pass_settings
 def run_command(
