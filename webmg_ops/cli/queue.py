@@ -89,7 +89,7 @@ def queue_command(settings: Settings, as_json: bool) -> None:
             job.status,
             job.client,
             job.action + (" (check)" if job.check else ""),
-            "" if job.scheduled_at is None else job.scheduled_at.isoformat(timespec="minutes"),
+            "now" if job.scheduled_at is None else job.scheduled_at.isoformat(timespec="minutes"),
             str(job.attempts),
             job.actor,
         )
