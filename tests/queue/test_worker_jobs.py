@@ -1,4 +1,5 @@
-"""A worker's sweep: the jobs of dead workers are tried once more or left to a person.
+"""Jobs as workers take them: one client at a time, and the jobs of dead workers tried
+once more or left to a person.
 
 The test plays the dead worker with the queue's own calls: it registers a worker,
 takes two jobs (a check and an update, for two clients) and records for each the
@@ -6,7 +7,8 @@ takes two jobs (a check and an update, for two clients) and records for each the
 ended. A sweep then closes both runs as ``interrupted`` (the engine's reconciliation),
 queues the check once more and marks the update failed; a second sweep changes
 nothing. A job whose worker stopped beating its heartbeat, with no run recorded,
-is settled the same way.
+is settled the same way. Workers here are played with the queue's own calls
+(register, fetch), so that what each may take is read without a run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procrastinate.jobs import Status
 
 from webmg_ops.engine.reconcile import run_dir
 from webmg_ops.ledger import open_ledger
@@ -148,3 +151,37 @@ def test_a_job_whose_worker_stopped_beating_is_settled_without_a_run(
     assert len(lines) == 2
     with open_queue(settings, register_tasks) as app:
         assert _statuses(app) == {check: ("todo", 1), update: ("failed", 1)}
+
+
+async def _take_all(settings: Settings) -> list[int]:
+    """Register a worker and take every job it may start now; return their ids."""
+    app = queue_app(settings, register_tasks)
+    taken: list[int] = []
+    async with app.open_async():
+        worker = await app.job_manager.register_worker()
+        while (job := await app.job_manager.fetch_job(queues=None, worker_id=worker)) is not None:
+            taken.append(int(job.id or 0))
+    return taken
+
+
+def test_one_client_never_has_two_jobs_running_whichever_worker_asks(
+    inventories: Path, ledger_url: str
+) -> None:
+    settings = _settings(inventories, ledger_url)
+    with open_queue(settings, register_tasks) as app:
+        check = submit(settings, app, new_request(settings, "atelier-nord", "check"), None)
+        drill = submit(settings, app, new_request(settings, "atelier-nord", "drill"), None)
+        other = submit(settings, app, new_request(settings, "riverton", "check"), None)
+    # One worker takes all it may: one job of each client, never both of atelier-nord's.
+    assert sorted(asyncio.run(_take_all(settings))) == sorted([check, other])
+    # A second worker finds nothing it may start while the first holds the client.
+    assert asyncio.run(_take_all(settings)) == []
+    asyncio.run(_finish(settings, check))
+    assert asyncio.run(_take_all(settings)) == [drill]
+
+
+async def _finish(settings: Settings, job_id: int) -> None:
+    """Mark a job done, as its worker would."""
+    app = queue_app(settings, register_tasks)
+    async with app.open_async():
+        await app.job_manager.finish_job_by_id_async(job_id, Status.SUCCEEDED, delete_job=False)
