@@ -190,6 +190,11 @@ COMMANDS: dict[str, LazyCommand] = {
             "vault's webmg_s3_host_keys) when CLIENT's repositories are in an S3 bucket."
         ),
     ),
+    "schedule": LazyCommand(
+        "webmg_ops.cli.queue",
+        "schedule_command",
+        "Queue the runs every contract makes due (updates and hardening in the next window).",
+    ),
     "schema": LazyCommand(
         "webmg_ops.cli.clients",
         "schema_command",

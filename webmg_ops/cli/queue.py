@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import click
 from rich.table import Table
@@ -10,11 +11,19 @@ from rich.table import Table
 from webmg_ops.config.instants import parse_instant
 from webmg_ops.queue.app import open_queue
 from webmg_ops.queue.jobs import cancel, list_jobs, new_request, submit
+from webmg_ops.queue.schedule import Scheduled, enqueue, load_contracts, what_is_due
 from webmg_ops.queue.worker import register_tasks, work
 from webmg_ops.runs.records import ACTIONS
 from webmg_ops.settings import Settings
 
-from .common import console, emit_json, json_option, pass_settings, record_options
+from .common import (
+    console,
+    emit_json,
+    end_with_problems,
+    json_option,
+    pass_settings,
+    record_options,
+)
 
 
 @click.command("submit")
@@ -128,10 +137,56 @@ def cancel_command(settings: Settings, job_id: int, as_json: bool) -> None:
     is_flag=True,
     help="Stop once no queued run can start (none left, or none due yet).",
 )
+@click.option(
+    "--schedule",
+    "periodic",
+    is_flag=True,
+    help="Also queue, every minute, the runs the contracts make due and the SLA tick "
+    "(any number of workers may; each minute is queued once).",
+)
 @pass_settings
-def worker_command(settings: Settings, queues: str | None, concurrency: int, drain: bool) -> None:
+def worker_command(
+    settings: Settings, queues: str | None, concurrency: int, drain: bool, periodic: bool
+) -> None:
     """Take queued runs and carry them out until SIGINT or SIGTERM (running runs finish)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("webmg_ops.worker").setLevel(logging.INFO)
     names = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
-    work(settings, names, concurrency, drain=drain)
+    work(settings, names, concurrency, drain=drain, periodic=periodic)
+
+
+@click.command("schedule")
+@click.option(
+    "--at",
+    metavar="TIME",
+    help="What is due at this time (ISO 8601 with its offset); now by default.",
+)
+@click.option("--dry-run", is_flag=True, help="Show the runs due; queue nothing.")
+@json_option
+@pass_settings
+def schedule_command(settings: Settings, at: str | None, dry_run: bool, as_json: bool) -> int:
+    """Queue the runs every contract makes due (updates and hardening in the next window)."""
+    when = datetime.now(UTC) if at is None else parse_instant("--at", at)
+    clients, problems = load_contracts(settings)
+    runs = what_is_due(settings, clients, when)
+    if dry_run:
+        done = [Scheduled(run, None, "due") for run in runs]
+    else:
+        with open_queue(settings, register_tasks) as app:
+            done = enqueue(settings, app, runs)
+    if as_json:
+        emit_json([item.document() for item in done])
+    else:
+        table = Table("client", "action", "not before", "job", "", "why", title="schedule")
+        for item in done:
+            run = item.run
+            table.add_row(
+                run.client,
+                run.action + (" (check)" if run.check else ""),
+                "now" if run.not_before is None else run.not_before.isoformat(timespec="minutes"),
+                "" if item.job is None else str(item.job),
+                item.note,
+                run.reason,
+            )
+        console.print(table)
+    return end_with_problems(problems)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from webmg_ops.config.clients import (
@@ -25,13 +24,13 @@ from webmg_ops.config.clients import (
 )
 from webmg_ops.config.instants import parse_instant
 from webmg_ops.config.policy import describe_value
-from webmg_ops.errors import BadInput, ExitCode
+from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
 from webmg_ops.schedule.due import clients_due, due_document
 from webmg_ops.settings import Settings
 from webmg_ops.yamlsource import SourceProblem
 
-from .common import console, emit_json, json_option, pass_settings
+from .common import console, emit_json, end_with_problems, json_option, pass_settings
 from .lazy import collector_paused
 
 
@@ -58,23 +57,6 @@ def _load_all(
         except ContractInvalid as error:
             problems.extend(error.problems)
     return clients, problems
-
-
-def _end_with_problems(problems: list[SourceProblem], code: int = ExitCode.OK) -> int:
-    """Given the problems of the clients left out and the status of the work done on the
-    others, return the command's status.
-
-    Raise ContractInvalid (exit 2, each problem with its file and line) if any client
-    was left out, unless ``code`` is already a status above it (refused, environment),
-    which is kept and the problems printed.
-    """
-    if not problems:
-        return int(code)
-    invalid = ContractInvalid(problems)
-    if code > ExitCode.BAD_INPUT:
-        console.print(f"Error: {escape(invalid.message)}", soft_wrap=True)
-        return int(code)
-    raise invalid
 
 
 def _parse_instant(text: str | None) -> datetime:
@@ -130,7 +112,7 @@ def due_command(
     documents, problems = _due_documents(settings, names, _parse_instant(at_text))
     if as_json:
         emit_json(documents)
-        return _end_with_problems(problems)
+        return end_with_problems(problems)
     table = Table("client", "now", "next window (client time)", "due")
     for document in documents:
         if document["in_freeze"]:
@@ -148,7 +130,7 @@ def due_command(
             when = _human_span(upcoming["start"], upcoming["end"], document["timezone"])
         table.add_row(document["client"], now, when, ", ".join(document["due"]) or "-")
     console.print(table)
-    return _end_with_problems(problems)
+    return end_with_problems(problems)
 
 
 @click.command("drills-due")
@@ -196,10 +178,10 @@ def drills_due_command(
         from .runs import run_due_drills  # the engine: only when drills run
 
         worst = run_due_drills(settings, [row["client"] for row in rows if row["due"]], as_json)
-        return _end_with_problems(problems, worst)
+        return end_with_problems(problems, worst)
     if as_json:
         emit_json(rows)
-        return _end_with_problems(problems)
+        return end_with_problems(problems)
     table = Table("client", "level", "drill every", "last successful drill", "due")
     for row in rows:
         table.add_row(
@@ -210,4 +192,4 @@ def drills_due_command(
             "[red]due[/red]" if row["due"] else "no",
         )
     console.print(table)
-    return _end_with_problems(problems)
+    return end_with_problems(problems)

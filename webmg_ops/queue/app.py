@@ -20,6 +20,10 @@ QUEUE_URL_VARIABLE = "WEBMG_QUEUE_URL"
 RUN_QUEUE = "runs"
 #: The task that carries out one run request.
 RUN_TASK = "run"
+#: The queue of the periodic tasks: the schedule (due runs queued) and the SLA tick.
+PERIODIC_QUEUE = "periodic"
+SCHEDULE_TASK = "schedule"
+TICK_TASK = "tick"
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 

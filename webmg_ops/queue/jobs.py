@@ -90,6 +90,14 @@ class QueuedRun:
             raise BadInput(f"a queued run names an unknown action: {arguments['action']!r}")
         return cls(**arguments)
 
+    def key(self) -> tuple[str, str, bool]:
+        """Return what makes two requests the same run: client, action and check mode."""
+        return (self.client, self.action, self.check)
+
+    def waiting_key(self) -> str:
+        """Return the queueing lock: one job of this key may wait in the queue at a time."""
+        return "/".join((self.client, self.action, *(["check"] if self.check else [])))
+
     def run_argv(self, job_id: int) -> list[str]:
         """Given the job's id, return the ``webmg-ops run`` command that carries it out.
 
@@ -126,6 +134,10 @@ class QueueJob:
     attempts: int
     actor: str
     check: bool
+
+    def key(self) -> tuple[str, str, bool]:
+        """Return what makes two jobs the same run: client, action and check mode."""
+        return (self.client, self.action, self.check)
 
     def document(self) -> dict[str, Any]:
         """Return the job as ``queue --json`` prints it."""
@@ -192,17 +204,18 @@ def submit(settings: Settings, app: App, request: QueuedRun, at: datetime | None
     try:
         job_id = task.configure(
             lock=request.client,
-            queueing_lock=f"{request.client}/{request.action}",
+            queueing_lock=request.waiting_key(),
             schedule_at=at,
             queue=RUN_QUEUE,
         ).defer(**request.arguments())
     except exceptions.AlreadyEnqueued:
         waiting = list_jobs(app, status=Status.TODO)
-        same = [j.id for j in waiting if (j.client, j.action) == (request.client, request.action)]
+        same = [job.id for job in waiting if job.key() == request.key()]
         named = f" (job {same[0]})" if same else ""
+        mode = " (check)" if request.check else ""
         raise Refused(
-            f"{request.action} for {request.client} is already queued{named}: cancel it "
-            "first to queue it again with other options"
+            f"{request.action}{mode} for {request.client} is already queued{named}: cancel "
+            "it first to queue it again with other options"
         ) from None
     payload = {"job": job_id, **request.arguments(), "at": None if at is None else at.isoformat()}
     try:

@@ -21,10 +21,12 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from procrastinate import App, JobContext, exceptions
@@ -35,8 +37,18 @@ from webmg_ops.engine.reconcile import process_start_time, reconcile_runs
 from webmg_ops.engine.record import project_revision
 from webmg_ops.errors import ExitCode, Failed
 from webmg_ops.ledger import open_ledger
-from webmg_ops.queue.app import RUN_QUEUE, RUN_TASK, open_queue, queue_app
+from webmg_ops.queue.app import (
+    PERIODIC_QUEUE,
+    RUN_QUEUE,
+    RUN_TASK,
+    SCHEDULE_TASK,
+    TICK_TASK,
+    TaskRegistration,
+    open_queue,
+    queue_app,
+)
 from webmg_ops.queue.jobs import QueuedRun
+from webmg_ops.queue.schedule import enqueue, load_contracts, what_is_due
 from webmg_ops.runs.records import RUN_STARTED
 from webmg_ops.service.records import RUN_REQUEST_REFUSED, record_queue_event
 from webmg_ops.settings import Settings
@@ -55,6 +67,10 @@ STOP_GRACE_S = 120.0
 SWEEP_EVERY_S = 60.0
 #: A worker that has not beaten its heartbeat for this long is dead to the others.
 STALLED_AFTER_S = 30.0
+#: The periodic tasks' cron: the schedule and the SLA clocks are looked at every minute.
+EVERY_MINUTE = "* * * * *"
+#: How long one SLA tick may take (it sends notifications).
+TICK_TIMEOUT_S = 300.0
 
 
 class JobRefused(Failed):
@@ -80,13 +96,63 @@ class WorkerIdentity:
         return cls(socket.gethostname(), pid, process_start_time(pid))
 
 
-def register_tasks(app: App, settings: Settings) -> None:
-    """Given the queue's application and the settings, register the run task on it."""
+def register_tasks(app: App, settings: Settings, *, periodic: bool = False) -> None:
+    """Given the queue's application and the settings, register its tasks: the run, the
+    schedule and the SLA tick; with ``periodic``, this process also queues the schedule
+    and the tick every minute (whichever workers ask, each minute is queued once).
+    """
 
     def run_job(context: JobContext, /, **arguments: Any) -> dict[str, Any]:
         return carry_out(settings, context, arguments)
 
+    def schedule_job(context: JobContext, /, timestamp: int) -> list[dict[str, object]]:
+        return queue_due_runs(settings, context.app, datetime.fromtimestamp(timestamp, UTC))
+
+    def tick_job(timestamp: int) -> None:
+        tick(settings, datetime.fromtimestamp(timestamp, UTC))
+
     app.task(name=RUN_TASK, queue=RUN_QUEUE, pass_context=True)(run_job)
+    schedule = app.task(name=SCHEDULE_TASK, queue=PERIODIC_QUEUE, pass_context=True)(schedule_job)
+    ticking = app.task(name=TICK_TASK, queue=PERIODIC_QUEUE)(tick_job)
+    if periodic:
+        app.periodic(cron=EVERY_MINUTE)(schedule)
+        app.periodic(cron=EVERY_MINUTE)(ticking)
+
+
+def periodic_tasks(app: App, settings: Settings) -> None:
+    """Register the tasks with the schedule and the tick queued every minute."""
+    register_tasks(app, settings, periodic=True)
+
+
+def queue_due_runs(settings: Settings, app: App, at: datetime) -> list[dict[str, object]]:
+    """Given the settings, the open queue and an instant, queue the runs the contracts
+    make due then; return what became of each (a broken contract is logged, not fatal)."""
+    clients, problems = load_contracts(settings)
+    for problem in problems:
+        LOG.warning("schedule: a client is left out: %s", problem)
+    done = enqueue(settings, app, what_is_due(settings, clients, at))
+    for item in done:
+        LOG.info(
+            "schedule: %s%s for %s: %s%s",
+            item.run.action,
+            " (check)" if item.run.check else "",
+            item.run.client,
+            item.note,
+            f" (job {item.job})" if item.job else "",
+        )
+    return [item.document() for item in done]
+
+
+def tick(settings: Settings, at: datetime) -> None:
+    """Given the settings and an instant, evaluate every open incident's clocks then
+    (``webmg-ops tick``); raise Failed if it does not end well."""
+    argv = [str(Path(sys.executable).with_name("webmg-ops")), "tick", f"--at={at.isoformat()}"]
+    done = process.run(argv, timeout=TICK_TIMEOUT_S, env=_command_environment(settings))
+    if not done.ok:
+        raise Failed(
+            f"tick at {at.isoformat()} ended with status {done.returncode}: "
+            f"{done.masked_stderr.strip()[-500:]}"
+        )
 
 
 def carry_out(settings: Settings, context: JobContext, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -149,11 +215,15 @@ def _watch_abort(context: JobContext, stop: threading.Event) -> None:
 
 
 def _run_environment(settings: Settings, request: QueuedRun) -> dict[str, str]:
-    """Return the run's environment: this worker's, with the submitter as operator and
-    the worker's inventories and ledger (never on the command line: a URL may hold a
-    password)."""
+    """Return the run's environment: the worker's (see :func:`_command_environment`),
+    with the submitter as operator."""
+    return {**_command_environment(settings), "WEBMG_OPERATOR": request.actor}
+
+
+def _command_environment(settings: Settings) -> dict[str, str]:
+    """Return a command's environment: this worker's, with its inventories and ledger
+    (never on the command line: a URL may hold a password)."""
     env = dict(os.environ)
-    env["WEBMG_OPERATOR"] = request.actor
     env["WEBMG_INVENTORIES"] = str(settings.inventories)
     env["WEBMG_LEDGER_URL"] = settings.ledger_url
     return env
@@ -223,12 +293,18 @@ async def _settle(app: App, job: Job) -> str:
 
 
 def work(
-    settings: Settings, queues: Iterable[str] | None, concurrency: int, *, drain: bool = False
+    settings: Settings,
+    queues: Iterable[str] | None,
+    concurrency: int,
+    *,
+    drain: bool = False,
+    periodic: bool = False,
 ) -> None:
     """Given the settings, the queues to take jobs from (None: all), how many runs at
     once and whether to stop once nothing is left to start (``drain``), sweep, then take
     and carry out jobs until then, or until SIGINT or SIGTERM; each running run is
-    finished first.
+    finished first. With ``periodic``, it also queues the schedule and the SLA tick
+    every minute.
 
     Raise BadInput if the queue is not on PostgreSQL, EnvironmentProblem if it cannot
     be reached.
@@ -236,14 +312,19 @@ def work(
     # The schema is made (or found) before the event loop starts: it is a plain query.
     with open_queue(settings, register_tasks):
         pass
-    asyncio.run(_work(settings, list(queues) if queues else None, concurrency, drain))
+    register = periodic_tasks if periodic else register_tasks
+    asyncio.run(_work(settings, register, list(queues) if queues else None, concurrency, drain))
 
 
 async def _work(
-    settings: Settings, queues: list[str] | None, concurrency: int, drain: bool
+    settings: Settings,
+    register: TaskRegistration,
+    queues: list[str] | None,
+    concurrency: int,
+    drain: bool,
 ) -> None:
     identity = WorkerIdentity.current()
-    app = queue_app(settings, register_tasks)
+    app = queue_app(settings, register)
     async with app.open_async():
         for line in await sweep(settings, app):
             LOG.warning("%s", line)
