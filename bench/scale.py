@@ -487,6 +487,7 @@ def main() -> None:
             for name, argv in (
                 ("plan", command(fleet, "plan", fleet.planned, "update")),
                 ("due", command(fleet, "due", "--json")),
+                ("schedule", command(fleet, "schedule", "--dry-run", "--json")),
             )
         }
         times: dict[tuple[Fleet, str], list[Timing]] = {case: [] for case in cases}
@@ -518,14 +519,18 @@ def print_figures(
         wall = [value.wall_s for value in values]
         median = statistics.median(wall)
         cpu = statistics.median(value.cpu_s for value in values)
-        what = f"plan {fleet.planned} update" if name == "plan" else "due --json (all clients)"
+        what = {
+            "plan": f"plan {fleet.planned} update",
+            "due": "due --json (all clients)",
+            "schedule": "schedule --dry-run (all)",
+        }[name]
         spread = f"({min(wall):.3f}, {max(wall):.3f})"
         target = ""
         if fleet is full:
             target = f"< {TARGET_S:.1f} s: {'met' if median < TARGET_S else 'not met'}"
         line = f"  {fleet.hosts:6d}  {what:26} {median:7.3f} {spread:18} {cpu:6.3f}  {target}"
         print(line.rstrip())
-    for name in ("plan", "due"):
+    for name in ("plan", "due", "schedule"):
         ratio = statistics.median(value.wall_s for value in times[(full, name)]) / (
             statistics.median(value.wall_s for value in times[(half, name)])
         )

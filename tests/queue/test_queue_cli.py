@@ -23,7 +23,7 @@ import pytest
 import yaml
 from support.cli_result import CliResult
 
-from webmg_ops.engine.record import project_revision
+from webmg_ops.ansible.revision import project_revision
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import Entry, open_ledger
 from webmg_ops.queue.app import open_queue
@@ -93,17 +93,25 @@ def test_a_submitted_run_is_queued_and_recorded_with_who_asked(cli: Cli, ledger_
     assert cli("ledger", "verify").code == ExitCode.OK
 
 
-def test_the_same_run_is_not_queued_twice_but_another_action_is(cli: Cli, ledger_url: str) -> None:
+def test_the_same_run_is_not_queued_twice_but_another_action_or_mode_is(
+    cli: Cli, ledger_url: str
+) -> None:
     first = cli("submit", CLIENT, "check", "--json")
     assert first.code == ExitCode.OK, first.err
     job = json.loads(first.out)["job"]
-    again = cli("submit", CLIENT, "check", "--check")
+    again = cli("submit", CLIENT, "check", "--reason", "other words, same run")
     assert again.code == ExitCode.REFUSED
     assert f"check for {CLIENT} is already queued (job {job})" in again.err
-    other = cli("submit", CLIENT, "drill")
-    assert other.code == ExitCode.OK, other.err
-    assert sorted(job["action"] for job in _queue(cli).values()) == ["check", "drill"]
-    assert len(_entries(ledger_url, "run-requested")) == 2
+    # Another action, or the same in check mode, is another run.
+    assert cli("submit", CLIENT, "drill").code == ExitCode.OK
+    assert cli("submit", CLIENT, "harden", "--check").code == ExitCode.OK
+    assert cli("submit", CLIENT, "harden").code == ExitCode.OK
+    dry_again = cli("submit", CLIENT, "harden", "--check")
+    assert dry_again.code == ExitCode.REFUSED
+    assert f"harden (check) for {CLIENT} is already queued" in dry_again.err
+    queued = sorted((job["action"], job["check"]) for job in _queue(cli).values())
+    assert queued == [("check", False), ("drill", False), ("harden", False), ("harden", True)]
+    assert len(_entries(ledger_url, "run-requested")) == 4
 
 
 def test_a_queued_run_is_canceled_and_recorded_once(cli: Cli, ledger_url: str) -> None:

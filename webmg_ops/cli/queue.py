@@ -1,4 +1,8 @@
-"""Queue commands: ``submit``, ``queue``, ``cancel`` and ``worker``."""
+"""Queue commands: ``submit``, ``queue``, ``cancel``, ``worker`` and ``schedule``.
+
+Each command imports what it uses when it runs: the queue (Procrastinate) is not
+loaded by ``schedule --dry-run``, and nothing of it by the other commands' help.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,6 @@ import click
 from rich.table import Table
 
 from webmg_ops.config.instants import parse_instant
-from webmg_ops.queue.app import open_queue
-from webmg_ops.queue.jobs import cancel, list_jobs, new_request, submit
-from webmg_ops.queue.schedule import Scheduled, enqueue, load_contracts, what_is_due
-from webmg_ops.queue.worker import register_tasks, work
 from webmg_ops.runs.records import ACTIONS
 from webmg_ops.settings import Settings
 
@@ -59,6 +59,10 @@ def submit_command(
     as_json: bool,
 ) -> None:
     """Queue a run of ACTION for CLIENT, for a worker to carry out; recorded as run-requested."""
+    from webmg_ops.queue.app import open_queue
+    from webmg_ops.queue.jobs import new_request, submit
+    from webmg_ops.queue.worker import register_tasks
+
     when = None if at is None else parse_instant("--at", at)
     request = new_request(
         settings,
@@ -86,6 +90,10 @@ def submit_command(
 @pass_settings
 def queue_command(settings: Settings, as_json: bool) -> None:
     """List the queue's runs: queued, running, failed and done, newest first."""
+    from webmg_ops.queue.app import open_queue
+    from webmg_ops.queue.jobs import list_jobs
+    from webmg_ops.queue.worker import register_tasks
+
     with open_queue(settings, register_tasks) as app:
         jobs = list_jobs(app)
     if as_json:
@@ -111,6 +119,10 @@ def queue_command(settings: Settings, as_json: bool) -> None:
 @pass_settings
 def cancel_command(settings: Settings, job_id: int, as_json: bool) -> None:
     """Cancel a queued job, or ask a running one to stop (its run is recorded canceled)."""
+    from webmg_ops.queue.app import open_queue
+    from webmg_ops.queue.jobs import cancel
+    from webmg_ops.queue.worker import register_tasks
+
     with open_queue(settings, register_tasks) as app:
         done = cancel(settings, app, job_id)
     if as_json:
@@ -149,6 +161,8 @@ def worker_command(
     settings: Settings, queues: str | None, concurrency: int, drain: bool, periodic: bool
 ) -> None:
     """Take queued runs and carry them out until SIGINT or SIGTERM (running runs finish)."""
+    from webmg_ops.queue.worker import work
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("webmg_ops.worker").setLevel(logging.INFO)
     names = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
@@ -166,12 +180,18 @@ def worker_command(
 @pass_settings
 def schedule_command(settings: Settings, at: str | None, dry_run: bool, as_json: bool) -> int:
     """Queue the runs every contract makes due (updates and hardening in the next window)."""
+    from webmg_ops.queue.schedule import Scheduled, load_contracts, what_is_due
+
     when = datetime.now(UTC) if at is None else parse_instant("--at", at)
     clients, problems = load_contracts(settings)
     runs = what_is_due(settings, clients, when)
     if dry_run:
         done = [Scheduled(run, None, "due") for run in runs]
     else:
+        from webmg_ops.queue.app import open_queue
+        from webmg_ops.queue.schedule import enqueue
+        from webmg_ops.queue.worker import register_tasks
+
         with open_queue(settings, register_tasks) as app:
             done = enqueue(settings, app, runs)
     if as_json:

@@ -13,8 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from webmg_ops import __version__, process
+from webmg_ops import __version__
 from webmg_ops.actions.base import ActionOutcome, RunContext
+from webmg_ops.ansible.revision import project_revision
 from webmg_ops.ansible.runner import PLAYBOOKS, PlaybookResult
 from webmg_ops.config.clients import Client
 from webmg_ops.engine.governance import Clearance, PolicyRefusal
@@ -38,22 +39,6 @@ from webmg_ops.runs.records import (
 )
 from webmg_ops.secrets import SecretSet
 from webmg_ops.settings import Settings
-
-
-def project_revision() -> str:
-    """Return the checkout's git revision (12 hex digits), ``unknown`` outside a git checkout.
-
-    Recorded with every run, and with every queued job so that a worker on another
-    revision refuses it.
-    """
-    try:
-        done = process.run(
-            ["git", "-C", str(PLAYBOOKS.parent), "rev-parse", "--short=12", "HEAD"], timeout=5
-        )
-    except process.StartFailed:
-        return "unknown"
-    revision = done.stdout.strip() if done.ok else "unknown"
-    return revision or "unknown"
 
 
 def _versions() -> dict[str, str]:

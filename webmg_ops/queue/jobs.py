@@ -18,8 +18,8 @@ from typing import Any
 from procrastinate import App, exceptions
 from procrastinate.jobs import Job, Status
 
+from webmg_ops.ansible.revision import project_revision
 from webmg_ops.config.clients import load_client
-from webmg_ops.engine.record import project_revision
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import require_operator
 from webmg_ops.queue.app import RUN_QUEUE, RUN_TASK

@@ -13,21 +13,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from procrastinate import App
-from procrastinate.jobs import Status
-
+from webmg_ops.ansible.revision import project_revision
 from webmg_ops.config.clients import Client, ContractInvalid, list_client_names
 from webmg_ops.config.clients import load_client_contract as load_contract
 from webmg_ops.config.durations import format_duration
 from webmg_ops.engine.governance import ACTION_RULES
-from webmg_ops.engine.record import project_revision
 from webmg_ops.errors import Refused
 from webmg_ops.ledger import open_ledger, require_operator
-from webmg_ops.queue.jobs import QueuedRun, list_jobs, submit
 from webmg_ops.schedule.due import ClientDue, clients_due
 from webmg_ops.settings import Settings
 from webmg_ops.yamlsource import SourceProblem
+
+if TYPE_CHECKING:
+    from procrastinate import App
 
 #: Each recurring action as a run: (action, check mode).
 AS_RUN: dict[str, tuple[str, bool]] = {
@@ -128,6 +128,11 @@ def enqueue(settings: Settings, app: App, runs: Sequence[DueRun]) -> list[Schedu
 
     Raise BadInput if no operator is named (a queued run records who asked).
     """
+    # The queue is loaded only to queue: what is due is worked out without it.
+    from procrastinate.jobs import Status
+
+    from webmg_ops.queue.jobs import QueuedRun, list_jobs, submit
+
     actor = require_operator()
     revision = project_revision()
     running = {job.key() for job in list_jobs(app, status=Status.DOING)}

@@ -33,8 +33,8 @@ from procrastinate import App, JobContext, exceptions
 from procrastinate.jobs import Job, Status
 
 from webmg_ops import process
+from webmg_ops.ansible.revision import project_revision
 from webmg_ops.engine.reconcile import process_start_time, reconcile_runs
-from webmg_ops.engine.record import project_revision
 from webmg_ops.errors import ExitCode, Failed
 from webmg_ops.ledger import open_ledger
 from webmg_ops.queue.app import (
