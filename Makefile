@@ -122,6 +122,7 @@ bench: setup
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/tick.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/growth.py
 	nice -n 19 $(BIN)/python bench/monitor.py
 	$(BIN)/python bench/samples.py
 	$(LAB_ENV) $(BIN)/python bench/report.py
