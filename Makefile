@@ -128,6 +128,7 @@ bench: setup
 	$(LAB_ENV) $(BIN)/python bench/report.py
 	$(SELF_NAMED) $(LAB_ENV) $(BIN)/python bench/overhead.py
 	$(SELF_NAMED) $(LAB_ENV) $(BIN)/python bench/drill.py
+	$(LAB_ENV) $(BIN)/python bench/throughput.py
 
 # What run, update and harden pass on: CHECK=1 (dry run), REASON="...", TICKET=id,
 # EMERGENCY=1 (outside windows and in freezes; needs REASON) and LIMIT=pattern (hosts).
