@@ -196,7 +196,7 @@ def carry_out(settings: Settings, context: JobContext, arguments: dict[str, Any]
     finally:
         stop.set()
     report = _report(done.stdout)
-    if context.should_abort():
+    if done.stopped:
         raise exceptions.JobAborted(f"job {job_id} stopped on request: {report.get('outcome')}")
     if done.returncode != ExitCode.OK:
         said = report.get("summary") or done.masked_stderr.strip()[-500:] or "no output"
