@@ -237,3 +237,16 @@ def test_a_worker_runs_the_job_through_the_engine_as_the_submitter(
     assert _queue(cli)[job]["status"] == "failed"
     assert f"job {job}: harden for {CLIENT} ended with status {ExitCode.REFUSED}" in done.stderr
     assert "outside its maintenance windows" in done.stderr
+
+
+def test_a_worker_writes_a_queued_report_as_the_submitter(
+    cli: Cli, ledger_url: str, inventories: Path
+) -> None:
+    job = json.loads(cli("submit", CLIENT, "report", "--json").out)["job"]
+    done = _worker(inventories, ledger_url)
+    assert done.returncode == ExitCode.OK, done.stderr
+    assert _queue(cli)[job]["status"] == "done"
+    (written,) = _entries(ledger_url, "report-written")
+    assert written.client == CLIENT
+    assert written.actor == "Ana Lima"
+    assert _entries(ledger_url, "run-started") == []

@@ -110,3 +110,10 @@ def test_a_sqlite_ledger_or_queue_url_is_refused_and_no_password_is_shown() -> N
     assert QUEUE_URL_VARIABLE in str(refused.value)
     assert "hunter2" not in str(refused.value)
     assert "u:***@h" in str(refused.value)
+
+
+def test_a_queued_report_is_written_by_report_for_its_client_alone() -> None:
+    request = QueuedRun(**{**GOOD, "action": "report", "client": "--publish"}, reason="due")
+    argv = request.run_argv(5)
+    assert Path(argv[0]).name == "webmg-ops"
+    assert argv[1:] == ["report", "--json", "--", "--publish"]

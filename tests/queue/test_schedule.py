@@ -2,9 +2,9 @@
 
 The instant is injected (``--at``). What should be queued is read from ``due --json``
 at the same instant (the clients' windows, freezes and due actions as ``due`` shows
-them), and restated here as the rule the schedule follows: every due action but the
-report, a drift check as a hardening in check mode, and an update or a hardening no
-earlier than the client's window when none is open now.
+them), and restated here as the rule the schedule follows: every due action (the
+report as the client's report), a drift check as a hardening in check mode, and an
+update or a hardening no earlier than the client's window when none is open now.
 """
 
 from __future__ import annotations
@@ -49,8 +49,6 @@ def _expected(cli: Cli) -> dict[Key, datetime | None]:
         open_now = client["in_window"] and not client["in_freeze"]
         ahead = client["next_window"]
         for action in client["due"]:
-            if action == "report":
-                continue
             if action == "drift":
                 expected[(client["client"], "harden", True)] = None
             elif action in ("update", "harden"):

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 
 from webmg_ops.config.instants import parse_instant
-from webmg_ops.runs.records import ACTIONS
+from webmg_ops.runs.records import QUEUED_ACTIONS
 from webmg_ops.settings import Settings
 
 from .common import (
@@ -28,7 +28,7 @@ from .common import (
 
 @click.command("submit")
 @click.argument("client", metavar="CLIENT")
-@click.argument("action", type=click.Choice(ACTIONS), metavar="ACTION")
+@click.argument("action", type=click.Choice(QUEUED_ACTIONS), metavar="ACTION")
 @click.option(
     "--at",
     metavar="TIME",
@@ -58,7 +58,10 @@ def submit_command(
     change: str | None,
     as_json: bool,
 ) -> None:
-    """Queue a run of ACTION for CLIENT, for a worker to carry out; recorded as run-requested."""
+    """Queue a run of ACTION for CLIENT, for a worker to carry out; recorded as run-requested.
+
+    ACTION ``report`` queues the client's report of its last complete period.
+    """
     from webmg_ops.queue.app import open_queue
     from webmg_ops.queue.jobs import new_request, submit
     from webmg_ops.queue.worker import register_tasks

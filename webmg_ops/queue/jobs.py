@@ -23,7 +23,7 @@ from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput, Refused
 from webmg_ops.ledger import require_operator
 from webmg_ops.queue.app import RUN_QUEUE, RUN_TASK
-from webmg_ops.runs.records import ACTIONS
+from webmg_ops.runs.records import QUEUED_ACTIONS, REPORT
 from webmg_ops.service.records import (
     RUN_REQUEST_CANCELED,
     RUN_REQUESTED,
@@ -86,7 +86,7 @@ class QueuedRun:
         for name in ("ticket", "incident", "limit", "change"):
             if not isinstance(arguments.get(name), str | None):
                 raise BadInput(f"a queued run's {name} must be text")
-        if arguments["action"] not in ACTIONS:
+        if arguments["action"] not in QUEUED_ACTIONS:
             raise BadInput(f"a queued run names an unknown action: {arguments['action']!r}")
         return cls(**arguments)
 
@@ -99,12 +99,16 @@ class QueuedRun:
         return "/".join((self.client, self.action, *(["check"] if self.check else [])))
 
     def run_argv(self, job_id: int) -> list[str]:
-        """Given the job's id, return the ``webmg-ops run`` command that carries it out.
+        """Given the job's id, return the command that carries it out: ``webmg-ops run``,
+        or ``webmg-ops report`` for the client's report (its last complete period).
 
         Every value is its own argv word, after its option: none is read by a shell, and
         none can pass for an option (``--reason=--check`` is one word).
         """
-        argv = [str(Path(sys.executable).with_name("webmg-ops")), "run", "--json"]
+        program = str(Path(sys.executable).with_name("webmg-ops"))
+        if self.action == REPORT:
+            return [program, "report", "--json", "--", self.client]
+        argv = [program, "run", "--json"]
         argv += [f"--job={job_id}", f"--reason={self.reason}"]
         for option, value in (
             ("--ticket", self.ticket),
@@ -172,8 +176,9 @@ def new_request(
     Raise BadInput for an unknown client or action, an emergency without a reason, or
     no operator to record.
     """
-    if action not in ACTIONS:
-        raise BadInput(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+    if action not in QUEUED_ACTIONS:
+        known = ", ".join(QUEUED_ACTIONS)
+        raise BadInput(f"unknown action {action!r}; expected one of {known}")
     if emergency and not reason.strip():
         raise BadInput("--emergency needs --reason: say why the window or freeze is overridden")
     found = load_client(settings.inventories, client)

@@ -5,7 +5,7 @@ recurring action against the policy's cadence), as ``due`` shows it. A run that
 changes hosts (an update, a hardening) waits for the client's next usable window,
 freezes left out; the others (a backup, a drill, a drift check) may start now. A
 run already queued or running for the same client and action is not queued again.
-Reports are written by ``report``, not run on hosts: they are not queued here.
+A report due is queued as the client's report (``report``, its last complete period).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ AS_RUN: dict[str, tuple[str, bool]] = {
     "drift": ("harden", True),
     "backup": ("backup", False),
     "drill": ("drill", False),
+    "report": ("report", False),
 }
 
 
@@ -83,7 +84,8 @@ def due_runs(items: Sequence[ClientDue]) -> list[DueRun]:
             if not due.due or due.action not in AS_RUN:
                 continue
             action, check = AS_RUN[due.action]
-            needs_window = ACTION_RULES[action].needs_window and not check
+            rules = ACTION_RULES.get(action)
+            needs_window = rules is not None and rules.needs_window and not check
             not_before: datetime | None = None
             if needs_window and not item.state.changes_allowed:
                 if item.state.next_opening is None:

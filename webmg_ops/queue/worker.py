@@ -49,7 +49,7 @@ from webmg_ops.queue.app import (
 )
 from webmg_ops.queue.jobs import QueuedRun
 from webmg_ops.queue.schedule import enqueue, load_contracts, what_is_due
-from webmg_ops.runs.records import RUN_STARTED
+from webmg_ops.runs.records import REPORT, RUN_STARTED
 from webmg_ops.service.records import RUN_REQUEST_REFUSED, record_queue_event
 from webmg_ops.settings import Settings
 
@@ -57,7 +57,7 @@ LOG = logging.getLogger("webmg_ops.worker")
 
 #: Actions a worker tries once more when the worker running them died: they change
 #: nothing on the hosts (a check, a drill into scratch space). Others wait for a person.
-RETRIED_ACTIONS = frozenset({"check", "drill", "diagnose"})
+RETRIED_ACTIONS = frozenset({"check", "drill", "diagnose", "report"})
 #: How often the stop request of a running job is looked at.
 ABORT_POLL_S = 1.0
 #: Seconds between SIGTERM and SIGKILL when a running job is stopped: the engine closes
@@ -204,7 +204,11 @@ def carry_out(settings: Settings, context: JobContext, arguments: dict[str, Any]
             f"job {job_id}: {request.action} for {request.client} ended with status "
             f"{done.returncode}: {said}"
         )
-    return {key: report.get(key) for key in ("run_id", "outcome", "run_log")}
+    kept = ("html", "pdf") if request.action == REPORT else ("run_id", "outcome", "run_log")
+    LOG.info(
+        "job %s: %s for %s done: %s", job_id, request.action, request.client, report.get(kept[0])
+    )
+    return {key: report.get(key) for key in kept}
 
 
 def _watch_abort(context: JobContext, stop: threading.Event) -> None:

@@ -28,6 +28,11 @@ ACTIONS: tuple[str, ...] = (
     "target",
 )
 
+#: The client's report: written by ``report``, no run; it may be queued like a run.
+REPORT = "report"
+#: What a job of the queue may carry out: a run of an action, or the client's report.
+QUEUED_ACTIONS: tuple[str, ...] = (*ACTIONS, REPORT)
+
 #: Actions that change hosts, and so need a window, an approval where the
 #: policy asks for one, and the client lock.
 CHANGING_ACTIONS: frozenset[str] = frozenset({"update", "harden", "backup", "deploy"})
