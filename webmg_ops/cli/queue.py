@@ -7,6 +7,7 @@ loaded by ``schedule --dry-run``, and nothing of it by the other commands' help.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 
 import click
@@ -168,8 +169,29 @@ def worker_command(
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("webmg_ops.worker").setLevel(logging.INFO)
+    # The pool says so at every attempt to reconnect; the worker says once what it does.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    if not debug_wanted():
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_without_traceback)
     names = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
     work(settings, names, concurrency, drain=drain, periodic=periodic)
+
+
+def debug_wanted() -> bool:
+    """Return whether tracebacks were asked for (``--debug``, or ``WEBMG_DEBUG=1``)."""
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context else None
+    asked = bool(root and root.params.get("debug"))
+    return asked or os.environ.get("WEBMG_DEBUG") == "1"
+
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    """Keep a log record, its traceback dropped: a library's log says what failed, and
+    tracebacks are for ``--debug``."""
+    record.exc_info = None
+    record.exc_text = None
+    return True
 
 
 @click.command("schedule")

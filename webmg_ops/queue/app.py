@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
-from procrastinate import App, PsycopgConnector
+from procrastinate import App, PsycopgConnector, exceptions
 
 from webmg_ops.errors import BadInput, EnvironmentProblem
 from webmg_ops.settings import Settings
@@ -24,6 +24,9 @@ RUN_TASK = "run"
 PERIODIC_QUEUE = "periodic"
 SCHEDULE_TASK = "schedule"
 TICK_TASK = "tick"
+
+#: How long a command waits for a connection to the queue's database before it fails.
+CONNECT_TIMEOUT_S = 10.0
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
@@ -70,8 +73,9 @@ def open_queue(settings: Settings, register: TaskRegistration) -> Iterator[App]:
         with app.open():
             ensure_schema(app)
             yield app
-    except psycopg.OperationalError as error:
-        raise EnvironmentProblem(f"the job queue's PostgreSQL cannot be reached: {error}") from None
+    except (psycopg.OperationalError, exceptions.ConnectorException) as error:
+        cause = error.__cause__ or error
+        raise EnvironmentProblem(f"the job queue's PostgreSQL cannot be reached: {cause}") from None
 
 
 def queue_app(settings: Settings, register: TaskRegistration) -> App:
@@ -80,7 +84,8 @@ def queue_app(settings: Settings, register: TaskRegistration) -> App:
 
     Raise BadInput if the queue's URL is not PostgreSQL.
     """
-    app = App(connector=PsycopgConnector(conninfo=queue_conninfo(settings)))
+    connector = PsycopgConnector(conninfo=queue_conninfo(settings), timeout=CONNECT_TIMEOUT_S)
+    app = App(connector=connector)
     register(app, settings)
     return app
 

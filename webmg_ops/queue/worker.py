@@ -17,6 +17,7 @@ not retried (a person decides), its job marked failed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -29,13 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from procrastinate import App, JobContext, exceptions
 from procrastinate.jobs import Job, Status
 
 from webmg_ops import process
 from webmg_ops.ansible.revision import project_revision
 from webmg_ops.engine.reconcile import process_start_time, reconcile_runs
-from webmg_ops.errors import ExitCode, Failed
+from webmg_ops.errors import EnvironmentProblem, ExitCode, Failed
 from webmg_ops.ledger import open_ledger
 from webmg_ops.queue.app import (
     PERIODIC_QUEUE,
@@ -67,6 +69,10 @@ STOP_GRACE_S = 120.0
 SWEEP_EVERY_S = 60.0
 #: A worker that has not beaten its heartbeat for this long is dead to the others.
 STALLED_AFTER_S = 30.0
+#: How often a worker looks at the queue's database, and how many failures in a row
+#: mean it is lost.
+WATCH_EVERY_S = 5.0
+LOST_AFTER = 2
 #: The periodic tasks' cron: the schedule and the SLA clocks are looked at every minute.
 EVERY_MINUTE = "* * * * *"
 #: How long one SLA tick may take (it sends notifications).
@@ -96,14 +102,22 @@ class WorkerIdentity:
         return cls(socket.gethostname(), pid, process_start_time(pid))
 
 
-def register_tasks(app: App, settings: Settings, *, periodic: bool = False) -> None:
+def register_tasks(
+    app: App,
+    settings: Settings,
+    *,
+    periodic: bool = False,
+    stop_all: threading.Event | None = None,
+) -> None:
     """Given the queue's application and the settings, register its tasks: the run, the
     schedule and the SLA tick; with ``periodic``, this process also queues the schedule
-    and the tick every minute (whichever workers ask, each minute is queued once).
+    and the tick every minute (whichever workers ask, each minute is queued once). Once
+    ``stop_all`` is set, every run under way is stopped (the queue's database is lost).
     """
+    everything = stop_all if stop_all is not None else threading.Event()
 
     def run_job(context: JobContext, /, **arguments: Any) -> dict[str, Any]:
-        return carry_out(settings, context, arguments)
+        return carry_out(settings, context, arguments, everything)
 
     def schedule_job(context: JobContext, /, timestamp: int) -> list[dict[str, object]]:
         return queue_due_runs(settings, context.app, datetime.fromtimestamp(timestamp, UTC))
@@ -117,11 +131,6 @@ def register_tasks(app: App, settings: Settings, *, periodic: bool = False) -> N
     if periodic:
         app.periodic(cron=EVERY_MINUTE)(schedule)
         app.periodic(cron=EVERY_MINUTE)(ticking)
-
-
-def periodic_tasks(app: App, settings: Settings) -> None:
-    """Register the tasks with the schedule and the tick queued every minute."""
-    register_tasks(app, settings, periodic=True)
 
 
 def queue_due_runs(settings: Settings, app: App, at: datetime) -> list[dict[str, object]]:
@@ -155,9 +164,14 @@ def tick(settings: Settings, at: datetime) -> None:
         )
 
 
-def carry_out(settings: Settings, context: JobContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Given the settings, a job's context and its arguments, carry out its run; return
-    the run's id, outcome and log.
+def carry_out(
+    settings: Settings,
+    context: JobContext,
+    arguments: dict[str, Any],
+    stop_all: threading.Event,
+) -> dict[str, Any]:
+    """Given the settings, a job's context, its arguments and the event that stops every
+    run of this worker, carry out its run; return the run's id, outcome and log.
 
     Raise JobRefused for a request this worker will not run (recorded as
     ``run-request-refused``), RunNotSucceeded for a run that did not succeed,
@@ -182,7 +196,7 @@ def carry_out(settings: Settings, context: JobContext, arguments: dict[str, Any]
         "job %s: %s for %s, asked by %s", job_id, request.action, request.client, request.actor
     )
     stop = threading.Event()
-    watcher = threading.Thread(target=_watch_abort, args=(context, stop), daemon=True)
+    watcher = threading.Thread(target=_watch_abort, args=(context, stop, stop_all), daemon=True)
     watcher.start()
     try:
         done = process.run(
@@ -211,10 +225,11 @@ def carry_out(settings: Settings, context: JobContext, arguments: dict[str, Any]
     return {key: report.get(key) for key in kept}
 
 
-def _watch_abort(context: JobContext, stop: threading.Event) -> None:
-    """Set ``stop`` when the job is asked to stop (by ``cancel`` or a worker shutdown)."""
+def _watch_abort(context: JobContext, stop: threading.Event, stop_all: threading.Event) -> None:
+    """Set ``stop`` when the job is asked to stop (``cancel``), or every run is (the
+    queue's database is lost)."""
     while not stop.wait(ABORT_POLL_S):
-        if context.should_abort():
+        if stop_all.is_set() or context.should_abort():
             stop.set()
 
 
@@ -316,8 +331,24 @@ def work(
     # The schema is made (or found) before the event loop starts: it is a plain query.
     with open_queue(settings, register_tasks):
         pass
-    register = periodic_tasks if periodic else register_tasks
-    asyncio.run(_work(settings, register, list(queues) if queues else None, concurrency, drain))
+    lost = threading.Event()
+    register = functools.partial(register_tasks, periodic=periodic, stop_all=lost)
+    try:
+        chosen = list(queues) if queues else None
+        asyncio.run(_work(settings, register, chosen, concurrency, drain, lost))
+    except (psycopg.Error, exceptions.ConnectorException):
+        # Procrastinate's own side tasks may notice first; the runs under way were
+        # stopped by the watchdog meanwhile (the worker waits for them before it ends).
+        lost.set()
+    except asyncio.CancelledError:
+        if not lost.is_set():
+            raise
+    if lost.is_set():
+        raise EnvironmentProblem(
+            "the job queue's PostgreSQL could not be reached: this worker stopped taking "
+            "jobs and stopped the runs it was carrying out; each is closed as interrupted "
+            "by the next command once PostgreSQL is back"
+        )
 
 
 async def _work(
@@ -326,6 +357,7 @@ async def _work(
     queues: list[str] | None,
     concurrency: int,
     drain: bool,
+    lost: threading.Event,
 ) -> None:
     identity = WorkerIdentity.current()
     app = queue_app(settings, register)
@@ -341,26 +373,49 @@ async def _work(
             concurrency,
             ", until the queue is empty" if drain else "",
         )
+        # Without queues named, a worker takes every queue (an empty list would be none).
+        options: dict[str, Any] = {"queues": queues} if queues else {}
+        working = asyncio.create_task(
+            app.run_worker_async(
+                **options,
+                concurrency=concurrency,
+                wait=not drain,
+                install_signal_handlers=True,
+                stalled_worker_timeout=STALLED_AFTER_S,
+            )
+        )
         sweeper = asyncio.create_task(_sweep_every(settings, app))
+        watchdog = asyncio.create_task(_watch_database(app, working, lost))
         try:
-            # Without queues named, a worker takes every queue (an empty list would be none).
-            if queues:
-                await app.run_worker_async(
-                    queues=queues,
-                    concurrency=concurrency,
-                    wait=not drain,
-                    install_signal_handlers=True,
-                    stalled_worker_timeout=STALLED_AFTER_S,
-                )
-            else:
-                await app.run_worker_async(
-                    concurrency=concurrency,
-                    wait=not drain,
-                    install_signal_handlers=True,
-                    stalled_worker_timeout=STALLED_AFTER_S,
-                )
+            await working
         finally:
             sweeper.cancel()
+            watchdog.cancel()
+
+
+async def _watch_database(app: App, working: asyncio.Task[None], lost: threading.Event) -> None:
+    """Look at the queue's database every :data:`WATCH_EVERY_S`; once it failed
+    :data:`LOST_AFTER` times in a row, set ``lost`` (every run under way stops) and stop
+    the worker (it takes no more jobs)."""
+    failures = 0
+    while True:
+        await asyncio.sleep(WATCH_EVERY_S)
+        try:
+            await asyncio.wait_for(app.job_manager.check_connection_async(), WATCH_EVERY_S)
+            failures = 0
+        except Exception as error:  # any failure to answer is a database out of reach
+            failures += 1
+            cause = error.__cause__ or error
+            said = str(cause).strip() or type(cause).__name__
+            if isinstance(error, TimeoutError):
+                said = f"no answer within {WATCH_EVERY_S:g} s"
+            LOG.warning(
+                "the queue's PostgreSQL did not answer (%s of %s): %s", failures, LOST_AFTER, said
+            )
+            if failures >= LOST_AFTER:
+                lost.set()
+                working.cancel()
+                return
 
 
 async def _sweep_every(settings: Settings, app: App) -> None:
