@@ -1,4 +1,4 @@
-"""Benchmark planning at fleet scale: ``plan`` of one client and ``due`` over all of them.
+"""Benchmark planning at fleet scale: ``plan`` of one client, ``due`` and ``schedule`` of all.
 
 Run: ``.venv/bin/python bench/scale.py [--clients 1000] [--hosts-per-client 10]
 [--rounds 5] [--keep DIR]``. Generates two fleets of synthetic clients into a
@@ -16,7 +16,8 @@ exit 0 and ``plan`` must plan: a benchmark of invalid input would measure nothin
 so the script stops there if one does not.
 
 Times, as whole processes in alternating rounds, ``webmg-ops plan CLIENT update``
-for one client (the same in both fleets) and ``webmg-ops due --json`` over all
+for one client (the same in both fleets), ``webmg-ops due --json`` and
+``webmg-ops schedule --dry-run --json`` (the runs every contract makes due) over all
 clients, for both fleets. Prints the medians of wall time (min, max) and of CPU
 time (user + system: the machines here are shared, and CPU time says what the
 command itself costs), each wall median against its target (under 1 s at 10,000

@@ -181,6 +181,7 @@ def carry_out(
     try:
         request = QueuedRun.from_arguments(arguments)
     except Exception as error:
+        LOG.warning("job %s cannot be read: %s", job_id, error)
         raise JobRefused(f"job {job_id} cannot be read: {error}") from None
     here = project_revision()
     if request.revision != here:
@@ -191,6 +192,7 @@ def carry_out(
         record_queue_event(
             settings, request.client, RUN_REQUEST_REFUSED, {"job": job_id, "reason": reason}
         )
+        LOG.warning("%s", reason)
         raise JobRefused(reason)
     LOG.info(
         "job %s: %s for %s, asked by %s", job_id, request.action, request.client, request.actor
@@ -214,10 +216,12 @@ def carry_out(
         raise exceptions.JobAborted(f"job {job_id} stopped on request: {report.get('outcome')}")
     if done.returncode != ExitCode.OK:
         said = report.get("summary") or done.masked_stderr.strip()[-500:] or "no output"
-        raise RunNotSucceeded(
+        reason = (
             f"job {job_id}: {request.action} for {request.client} ended with status "
             f"{done.returncode}: {said}"
         )
+        LOG.warning("%s", reason)
+        raise RunNotSucceeded(reason)
     kept = ("html", "pdf") if request.action == REPORT else ("run_id", "outcome", "run_log")
     LOG.info(
         "job %s: %s for %s done: %s", job_id, request.action, request.client, report.get(kept[0])
