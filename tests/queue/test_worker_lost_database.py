@@ -15,8 +15,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from support.postgres_server import pg_ctl
 
-from webmg_ops.backups.scratchdb import find_binary, scratch_server
+from webmg_ops.backups.scratchdb import scratch_server
 from webmg_ops.errors import ExitCode
 
 pytestmark = pytest.mark.tools
@@ -55,26 +56,7 @@ def test_a_worker_that_loses_its_database_stops_cleanly(tmp_path: Path) -> None:
         reader.start()
         try:
             assert started.wait(EXIT_TIMEOUT_S), "".join(lines)
-            stopped = subprocess.run(
-                [
-                    "runuser",
-                    "-u",
-                    server.account.name,
-                    "--",
-                    find_binary("pg_ctl"),
-                    "-D",
-                    str(server.folder / "data"),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "stop",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=EXIT_TIMEOUT_S,
-                check=False,
-            )
-            assert stopped.returncode == 0, stopped.stderr
+            pg_ctl(server, "stop")
             code = worker.wait(timeout=EXIT_TIMEOUT_S)
         finally:
             if worker.poll() is None:

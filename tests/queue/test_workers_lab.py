@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 from support.lab import Lab
 from support.ledger import postgres_database
-from support.postgres_server import session_postgres
+from support.postgres_server import pg_ctl, session_postgres
 from support.processes import Process, listing, play_processes, processes
 from support.waiting import wait_until
 
 from webmg_ops.ansible.runner import CONTROL_DIR_FILE, PID_FILE
-from webmg_ops.backups.scratchdb import find_binary, scratch_server
+from webmg_ops.backups.scratchdb import scratch_server
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import Entry, open_ledger
 from webmg_ops.process import process_alive
@@ -227,32 +227,6 @@ def test_a_killed_worker_leaves_its_run_interrupted_and_the_next_worker_retries_
     assert wait_until(lambda: fleet.status(job) == "stopped", STOP_TIMEOUT_S)
 
 
-def _pg_ctl(server: Any, action: str) -> None:
-    """Start or stop the scratch server (as its account), and wait for it."""
-    options = [] if action == "stop" else ["-l", str(server.folder / "log")]
-    done = subprocess.run(
-        [
-            "runuser",
-            "-u",
-            server.account.name,
-            "--",
-            find_binary("pg_ctl"),
-            "-D",
-            str(server.folder / "data"),
-            "-m",
-            "fast",
-            "-w",
-            *options,
-            action,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=STOP_TIMEOUT_S,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-
-
 def test_a_worker_that_loses_postgresql_mid_run_stops_it_and_nothing_is_lost(
     lab: Lab, tmp_path: Path
 ) -> None:
@@ -268,7 +242,7 @@ def test_a_worker_that_loses_postgresql_mid_run_stops_it_and_nothing_is_lost(
             (started,) = fleet.entries("run-started")
             play = _play_of(fleet, started.payload["run_id"])
 
-            _pg_ctl(server, "stop")
+            pg_ctl(server, "stop")
             assert worker.wait(timeout=STOP_TIMEOUT_S) == ExitCode.ENVIRONMENT
             err = worker.stderr.read() if worker.stderr else ""
             assert "could not be reached" in err and "Traceback" not in err, err
@@ -278,7 +252,7 @@ def test_a_worker_that_loses_postgresql_mid_run_stops_it_and_nothing_is_lost(
             assert [item for item in play if item.alive()] == [], listing(play)
 
             # PostgreSQL back: the next command closes the run; nothing is missing.
-            _pg_ctl(server, "start")
+            pg_ctl(server, "start")
             assert fleet.cli("runs", "--json").returncode == ExitCode.OK
             (closed,) = fleet.entries("run-finished")
             assert closed.payload["run_id"] == started.payload["run_id"]

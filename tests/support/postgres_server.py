@@ -9,11 +9,12 @@ with the product's scratch server (Debian's ``postgresql`` binaries, which
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from support.capability import missing
-from webmg_ops.backups.scratchdb import find_binary, scratch_server
+from webmg_ops.backups.scratchdb import ScratchServer, find_binary, scratch_server
 from webmg_ops.errors import EnvironmentProblem
 
 
@@ -28,6 +29,9 @@ def postgres_server() -> Iterator[str | None]:
     with scratch_server(listen_tcp=True) as server:
         yield server.url
 
+
+#: How long a scratch server may take to stop or start.
+PG_CTL_TIMEOUT_S = 120
 
 #: A server URL whose user may create databases; when set, no server is started.
 POSTGRES_VARIABLE = "WEBMG_TEST_POSTGRES_URL"
@@ -52,3 +56,29 @@ def session_postgres() -> Iterator[str]:
             yield url
         finally:
             os.environ.pop(POSTGRES_VARIABLE, None)
+
+
+def pg_ctl(server: ScratchServer, action: str) -> None:
+    """Stop or start a scratch server (as its account) and wait until it has."""
+    options = [] if action == "stop" else ["-l", str(server.folder / "log")]
+    done = subprocess.run(
+        [
+            "runuser",
+            "-u",
+            server.account.name,
+            "--",
+            find_binary("pg_ctl"),
+            "-D",
+            str(server.folder / "data"),
+            "-m",
+            "fast",
+            "-w",
+            *options,
+            action,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=PG_CTL_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

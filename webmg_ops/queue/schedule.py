@@ -22,22 +22,12 @@ from webmg_ops.config.durations import format_duration
 from webmg_ops.engine.governance import ACTION_RULES
 from webmg_ops.errors import Refused
 from webmg_ops.ledger import open_ledger, require_operator
-from webmg_ops.schedule.due import ClientDue, clients_due
+from webmg_ops.schedule.due import SATISFIED_BY, ClientDue, clients_due
 from webmg_ops.settings import Settings
 from webmg_ops.yamlsource import SourceProblem
 
 if TYPE_CHECKING:
     from procrastinate import App
-
-#: Each recurring action as a run: (action, check mode).
-AS_RUN: dict[str, tuple[str, bool]] = {
-    "update": ("update", False),
-    "harden": ("harden", False),
-    "drift": ("harden", True),
-    "backup": ("backup", False),
-    "drill": ("drill", False),
-    "report": ("report", False),
-}
 
 
 @dataclass(frozen=True)
@@ -81,9 +71,11 @@ def due_runs(items: Sequence[ClientDue]) -> list[DueRun]:
     found: list[DueRun] = []
     for item in items:
         for due in item.actions:
-            if not due.due or due.action not in AS_RUN:
+            if not due.due or due.action not in SATISFIED_BY:
                 continue
-            action, check = AS_RUN[due.action]
+            # The run that satisfies the action is the one to queue (a drift check: a
+            # hardening in check mode).
+            action, check = SATISFIED_BY[due.action]
             rules = ACTION_RULES.get(action)
             needs_window = rules is not None and rules.needs_window and not check
             not_before: datetime | None = None
