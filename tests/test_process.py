@@ -269,3 +269,15 @@ def test_a_program_dies_with_its_parent_only_when_asked(
             parent.wait()
         if child and not gone(child):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("own_session", [True, False])
+def test_a_program_in_a_session_of_its_own_is_out_of_this_process_group(
+    own_session: bool,
+) -> None:
+    done = process.run(
+        ["/bin/sh", "-c", "ps -o sid=,pgid= -p $$"], timeout=30, own_session=own_session
+    )
+    session, group = (int(word) for word in done.stdout.split())
+    assert (session != os.getsid(0)) is own_session
+    assert (group != os.getpgrp()) is own_session

@@ -172,6 +172,7 @@ def run(
     grace: float = ...,
     text: Literal[True] = ...,
     die_with_parent: bool = ...,
+    own_session: bool = ...,
 ) -> Completed[str]: ...
 
 
@@ -189,6 +190,7 @@ def run(
     grace: float = ...,
     text: Literal[False],
     die_with_parent: bool = ...,
+    own_session: bool = ...,
 ) -> Completed[bytes]: ...
 
 
@@ -205,6 +207,7 @@ def run(
     grace: float = 0.0,
     text: bool = True,
     die_with_parent: bool = False,
+    own_session: bool = False,
 ) -> Completed[str] | Completed[bytes]:
     """Given an argv, run it to its end and return what it did.
 
@@ -222,6 +225,8 @@ def run(
     ``text``: return output as text (UTF-8, universal newlines) or as bytes.
     ``die_with_parent``: the kernel kills the program (SIGKILL) if the thread that
     started it ends, this process killed included (Linux's parent-death signal).
+    ``own_session``: the program runs in a session of its own, so that a terminal's
+    Ctrl-C (sent to this process's group) does not reach it.
 
     Result: a :class:`Completed` with the argv, exit status, output, and
     whether it was ended for its time limit (``timed_out``) or its ``stop``
@@ -252,6 +257,7 @@ def run(
             group=None if run_as is None else run_as.gid,
             extra_groups=None if run_as is None else [],
             preexec_fn=_die_with_parent if die_with_parent else None,
+            start_new_session=own_session,
         )
     except OSError as error:
         program = _shown(words[:1], mask, 1)

@@ -208,6 +208,9 @@ def carry_out(
             stop=stop,
             grace=STOP_GRACE_S,
             die_with_parent=True,
+            # Ctrl-C at the worker's terminal stops the worker, which lets its runs end:
+            # the runs are kept out of the terminal's process group.
+            own_session=True,
         )
     finally:
         stop.set()
