@@ -275,9 +275,9 @@ def test_a_program_dies_with_its_parent_only_when_asked(
 def test_a_program_in_a_session_of_its_own_is_out_of_this_process_group(
     own_session: bool,
 ) -> None:
-    done = process.run(
-        ["/bin/sh", "-c", "ps -o sid=,pgid= -p $$"], timeout=30, own_session=own_session
-    )
-    session, group = (int(word) for word in done.stdout.split())
+    # The program itself reads its /proc entry: fields 5 and 6 are its group and session.
+    done = process.run(["cat", "/proc/self/stat"], timeout=30, own_session=own_session)
+    fields = done.stdout.rsplit(")", 1)[1].split()
+    group, session = int(fields[2]), int(fields[3])
     assert (session != os.getsid(0)) is own_session
     assert (group != os.getpgrp()) is own_session
