@@ -261,3 +261,27 @@ def test_a_worker_that_loses_postgresql_mid_run_stops_it_and_nothing_is_lost(
         finally:
             fleet.stop_all()
             lab.end_ssh_masters()
+
+
+def test_ctrl_c_stops_a_worker_taking_jobs_and_its_run_goes_on_until_it_ends(
+    fleet: Fleet,
+) -> None:
+    host = CLIENTS["alpenhof"]
+    first = fleet.submit("alpenhof", "--limit", host)
+    worker = fleet.start_worker(held=True)
+    assert wait_until(lambda: fleet.held(host), RUN_TIMEOUT_S), "the run never held"
+    second = fleet.submit("atelier-nord")
+
+    # Ctrl-C at the worker's terminal: SIGINT to its process group.
+    os.killpg(worker.pid, signal.SIGINT)
+    (started,) = fleet.entries("run-started")
+    # The run is in a session of its own: it goes on, and the worker waits for it.
+    assert not wait_until(lambda: worker.poll() is not None, 10)
+    assert process_alive(int(started.payload["pid"]))
+    assert fleet.status(second) == "queued"
+
+    assert fleet.cli("cancel", str(first)).returncode == ExitCode.OK
+    assert worker.wait(timeout=STOP_TIMEOUT_S) == 0
+    (closed,) = fleet.entries("run-finished")
+    assert closed.payload["outcome"] == "canceled"
+    assert (fleet.status(first), fleet.status(second)) == ("stopped", "queued")
