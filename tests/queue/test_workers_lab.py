@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ class Fleet:
         self.ledger_url = ledger_url
         self.holding = holding
         self.workers: list[subprocess.Popen[str]] = []
+        self.logs: dict[int, list[str]] = {}
         self.env = {
             **lab.env,
             "WEBMG_LEDGER_URL": ledger_url,
@@ -89,7 +91,22 @@ class Fleet:
             start_new_session=True,
         )
         self.workers.append(worker)
+        lines: list[str] = []
+        self.logs[worker.pid] = lines
+
+        def read() -> None:
+            assert worker.stderr is not None
+            lines.extend(worker.stderr)
+
+        threading.Thread(target=read, daemon=True).start()
         return worker
+
+    def logged(self, worker: subprocess.Popen[str], text: str) -> bool:
+        """Return whether WORKER has written TEXT to its log so far."""
+        return any(text in line for line in list(self.logs[worker.pid]))
+
+    def log(self, worker: subprocess.Popen[str]) -> str:
+        return "".join(self.logs[worker.pid])
 
     def jobs(self) -> dict[int, dict[str, Any]]:
         """Return ``queue --json`` by job id."""
@@ -139,9 +156,7 @@ def test_two_workers_drain_four_clients_each_run_recorded_once(fleet: Fleet) -> 
     jobs = {fleet.submit(client): client for client in CLIENTS}
     workers = [fleet.start_worker("--drain"), fleet.start_worker("--drain")]
     for worker in workers:
-        assert worker.wait(timeout=RUN_TIMEOUT_S) == 0, (
-            worker.stderr.read() if worker.stderr else ""
-        )
+        assert worker.wait(timeout=RUN_TIMEOUT_S) == 0, fleet.log(worker)
     assert {job: fleet.status(job) for job in jobs} == dict.fromkeys(jobs, "done")
     started = fleet.entries("run-started")
     assert sorted(entry.payload["job"]["id"] for entry in started) == sorted(jobs)
@@ -244,7 +259,9 @@ def test_a_worker_that_loses_postgresql_mid_run_stops_it_and_nothing_is_lost(
 
             pg_ctl(server, "stop")
             assert worker.wait(timeout=STOP_TIMEOUT_S) == ExitCode.ENVIRONMENT
-            err = worker.stderr.read() if worker.stderr else ""
+            reader_done = wait_until(lambda: fleet.logged(worker, "could not be reached"), 30)
+            err = fleet.log(worker)
+            assert reader_done, err
             assert "could not be reached" in err and "Traceback" not in err, err
             # The run was stopped with its worker, and its play with it.
             assert not process_alive(int(started.payload["pid"]))
@@ -276,7 +293,9 @@ def test_ctrl_c_stops_a_worker_taking_jobs_and_its_run_goes_on_until_it_ends(
     os.killpg(worker.pid, signal.SIGINT)
     (started,) = fleet.entries("run-started")
     # The run is in a session of its own: it goes on, and the worker waits for it.
-    assert not wait_until(lambda: worker.poll() is not None, 10)
+    waiting = "Waiting for job to finish"
+    assert wait_until(lambda: fleet.logged(worker, waiting), STOP_TIMEOUT_S), fleet.log(worker)
+    assert worker.poll() is None
     assert process_alive(int(started.payload["pid"]))
     assert fleet.status(second) == "queued"
 

@@ -169,6 +169,8 @@ def worker_command(
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("webmg_ops.worker").setLevel(logging.INFO)
+    # Procrastinate's worker says when it starts and ends each job, and what it waits for.
+    logging.getLogger("procrastinate.worker").setLevel(logging.INFO)
     # The pool says so at every attempt to reconnect; the worker says once what it does.
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     if not debug_wanted():
