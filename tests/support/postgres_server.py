@@ -60,7 +60,10 @@ def session_postgres() -> Iterator[str]:
 
 def pg_ctl(server: ScratchServer, action: str) -> None:
     """Stop or start a scratch server (as its account) and wait until it has."""
-    options = [] if action == "stop" else ["-l", str(server.folder / "log")]
+    # A start takes the options the server was first started with (its port above all).
+    listen = "127.0.0.1" if server.listen_tcp else "''"
+    started_with = f"-c listen_addresses={listen} -p {server.port} -k {server.folder}"
+    options = [] if action == "stop" else ["-o", started_with, "-l", str(server.folder / "log")]
     done = subprocess.run(
         [
             "runuser",

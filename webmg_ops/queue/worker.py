@@ -48,6 +48,7 @@ from webmg_ops.queue.app import (
     TaskRegistration,
     open_queue,
     queue_app,
+    queue_conninfo,
 )
 from webmg_ops.queue.jobs import QueuedRun
 from webmg_ops.queue.schedule import enqueue, load_contracts, what_is_due
@@ -198,7 +199,11 @@ def carry_out(
         "job %s: %s for %s, asked by %s", job_id, request.action, request.client, request.actor
     )
     stop = threading.Event()
-    watcher = threading.Thread(target=_watch_abort, args=(context, stop, stop_all), daemon=True)
+    watcher = threading.Thread(
+        target=_watch_abort,
+        args=(context, stop, stop_all, queue_conninfo(settings)),
+        daemon=True,
+    )
     watcher.start()
     try:
         done = process.run(
@@ -232,12 +237,35 @@ def carry_out(
     return {key: report.get(key) for key in kept}
 
 
-def _watch_abort(context: JobContext, stop: threading.Event, stop_all: threading.Event) -> None:
+def _watch_abort(
+    context: JobContext, stop: threading.Event, stop_all: threading.Event, conninfo: str
+) -> None:
     """Set ``stop`` when the job is asked to stop (``cancel``), or every run is (the
-    queue's database is lost)."""
-    while not stop.wait(ABORT_POLL_S):
-        if stop_all.is_set() or context.should_abort():
-            stop.set()
+    queue's database is lost).
+
+    The request is read from the job's row as well as from Procrastinate: a worker that
+    is stopping (Ctrl-C) no longer looks for stop requests, yet waits for its runs.
+    """
+    job_id = context.job.id
+    connection: psycopg.Connection[Any] | None = None
+    try:
+        while not stop.wait(ABORT_POLL_S):
+            if stop_all.is_set() or context.should_abort():
+                stop.set()
+                continue
+            try:
+                if connection is None or connection.closed:
+                    connection = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
+                row = connection.execute(
+                    "SELECT abort_requested FROM procrastinate_jobs WHERE id = %s", (job_id,)
+                ).fetchone()
+            except psycopg.Error:
+                continue  # a database out of reach is the watchdog's to judge
+            if row is not None and row[0]:
+                stop.set()
+    finally:
+        if connection is not None:
+            connection.close()
 
 
 def _run_environment(settings: Settings, request: QueuedRun) -> dict[str, str]:
