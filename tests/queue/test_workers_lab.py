@@ -175,7 +175,7 @@ def test_a_clients_second_job_waits_and_a_running_job_is_canceled_as_a_run(
     fleet: Fleet,
 ) -> None:
     host = CLIENTS["atelier-nord"]
-    first = fleet.submit("atelier-nord")
+    first = fleet.submit("atelier-nord", "--limit", host)
     # Another run of the same client: the same check in check mode.
     second = fleet.submit("atelier-nord", "--check", "--limit", host)
     fleet.start_worker("--concurrency", "2", held=True)
