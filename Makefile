@@ -22,6 +22,7 @@ SELF_NAMED = WEBMG_OPERATOR="$${WEBMG_OPERATOR:-$$(git config user.name || echo 
 STAMP := $(VENV)/.installed
 LOCK_VENV := $(CURDIR)/var/lock-venv
 DEMO_CLIENT ?= atelier-nord
+TEAM_DB ?= webmg
 
 # Debian packages: Python, what the rehearsal lab and the backups need, and strace
 # (the leak tests record every command line through it).
@@ -32,6 +33,7 @@ APT_PACKAGES := python3 python3-venv python3-pip git make \
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
 .PHONY: help setup apt-packages lock test test-fast mutants lint demo bench run check update harden backup diagnose compliance client-new clients validate due policy reference \
+	submit worker queue team-db \
 	ledger-verify monitor drill drills-due lab-up lab-down lab-status report
 
 help:
@@ -119,11 +121,14 @@ bench: setup
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/tick.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/growth.py
 	nice -n 19 $(BIN)/python bench/monitor.py
 	$(BIN)/python bench/samples.py
 	$(LAB_ENV) $(BIN)/python bench/report.py
 	$(SELF_NAMED) $(LAB_ENV) $(BIN)/python bench/overhead.py
 	$(SELF_NAMED) $(LAB_ENV) $(BIN)/python bench/drill.py
+	$(LAB_ENV) $(BIN)/python bench/throughput.py
 
 # What run, update and harden pass on: CHECK=1 (dry run), REASON="...", TICKET=id,
 # EMERGENCY=1 (outside windows and in freezes; needs REASON) and LIMIT=pattern (hosts).
@@ -179,6 +184,31 @@ clients: setup
 ## validate       validate every client contract and inventory
 validate: setup
 	$(WEBMG) validate
+
+## submit         queue ACTION=y for CLIENT=x for a worker (AT=time; as run: CHECK, REASON, TICKET, EMERGENCY, LIMIT)
+submit: setup
+	@test -n "$(CLIENT)" -a -n "$(ACTION)" || { echo "usage: make submit CLIENT=name ACTION=action [AT=time]" >&2; exit 2; }
+	$(WEBMG) submit $(CLIENT) $(ACTION) $(RUN_FLAGS) $(if $(AT),--at "$(AT)")
+
+## worker         carry out queued runs until stopped (CONCURRENCY=n; QUEUES=a,b; DRAIN=1 stops when none is left)
+worker: setup
+	$(WEBMG) worker $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(QUEUES),--queues "$(QUEUES)") $(if $(DRAIN),--drain)
+
+## queue          the queue's runs: queued, running, failed and done
+queue: setup
+	$(WEBMG) queue
+
+## team-db        start this machine's PostgreSQL (Debian's) and make the team's database TEAM_DB (default webmg); prints its URL
+team-db: setup
+	@cluster=$$(pg_lsclusters -h 2>/dev/null | awk 'NR == 1 {print $$1, $$2}'); \
+	if [ -z "$$cluster" ]; then echo "no PostgreSQL cluster on this machine (Debian's postgresql package makes one)" >&2; exit 4; fi; \
+	pg_ctlcluster $$cluster status >/dev/null 2>&1 || pg_ctlcluster $$cluster start; \
+	me=$$(id -un); \
+	runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname = '$$me'" | grep -q 1 \
+		|| runuser -u postgres -- createuser --superuser "$$me"; \
+	runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_database WHERE datname = '$(TEAM_DB)'" | grep -q 1 \
+		|| runuser -u postgres -- createdb --owner "$$me" "$(TEAM_DB)"; \
+	echo "export WEBMG_LEDGER_URL='postgresql+psycopg:///$(TEAM_DB)?host=/var/run/postgresql'"
 
 ## due            next windows and the actions due, per client
 due: setup

@@ -6,11 +6,14 @@ import dataclasses
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from support.waiting import wait_until
 
 from webmg_ops import process
 from webmg_ops.errors import EnvironmentProblem, ExitCode
@@ -229,3 +232,52 @@ def test_a_secret_in_a_missing_folder_is_masked(tmp_path: Path) -> None:
 
     assert SECRET not in str(raised.value)
     assert MASK in raised.value.message
+
+
+_PARENT = """
+import sys
+from webmg_ops import process
+process.run(
+    ["/bin/sh", "-c", "echo $$ > " + sys.argv[1] + ".tmp; mv " + sys.argv[1] + ".tmp "
+     + sys.argv[1] + "; exec sleep 60"],
+    timeout=None,
+    die_with_parent=sys.argv[2] == "yes",
+)
+"""
+
+
+@pytest.mark.parametrize("die_with_parent", [True, False])
+def test_a_program_dies_with_its_parent_only_when_asked(
+    tmp_path: Path, die_with_parent: bool
+) -> None:
+    pid_file = tmp_path / "child.pid"
+    word = "yes" if die_with_parent else "no"
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(pid_file), word])
+    child = 0
+    try:
+        assert wait_until(pid_file.exists, timeout_s=30), "the child never started"
+        child = int(pid_file.read_text())
+        parent.kill()
+        parent.wait()
+        if die_with_parent:
+            assert wait_until(lambda: gone(child), timeout_s=30), "the child outlived its parent"
+        else:
+            assert not gone(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child and not gone(child):
+            os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("own_session", [True, False])
+def test_a_program_in_a_session_of_its_own_is_out_of_this_process_group(
+    own_session: bool,
+) -> None:
+    # The program itself reads its /proc entry: fields 5 and 6 are its group and session.
+    done = process.run(["cat", "/proc/self/stat"], timeout=30, own_session=own_session)
+    fields = done.stdout.rsplit(")", 1)[1].split()
+    group, session = int(fields[2]), int(fields[3])
+    assert (session != os.getsid(0)) is own_session
+    assert (group != os.getpgrp()) is own_session

@@ -18,8 +18,10 @@ output) passes through the caller's :class:`~webmg_ops.secrets.SecretSet`.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -39,6 +41,11 @@ DRAIN_S = 1.0
 SHOWN_WORDS = 4
 
 _NO_SECRETS = SecretSet()
+
+#: prctl(2)'s option for the signal a process gets when its parent ends.
+_PR_SET_PDEATHSIG = 1
+#: Loaded before any fork: a child must not load libraries between fork and exec.
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class StartFailed(EnvironmentProblem):
@@ -164,6 +171,8 @@ def run(
     stop: threading.Event | None = ...,
     grace: float = ...,
     text: Literal[True] = ...,
+    die_with_parent: bool = ...,
+    own_session: bool = ...,
 ) -> Completed[str]: ...
 
 
@@ -180,6 +189,8 @@ def run(
     stop: threading.Event | None = ...,
     grace: float = ...,
     text: Literal[False],
+    die_with_parent: bool = ...,
+    own_session: bool = ...,
 ) -> Completed[bytes]: ...
 
 
@@ -195,6 +206,8 @@ def run(
     stop: threading.Event | None = None,
     grace: float = 0.0,
     text: bool = True,
+    die_with_parent: bool = False,
+    own_session: bool = False,
 ) -> Completed[str] | Completed[bytes]:
     """Given an argv, run it to its end and return what it did.
 
@@ -210,6 +223,10 @@ def run(
     that ends it when set. ``grace``, the seconds between SIGTERM and SIGKILL
     when it is ended (0: SIGKILL at once, as ``subprocess.run`` does).
     ``text``: return output as text (UTF-8, universal newlines) or as bytes.
+    ``die_with_parent``: the kernel kills the program (SIGKILL) if the thread that
+    started it ends, this process killed included (Linux's parent-death signal).
+    ``own_session``: the program runs in a session of its own, so that a terminal's
+    Ctrl-C (sent to this process's group) does not reach it.
 
     Result: a :class:`Completed` with the argv, exit status, output, and
     whether it was ended for its time limit (``timed_out``) or its ``stop``
@@ -239,6 +256,8 @@ def run(
             user=None if run_as is None else run_as.uid,
             group=None if run_as is None else run_as.gid,
             extra_groups=None if run_as is None else [],
+            preexec_fn=_die_with_parent if die_with_parent else None,
+            start_new_session=own_session,
         )
     except OSError as error:
         program = _shown(words[:1], mask, 1)
@@ -277,6 +296,16 @@ def run(
             words, returncode, _as_text(stdout), _as_text(stderr), timed_out, stopped, mask
         )
     return Completed(words, returncode, stdout, stderr, timed_out, stopped, mask)
+
+
+def _die_with_parent() -> None:
+    """In a child between fork and exec: ask the kernel for SIGKILL when its parent ends.
+
+    A queued run must not outlive a worker killed with SIGKILL: it would go on with no
+    one to finish its job, while the next worker closes it as interrupted.
+    """
+    if _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        os._exit(127)
 
 
 def process_alive(pid: int) -> bool:

@@ -231,3 +231,95 @@ def test_a_link_deep_in_the_tree_is_named_by_its_host_path(tmp_path: Path) -> No
     with pytest.raises(UnsafePath, match=r"^/srv/app/data is a symbolic link in the restored"):
         restored_path(tmp_path, "/srv/app/data/passwd")
     assert restored_path(tmp_path, "/srv/app/other") == tmp_path.resolve() / "srv/app/other"
+
+
+def _swapped_on_open(monkeypatch: pytest.MonkeyPatch, target: Path, swap: Any) -> list[int]:
+    """Make the manifest's open of TARGET find it swapped by SWAP (after its lstat, before
+    its open: the race a hostile restore could try); return the flags each open asked."""
+    real_open = os.open
+    flags_seen: list[int] = []
+
+    def racing_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == target:
+            flags_seen.append(flags)
+            swap(target)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", racing_open)
+    return flags_seen
+
+
+def _replace_with_file(target: Path) -> None:
+    # Made before the old one goes: the new file cannot get its inode back.
+    new = target.with_name("new")
+    new.write_bytes(target.read_bytes())  # the same bytes, another file
+    new.replace(target)
+
+
+def _replace_with_fifo(target: Path) -> None:
+    new = target.with_name("new")
+    os.mkfifo(new)
+    new.replace(target)
+
+
+def _replace_with_link(target: Path) -> None:
+    copy = target.with_name("copy")
+    copy.write_bytes(target.read_bytes())
+    target.unlink()
+    target.symlink_to(copy)
+
+
+@pytest.mark.parametrize(
+    ("swap", "expected"),
+    [
+        (_replace_with_file, (MismatchKind.REFUSED, "a file", "replaced while checked")),
+        (_replace_with_fifo, (MismatchKind.REFUSED, "a file", "replaced while checked")),
+        (_replace_with_link, (MismatchKind.MISSING, "present", "absent")),
+    ],
+)
+def test_a_file_swapped_between_its_check_and_its_open_is_never_read_as_the_file(
+    restored: tuple[dict[str, Any], Path],
+    tree: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    swap: Any,
+    expected: tuple[MismatchKind, str, str],
+) -> None:
+    """Another file (even with the same bytes), a FIFO (opening one may block or act) or
+    a link swapped in after the file was looked at: the file is refused or missing, its
+    bytes are not counted, and the open never blocks nor follows a link."""
+    manifest, scratch = restored
+    a = tree / "app" / "a.conf"
+    flags = _swapped_on_open(monkeypatch, scratch / str(a).lstrip("/"), swap)
+    result = verify_restore(manifest, scratch)
+    assert result.mismatches == (Mismatch(str(a), *expected),)
+    sizes = [Path(path).stat().st_size for path in manifest["files"] if path != str(a)]
+    assert (result.files_checked, result.bytes_checked) == (5, sum(sizes))
+    (asked,) = flags
+    assert asked & os.O_NONBLOCK and asked & os.O_NOFOLLOW
+    assert asked & (os.O_WRONLY | os.O_RDWR) == 0
+
+
+def test_a_folder_swapped_for_a_link_after_its_check_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder checked (not a link), then swapped for a link to the live tree before the
+    path is resolved: the path leads outside the restored snapshot, and is refused."""
+    root = tmp_path / "restored"
+    (root / "srv" / "app").mkdir(parents=True)
+    outside = tmp_path / "live"
+    outside.mkdir()
+    real_lstat = Path.lstat
+    folder = (root / "srv" / "app").resolve()
+    swapped: list[Path] = []
+
+    def racing_lstat(self: Path) -> os.stat_result:
+        seen = real_lstat(self)
+        if self == folder and not swapped:
+            swapped.append(folder)
+            folder.rmdir()
+            folder.symlink_to(outside)
+        return seen
+
+    monkeypatch.setattr(Path, "lstat", racing_lstat)
+    with pytest.raises(UnsafePath, match=r"^'/srv/app/passwd' leads outside the restored"):
+        restored_path(root, "/srv/app/passwd")

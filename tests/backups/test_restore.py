@@ -13,14 +13,22 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.restic import damage_largest_pack
 from support.waiting import wait_until
 
 from webmg_ops.ansible.connection import Connection
+from webmg_ops.backups import restore as restore_module
 from webmg_ops.backups.manifest import MismatchKind, UnsafePath, build_manifest, restored_path
-from webmg_ops.backups.restic import Repository, Snapshot, backup, list_snapshots
+from webmg_ops.backups.restic import (
+    Repository,
+    Snapshot,
+    backup,
+    check_repository,
+    list_snapshots,
+)
 from webmg_ops.backups.restore import DrillResult, _failures, run_drill
 from webmg_ops.backups.restore_check import check_restored_copy
 from webmg_ops.config.contract import RestoreCheck
@@ -383,7 +391,8 @@ def test_a_successful_drill_reports_what_it_proved_and_measured(
     assert (result.rpo_target, result.rto_target) == (RPO_TARGET, RTO_TARGET)
     assert (result.files_checked, result.bytes_checked) == (11, 10 * 30_000 + 120_000)
     assert result.extra == {}
-    # Durations as recorded: whole milliseconds.
+    # Durations as recorded: whole milliseconds, never rounded to whole seconds.
+    assert isinstance(result.verify_s, float)
     assert result.verify_s == round(result.verify_s, 3)
     assert result.rto.microseconds % 1000 == 0
     (began,) = verify_began
@@ -556,3 +565,31 @@ def test_a_drill_exactly_at_its_targets_meets_them() -> None:
         "RPO 1 day, 0:00:01 exceeds the target 1 day, 0:00:00",
         "RTO 0:30:01 exceeds the target 0:30:00",
     )
+
+
+def test_the_structure_checks_cause_is_the_drills_and_its_stop_reaches_the_restore(
+    repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pack gone: the drill's cause is what restic's own check reports, and the check's
+    stop was handed to the restore (set once the check failed: a restore retrying on a
+    missing pack would otherwise go on)."""
+    first, _second = _two_snapshots_the_first_damaged(repository, tmp_path)
+    expected = check_repository(repository, lock=False).errors
+    stops: list[Any] = []
+    real_restore = restore_module.restore
+
+    def recording_restore(*args: Any, **kwargs: Any) -> float:
+        stops.append(kwargs.get("stop"))
+        return real_restore(*args, **kwargs)
+
+    monkeypatch.setattr(restore_module, "restore", recording_restore)
+    result, before, after = _drill_timed(
+        repository,
+        tmp_path / "scratch",
+        snapshot=first,
+        manifest_path=str(tmp_path / "first" / "manifest.json"),
+    )
+    _assert_failed_early(result, before, after, "repository check failed: ", first)
+    assert result.failures[0] == "repository check failed: " + "; ".join(expected)
+    (stop,) = stops
+    assert stop is not None and stop.is_set()

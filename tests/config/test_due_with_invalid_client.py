@@ -46,6 +46,17 @@ def test_due_table_then_the_error(cli, broken_contract) -> None:
     assert broken_contract in error
 
 
+def test_due_reads_contracts_only_and_validate_checks_the_inventory(cli, inventories) -> None:
+    # An inventory without hosts: invalid, but not a contract's problem.
+    (inventories / "alpenhof" / "hosts.yml").write_text("all:\n  hosts: {}\n")
+    due = cli("due", "--at", AT.isoformat(), "--json")
+    assert due.code == ExitCode.OK, due
+    assert "alpenhof" in {item["client"] for item in json.loads(due.out)}
+    checked = cli("validate", "alpenhof")
+    assert checked.code == ExitCode.BAD_INPUT, checked
+    assert "the inventory lists no hosts" in checked.err
+
+
 def test_drills_due_lists_the_valid_clients_and_exits_2(cli, broken_contract) -> None:
     result = cli("drills-due", "--at", AT.isoformat(), "--json")
     assert result.code == ExitCode.BAD_INPUT, result

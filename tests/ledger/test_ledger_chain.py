@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, text
 from support.ledger import (
     BACKENDS,
     backend_url,
@@ -37,7 +38,7 @@ from webmg_ops.ledger import (
     resolve_actor,
     verify_ledger,
 )
-from webmg_ops.ledger.migrate import find_head_revision
+from webmg_ops.ledger.migrate import HEAD_REVISION, find_head_revision, is_at_head
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -122,6 +123,9 @@ def test_entries_read_back_with_filters(ledger: Ledger) -> None:
     assert [e.payload["n"] for e in ledger.entries(kinds=["run-started"])] == [1, 4]
     assert [e.payload["n"] for e in ledger.entries(since=T0 + timedelta(minutes=90))] == [3, 4]
     assert [e.payload["n"] for e in ledger.entries(after_seq=2)] == [3, 4]
+    both = ledger.entries(clients=["riverton", "alpenhof"], kinds=["run-started"])
+    assert [e.payload["n"] for e in both] == [1, 4]
+    assert list(ledger.entries(clients=[])) == []
     third = ledger.get(3)
     assert third is not None and third.client is None
     assert ledger.get(9) is None
@@ -236,6 +240,22 @@ def test_schema_is_made_by_alembic_on_first_open(tmp_path: Path) -> None:
     assert revision == find_head_revision()
     with open_ledger(sqlite_url(db_file)) as again:  # a second open migrates nothing
         assert again.head() is None
+
+
+def test_the_head_revision_kept_for_the_quick_check_is_alembics(tmp_path: Path) -> None:
+    # A new migration script moves the head: HEAD_REVISION moves with it.
+    assert find_head_revision() == HEAD_REVISION
+    db_file = tmp_path / "ledger.db"
+    engine = create_engine(sqlite_url(db_file))
+    with engine.connect() as connection:
+        assert not is_at_head(connection)  # no version table yet
+    with open_ledger(sqlite_url(db_file)):
+        pass
+    with engine.connect() as connection:
+        assert is_at_head(connection)
+        connection.execute(text("UPDATE alembic_version SET version_num = '0002_entry_format'"))
+        assert not is_at_head(connection)
+    engine.dispose()
 
 
 def test_read_only_open_of_a_missing_ledger_creates_nothing(tmp_path: Path) -> None:

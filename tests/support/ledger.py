@@ -24,11 +24,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from support.capability import missing
+from support.postgres_server import POSTGRES_VARIABLE
 from webmg_ops.ledger.canonical import GENESIS_HASH
 from webmg_ops.ledger.migrate import MIGRATIONS_DIR
 from webmg_ops.ledger.records import CORRECTS_KEY
 
-POSTGRES_VARIABLE = "WEBMG_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
 
 TRIGGERS_SQL = (

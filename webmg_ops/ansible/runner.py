@@ -477,7 +477,7 @@ def _end_playbook(private_dir: Path) -> list[int]:
         pid = int(pid_file.read_text().strip())
     except ValueError:
         return []
-    if pid <= 1 or str(private_dir) not in _cmdline_of(pid):
+    if pid <= 1 or not _names_run(pid, private_dir):
         return []
     try:
         os.killpg(os.getpgid(pid), signal.SIGTERM)
@@ -521,6 +521,19 @@ def _stop_playbook(pid: int) -> None:
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
     while time.monotonic() < deadline and process_alive(pid):
         time.sleep(0.05)
+
+
+def _names_run(pid: int, private_dir: Path) -> bool:
+    """Given a PID and a run's private directory, return whether that process is the
+    run's: its command line names the directory (the extra variables' file), or its
+    environment does (the play's temporary folder is in it, with or without variables)."""
+    if str(private_dir) in _cmdline_of(pid):
+        return True
+    try:
+        environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"ANSIBLE_LOCAL_TEMP={private_dir / 'tmp'}".encode() in environment
 
 
 def _cmdline_of(pid: int) -> str:

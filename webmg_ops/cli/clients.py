@@ -1,11 +1,10 @@
 """Client commands: ``client new``, ``bootstrap``, ``clients``, ``validate``, ``schema``,
-``policy``, ``s3-policies``, ``due``, ``note``."""
+``policy``, ``s3-policies``, ``note`` (``due`` and ``drills-due`` are in :mod:`.schedule`)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,62 +19,19 @@ from webmg_ops.ansible.vault import (
 )
 from webmg_ops.backups.repository import backed_up_hosts
 from webmg_ops.backups.s3_policy import host_key_policies
-from webmg_ops.config.clients import Client, ContractInvalid, list_client_names, load_client
+from webmg_ops.config.clients import ContractInvalid, list_client_names, load_client
 from webmg_ops.config.contract import Level, Sector, contract_json_schema
-from webmg_ops.config.instants import parse_instant
 from webmg_ops.config.policy import describe_value, policy_document
 from webmg_ops.config.reference import contract_reference_markdown
 from webmg_ops.config.scaffold import MAINTENANCE_ACCOUNT, NewClient, scaffold_client
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
-from webmg_ops.ledger import open_ledger
 from webmg_ops.remote.first_contact import Login
-from webmg_ops.schedule.due import clients_due, due_document
 from webmg_ops.service.bootstrap import bootstrap_hosts
 from webmg_ops.service.records import record_note
 from webmg_ops.settings import Settings
-from webmg_ops.yamlsource import SourceProblem
 
 from .common import console, emit_json, json_option, pass_settings, vault_option
-from .runs import confirm_host_key, run_due_drills
-
-
-def _load_all(
-    settings: Settings, names: tuple[str, ...]
-) -> tuple[list[Client], list[SourceProblem]]:
-    """Given the settings and client names (all clients when none named), return the
-    valid clients and every problem of the invalid ones.
-
-    One broken contract must not stop the others' schedule (a CI drill run would
-    otherwise drill nobody): the caller works on the valid clients, then reports the
-    problems through :func:`_end_with_problems`. Raise BadInput for an unsafe or unknown
-    name, or a missing inventories folder.
-    """
-    chosen = list(names) or list_client_names(settings.inventories)
-    clients: list[Client] = []
-    problems: list[SourceProblem] = []
-    for name in chosen:
-        try:
-            clients.append(load_client(settings.inventories, name))
-        except ContractInvalid as error:
-            problems.extend(error.problems)
-    return clients, problems
-
-
-def _end_with_problems(problems: list[SourceProblem], code: int = ExitCode.OK) -> int:
-    """Given the problems of the clients left out and the status of the work done on the
-    others, return the command's status.
-
-    Raise ContractInvalid (exit 2, each problem with its file and line) if any client
-    was left out, unless ``code`` is already a status above it (refused, environment),
-    which is kept and the problems printed.
-    """
-    if not problems:
-        return int(code)
-    invalid = ContractInvalid(problems)
-    if code > ExitCode.BAD_INPUT:
-        console.print(f"Error: {escape(invalid.message)}", soft_wrap=True)
-        return int(code)
-    raise invalid
+from .runs import confirm_host_key
 
 
 @click.group("client")
@@ -403,122 +359,6 @@ def s3_policies_command(settings: Settings, name: str) -> None:
     except ValueError as error:
         raise BadInput(f"{client.name}: {error}") from None
     emit_json(policies)
-
-
-def _parse_instant(text: str | None) -> datetime:
-    return datetime.now(UTC) if text is None else parse_instant("--at", text)
-
-
-def _human_span(start: str, end: str, timezone: str) -> str:
-    opens, closes = datetime.fromisoformat(start), datetime.fromisoformat(end)
-    same_day = opens.date() == closes.date()
-    closing = f"{closes:%H:%M}" if same_day else f"{closes:%a %d %b %H:%M}"
-    return f"{opens:%a %d %b %Y %H:%M}-{closing} ({timezone})"
-
-
-@click.command("due")
-@click.argument("names", nargs=-1, metavar="[CLIENT]...")
-@click.option(
-    "--at",
-    "at_text",
-    metavar="ISO-TIME",
-    help="Evaluate at this instant, with its offset (default: now).",
-)
-@json_option
-@pass_settings
-def due_command(
-    settings: Settings, names: tuple[str, ...], at_text: str | None, as_json: bool
-) -> int:
-    """Show each client's next window, window/freeze state and the actions due.
-
-    A client whose files are invalid is left out and the others are shown; the
-    problems are then reported with their file and line, and the exit status is 2.
-    """
-    at = _parse_instant(at_text)
-    clients, problems = _load_all(settings, names)
-    with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
-        dues = clients_due(ledger, clients, at)
-    documents = [due_document(item) for item in dues]
-    if as_json:
-        emit_json(documents)
-        return _end_with_problems(problems)
-    table = Table("client", "now", "next window (client time)", "due")
-    for document in documents:
-        if document["in_freeze"]:
-            now = f"[yellow]frozen: {document['freeze']['name']}[/yellow]"
-        elif document["in_window"]:
-            now = f"[green]in window {document['window']}[/green]"
-        else:
-            now = "outside windows"
-        upcoming = document["next_window"]
-        if upcoming is None:
-            when = "none within a year"
-        elif upcoming["always"]:
-            when = "always open (lab-only client)"
-        else:
-            when = _human_span(upcoming["start"], upcoming["end"], document["timezone"])
-        table.add_row(document["client"], now, when, ", ".join(document["due"]) or "-")
-    console.print(table)
-    return _end_with_problems(problems)
-
-
-@click.command("drills-due")
-@click.option(
-    "--at",
-    "at_text",
-    metavar="ISO-TIME",
-    help="Evaluate at this instant, with its offset (default: now).",
-)
-@click.option("--run", "run_them", is_flag=True, help="Run every drill that is due, in turn.")
-@json_option
-@pass_settings
-def drills_due_command(
-    settings: Settings, at_text: str | None, run_them: bool, as_json: bool
-) -> int:
-    """List (or run, with --run) the restore drills due by each client's level cadence.
-
-    With --run, exits 1 if any drill failed; the others still run. A client whose
-    files are invalid is left out and the others listed (or drilled); the problems are
-    then reported with their file and line, and the exit status is 2.
-    """
-    at = _parse_instant(at_text)
-    if run_them and at_text is not None:
-        raise BadInput("--at and --run do not go together: drills run now")
-    clients, problems = _load_all(settings, ())
-    contracted = [client for client in clients if not client.contract.is_prospect]
-    with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
-        dues = clients_due(ledger, contracted, at)
-    rows: list[dict[str, Any]] = []
-    for item in dues:
-        drill = next((action for action in item.actions if action.action == "drill"), None)
-        if drill is None:
-            continue  # nothing to drill: the contract names no backup repository
-        rows.append(
-            {
-                "client": item.client.name,
-                "level": item.client.contract.level_name,
-                "cadence": describe_value(drill.cadence),
-                "last_drill": drill.last_success.isoformat() if drill.last_success else None,
-                "due": drill.due,
-            }
-        )
-    if run_them:
-        worst = run_due_drills(settings, [row["client"] for row in rows if row["due"]], as_json)
-        return _end_with_problems(problems, worst)
-    if as_json:
-        emit_json(rows)
-        return _end_with_problems(problems)
-    table = Table("client", "level", "drill every", "last successful drill", "due")
-    for row in rows:
-        table.add_row(
-            row["client"],
-            row["level"],
-            row["cadence"],
-            row["last_drill"] or "never",
-            "[red]due[/red]" if row["due"] else "no",
-        )
-    console.print(table)
-    return _end_with_problems(problems)
 
 
 @click.command("note")

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
+from webmg_ops.errors import ExitCode
 from webmg_ops.settings import Settings
+
+if TYPE_CHECKING:
+    from webmg_ops.yamlsource import SourceProblem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,3 +89,38 @@ def by_option(help_text: str) -> Callable[[F], F]:
         help=f"{help_text} (default: the recorded operator).",
     )
     return option
+
+
+def reconcile_before(settings: Settings) -> list[str]:
+    """Close runs left open by a dead orchestrator before any command goes on."""
+    # Imported here, not with the run commands: every command but a few reconciles first,
+    # and the run commands' modules (the engine, Ansible's adapter, the actions) took
+    # most of a short command's start.
+    from webmg_ops.engine.reconcile import reconcile_runs
+
+    closed = reconcile_runs(settings)
+    for run_id in closed:
+        console.print(f"[yellow]run {run_id} was interrupted (its process died); closed[/yellow]")
+    return closed
+
+
+def end_with_problems(problems: list[SourceProblem], code: int = ExitCode.OK) -> int:
+    """Given the problems of the clients left out and the status of the work done on the
+    others, return the command's status.
+
+    Raise ContractInvalid (exit 2, each problem with its file and line) if any client
+    was left out, unless ``code`` is already a status above it (refused, environment),
+    which is kept and the problems printed.
+    """
+    if not problems:
+        return int(code)
+    # Imported only when a contract is broken: every command imports this module.
+    from rich.markup import escape
+
+    from webmg_ops.config.clients import ContractInvalid
+
+    invalid = ContractInvalid(problems)
+    if code > ExitCode.BAD_INPUT:
+        console.print(f"Error: {escape(invalid.message)}", soft_wrap=True)
+        return int(code)
+    raise invalid

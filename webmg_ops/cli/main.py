@@ -54,6 +54,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "bootstrap_command",
         "First contact with CLIENT's servers: their maintenance account, from the client's login.",
     ),
+    "cancel": LazyCommand(
+        "webmg_ops.cli.queue",
+        "cancel_command",
+        "Cancel a queued job, or ask a running one to stop (its run is recorded canceled).",
+    ),
     "change": LazyCommand(
         "webmg_ops.cli.changes",
         "change_group",
@@ -90,12 +95,12 @@ COMMANDS: dict[str, LazyCommand] = {
         ("Restore CLIENT's backups into scratch space and prove them (files, databases, RPO/RTO)."),
     ),
     "drills-due": LazyCommand(
-        "webmg_ops.cli.clients",
+        "webmg_ops.cli.schedule",
         "drills_due_command",
         "List (or run, with --run) the restore drills due by each client's level cadence.",
     ),
     "due": LazyCommand(
-        "webmg_ops.cli.clients",
+        "webmg_ops.cli.schedule",
         "due_command",
         "Show each client's next window, window/freeze state and the actions due.",
     ),
@@ -147,6 +152,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "policy_command",
         "Print a client's effective policy and where each value came from.",
     ),
+    "queue": LazyCommand(
+        "webmg_ops.cli.queue",
+        "queue_command",
+        "List the queue's runs: queued, running, failed and done, newest first.",
+    ),
     "report": LazyCommand(
         "webmg_ops.cli.report",
         "report_command",
@@ -180,6 +190,11 @@ COMMANDS: dict[str, LazyCommand] = {
             "vault's webmg_s3_host_keys) when CLIENT's repositories are in an S3 bucket."
         ),
     ),
+    "schedule": LazyCommand(
+        "webmg_ops.cli.queue",
+        "schedule_command",
+        "Queue the runs every contract makes due (updates and hardening in the next window).",
+    ),
     "schema": LazyCommand(
         "webmg_ops.cli.clients",
         "schema_command",
@@ -189,6 +204,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "webmg_ops.cli.runs",
         "show_command",
         "Show one run: its ledger entries and where its run log is.",
+    ),
+    "submit": LazyCommand(
+        "webmg_ops.cli.queue",
+        "submit_command",
+        "Queue a run of ACTION for CLIENT, for a worker to carry out; recorded as run-requested.",
     ),
     "tick": LazyCommand(
         "webmg_ops.cli.tick",
@@ -202,6 +222,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "webmg_ops.cli.clients",
         "validate_command",
         "Validate client contracts and inventories (all clients when none named).",
+    ),
+    "worker": LazyCommand(
+        "webmg_ops.cli.queue",
+        "worker_command",
+        "Take queued runs and carry them out until SIGINT or SIGTERM (running runs finish).",
     ),
 }
 
@@ -236,7 +261,7 @@ def cli(ctx: click.Context, inventories: str | None, ledger_url: str | None, deb
     if ctx.invoked_subcommand not in _NO_RECONCILE:
         # Any command first closes runs whose orchestrator died (the ledger's modules
         # are imported here, not for --help or a command that never reads it).
-        from webmg_ops.cli.runs import reconcile_before
+        from webmg_ops.cli.common import reconcile_before
 
         reconcile_before(ctx.obj)
 

@@ -20,7 +20,6 @@ from webmg_ops.engine.execute import RunReport, execute_run
 from webmg_ops.engine.governance import PolicyRefusal, check_approvable
 from webmg_ops.engine.history import find_run, list_runs
 from webmg_ops.engine.plan import plan_run
-from webmg_ops.engine.reconcile import reconcile_runs
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
 from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.runs.records import ACTIONS, Outcome, RunRequest
@@ -34,6 +33,7 @@ from .common import (
     json_option,
     pass_settings,
     plan_record_options,
+    reconcile_before,
     record_options,
     vault_option,
 )
@@ -60,8 +60,10 @@ def _request(
     *,
     incident: str | None = None,
     change: str | None = None,
+    job: int | None = None,
 ) -> RunRequest:
     return RunRequest(
+        job=job,
         extra_vars=_extra_vars(extra),
         change=change,
         client=client,
@@ -256,6 +258,12 @@ class _ProgressView:
     metavar="KEY=VALUE",
     help="Extra variable for the playbook (never on a command line; secret names are masked).",
 )
+@click.option(
+    "--job",
+    type=click.IntRange(min=1),
+    hidden=True,
+    help="Set by a worker: the queued job this run carries out (recorded in run-started).",
+)
 @json_option
 @pass_settings
 def run_command(
@@ -272,6 +280,7 @@ def run_command(
     change: str | None,
     verbose: int,
     extra: tuple[str, ...],
+    job: int | None,
     as_json: bool,
 ) -> int:
     """Run ACTION for CLIENT on its hosts, recorded in the ledger with a run log.
@@ -292,6 +301,7 @@ def run_command(
         extra,
         incident=incident,
         change=change,
+        job=job,
     )
     return _run_and_report(settings, request, as_json)
 
@@ -629,14 +639,6 @@ def confirm_host_key(host: str, address: str, fingerprint: str, changed: bool) -
     if not sys.stdin.isatty():
         return False
     return click.confirm("Store this key?", default=False, err=True)
-
-
-def reconcile_before(settings: Settings) -> list[str]:
-    """Close runs left open by a dead orchestrator before any command goes on."""
-    closed = reconcile_runs(settings)
-    for run_id in closed:
-        console.print(f"[yellow]run {run_id} was interrupted (its process died); closed[/yellow]")
-    return closed
 
 
 __all__ = ["PolicyRefusal", "reconcile_before"]

@@ -10,6 +10,7 @@ days and beat any window.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -183,14 +184,21 @@ def calendar_state(
     horizon = at + LOOKAHEAD
     frozen = freeze_periods(freezes, timezone, at - timedelta(days=1), horizon)
     current_freeze = next((p for p in frozen if p.interval.contains(at)), None)
-    openings = sorted(
-        (opening for window in windows for opening in window_openings(window, at, horizon)),
+    # Each window yields its openings in order; merged lazily, only the openings up to
+    # the first usable one are computed (a few days' worth, not the lookahead's year,
+    # which made this the cost of `due` over a fleet). Ties keep the windows' order.
+    openings = heapq.merge(
+        *(window_openings(window, at, horizon) for window in windows),
         key=lambda opening: opening.interval.start,
     )
-    current_window = next((o for o in openings if o.interval.contains(at)), None)
+    current_window: WindowOpening | None = None
     next_opening: Interval | None = None
     next_window: Window | None = None
-    for opening in openings:
+    for index, opening in enumerate(openings):
+        # Every opening overlaps [at, horizon): one that starts by ``at`` contains it, and
+        # such openings come first.
+        if index == 0 and opening.interval.contains(at):
+            current_window = opening
         clipped = Interval(max(opening.interval.start, at), opening.interval.end)
         usable = _subtract(clipped, frozen)
         if usable is not None:

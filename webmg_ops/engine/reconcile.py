@@ -13,12 +13,9 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from webmg_ops.ansible.runner import end_run_processes, write_private
-from webmg_ops.config.clients import load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, Ledger, open_ledger
 from webmg_ops.process import process_alive
-from webmg_ops.reports.runlog import render_run_log
 from webmg_ops.runs.records import (
     RUN_FINISHED,
     RUN_STARTED,
@@ -79,6 +76,10 @@ def reconcile_runs(settings: Settings) -> list[str]:
             if process_alive(pid) and process_start_time(pid) == int(payload.get("pid_start", 0)):
                 continue
             folder = run_dir(settings, str(payload["run_id"]))
+            # Imported only to close a run: every command reconciles first, and these
+            # (Ansible's adapter, the run log's templates) weigh on a short command's start.
+            from webmg_ops.ansible.runner import end_run_processes
+
             end_run_processes(folder / "ansible")
             # A drill's restored copy of live data (secrets included) is never kept.
             shutil.rmtree(folder / "scratch", ignore_errors=True)
@@ -117,6 +118,9 @@ def reconcile_runs(settings: Settings) -> list[str]:
 
 def _render_quietly(settings: Settings, started: Entry, finished: Entry) -> Path | None:
     """Write the run log of a run closed on a client that may since have changed."""
+    from webmg_ops.config.clients import load_client
+    from webmg_ops.reports.runlog import render_run_log
+
     try:
         client = load_client(settings.inventories, str(started.client))
         return render_run_log(started, finished, client.contract, settings.var_dir).markdown
@@ -136,5 +140,7 @@ def _completed_hosts(folder: Path) -> dict[str, HostStatus]:
 
 
 def write_progress(folder: Path, hosts: tuple[HostResult, ...]) -> None:
+    from webmg_ops.ansible.runner import write_private  # a run's, already imported
+
     completed = {host.host: host.status.value for host in hosts}
     write_private(folder / "progress.json", json.dumps({"completed": completed}))

@@ -13,8 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from webmg_ops import __version__, process
+from webmg_ops import __version__
 from webmg_ops.actions.base import ActionOutcome, RunContext
+from webmg_ops.ansible.revision import project_revision
 from webmg_ops.ansible.runner import PLAYBOOKS, PlaybookResult
 from webmg_ops.config.clients import Client
 from webmg_ops.engine.governance import Clearance, PolicyRefusal
@@ -38,17 +39,6 @@ from webmg_ops.runs.records import (
 )
 from webmg_ops.secrets import SecretSet
 from webmg_ops.settings import Settings
-
-
-def _project_revision() -> str:
-    try:
-        done = process.run(
-            ["git", "-C", str(PLAYBOOKS.parent), "rev-parse", "--short=12", "HEAD"], timeout=5
-        )
-    except process.StartFailed:
-        return "unknown"
-    revision = done.stdout.strip() if done.ok else "unknown"
-    return revision or "unknown"
 
 
 def _versions() -> dict[str, str]:
@@ -148,7 +138,7 @@ def started_payload(
                 playbook=(
                     str(playbook.relative_to(PLAYBOOKS.parent)) if playbook else "controller"
                 ),
-                revision=_project_revision(),
+                revision=project_revision(),
                 versions=_versions(),
                 pid=os.getpid(),
                 pid_start=process_start_time(os.getpid()),
@@ -159,6 +149,9 @@ def started_payload(
                 overridden=clearance.overridden,
                 incident=request.incident,
                 change=request.change,
+                job=None
+                if request.job is None
+                else {"id": request.job, "worker_pid": os.getppid()},
             )
         )
     )

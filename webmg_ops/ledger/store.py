@@ -38,7 +38,12 @@ from webmg_ops.ledger.database import (
     mask_url,
     parse_database_url,
 )
-from webmg_ops.ledger.migrate import find_current_revision, find_head_revision, upgrade_to_head
+from webmg_ops.ledger.migrate import (
+    find_current_revision,
+    find_head_revision,
+    is_at_head,
+    upgrade_to_head,
+)
 from webmg_ops.ledger.records import (
     CORRECTS_KEY,
     Checkpoint,
@@ -139,6 +144,7 @@ class LedgerReader(Protocol):
         since: datetime | None = None,
         after_seq: int | None = None,
         limit: int | None = None,
+        clients: Sequence[str] | None = None,
     ) -> Iterator[Entry]:
         """Yield the entries in seq order, as :meth:`Ledger.entries`."""
         ...
@@ -202,6 +208,12 @@ class Ledger:
         engine = self._require_writable()
         current: str | None = None
         try:
+            with engine.connect() as connection:
+                at_head = is_at_head(connection)
+                connection.rollback()
+            if at_head:
+                self._schema_ready = True
+                return
             with engine.connect() as connection:
                 current = find_current_revision(connection)
                 connection.rollback()
@@ -397,18 +409,23 @@ class Ledger:
         since: datetime | None = None,
         after_seq: int | None = None,
         limit: int | None = None,
+        clients: Sequence[str] | None = None,
     ) -> Iterator[StoredRow]:
         """Given optional filters, yield the matching rows' stored columns in seq order.
 
         Rows are streamed as :data:`StoredRow` tuples, exactly as stored: this
         is what verification hashes. Filters combine: entries of ``client``,
         of one of ``kinds``, at or after ``since``, after seq ``after_seq``,
-        at most ``limit``. Raise BadInput if ``since`` is naive,
-        EnvironmentProblem if the database fails.
+        at most ``limit``, of one of ``clients`` (one query for many clients: a
+        query each costs more than reading their entries; each name is a bound
+        parameter, so callers pass a few hundred at a time). Raise BadInput if
+        ``since`` is naive, EnvironmentProblem if the database fails.
         """
         query = select(*_ROW_COLUMNS)
         if client is not None:
             query = query.where(_COLUMNS.client == client)
+        if clients is not None:
+            query = query.where(_COLUMNS.client.in_(list(clients)))
         if kinds is not None:
             query = query.where(_COLUMNS.kind.in_(list(kinds)))
         if since is not None:
@@ -428,6 +445,7 @@ class Ledger:
         since: datetime | None = None,
         after_seq: int | None = None,
         limit: int | None = None,
+        clients: Sequence[str] | None = None,
     ) -> Iterator[Entry]:
         """Given optional filters (as :meth:`stored_rows`), yield the entries in seq order.
 
@@ -435,7 +453,12 @@ class Ledger:
         database fails, Failed if a stored entry is unreadable.
         """
         for row in self.stored_rows(
-            client=client, kinds=kinds, since=since, after_seq=after_seq, limit=limit
+            client=client,
+            kinds=kinds,
+            since=since,
+            after_seq=after_seq,
+            limit=limit,
+            clients=clients,
         ):
             yield _row_to_entry(row)
 

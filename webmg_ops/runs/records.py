@@ -28,6 +28,11 @@ ACTIONS: tuple[str, ...] = (
     "target",
 )
 
+#: The client's report: written by ``report``, no run; it may be queued like a run.
+REPORT = "report"
+#: What a job of the queue may carry out: a run of an action, or the client's report.
+QUEUED_ACTIONS: tuple[str, ...] = (*ACTIONS, REPORT)
+
 #: Actions that change hosts, and so need a window, an approval where the
 #: policy asks for one, and the client lock.
 CHANGING_ACTIONS: frozenset[str] = frozenset({"update", "harden", "backup", "deploy"})
@@ -100,6 +105,8 @@ class RunRequest:
     #: What that change deploys (package -> version): read from the ledger by the engine,
     #: never typed by the operator.
     deploys: Mapping[str, str] = field(default_factory=dict)
+    #: The queued job this run carries out, when a worker started it.
+    job: int | None = None
 
 
 def new_run_id(client: str, action: str, now: datetime | None = None) -> str:
@@ -173,6 +180,9 @@ class RunStarted:
     incident: str | None = None
     #: The change the run deploys (``CHG-n``); None for every other run.
     change: str | None = None
+    #: The queued job a worker ran (its id and the worker's PID on this controller);
+    #: None for a run started by hand.
+    job: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)

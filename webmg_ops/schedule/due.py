@@ -102,19 +102,25 @@ def client_due(client: Client, at: datetime, successes: Mapping[str, datetime]) 
     return ClientDue(client=client, state=state, actions=actions)
 
 
+#: Clients whose history one query reads: one query each cost more than their entries
+#: over a fleet, and each name is a bound parameter (SQLite allows 32,766 of them).
+CLIENTS_PER_QUERY = 500
+
+
 def clients_due(ledger: LedgerReader, clients: Iterable[Client], at: datetime) -> list[ClientDue]:
     """Given the ledger, clients and an aware instant, return what is due for each client."""
-    found = []
-    for client in clients:
-        finished = (
-            # A report-written entry reads as a succeeded "report": what due counts.
-            {**entry.payload, "at": entry.at}
-            if entry.kind == RUN_FINISHED
-            else {"action": "report", "outcome": "succeeded", "at": entry.at}
-            for entry in ledger.entries(client=client.name, kinds=(RUN_FINISHED, REPORT_WRITTEN))
-        )
-        found.append(client_due(client, at, last_successes(finished)))
-    return found
+    chosen = list(clients)
+    history: dict[str, list[dict[str, Any]]] = {client.name: [] for client in chosen}
+    for first in range(0, len(chosen), CLIENTS_PER_QUERY):
+        names = [client.name for client in chosen[first : first + CLIENTS_PER_QUERY]]
+        for entry in ledger.entries(clients=names, kinds=(RUN_FINISHED, REPORT_WRITTEN)):
+            history[str(entry.client)].append(
+                # A report-written entry reads as a succeeded "report": what due counts.
+                {**entry.payload, "at": entry.at}
+                if entry.kind == RUN_FINISHED
+                else {"action": "report", "outcome": "succeeded", "at": entry.at}
+            )
+    return [client_due(client, at, last_successes(history[client.name])) for client in chosen]
 
 
 def _local(instant: datetime | None, zone: ZoneInfo) -> str | None:

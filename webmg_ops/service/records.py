@@ -30,6 +30,12 @@ HOST_ENROLLED = "host-enrolled"
 HOST_KEY_CHANGED = "host-key-changed"
 #: The entry of a server's first contact: its maintenance account made from the client's login.
 HOST_BOOTSTRAPPED = "host-bootstrapped"
+#: A run put in the job queue (who asked, when it may start), a queued run canceled
+#: before any worker took it, and one a worker refused (its revision differs).
+RUN_REQUESTED = "run-requested"
+RUN_REQUEST_CANCELED = "run-request-canceled"
+RUN_REQUEST_REFUSED = "run-request-refused"
+QUEUE_KINDS = frozenset({RUN_REQUESTED, RUN_REQUEST_CANCELED, RUN_REQUEST_REFUSED})
 
 
 def record_note(settings: Settings, client_name: str, text: str) -> Entry:
@@ -42,6 +48,21 @@ def record_note(settings: Settings, client_name: str, text: str) -> Entry:
     client = load_client(settings.inventories, client_name)
     with open_ledger(settings.ledger_url) as ledger:
         return ledger.append(NOTE, client.name, {"text": text})
+
+
+def record_queue_event(
+    settings: Settings, client_name: str, kind: str, payload: Mapping[str, object]
+) -> Entry:
+    """Given a client, a queue event's kind (one of :data:`QUEUE_KINDS`) and its payload
+    (the job's id and request), record it and return its entry.
+
+    Raise BadInput for an unknown client (nothing written); ValueError for another kind.
+    """
+    if kind not in QUEUE_KINDS:
+        raise ValueError(f"not a queue event: {kind}")
+    client = load_client(settings.inventories, client_name)
+    with open_ledger(settings.ledger_url) as ledger:
+        return ledger.append(kind, client.name, dict(payload))
 
 
 def record_approval(

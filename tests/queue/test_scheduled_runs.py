@@ -1,0 +1,181 @@
+"""``schedule``: the runs the contracts make due, queued once, updates in the next window.
+
+The instant is injected (``--at``). What should be queued is read from ``due --json``
+at the same instant (the clients' windows, freezes and due actions as ``due`` shows
+them), and restated here as the rule the schedule follows: every due action (the
+report as the client's report), a drift check as a hardening in check mode, and an
+update or a hardening no earlier than the client's window when none is open now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli_result import CliResult
+from support.waiting import wait_until
+
+from webmg_ops.errors import ExitCode
+from webmg_ops.ledger import open_ledger
+from webmg_ops.queue.app import queue_app
+from webmg_ops.queue.worker import register_tasks
+from webmg_ops.settings import Settings
+
+pytestmark = pytest.mark.tools
+
+Cli = Callable[..., CliResult]
+
+#: A Tuesday evening in December: some clients' windows are open, others' are ahead.
+AT = "2026-12-01T21:30Z"
+
+Key = tuple[str, str, bool]
+
+
+def _expected(cli: Cli) -> dict[Key, datetime | None]:
+    """Return the runs ``due`` says should be queued at AT, with their earliest start."""
+    done = cli("due", "--at", AT, "--json")
+    assert done.code == ExitCode.OK, done.err
+    expected: dict[Key, datetime | None] = {}
+    for client in json.loads(done.out):
+        open_now = client["in_window"] and not client["in_freeze"]
+        ahead = client["next_window"]
+        for action in client["due"]:
+            if action == "drift":
+                expected[(client["client"], "harden", True)] = None
+            elif action in ("update", "harden"):
+                if open_now:
+                    expected[(client["client"], action, False)] = None
+                elif ahead is not None:
+                    start = datetime.fromisoformat(ahead["start"]).astimezone(UTC)
+                    expected[(client["client"], action, False)] = start
+            else:
+                expected[(client["client"], action, False)] = None
+    return expected
+
+
+def _scheduled(cli: Cli, *flags: str, at: str | None = AT) -> list[dict[str, Any]]:
+    done = cli("schedule", *(("--at", at) if at else ()), "--json", *flags)
+    assert done.code == ExitCode.OK, done.err
+    return list(json.loads(done.out))
+
+
+def _key(item: dict[str, Any]) -> Key:
+    return (item["client"], item["action"], item["check"])
+
+
+def _requested(ledger_url: str) -> int:
+    with open_ledger(ledger_url) as ledger:
+        return sum(1 for entry in ledger.entries() if entry.kind == "run-requested")
+
+
+def test_the_due_runs_are_queued_once_with_the_window_as_their_earliest_start(
+    cli: Cli, ledger_url: str
+) -> None:
+    expected = _expected(cli)
+    # The demo clients make both cases: updates held for a window, and runs due now.
+    assert any(start is not None for start in expected.values())
+    assert any(start is None for start in expected.values())
+
+    dry = _scheduled(cli, "--dry-run")
+    assert {_key(item) for item in dry} == set(expected)
+    assert {item["note"] for item in dry} == {"due"}
+    assert _requested(ledger_url) == 0
+
+    first = _scheduled(cli)
+    assert {_key(item): _start(item) for item in first} == expected
+    assert {item["note"] for item in first} == {"queued"}
+    queued = {job["id"]: job for job in json.loads(cli("queue", "--json").out)}
+    assert {item["job"] for item in first} == set(queued)
+    for item in first:
+        job = queued[item["job"]]
+        assert (job["client"], job["action"], job["check"]) == _key(item)
+        assert _start(job, "scheduled_at") == _start(item)
+    assert _requested(ledger_url) == len(expected)
+
+    # A minute later, nothing is queued twice.
+    again = _scheduled(cli)
+    assert {item["note"] for item in again} == {"already queued"}
+    assert _requested(ledger_url) == len(expected)
+
+
+def _start(item: dict[str, Any], field: str = "not_before") -> datetime | None:
+    text = item[field]
+    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+
+
+def test_a_run_already_running_is_not_queued_again(
+    cli: Cli, ledger_url: str, inventories: Path
+) -> None:
+    first = _scheduled(cli)
+    settings = Settings(inventories, ledger_url, Path(os.environ["WEBMG_VAR"]))
+    taken = asyncio.run(_take_one(settings))
+    (running,) = [item for item in first if item["job"] == taken]
+    # Taken by a worker, the job no longer waits: only the running check stops a copy.
+    again = {_key(item): item["note"] for item in _scheduled(cli)}
+    assert again.pop(_key(running)) == "already running"
+    assert set(again.values()) == {"already queued"}
+
+
+async def _take_one(settings: Settings) -> int:
+    app = queue_app(settings, register_tasks)
+    async with app.open_async():
+        worker = await app.job_manager.register_worker()
+        job = await app.job_manager.fetch_job(queues=None, worker_id=worker)
+    assert job is not None and job.id is not None
+    return job.id
+
+
+def _periodic_jobs(settings: Settings) -> dict[str, str]:
+    """Return the status of each periodic job (schedule, tick) by task name."""
+    from webmg_ops.queue.app import open_queue
+
+    with open_queue(settings, register_tasks) as app:
+        return {
+            str(job.task_name): str(job.status)
+            for job in app.job_manager.list_jobs(queue="periodic")
+        }
+
+
+def test_a_scheduling_worker_queues_the_due_runs_and_ticks_every_minute(
+    cli: Cli, ledger_url: str, inventories: Path
+) -> None:
+    settings = Settings(inventories, ledger_url, Path(os.environ["WEBMG_VAR"]))
+    env = dict(os.environ, WEBMG_INVENTORIES=str(inventories), WEBMG_LEDGER_URL=ledger_url)
+    # Periodic jobs only: the runs it queues stay queued (no host is reached here).
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("webmg-ops")),
+            "worker",
+            "--schedule",
+            "--queues",
+            "periodic",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        done = wait_until(
+            lambda: _periodic_jobs(settings) == {"schedule": "succeeded", "tick": "succeeded"},
+            timeout_s=90,
+            every_s=0.5,
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _out, err = worker.communicate(timeout=60)
+    assert done, err
+    assert worker.returncode == 0, err
+    queued = json.loads(cli("queue", "--json").out)
+    due_now = {_key(item) for item in _scheduled(cli, "--dry-run", at=None)}
+    assert {(job["client"], job["action"], job["check"]) for job in queued} == due_now
+    assert {job["status"] for job in queued} == {"queued"}
