@@ -10,7 +10,8 @@ server (ledger and queue), it queues one ``check`` per client, starts that many
 drained; every run must have succeeded.
 
 Prints, side by side, runs per minute, the CPU seconds one run costs the controller
-(the workers and all they started) and the load average, and an estimate of a larger
+(the workers and all they started), the load average and the most connections
+the database had open at once (sampled twice a second), and an estimate of a larger
 controller's rate from the CPU cost: where the two cores saturate, more workers add
 nothing here. Asserts nothing.
 """
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -59,10 +61,40 @@ def make_clients(inventories: Path, count: int) -> list[str]:
     return names
 
 
+class ConnectionPeak:
+    """Samples, in a thread of its own, how many connections a database has open; ``peak``
+    is the most seen. Used as a context manager around the drain."""
+
+    def __init__(self, url: str, database: str) -> None:
+        self.engine = create_engine(url)
+        self.database = database
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :database")
+        with self.engine.connect() as connection:
+            while not self.stop.wait(0.5):
+                count = connection.execute(query, {"database": self.database}).scalar_one()
+                # The sampler's own connection is not the workers'.
+                self.peak = max(self.peak, int(count) - 1)
+                connection.rollback()
+
+    def __enter__(self) -> ConnectionPeak:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.engine.dispose()
+
+
 def drain(base_url: str, inventories: Path, names: list[str], workers: int) -> dict[str, float]:
     """Queue a check of each client on a new database, drain it with WORKERS workers;
-    return the wall seconds, the CPU seconds of the workers and their children, and
-    the runs that succeeded."""
+    return the wall seconds, the CPU seconds of the workers and their children, the
+    runs that succeeded and the most connections open at once."""
     database = f"throughput_{workers}"
     admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -87,20 +119,21 @@ def drain(base_url: str, inventories: Path, names: list[str], workers: int) -> d
     }
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    processes = [
-        subprocess.Popen(
-            [str(BIN / "webmg-ops"), "worker", "--drain"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(workers)
-    ]
-    for process in processes:
-        _out, err = process.communicate(timeout=DRAIN_TIMEOUT_S)
-        if process.returncode != 0:
-            raise SystemExit(f"a worker failed ({process.returncode}):\n{err[-3000:]}")
+    with ConnectionPeak(url, database) as connections:
+        processes = [
+            subprocess.Popen(
+                [str(BIN / "webmg-ops"), "worker", "--drain"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(workers)
+        ]
+        for process in processes:
+            _out, err = process.communicate(timeout=DRAIN_TIMEOUT_S)
+            if process.returncode != 0:
+                raise SystemExit(f"a worker failed ({process.returncode}):\n{err[-3000:]}")
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -110,7 +143,13 @@ def drain(base_url: str, inventories: Path, names: list[str], workers: int) -> d
     if succeeded != len(names):
         raise SystemExit(f"{succeeded} of {len(names)} runs succeeded: {sorted(set(outcomes))}")
     shutil.rmtree(var, ignore_errors=True)
-    return {"wall": wall, "cpu": cpu, "runs": float(succeeded), "load": os.getloadavg()[0]}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "runs": float(succeeded),
+        "load": os.getloadavg()[0],
+        "connections": float(connections.peak),
+    }
 
 
 def main() -> None:
@@ -136,13 +175,16 @@ def main() -> None:
         f"queue throughput: {args.clients} checks of clients on the lab's hosts, "
         f"drained by each worker count ({cores} cores)"
     )
-    print(f"  {'workers':>7} {'wall s':>8} {'runs/min':>9} {'cpu s/run':>10} {'load':>6}")
+    print(
+        f"  {'workers':>7} {'wall s':>8} {'runs/min':>9} {'cpu s/run':>10} {'load':>6} "
+        f"{'connections':>11}"
+    )
     for workers, figures in results.items():
         per_minute = figures["runs"] / figures["wall"] * 60
         per_run = figures["cpu"] / figures["runs"]
         print(
             f"  {workers:7d} {figures['wall']:8.1f} {per_minute:9.1f} {per_run:10.2f} "
-            f"{figures['load']:6.2f}"
+            f"{figures['load']:6.2f} {figures['connections']:11.0f}"
         )
     cheapest = min(figures["cpu"] / figures["runs"] for figures in results.values())
     for larger in (8, 16):
