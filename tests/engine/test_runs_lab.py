@@ -143,19 +143,23 @@ def test_lab_enrols_its_hosts_and_enroll_needs_confirmation(lab: Lab) -> None:
         for e in lab.entries("host-enrolled", CLIENT)
         if e.payload.get("enrolled_by") == "rehearsal lab"
     }
-    assert set(enrolled) == {"198.18.0.41", "198.18.0.42"}
+    # Named as the inventory names them, as enroll and bootstrap name them, the address beside.
+    assert {host: payload["address"] for host, payload in enrolled.items()} == {
+        "atelier-web1": "198.18.0.41",
+        "atelier-db1": "198.18.0.42",
+    }
     # The backup target is enrolled for the agency's own folder, not for a client.
     agency = {
         e.payload["host"]
         for e in lab.entries("host-enrolled", "agency")
         if e.payload.get("enrolled_by") == "rehearsal lab"
     }
-    assert agency == {"198.18.0.5"}
+    assert agency == {"backup1"}
     done = lab.cli("enroll", CLIENT, "--json")
     assert done.returncode == ExitCode.OK, done.stderr
     results = {item["host"]: item for item in json.loads(done.stdout)}
     assert {item["status"] for item in results.values()} == {"already enrolled"}
-    assert results["atelier-web1"]["fingerprint"] == enrolled["198.18.0.41"]["fingerprint"]
+    assert results["atelier-web1"]["fingerprint"] == enrolled["atelier-web1"]["fingerprint"]
     original = known_hosts.read_text()
     without_web1 = "".join(
         line for line in original.splitlines(keepends=True) if not line.startswith("198.18.0.41 ")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from webmg_ops.errors import BadInput, ExitCode
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
@@ -65,17 +66,23 @@ def test_a_note_without_text_or_client_writes_nothing(
 
 
 def test_the_labs_enrolment_records_each_new_or_changed_key_once(settings: Settings) -> None:
+    """Each host is named as alpenhof's inventory names it (alpenhof-db1 at 198.18.0.12,
+    read here from hosts.yml); 198.18.0.13, which it does not name, by its address."""
+    inventory = yaml.safe_load((settings.inventories / "alpenhof" / "hosts.yml").read_text())
+    db = inventory["all"]["children"]["db"]["hosts"]
+    ((db_name, db_vars),) = db.items()
+    assert db_vars["ansible_host"] == "198.18.0.12"
     before = {"alpenhof": {"198.18.0.11": KEY_A, "198.18.0.12": KEY_A}}
     after = {"alpenhof": {"198.18.0.11": KEY_A, "198.18.0.12": KEY_B, "198.18.0.13": KEY_B}}
     recorded = record_lab_enrolment(settings, before, after)
-    assert recorded == ["alpenhof/198.18.0.12", "alpenhof/198.18.0.13"]
+    assert recorded == [f"alpenhof/{db_name}", "alpenhof/198.18.0.13"]
     with open_ledger(settings.ledger_url, create=False) as ledger:
         entries = [(e.kind, e.payload) for e in ledger.entries()]
     assert entries == [
         (
             "host-key-changed",
             {
-                "host": "198.18.0.12",
+                "host": db_name,
                 "address": "198.18.0.12",
                 "key_type": "ssh-ed25519",
                 "fingerprint": fingerprint(KEY_B),
@@ -97,6 +104,17 @@ def test_the_labs_enrolment_records_each_new_or_changed_key_once(settings: Setti
     ]
     # Nothing changed since: nothing more is recorded.
     assert record_lab_enrolment(settings, after, after) == []
+
+
+def test_the_labs_enrolment_of_a_client_it_cannot_load_names_the_host_by_address(
+    settings: Settings,
+) -> None:
+    (settings.inventories / "alpenhof" / "client.yml").write_text("name: [unclosed\n")
+    recorded = record_lab_enrolment(settings, {}, {"alpenhof": {"198.18.0.11": KEY_A}})
+    assert recorded == ["alpenhof/198.18.0.11"]
+    with open_ledger(settings.ledger_url, create=False) as ledger:
+        (entry,) = ledger.entries()
+    assert (entry.payload["host"], entry.payload["address"]) == ("198.18.0.11", "198.18.0.11")
 
 
 def test_a_derived_entry_is_decided_from_the_clients_entries_of_the_kinds_asked(

@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from webmg_ops.ansible.inventory import InventoryHost
 from webmg_ops.config.clients import Client, load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import Entry, NewEntry, open_ledger
@@ -146,7 +147,10 @@ def record_lab_enrolment(
     lab wrote its keys, record each key it added or changed as an enrolment entry; return
     ``client/host`` of each.
 
-    The lab enrols its own hosts: it made their keys, so no confirmation is asked.
+    The lab enrols its own hosts: it made their keys, so no confirmation is asked. Each
+    host is named as its client's inventory names it, the address beside it, like the
+    enrolments of ``enroll`` and ``bootstrap``; an address the inventory does not name
+    (a client whose inventory changed since) is named by its address.
     """
     changes = [
         (client, name, key, before.get(client, {}).get(name))
@@ -156,13 +160,17 @@ def record_lab_enrolment(
     ]
     if not changes:
         return []
+    names = {
+        client: {host.address: host.name for host in _inventory_hosts(settings, client)}
+        for client in {client for client, *_ in changes}
+    }
     with host_key_recorder(settings) as record:
-        for client, name, key, previous in changes:
+        for client, address, key, previous in changes:
             record(
                 client,
                 {
-                    "host": name,
-                    "address": name,
+                    "host": names[client].get(address, address),
+                    "address": address,
                     "key_type": key.split()[0],
                     "fingerprint": _fingerprint_of(key),
                     "previous_fingerprint": _fingerprint_of(previous) if previous else None,
@@ -170,7 +178,19 @@ def record_lab_enrolment(
                 },
                 previous is not None,
             )
-    return [f"{client}/{name}" for client, name, _key, _previous in changes]
+    return [
+        f"{client}/{names[client].get(address, address)}"
+        for client, address, _key, _previous in changes
+    ]
+
+
+def _inventory_hosts(settings: Settings, client: str) -> tuple[InventoryHost, ...]:
+    """Return the hosts of CLIENT's inventory, or none if the client cannot be loaded
+    (the lab's enrolment is recorded all the same, by address)."""
+    try:
+        return load_client(settings.inventories, client).hosts
+    except BadInput:
+        return ()
 
 
 #: Given a client's entries of the kinds asked for (oldest first), return the entries to
