@@ -190,9 +190,9 @@ submit: setup
 	@test -n "$(CLIENT)" -a -n "$(ACTION)" || { echo "usage: make submit CLIENT=name ACTION=action [AT=time]" >&2; exit 2; }
 	$(WEBMG) submit $(CLIENT) $(ACTION) $(RUN_FLAGS) $(if $(AT),--at "$(AT)")
 
-## worker         carry out queued runs until stopped (CONCURRENCY=n; QUEUES=a,b; DRAIN=1 stops when none is left)
+## worker         carry out queued runs until stopped (CONCURRENCY=n; QUEUES=a,b; DRAIN=1 stops when none is left; SCHEDULE=1 and MONITOR=1 add the periodic work)
 worker: setup
-	$(WEBMG) worker $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(QUEUES),--queues "$(QUEUES)") $(if $(DRAIN),--drain)
+	$(WEBMG) worker $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(QUEUES),--queues "$(QUEUES)") $(if $(DRAIN),--drain) $(if $(SCHEDULE),--schedule) $(if $(MONITOR),--monitor)
 
 ## queue          the queue's runs: queued, running, failed and done
 queue: setup

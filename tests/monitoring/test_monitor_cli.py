@@ -24,7 +24,7 @@ from support.waiting import wait_until
 
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import open_ledger
-from webmg_ops.ledger.samples import read_samples
+from webmg_ops.ledger.samples import Sample, read_samples, store_samples
 from webmg_ops.service.incident_commands import open_incident
 from webmg_ops.settings import Settings
 
@@ -91,6 +91,56 @@ def test_once_for_every_client_probes_the_valid_ones_then_reports_the_invalid_on
         assert len(read_samples(ledger, "riverton")) == 2
 
 
+def _interval(cli: Cli, client: str) -> timedelta:
+    """Return CLIENT's probe interval as ``policy`` shows it (``1m``, ``5m``, ``15m``)."""
+    done = cli("policy", client, "--json")
+    assert done.code == ExitCode.OK, done
+    value = json.loads(done.out)["settings"]["monitoring.interval"]["value"]
+    units = {"s": "seconds", "m": "minutes", "h": "hours"}
+    return timedelta(**{units[value[-1]]: int(value[:-1])})
+
+
+def test_once_due_probes_only_the_checks_whose_interval_has_passed(
+    cli: Cli,
+    portals: dict[str, Any],
+    edit_contract: Callable[..., Any],
+    ledger_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(portals["certificates"].ca_file))
+    site = portals["node2"].url("/health")
+    edit_contract(
+        "terre-solidaire", lambda data: data.update(health_checks=[{"name": "site", "url": site}])
+    )
+    fast, slow = _interval(cli, "riverton"), _interval(cli, "terre-solidaire")
+    # Both clients were sampled 45 s ago: riverton's interval (1m) is passed but for the
+    # half-minute a round may drift; terre-solidaire's (5m) is not.
+    assert fast - timedelta(seconds=30) <= timedelta(seconds=45) < slow - timedelta(seconds=30)
+    ago = datetime.now(UTC) - timedelta(seconds=45)
+    taken = [
+        Sample(client, check, ago, up=True)
+        for client, check in (
+            ("riverton", "node 1"),
+            ("riverton", "node 2"),
+            ("terre-solidaire", "site"),
+        )
+    ]
+    with open_ledger(ledger_url) as ledger:
+        store_samples(ledger, taken)
+
+    def probed() -> set[tuple[str, str]]:
+        done = cli("monitor", "riverton", "terre-solidaire", "--once", "--due", "--json")
+        assert done.code == ExitCode.OK, done
+        return {(sample["client"], sample["check"]) for sample in json.loads(done.out)["samples"]}
+
+    assert probed() == {("riverton", "node 1"), ("riverton", "node 2")}
+    # Just sampled: nothing is due again.
+    assert probed() == set()
+    with open_ledger(ledger_url) as ledger:
+        assert len(read_samples(ledger, "riverton")) == 4
+        assert len(read_samples(ledger, "terre-solidaire")) == 1
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -99,6 +149,7 @@ def test_once_for_every_client_probes_the_valid_ones_then_reports_the_invalid_on
         (("monitor", "riverton", "--metrics", "0.0.0.0:9464"), "loopback"),
         (("monitor", "riverton", "--metrics", "9464"), "HOST:PORT"),
         (("monitor", "riverton", "--once", "--metrics", "127.0.0.1:9464"), "--once"),
+        (("monitor", "riverton", "--due"), "needs --once"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(

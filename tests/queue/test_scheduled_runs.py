@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from support.cli_result import CliResult
+from support.http_services import Route, serve
 from support.waiting import wait_until
 
 from webmg_ops.errors import ExitCode
 from webmg_ops.ledger import open_ledger
+from webmg_ops.ledger.samples import read_samples
 from webmg_ops.queue.app import queue_app
 from webmg_ops.queue.worker import register_tasks
 from webmg_ops.settings import Settings
@@ -179,3 +182,83 @@ def test_a_scheduling_worker_queues_the_due_runs_and_ticks_every_minute(
     due_now = {_key(item) for item in _scheduled(cli, "--dry-run", at=None)}
     assert {(job["client"], job["action"], job["check"]) for job in queued} == due_now
     assert {job["status"] for job in queued} == {"queued"}
+
+
+def _monitor_jobs(settings: Settings) -> list[str]:
+    """Return the status of each periodic round of probes queued so far."""
+    from webmg_ops.queue.app import open_queue
+
+    with open_queue(settings, register_tasks) as app:
+        return [
+            str(job.status)
+            for job in app.job_manager.list_jobs(queue="periodic")
+            if job.task_name == "monitor"
+        ]
+
+
+def test_a_monitoring_worker_probes_every_check_once_a_minute_and_records_the_samples(
+    cli: Cli, ledger_url: str, inventories: Path
+) -> None:
+    """Every client's health checks point at two services on loopback, one up and one
+    failing: the worker's first round records one sample of each check of the clients
+    whose policy monitors availability (``policy`` shows an interval), up or down (a
+    service down is data: the round succeeds); later rounds probe only what is due."""
+    settings = Settings(inventories, ledger_url, Path(os.environ["WEBMG_VAR"]))
+    env = dict(os.environ, WEBMG_INVENTORIES=str(inventories), WEBMG_LEDGER_URL=ledger_url)
+    with serve({"/health": Route()}) as up, serve({"/health": Route(status=502)}) as down:
+        expected: set[tuple[str, str, bool]] = set()
+        unmonitored: set[str] = set()
+        for contract in sorted(inventories.glob("*/client.yml")):
+            data = yaml.safe_load(contract.read_text())
+            policy = cli("policy", data["name"], "--json")
+            assert policy.code == ExitCode.OK, policy.err
+            monitored = json.loads(policy.out)["settings"]["monitoring.interval"]["value"]
+            if data.get("health_checks"):
+                data["health_checks"] = [
+                    {"name": "site", "url": up.url("/health")},
+                    {"name": "api", "url": down.url("/health")},
+                ]
+                contract.write_text(yaml.safe_dump(data, sort_keys=False))
+                if monitored is not None:
+                    expected |= {(data["name"], "site", True), (data["name"], "api", False)}
+                else:
+                    unmonitored.add(data["name"])
+        # The demo has both: clients monitored, and one whose level monitors nothing.
+        assert len({client for client, _check, _up in expected}) > 1 and unmonitored
+        worker = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("webmg-ops")),
+                "worker",
+                "--monitor",
+                "--queues",
+                "periodic",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            done = wait_until(
+                lambda: "succeeded" in _monitor_jobs(settings), timeout_s=90, every_s=0.5
+            )
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            _out, err = worker.communicate(timeout=60)
+    assert done, err
+    assert worker.returncode == 0, err
+    rounds = _monitor_jobs(settings)
+    assert set(rounds) == {"succeeded"}, rounds
+    # Only the probes: neither the schedule nor the tick was asked for.
+    assert not _requested(ledger_url)
+    with open_ledger(ledger_url) as ledger:
+        for client in {client for client, _check, _up in expected}:
+            samples = read_samples(ledger, client)
+            # The first round probed each check; a later one (the test may cross a
+            # minute) only those due again, so at most once a round.
+            assert {(s.check, s.up) for s in samples} == {
+                (check, is_up) for owner, check, is_up in expected if owner == client
+            }, client
+            assert len(samples) <= 2 * len(rounds), client
+        for client in unmonitored:
+            assert read_samples(ledger, client) == [], client

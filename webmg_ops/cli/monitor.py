@@ -71,6 +71,13 @@ def _stop_on_signals(monitor: Monitor) -> Callable[[], None]:
 @click.argument("clients", nargs=-1, metavar="[CLIENT...]")
 @click.option("--once", is_flag=True, help="Probe every check once, record, and exit.")
 @click.option(
+    "--due",
+    "due_only",
+    is_flag=True,
+    help="With --once, probe only the checks whose client's interval has passed since "
+    "their last sample (a round started every minute, as a worker's --monitor does).",
+)
+@click.option(
     "--metrics",
     "metrics",
     metavar="HOST:PORT",
@@ -83,6 +90,7 @@ def monitor_command(
     settings: Settings,
     clients: tuple[str, ...],
     once: bool,
+    due_only: bool,
     metrics: str | None,
     as_json: bool,
 ) -> None:
@@ -94,7 +102,7 @@ def monitor_command(
     if once:
         if metrics is not None:
             raise BadInput("--metrics serves a running monitor: it has no use with --once")
-        result, problems = monitor_once(settings, clients)
+        result, problems = monitor_once(settings, clients, due_only=due_only)
         if as_json:
             emit_json(result)
         else:
@@ -102,6 +110,8 @@ def monitor_command(
         if problems:
             raise ContractInvalid(problems)
         return
+    if due_only:
+        raise BadInput("--due chooses the checks of one round: it needs --once")
     address = None if metrics == METRICS_OFF else parse_address(metrics or DEFAULT_ADDRESS)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"

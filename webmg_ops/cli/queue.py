@@ -160,9 +160,21 @@ def cancel_command(settings: Settings, job_id: int, as_json: bool) -> None:
     help="Also queue, every minute, the runs the contracts make due and the SLA tick "
     "(any number of workers may; each minute is queued once).",
 )
+@click.option(
+    "--monitor",
+    "monitoring",
+    is_flag=True,
+    help="Also probe every client's health checks once a minute and record the samples "
+    "(monitor --once), where no long-running monitor is kept.",
+)
 @pass_settings
 def worker_command(
-    settings: Settings, queues: str | None, concurrency: int, drain: bool, periodic: bool
+    settings: Settings,
+    queues: str | None,
+    concurrency: int,
+    drain: bool,
+    periodic: bool,
+    monitoring: bool,
 ) -> None:
     """Take queued runs and carry them out until SIGINT or SIGTERM (running runs finish)."""
     from webmg_ops.queue.worker import work
@@ -177,7 +189,7 @@ def worker_command(
         for handler in logging.getLogger().handlers:
             handler.addFilter(_without_traceback)
     names = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
-    work(settings, names, concurrency, drain=drain, periodic=periodic)
+    work(settings, names, concurrency, drain=drain, periodic=periodic, monitoring=monitoring)
 
 
 def debug_wanted() -> bool:

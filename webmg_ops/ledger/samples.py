@@ -208,6 +208,25 @@ def read_samples(
         raise describe_error(ledger.url, error) from None
 
 
+def latest_sample_times(ledger: Ledger) -> dict[tuple[str, str], datetime]:
+    """Given a ledger, return when each check (client, check name) was last sampled, in
+    one grouped query (a fleet has thousands of checks).
+
+    Raise EnvironmentProblem if the database fails.
+    """
+    query = select(samples.c.client, samples.c.check_name, func.max(samples.c.at_ms)).group_by(
+        samples.c.client, samples.c.check_name
+    )
+    try:
+        with _engine(ledger).connect() as connection:
+            return {
+                (client, check): from_ms(at_ms)
+                for client, check, at_ms in connection.execute(query)
+            }
+    except SQLAlchemyError as error:
+        raise describe_error(ledger.url, error) from None
+
+
 def failures_in_a_row(ledger: Ledger, client: str, check: str, most: int) -> int:
     """Given a client's check and a count, return how many of its newest samples (at most
     ``most``) failed unplanned in a row: a sample up or a planned failure ends the row."""

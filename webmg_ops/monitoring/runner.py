@@ -8,16 +8,16 @@ run it, and return a JSON-ready summary. The command line only parses and prints
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from webmg_ops.config.clients import Client, ContractInvalid, list_client_names, load_client
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
-from webmg_ops.ledger.samples import Sample
+from webmg_ops.ledger.samples import Sample, latest_sample_times
 from webmg_ops.monitoring.metrics import MonitorMetrics
-from webmg_ops.monitoring.monitor import Monitor, Target, monitored_targets
+from webmg_ops.monitoring.monitor import Monitor, Target, monitored_targets, probe_interval
 from webmg_ops.service.records import derived_recorders
 from webmg_ops.settings import Settings
 from webmg_ops.yamlsource import SourceProblem
@@ -84,10 +84,34 @@ def sample_document(sample: Sample) -> dict[str, Any]:
     }
 
 
+#: A check is due this much before its interval has passed: rounds started by a
+#: minute's clock drift by seconds, and a check must not wait a whole extra round.
+DUE_SLACK = timedelta(seconds=30)
+
+
+def due_targets(
+    targets: Sequence[Target], last: Mapping[tuple[str, str], datetime], at: datetime
+) -> list[Target]:
+    """Given the targets, when each check was last sampled and the instant, return the
+    targets due then: never sampled, or sampled at least their client's interval ago
+    (less :data:`DUE_SLACK`)."""
+    due = []
+    for target in targets:
+        interval = probe_interval(target.client, at)
+        previous = last.get(target.key)
+        if interval is None:
+            continue
+        if previous is None or at - previous >= interval - DUE_SLACK:
+            due.append(target)
+    return due
+
+
 def monitor_once(
-    settings: Settings, names: Sequence[str]
+    settings: Settings, names: Sequence[str], *, due_only: bool = False
 ) -> tuple[dict[str, Any], list[SourceProblem]]:
-    """Given the settings and client names, probe each of their checks once, store the
+    """Given the settings and client names, probe each of their checks once (with
+    ``due_only``, only those whose client's interval has passed since their last
+    sample: a round started every minute keeps each client's own rhythm), store the
     samples, open or recover incidents; return the samples and what was detected, and
     the problems of the clients left out as invalid (see :func:`choose_targets`).
 
@@ -96,6 +120,8 @@ def monitor_once(
     """
     _clients, targets, problems = choose_targets(settings, names)
     with open_ledger(settings.ledger_url) as ledger, derived_recorders(settings) as (record, _):
+        if due_only:
+            targets = due_targets(targets, latest_sample_times(ledger), datetime.now(UTC))
         monitor = Monitor(targets, ledger, record)
         samples = monitor.run_once()
     return {

@@ -24,6 +24,7 @@ RUN_TASK = "run"
 PERIODIC_QUEUE = "periodic"
 SCHEDULE_TASK = "schedule"
 TICK_TASK = "tick"
+MONITOR_TASK = "monitor"
 
 #: How long a command waits for a connection to the queue's database before it fails.
 CONNECT_TIMEOUT_S = 10.0

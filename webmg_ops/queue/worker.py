@@ -40,6 +40,7 @@ from webmg_ops.engine.reconcile import process_start_time, reconcile_runs
 from webmg_ops.errors import EnvironmentProblem, ExitCode, Failed
 from webmg_ops.ledger import open_ledger
 from webmg_ops.queue.app import (
+    MONITOR_TASK,
     PERIODIC_QUEUE,
     RUN_QUEUE,
     RUN_TASK,
@@ -78,6 +79,9 @@ LOST_AFTER = 2
 EVERY_MINUTE = "* * * * *"
 #: How long one SLA tick may take (it sends notifications).
 TICK_TIMEOUT_S = 300.0
+#: How long one round of probes may take: within its minute, so rounds never pile up
+#: (each probe has its own shorter timeout).
+MONITOR_TIMEOUT_S = 55.0
 
 
 class JobRefused(Failed):
@@ -108,12 +112,14 @@ def register_tasks(
     settings: Settings,
     *,
     periodic: bool = False,
+    monitoring: bool = False,
     stop_all: threading.Event | None = None,
 ) -> None:
     """Given the queue's application and the settings, register its tasks: the run, the
-    schedule and the SLA tick; with ``periodic``, this process also queues the schedule
-    and the tick every minute (whichever workers ask, each minute is queued once). Once
-    ``stop_all`` is set, every run under way is stopped (the queue's database is lost).
+    schedule, the SLA tick and a round of availability probes; with ``periodic``, this
+    process also queues the schedule and the tick every minute, and with ``monitoring``
+    the probes (whichever workers ask, each minute is queued once). Once ``stop_all`` is
+    set, every run under way is stopped (the queue's database is lost).
     """
     everything = stop_all if stop_all is not None else threading.Event()
 
@@ -128,10 +134,17 @@ def register_tasks(
 
     app.task(name=RUN_TASK, queue=RUN_QUEUE, pass_context=True)(run_job)
     schedule = app.task(name=SCHEDULE_TASK, queue=PERIODIC_QUEUE, pass_context=True)(schedule_job)
+
+    def monitor_job(timestamp: int) -> None:
+        monitor_once(settings, datetime.fromtimestamp(timestamp, UTC))
+
     ticking = app.task(name=TICK_TASK, queue=PERIODIC_QUEUE)(tick_job)
+    probing = app.task(name=MONITOR_TASK, queue=PERIODIC_QUEUE)(monitor_job)
     if periodic:
         app.periodic(cron=EVERY_MINUTE)(schedule)
         app.periodic(cron=EVERY_MINUTE)(ticking)
+    if monitoring:
+        app.periodic(cron=EVERY_MINUTE)(probing)
 
 
 def queue_due_runs(settings: Settings, app: App, at: datetime) -> list[dict[str, object]]:
@@ -161,6 +174,22 @@ def tick(settings: Settings, at: datetime) -> None:
     if not done.ok:
         raise Failed(
             f"tick at {at.isoformat()} ended with status {done.returncode}: "
+            f"{done.masked_stderr.strip()[-500:]}"
+        )
+
+
+def monitor_once(settings: Settings, at: datetime) -> None:
+    """Given the settings and the minute it is queued for, probe the health checks due
+    and record the samples (``webmg-ops monitor --once --due``: each client's checks at
+    its own interval): the fleet's monitoring where no long-running ``monitor`` is kept.
+    Raise Failed if the round does not end well (a contract that cannot be read, the
+    ledger): the services' answers, up or down, are data, not failures.
+    """
+    argv = [str(Path(sys.executable).with_name("webmg-ops")), "monitor", "--once", "--due"]
+    done = process.run(argv, timeout=MONITOR_TIMEOUT_S, env=_command_environment(settings))
+    if not done.ok:
+        raise Failed(
+            f"availability probes of {at.isoformat()} ended with status {done.returncode}: "
             f"{done.masked_stderr.strip()[-500:]}"
         )
 
@@ -353,12 +382,13 @@ def work(
     *,
     drain: bool = False,
     periodic: bool = False,
+    monitoring: bool = False,
 ) -> None:
     """Given the settings, the queues to take jobs from (None: all), how many runs at
     once and whether to stop once nothing is left to start (``drain``), sweep, then take
     and carry out jobs until then, or until SIGINT or SIGTERM; each running run is
     finished first. With ``periodic``, it also queues the schedule and the SLA tick
-    every minute.
+    every minute; with ``monitoring``, a round of availability probes every minute.
 
     Raise BadInput if the queue is not on PostgreSQL, EnvironmentProblem if it cannot
     be reached.
@@ -367,7 +397,9 @@ def work(
     with open_queue(settings, register_tasks):
         pass
     lost = threading.Event()
-    register = functools.partial(register_tasks, periodic=periodic, stop_all=lost)
+    register = functools.partial(
+        register_tasks, periodic=periodic, monitoring=monitoring, stop_all=lost
+    )
     try:
         chosen = list(queues) if queues else None
         asyncio.run(_work(settings, register, chosen, concurrency, drain, lost))
