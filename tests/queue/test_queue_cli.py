@@ -138,6 +138,7 @@ def test_a_queued_run_is_canceled_and_recorded_once(cli: Cli, ledger_url: str) -
         (("submit", CLIENT, "check", "--at", "2030-01-01T09:00"), ExitCode.BAD_INPUT, "offset"),
         (("submit", CLIENT, "update", "--emergency"), ExitCode.BAD_INPUT, "needs --reason"),
         (("submit", CLIENT, "reboot"), ExitCode.BAD_INPUT, "reboot"),
+        (("submit", CLIENT, "check", "--publish"), ExitCode.BAD_INPUT, "--publish is for a report"),
     ],
 )
 def test_bad_input_is_refused_with_a_message_and_queues_nothing(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from webmg_ops.cli.report import report_command
 from webmg_ops.cli.runs import run_command
 from webmg_ops.errors import BadInput
 from webmg_ops.queue.app import QUEUE_URL_VARIABLE, queue_conninfo
@@ -41,6 +42,8 @@ def test_the_arguments_come_back_as_the_same_request() -> None:
         ({"check": "yes"}, "check must be true or false"),
         ({"reason": ["a"]}, "reason must be text"),
         ({"limit": {"hosts": "all"}}, "limit must be text"),
+        ({"publish": "yes"}, "publish must be true or false"),
+        ({"publish": True}, "only a report"),
     ],
 )
 def test_a_request_a_worker_cannot_trust_is_refused(change: dict[str, Any], message: str) -> None:
@@ -117,3 +120,18 @@ def test_a_queued_report_is_written_by_report_for_its_client_alone() -> None:
     argv = request.run_argv(5)
     assert Path(argv[0]).name == "webmg-ops"
     assert argv[1:] == ["report", "--json", "--", "--publish"]
+
+
+def test_a_queued_report_to_publish_is_published_by_report_for_its_client_alone() -> None:
+    request = QueuedRun(
+        **{**GOOD, "action": "report", "client": "--period=2020-01"}, reason="due", publish=True
+    )
+    assert QueuedRun.from_arguments(request.arguments()) == request
+    argv = request.run_argv(5)
+    assert Path(argv[0]).name == "webmg-ops" and argv[1] == "report"
+    params = report_command.make_context("report", argv[2:]).params
+    assert params["client"] == "--period=2020-01"
+    assert params["publish"] is True and params["period"] is None
+    # Not asked: not published.
+    unpublished = QueuedRun(**{**GOOD, "action": "report"}, reason="due").run_argv(5)
+    assert report_command.make_context("report", unpublished[2:]).params["publish"] is False

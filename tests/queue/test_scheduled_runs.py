@@ -80,8 +80,13 @@ def _requested(ledger_url: str) -> int:
         return sum(1 for entry in ledger.entries() if entry.kind == "run-requested")
 
 
+def _has_offsite(inventories: Path, client: str) -> bool:
+    contract = yaml.safe_load((inventories / client / "client.yml").read_text())
+    return bool((contract.get("backup") or {}).get("offsite"))
+
+
 def test_the_due_runs_are_queued_once_with_the_window_as_their_earliest_start(
-    cli: Cli, ledger_url: str
+    cli: Cli, ledger_url: str, inventories: Path
 ) -> None:
     expected = _expected(cli)
     # The demo clients make both cases: updates held for a window, and runs due now.
@@ -91,6 +96,11 @@ def test_the_due_runs_are_queued_once_with_the_window_as_their_earliest_start(
     dry = _scheduled(cli, "--dry-run")
     assert {_key(item) for item in dry} == set(expected)
     assert {item["note"] for item in dry} == {"due"}
+    # A report is published where the contract names an offsite target to publish to.
+    reports = {item["client"]: item["publish"] for item in dry if item["action"] == "report"}
+    assert reports == {client: _has_offsite(inventories, client) for client in reports}
+    assert set(reports.values()) == {True, False}
+    assert not any(item["publish"] for item in dry if item["action"] != "report")
     assert _requested(ledger_url) == 0
 
     first = _scheduled(cli)
@@ -101,6 +111,7 @@ def test_the_due_runs_are_queued_once_with_the_window_as_their_earliest_start(
     for item in first:
         job = queued[item["job"]]
         assert (job["client"], job["action"], job["check"]) == _key(item)
+        assert job["publish"] == item["publish"]
         assert _start(job, "scheduled_at") == _start(item)
     assert _requested(ledger_url) == len(expected)
 

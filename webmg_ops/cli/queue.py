@@ -43,6 +43,11 @@ from .common import (
     "--emergency", is_flag=True, help="Allowed outside windows and in freezes; needs --reason."
 )
 @click.option("--change", metavar="CHG-n", help="deploy: the change whose version it installs.")
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="report: also publish it to the client's offsite target and mail its links.",
+)
 @json_option
 @pass_settings
 def submit_command(
@@ -57,6 +62,7 @@ def submit_command(
     incident: str | None,
     emergency: bool,
     change: str | None,
+    publish: bool,
     as_json: bool,
 ) -> None:
     """Queue a run of ACTION for CLIENT, for a worker to carry out; recorded as run-requested.
@@ -79,6 +85,7 @@ def submit_command(
         check=check,
         emergency=emergency,
         change=change,
+        publish=publish,
     )
     with open_queue(settings, register_tasks) as app:
         job_id = submit(settings, app, request, when)
@@ -109,7 +116,7 @@ def queue_command(settings: Settings, as_json: bool) -> None:
             str(job.id),
             job.status,
             job.client,
-            job.action + (" (check)" if job.check else ""),
+            job.action + (" (check)" if job.check else "") + (" (publish)" if job.publish else ""),
             "now" if job.scheduled_at is None else job.scheduled_at.isoformat(timespec="minutes"),
             str(job.attempts),
             job.actor,

@@ -58,6 +58,8 @@ class QueuedRun:
     check: bool = False
     emergency: bool = False
     change: str | None = None
+    #: A report only: also published to the client's offsite target and mailed.
+    publish: bool = False
 
     def arguments(self) -> dict[str, Any]:
         """Return the job's arguments (JSON-ready)."""
@@ -77,7 +79,7 @@ class QueuedRun:
         for name in ("client", "action", "actor", "revision"):
             if not isinstance(arguments.get(name), str) or not arguments[name]:
                 raise BadInput(f"a queued run needs {name} (text)")
-        for name in ("check", "emergency"):
+        for name in ("check", "emergency", "publish"):
             if not isinstance(arguments.get(name, False), bool):
                 raise BadInput(f"a queued run's {name} must be true or false")
         for name in ("reason",):
@@ -88,6 +90,8 @@ class QueuedRun:
                 raise BadInput(f"a queued run's {name} must be text")
         if arguments["action"] not in QUEUED_ACTIONS:
             raise BadInput(f"a queued run names an unknown action: {arguments['action']!r}")
+        if arguments.get("publish") and arguments["action"] != REPORT:
+            raise BadInput("a queued run asks to publish, which only a report is")
         return cls(**arguments)
 
     def key(self) -> tuple[str, str, bool]:
@@ -100,14 +104,22 @@ class QueuedRun:
 
     def run_argv(self, job_id: int) -> list[str]:
         """Given the job's id, return the command that carries it out: ``webmg-ops run``,
-        or ``webmg-ops report`` for the client's report (its last complete period).
+        or ``webmg-ops report`` for the client's report (its last complete period;
+        ``--publish`` if asked).
 
         Every value is its own argv word, after its option: none is read by a shell, and
         none can pass for an option (``--reason=--check`` is one word).
         """
         program = str(Path(sys.executable).with_name("webmg-ops"))
         if self.action == REPORT:
-            return [program, "report", "--json", "--", self.client]
+            return [
+                program,
+                "report",
+                "--json",
+                *(["--publish"] if self.publish else []),
+                "--",
+                self.client,
+            ]
         argv = [program, "run", "--json"]
         argv += [f"--job={job_id}", f"--reason={self.reason}"]
         for option, value in (
@@ -138,6 +150,7 @@ class QueueJob:
     attempts: int
     actor: str
     check: bool
+    publish: bool = False
 
     def key(self) -> tuple[str, str, bool]:
         """Return what makes two jobs the same run: client, action and check mode."""
@@ -154,6 +167,7 @@ class QueueJob:
             "attempts": self.attempts,
             "by": self.actor,
             "check": self.check,
+            "publish": self.publish,
         }
 
 
@@ -169,16 +183,19 @@ def new_request(
     check: bool = False,
     emergency: bool = False,
     change: str | None = None,
+    publish: bool = False,
 ) -> QueuedRun:
     """Given what ``submit`` was told, return the run request, its operator and revision
     filled in.
 
-    Raise BadInput for an unknown client or action, an emergency without a reason, or
-    no operator to record.
+    Raise BadInput for an unknown client or action, an emergency without a reason,
+    ``publish`` for another action than a report, or no operator to record.
     """
     if action not in QUEUED_ACTIONS:
         known = ", ".join(QUEUED_ACTIONS)
         raise BadInput(f"unknown action {action!r}; expected one of {known}")
+    if publish and action != REPORT:
+        raise BadInput(f"--publish is for a report, not for {action}")
     if emergency and not reason.strip():
         raise BadInput("--emergency needs --reason: say why the window or freeze is overridden")
     found = load_client(settings.inventories, client)
@@ -194,6 +211,7 @@ def new_request(
         check=check,
         emergency=emergency,
         change=change,
+        publish=publish,
     )
 
 
@@ -255,6 +273,7 @@ def _queue_job(job: Job) -> QueueJob:
         attempts=job.attempts,
         actor=str(arguments.get("actor", "?")),
         check=bool(arguments.get("check", False)),
+        publish=bool(arguments.get("publish", False)),
     )
 
 

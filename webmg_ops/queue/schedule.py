@@ -5,7 +5,9 @@ recurring action against the policy's cadence), as ``due`` shows it. A run that
 changes hosts (an update, a hardening) waits for the client's next usable window,
 freezes left out; the others (a backup, a drill, a drift check) may start now. A
 run already queued or running for the same client and action is not queued again.
-A report due is queued as the client's report (``report``, its last complete period).
+A report due is queued as the client's report (``report``, its last complete period),
+published to the client where its contract names an offsite target (the only place a
+report can be published to).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from webmg_ops.config.durations import format_duration
 from webmg_ops.engine.governance import ACTION_RULES
 from webmg_ops.errors import Refused
 from webmg_ops.ledger import open_ledger, require_operator
+from webmg_ops.runs.records import REPORT
 from webmg_ops.schedule.due import SATISFIED_BY, ClientDue, clients_due
 from webmg_ops.settings import Settings
 from webmg_ops.yamlsource import SourceProblem
@@ -32,13 +35,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DueRun:
-    """A run the schedule asks for: its client, action, mode, earliest start and why."""
+    """A run the schedule asks for: its client, action, mode, earliest start and why;
+    a report, whether it is published."""
 
     client: str
     action: str
     check: bool
     not_before: datetime | None
     reason: str
+    publish: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Scheduled:
             "check": self.run.check,
             "not_before": None if self.run.not_before is None else self.run.not_before.isoformat(),
             "reason": self.run.reason,
+            "publish": self.run.publish,
             "job": self.job,
             "note": self.note,
         }
@@ -92,6 +98,7 @@ def due_runs(items: Sequence[ClientDue]) -> list[DueRun]:
                     check=check,
                     not_before=not_before,
                     reason=f"{due.action} every {cadence}, last success {last}",
+                    publish=action == REPORT and item.client.contract.backup.offsite is not None,
                 )
             )
     return found
@@ -139,6 +146,7 @@ def enqueue(settings: Settings, app: App, runs: Sequence[DueRun]) -> list[Schedu
             revision=revision,
             reason=run.reason,
             check=run.check,
+            publish=run.publish,
         )
         if request.key() in running:
             done.append(Scheduled(run, None, "already running"))
