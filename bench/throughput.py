@@ -10,8 +10,9 @@ server (ledger and queue), it queues one ``check`` per client, starts that many
 drained; every run must have succeeded.
 
 Prints, side by side, runs per minute, the CPU seconds one run costs the controller
-(the workers and all they started), the load average and the most connections
-the database had open at once (sampled twice a second), and an estimate of a larger
+(the workers and all they started), the load average, and the most database
+connections, ssh processes and resident memory (the workers and all they started)
+seen at once (sampled twice a second), and an estimate of a larger
 controller's rate from the CPU cost: where the two cores saturate, more workers add
 nothing here. Asserts nothing.
 """
@@ -61,14 +62,49 @@ def make_clients(inventories: Path, count: int) -> list[str]:
     return names
 
 
-class ConnectionPeak:
-    """Samples, in a thread of its own, how many connections a database has open; ``peak``
-    is the most seen. Used as a context manager around the drain."""
+def _descendants_of(root: int) -> list[tuple[str, int]]:
+    """Return (command name, resident bytes) of every process under ROOT, read from /proc."""
+    parents: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        # "pid (comm) state ppid ...": the name may hold spaces and parentheses.
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        parents[int(entry.name)] = int(rest.split()[1])
+        names[int(entry.name)] = name
+    found = []
+    page = os.sysconf("SC_PAGE_SIZE")
+    for pid in names:
+        ancestor = parents.get(pid)
+        while ancestor and ancestor != root:
+            ancestor = parents.get(ancestor)
+        if ancestor != root:
+            continue
+        try:
+            resident = int((Path("/proc") / str(pid) / "statm").read_text().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+        found.append((names[pid], resident))
+    return found
+
+
+class Peaks:
+    """Samples, in a thread of its own twice a second, how many connections a database
+    has open, and the processes this benchmark started (the workers, their runs, Ansible
+    and its ssh connections): the most connections, ssh processes and resident memory
+    seen at once. Used as a context manager around the drain."""
 
     def __init__(self, url: str, database: str) -> None:
         self.engine = create_engine(url)
         self.database = database
-        self.peak = 0
+        self.connections = 0
+        self.ssh = 0
+        self.resident = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -78,10 +114,14 @@ class ConnectionPeak:
             while not self.stop.wait(0.5):
                 count = connection.execute(query, {"database": self.database}).scalar_one()
                 # The sampler's own connection is not the workers'.
-                self.peak = max(self.peak, int(count) - 1)
+                self.connections = max(self.connections, int(count) - 1)
                 connection.rollback()
+                # The scratch PostgreSQL server is the database's, not the controller's.
+                processes = [p for p in _descendants_of(os.getpid()) if p[0] != "postgres"]
+                self.ssh = max(self.ssh, sum(1 for name, _ in processes if name == "ssh"))
+                self.resident = max(self.resident, sum(size for _, size in processes))
 
-    def __enter__(self) -> ConnectionPeak:
+    def __enter__(self) -> Peaks:
         self.thread.start()
         return self
 
@@ -94,7 +134,7 @@ class ConnectionPeak:
 def drain(base_url: str, inventories: Path, names: list[str], workers: int) -> dict[str, float]:
     """Queue a check of each client on a new database, drain it with WORKERS workers;
     return the wall seconds, the CPU seconds of the workers and their children, the
-    runs that succeeded and the most connections open at once."""
+    runs that succeeded, and the peaks of :class:`Peaks`."""
     database = f"throughput_{workers}"
     admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -119,7 +159,7 @@ def drain(base_url: str, inventories: Path, names: list[str], workers: int) -> d
     }
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    with ConnectionPeak(url, database) as connections:
+    with Peaks(url, database) as peaks:
         processes = [
             subprocess.Popen(
                 [str(BIN / "webmg-ops"), "worker", "--drain"],
@@ -148,7 +188,9 @@ def drain(base_url: str, inventories: Path, names: list[str], workers: int) -> d
         "cpu": cpu,
         "runs": float(succeeded),
         "load": os.getloadavg()[0],
-        "connections": float(connections.peak),
+        "connections": float(peaks.connections),
+        "ssh": float(peaks.ssh),
+        "resident_mb": peaks.resident / 2**20,
     }
 
 
@@ -177,14 +219,15 @@ def main() -> None:
     )
     print(
         f"  {'workers':>7} {'wall s':>8} {'runs/min':>9} {'cpu s/run':>10} {'load':>6} "
-        f"{'connections':>11}"
+        f"{'connections':>11} {'ssh':>4} {'memory MB':>9}"
     )
     for workers, figures in results.items():
         per_minute = figures["runs"] / figures["wall"] * 60
         per_run = figures["cpu"] / figures["runs"]
         print(
             f"  {workers:7d} {figures['wall']:8.1f} {per_minute:9.1f} {per_run:10.2f} "
-            f"{figures['load']:6.2f} {figures['connections']:11.0f}"
+            f"{figures['load']:6.2f} {figures['connections']:11.0f} {figures['ssh']:4.0f} "
+            f"{figures['resident_mb']:9.0f}"
         )
     cheapest = min(figures["cpu"] / figures["runs"] for figures in results.values())
     for larger in (8, 16):
