@@ -190,6 +190,51 @@ def test_secret_inside_a_larger_base64_blob_cannot_be_decoded(
     assert not _decodes_to_secret(masked.removeprefix("Authorization: Basic "), canary.encode())
 
 
+def _secret_only_span(prefix: bytes, secret: bytes, suffix: bytes) -> tuple[int, int]:
+    """Return the [first, last) base64 characters of PREFIX + SECRET + SUFFIX that the
+    bytes around the secret cannot change: those the same when the bytes around it are
+    all zero bits and all one bits (padding aside)."""
+    around = [
+        (bytes(len(prefix)), bytes(len(suffix))),
+        (b"\xff" * len(prefix), b"\xff" * len(suffix)),
+    ]
+    encodings = [base64.b64encode(before + secret + after).decode() for before, after in around]
+    fixed = [
+        index
+        for index, char in enumerate(encodings[0])
+        if char != "=" and all(encoded[index] == char for encoded in encodings)
+    ]
+    assert fixed == list(range(fixed[0], fixed[-1] + 1))
+    return fixed[0], fixed[-1] + 1
+
+
+@pytest.mark.parametrize("secret", ["correct horse 15", "s3cret-value!", "päss-wörd-99"])
+@pytest.mark.parametrize("offset", [0, 1, 2])
+@pytest.mark.parametrize("after", [1, 2, 3])
+def test_every_base64_character_that_only_the_secret_decides_is_masked(
+    secret: str, offset: int, after: int
+) -> None:
+    # Bytes of one bits around the secret: no character they share with it can match
+    # a form of the secret alone by chance.
+    prefix, suffix = b"\xff" * offset, b"\xff" * after
+    blob = base64.b64encode(prefix + secret.encode() + suffix).decode()
+    first, last = _secret_only_span(prefix, secret.encode(), suffix)
+    assert SecretSet.of([secret]).mask_text(blob) == blob[:first] + MASK + blob[last:]
+
+
+def test_a_secret_of_the_shortest_length_kept_is_masked() -> None:
+    secret = "k" * (MIN_SECRET_LENGTH - 1) + "9"
+    assert SecretSet.of([secret]).mask_text(f"key {secret} end") == f"key {MASK} end"
+
+
+def test_text_whose_lowercase_is_longer_is_masked_at_the_right_place() -> None:
+    # "İ" lowercases to two characters: offsets found in the lowercased text would
+    # fall one character late.
+    assert len("İ".lower()) == 2
+    masked = SecretSet.of(["hunter2abc"]).mask_text("İstanbul token=HUNTER2abc end")
+    assert masked == f"İstanbul token={MASK} end"
+
+
 def test_a_secret_containing_another_is_masked_whole() -> None:
     secrets = SecretSet.of(["horse-batt", "correct-horse-battery-staple"])
     assert secrets.mask_text("pw=correct-horse-battery-staple;") == f"pw={MASK};"
