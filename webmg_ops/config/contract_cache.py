@@ -9,6 +9,12 @@ data just parsed, and parses the file afresh when it does not validate. The file
 JSON, never pickle: reading it back runs no code, and a cache that is missing,
 corrupt or of another format is ignored (and rewritten by the next save).
 
+The cache is trusted no further than the var folder it lives in (private to the
+operator, as the run folders are): an entry copied from another client, or written
+for other bytes, is never used, and data that fails validation is parsed afresh; but
+whoever can write the var folder could put valid data of their own under the digest
+of a client's file.
+
 The cache holds only what PyYAML's safe loader gives and JSON can carry back exactly:
 mappings with text keys, lists, text, numbers, booleans, nulls, dates and times. A
 contract holding anything else (a set, binary data, a key that is no text) is simply
@@ -31,8 +37,8 @@ from typing import Any
 CACHE_FILE = Path("cache") / "contracts.json"
 #: The format of the file: another (an older or newer version's) is ignored.
 FORMAT = 1
-#: A key marking a date or time: YAML text keys never hold a NUL (the cache refuses
-#: those that do), so no mapping of a contract can be mistaken for one.
+#: A key marking a date or time: data whose keys hold a NUL is not cached, so no
+#: mapping of a contract can be mistaken for one.
 _DATE = "\x00date"
 _DATETIME = "\x00datetime"
 
