@@ -11,10 +11,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
+import pytest
 
+from webmg_ops.actions.registry import ACTION_MODULES, action_named
 from webmg_ops.cli.main import COMMANDS, cli
+from webmg_ops.errors import BadInput
 
 #: Packages that the commands need and that ``--help`` must not import.
 HEAVY = frozenset(
@@ -63,6 +67,44 @@ def test_a_command_imports_what_it_needs_when_it_runs() -> None:
     loaded = _modules_after("schema")
     assert "webmg_ops.cli.clients" in loaded
     assert "pydantic" in loaded
+
+
+#: What carries a run out, and what plan, which reaches no host, must not import.
+RUN_ONLY = frozenset(
+    {
+        "paramiko", "webmg_ops.engine.execute", "webmg_ops.reports", "webmg_ops.remote.ssh",
+        "webmg_ops.actions.diagnose", "webmg_ops.actions.backup", "webmg_ops.actions.drill",
+        "webmg_ops.hardening", "webmg_ops.service.incidents",
+    }
+)  # fmt: skip
+
+
+def test_plan_imports_its_action_alone_and_nothing_that_reaches_a_host(
+    inventories: Path, ledger_url: str
+) -> None:
+    loaded = _modules_after(
+        "--inventories", str(inventories), "--ledger", ledger_url, "plan", "alpenhof", "update"
+    )
+    # The control: plan did plan, with the update action and Ansible's inventory.
+    assert {"webmg_ops.engine.plan", "webmg_ops.actions.update", "ansible"} <= loaded
+    assert {
+        name
+        for name in loaded
+        if any(name == heavy or name.startswith(heavy + ".") for heavy in RUN_ONLY)
+    } == set()
+
+
+@pytest.mark.parametrize("name", sorted(ACTION_MODULES))
+def test_each_action_is_found_by_its_name(name: str) -> None:
+    assert action_named(name).name == name
+
+
+def test_an_unknown_action_names_those_there_are() -> None:
+    with pytest.raises(BadInput) as raised:
+        action_named("reboot")
+    assert "available: backup, check, deploy, diagnose, drill, harden, target, update" in str(
+        raised.value
+    )
 
 
 def test_each_kept_name_and_line_is_the_commands_own() -> None:

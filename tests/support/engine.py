@@ -34,13 +34,15 @@ LOCAL_INVENTORY = yaml.safe_dump(
 
 def install_test_action(monkeypatch: pytest.MonkeyPatch, action: str, playbook: str) -> None:
     """Make ACTION run the test playbook PLAYBOOK (a changing action keeps its governance)."""
-    real = registry._actions()
+    real = registry._action
 
     def make_outcome(result: Any, preflight: Mapping[str, Any], before: Any) -> ActionOutcome:
         return ActionOutcome(evidence={"hosts": dict(result.evidence)}, summary="test action")
 
     test_action = Action(action, str(PLAYBOOKS / playbook), make_outcome=make_outcome)
-    monkeypatch.setattr(registry, "_actions", lambda: {**real, action: test_action})
+    monkeypatch.setattr(
+        registry, "_action", lambda name: test_action if name == action else real(name)
+    )
 
 
 def add_unreachable_client(

@@ -6,26 +6,26 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from webmg_ops.ansible.runner import Progress as RunProgress
 from webmg_ops.ansible.vault import vault_password_file
 from webmg_ops.config.clients import load_client
-from webmg_ops.engine.cancel import CancelFlag, cancel_on_signals
-from webmg_ops.engine.execute import RunReport, execute_run
 from webmg_ops.engine.governance import PolicyRefusal, check_approvable
-from webmg_ops.engine.history import find_run, list_runs
 from webmg_ops.engine.plan import plan_run
 from webmg_ops.errors import BadInput, ExitCode, WebmgError
-from webmg_ops.remote.preflight import HostPreflight
 from webmg_ops.runs.records import ACTIONS, Outcome, RunRequest
-from webmg_ops.service.enrol import enrol_hosts
 from webmg_ops.service.records import record_approval
 from webmg_ops.settings import Settings
+
+if TYPE_CHECKING:
+    # Imported where a run is carried out, not for plan: the engine's run half (SSH,
+    # the run log's templates, the offsite step) was a third of plan's start.
+    from webmg_ops.ansible.runner import Progress as RunProgress
+    from webmg_ops.engine.execute import RunReport
+    from webmg_ops.remote.preflight import HostPreflight
 
 from .common import (
     console,
@@ -215,6 +215,8 @@ class _ProgressView:
     """A rich progress bar on stderr fed by the engine's callbacks."""
 
     def __init__(self, enabled: bool) -> None:
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
         self.enabled = enabled
         self.progress = Progress(
             TextColumn("[bold]{task.fields[label]}"),
@@ -311,6 +313,9 @@ def _run_and_report(settings: Settings, request: RunRequest, as_json: bool) -> i
 
     A diagnostic's verdict, level and plan are shown with it.
     """
+    from webmg_ops.engine.cancel import CancelFlag, cancel_on_signals
+    from webmg_ops.engine.execute import execute_run
+
     action, check = request.action, request.check
     view = _ProgressView(enabled=not as_json)
     flag = CancelFlag()
@@ -465,6 +470,8 @@ def run_due_drills(settings: Settings, names: list[str], as_json: bool) -> int:
     Return 0 if every drill passed, else the worst exit code; one client's
     failure does not stop the others.
     """
+    from webmg_ops.engine.execute import execute_run
+
     worst = ExitCode.OK
     results: list[dict[str, Any]] = []
     for name in names:
@@ -534,6 +541,9 @@ def diagnose_command(
 @pass_settings
 def runs_command(settings: Settings, client: str | None, as_json: bool) -> None:
     """List recorded runs (newest first), with their outcome."""
+    # The history reads run logs (Jinja2's templates): imported here, not for plan.
+    from webmg_ops.engine.history import list_runs
+
     if client is not None:
         load_client(settings.inventories, client)
     rows = list_runs(settings, client)
@@ -559,6 +569,8 @@ def runs_command(settings: Settings, client: str | None, as_json: bool) -> None:
 @pass_settings
 def show_command(settings: Settings, run_id: str, as_json: bool) -> None:
     """Show one run: its ledger entries and where its run log is."""
+    from webmg_ops.engine.history import find_run
+
     found = find_run(settings, run_id)
     if as_json:
         emit_json(found)
@@ -612,6 +624,8 @@ def enroll_command(
     as_json: bool,
 ) -> int:
     """Read hosts' SSH host keys, show their fingerprints and store them once confirmed."""
+    from webmg_ops.service.enrol import enrol_hosts
+
     results = enrol_hosts(
         settings,
         client,

@@ -7,6 +7,7 @@ drills.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from webmg_ops.config.clients import (
     load_client,
     load_client_contract,
 )
+from webmg_ops.config.contract_cache import ContractCache, contract_cache_file
 from webmg_ops.config.instants import parse_instant
 from webmg_ops.config.policy import describe_value
 from webmg_ops.errors import BadInput
@@ -80,10 +82,15 @@ def _due_documents(
     The clients are freed when this returns: the output that follows works with plain
     documents. Raise BadInput as :func:`_load_all`.
     """
-    with collector_paused():
+    with collector_paused(freeze=True):
         # Nothing here reaches a host: reading every inventory through Ansible's parser
         # cost about 17 ms a client, 17 s for a fleet of 1,000.
-        clients, problems = _load_all(settings, names, load_client_contract)
+        # Each contract's data comes from the cache when its file is unchanged.
+        cache = ContractCache.open(contract_cache_file(settings.var_dir))
+        clients, problems = _load_all(
+            settings, names, functools.partial(load_client_contract, cache=cache)
+        )
+        cache.save()
         with open_ledger(settings.ledger_url, create=False, missing_ok=True) as ledger:
             dues = clients_due(ledger, clients, at)
         return [due_document(item) for item in dues], problems

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from webmg_ops.config.contract import Freeze, Window
 from webmg_ops.config.policy import PolicyFreeze
+from webmg_ops.config.zones import time_zone
 
 #: How far ahead ``next_window`` looks before saying there is none.
 LOOKAHEAD = timedelta(days=400)
@@ -83,7 +84,7 @@ def window_openings(window: Window, start: datetime, end: datetime) -> Iterator[
         yield WindowOpening(window, Interval(start, end))
         return
     assert window.start is not None and window.duration is not None
-    zone = ZoneInfo(window.timezone)
+    zone = time_zone(window.timezone)
     weekdays = {day.number for day in window.weekdays}
     first_day = start.astimezone(zone).date() - timedelta(days=window.duration.days + 1)
     last_day = end.astimezone(zone).date()
@@ -117,7 +118,7 @@ def freeze_periods(
     freezes: Sequence[PolicyFreeze], timezone: str, start: datetime, end: datetime
 ) -> list[FreezePeriod]:
     """Given freezes, a time zone and an aware span, return the freeze periods overlapping it."""
-    zone = ZoneInfo(timezone)
+    zone = time_zone(timezone)
     periods = []
     for item in freezes:
         freeze = item.freeze

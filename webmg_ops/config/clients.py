@@ -7,6 +7,7 @@ once and reports every problem with its file, line and field.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from webmg_ops.ansible.inventory import (
     read_inventory_hosts,
 )
 from webmg_ops.config.contract import Contract, is_client_name
+from webmg_ops.config.contract_cache import ContractCache
 from webmg_ops.config.policy import Policy, effective_policy, find_loosenings
 from webmg_ops.errors import BadInput
 from webmg_ops.yamlsource import (
@@ -243,36 +245,68 @@ def load_client(inventories: Path, name: str) -> Client:
     )
 
 
-def load_client_contract(inventories: Path, name: str) -> Client:
-    """Given the inventories folder and a client name, return the client as its contract
-    alone makes it: contract and policy, no hosts (the inventory is not read).
+def load_client_contract(
+    inventories: Path, name: str, cache: ContractCache | None = None
+) -> Client:
+    """Given the inventories folder, a client name and optionally the contract cache,
+    return the client as its contract alone makes it: contract and policy, no hosts (the
+    inventory is not read).
 
-    For commands that never reach a host and read many clients at once (``tick``): the
-    contract is parsed without line numbers (a fifth of what :func:`load_client` costs)
-    and checked against the schema, the level's loosenings, its folder's name and a
-    level's owner and windows; on any problem, :func:`load_client` is called for its
-    full report (file:line: field: message), which it raises. The checks of the
-    inventory and of the folder's files are :func:`load_client`'s, made by ``validate``
-    and every run.
+    For commands that never reach a host and read many clients at once (``tick``,
+    ``due``): the contract is parsed without line numbers (a fifth of what
+    :func:`load_client` costs), or taken from the cache when it holds the data of exactly
+    this file's bytes, and checked against the schema, the level's loosenings, its
+    folder's name and a level's owner and windows; on any problem with the cache's data,
+    the file is parsed afresh, and on any problem with that, :func:`load_client` is
+    called for its full report (file:line: field: message), which it raises. A valid
+    contract's data is given to the cache. The checks of the inventory and of the
+    folder's files are :func:`load_client`'s, made by ``validate`` and every run.
     """
     folder = client_folder(inventories, name)
     try:
-        data = yaml.load((folder / CONTRACT_FILE).read_bytes(), Loader=_FAST_LOADER)
+        raw = (folder / CONTRACT_FILE).read_bytes()
+    except OSError:
+        raw = None
+    if raw is not None and cache is not None:
+        cached = cache.data(name, raw)
+        client = None if cached is None else _contract_alone(folder, cached)
+        if client is not None:
+            return client
+    data: Any = None
+    if raw is not None:
+        with contextlib.suppress(yaml.YAMLError, ValueError):
+            data = yaml.load(raw, Loader=_FAST_LOADER)
+    client = None if raw is None else _contract_alone(folder, data)
+    if client is None:
+        load_client(inventories, name)  # raises, naming every problem
+        raise ContractInvalid([SourceProblem(folder / CONTRACT_FILE, 1, "", "invalid")])
+    if cache is not None and raw is not None:
+        cache.remember(name, raw, data)
+    return client
+
+
+def _contract_alone(folder: Path, data: Any) -> Client | None:
+    """Given a client's folder and its contract's parsed data, return the client its
+    contract alone makes, or None if the data fails a check of
+    :func:`load_client_contract`."""
+    try:
         contract = Contract.model_validate(data)
-    except (OSError, yaml.YAMLError, ValidationError, ValueError):
-        contract = None
+    except (ValidationError, ValueError):
+        return None
     if (
-        contract is None
-        or contract.name != folder.name
+        contract.name != folder.name
         or find_loosenings(contract)
         or (
             contract.level is not None and (contract.business_owner is None or not contract.windows)
         )
     ):
-        load_client(inventories, name)  # raises, naming every problem
-        raise ContractInvalid([SourceProblem(folder / CONTRACT_FILE, 1, "", "invalid")])
+        return None
     return Client(
-        name=name, folder=folder, contract=contract, policy=effective_policy(contract), hosts=()
+        name=folder.name,
+        folder=folder,
+        contract=contract,
+        policy=effective_policy(contract),
+        hosts=(),
     )
 
 

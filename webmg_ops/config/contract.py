@@ -14,7 +14,7 @@ from datetime import date, time, timedelta
 from enum import StrEnum
 from string import Formatter
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,7 @@ from webmg_ops.config.notify_targets import check_notify_url
 from webmg_ops.config.offsite_target import OffsiteTarget
 from webmg_ops.config.public_holidays import check_country_and_region
 from webmg_ops.config.repository_location import parse_repository_location
+from webmg_ops.config.zones import time_zone
 
 #: A client name is also a folder name and appears in file paths and
 #: commands, so it is kept to a safe slug.
@@ -109,7 +110,7 @@ def is_client_name(name: str) -> bool:
 
 def _check_time_zone(name: str) -> str:
     try:
-        ZoneInfo(name)
+        time_zone(name)
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise ValueError(f"unknown IANA time zone {name!r}") from error
     return name

@@ -24,7 +24,6 @@ from webmg_ops.engine.lock import find_lock_holder, locked_message
 from webmg_ops.errors import BadInput
 from webmg_ops.ledger import open_ledger
 from webmg_ops.runs.records import Refusal, RunRequest
-from webmg_ops.service.incident_commands import incident_for_run
 from webmg_ops.settings import Settings
 
 #: Policy values copied into ``run-started`` so the record says what governed the run.
@@ -96,6 +95,10 @@ def with_incident(settings: Settings, client: Client, request: RunRequest) -> Ru
     """
     if request.incident is None:
         return request
+    # Imported for a run that names an incident: the incident service (its clocks and
+    # escalations) is no part of planning any other run.
+    from webmg_ops.service.incident_commands import incident_for_run
+
     return replace(request, incident=incident_for_run(settings, client.name, request.incident))
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from webmg_ops.ansible.revision import project_revision
 from webmg_ops.config.clients import Client, ContractInvalid, list_client_names
 from webmg_ops.config.clients import load_client_contract as load_contract
+from webmg_ops.config.contract_cache import ContractCache, contract_cache_file
 from webmg_ops.config.durations import format_duration
 from webmg_ops.engine.governance import ACTION_RULES
 from webmg_ops.errors import Refused
@@ -106,14 +107,19 @@ def due_runs(items: Sequence[ClientDue]) -> list[DueRun]:
 
 def load_contracts(settings: Settings) -> tuple[list[Client], list[SourceProblem]]:
     """Given the settings, return every client as its contract makes it, and the
-    problems of those left out (one broken contract does not stop the others)."""
+    problems of those left out (one broken contract does not stop the others).
+
+    Each contract's data comes from the contract cache when its file is unchanged.
+    """
     clients: list[Client] = []
     problems: list[SourceProblem] = []
+    cache = ContractCache.open(contract_cache_file(settings.var_dir))
     for name in list_client_names(settings.inventories):
         try:
-            clients.append(load_contract(settings.inventories, name))
+            clients.append(load_contract(settings.inventories, name, cache))
         except ContractInvalid as error:
             problems.extend(error.problems)
+    cache.save()
     return clients, problems
 
 

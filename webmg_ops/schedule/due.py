@@ -17,6 +17,7 @@ from webmg_ops.config.calendar import CalendarState, calendar_state, is_due
 from webmg_ops.config.clients import Client
 from webmg_ops.config.durations import format_duration
 from webmg_ops.config.policy import RECURRING_ACTIONS
+from webmg_ops.config.zones import time_zone
 from webmg_ops.ledger import LedgerReader
 from webmg_ops.runs.records import REPORT_WRITTEN, RUN_FINISHED
 
@@ -130,7 +131,7 @@ def _local(instant: datetime | None, zone: ZoneInfo) -> str | None:
 def due_document(item: ClientDue) -> dict[str, Any]:
     """Given a client's due state, return it as a JSON-ready document (client's time zone)."""
     windows = item.client.contract.windows
-    zone = ZoneInfo(windows[0].timezone)
+    zone = time_zone(windows[0].timezone)
     state = item.state
     return {
         "client": item.client.name,
