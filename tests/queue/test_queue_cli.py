@@ -179,12 +179,13 @@ def test_a_sqlite_ledger_has_no_queue(
     assert "WEBMG_QUEUE_URL" in err
 
 
-def _worker(inventories: Path, ledger_url: str) -> subprocess.CompletedProcess[str]:
-    """Run ``webmg-ops worker --drain`` as its own process, as an engineer would."""
+def _worker(inventories: Path, ledger_url: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run ``webmg-ops worker --drain`` (and OPTIONS) as its own process, as an engineer
+    would."""
     env = dict(os.environ, WEBMG_INVENTORIES=str(inventories), WEBMG_LEDGER_URL=ledger_url)
     env.pop("WEBMG_OPERATOR", None)
     return subprocess.run(
-        [str(Path(sys.executable).with_name("webmg-ops")), "worker", "--drain"],
+        [str(Path(sys.executable).with_name("webmg-ops")), "worker", "--drain", *options],
         env=env,
         capture_output=True,
         text=True,
@@ -251,3 +252,21 @@ def test_a_worker_writes_a_queued_report_as_the_submitter(
     assert written.client == CLIENT
     assert written.actor == "Ana Lima"
     assert _entries(ledger_url, "run-started") == []
+
+
+def test_a_draining_worker_waits_for_a_job_its_own_run_holds_back(
+    cli: Cli, ledger_url: str, inventories: Path
+) -> None:
+    """Two jobs of one client: the second waits for the client's lock, held by the first
+    one's run on this very worker; draining, the worker runs it once that run ends
+    instead of stopping because nothing could be taken at that moment."""
+    _closed_window(inventories / CLIENT / "client.yml")
+    first = json.loads(cli("submit", CLIENT, "harden", "--reason", "q", "--json").out)["job"]
+    second = json.loads(cli("submit", CLIENT, "report", "--json").out)["job"]
+    done = _worker(inventories, ledger_url, "--concurrency", "2")
+    assert done.returncode == ExitCode.OK, done.stderr
+    queue = _queue(cli)
+    assert queue[first]["status"] == "failed"  # refused: the window is closed
+    assert queue[second]["status"] == "done", done.stderr
+    (written,) = _entries(ledger_url, "report-written")
+    assert written.client == CLIENT

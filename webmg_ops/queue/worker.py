@@ -79,6 +79,12 @@ LOST_AFTER = 2
 EVERY_MINUTE = "* * * * *"
 #: How long one SLA tick may take (it sends notifications).
 TICK_TIMEOUT_S = 300.0
+#: How often a draining worker looks whether a queued job could still start here.
+DRAIN_POLL_S = 1.0
+#: The jobs this process is carrying out: a draining worker waits for a job that one of
+#: them holds back (the same client's lock), and stops for one another worker holds back.
+_CARRYING: set[int] = set()
+_CARRYING_LOCK = threading.Lock()
 #: How long one round of probes may take: within its minute, so rounds never pile up
 #: (each probe has its own shorter timeout).
 MONITOR_TIMEOUT_S = 55.0
@@ -227,6 +233,22 @@ def carry_out(
     LOG.info(
         "job %s: %s for %s, asked by %s", job_id, request.action, request.client, request.actor
     )
+    with _CARRYING_LOCK:
+        _CARRYING.add(job_id)
+    try:
+        return _carry_out_run(settings, context, request, job_id, stop_all)
+    finally:
+        with _CARRYING_LOCK:
+            _CARRYING.discard(job_id)
+
+
+def _carry_out_run(
+    settings: Settings,
+    context: JobContext,
+    request: QueuedRun,
+    job_id: int,
+    stop_all: threading.Event,
+) -> dict[str, Any]:
     stop = threading.Event()
     watcher = threading.Thread(
         target=_watch_abort,
@@ -442,22 +464,62 @@ async def _work(
         )
         # Without queues named, a worker takes every queue (an empty list would be none).
         options: dict[str, Any] = {"queues": queues} if queues else {}
+        # A draining worker waits too: Procrastinate's own "stop when nothing is found"
+        # would stop while a job waits for the lock of a run this worker is finishing.
         working = asyncio.create_task(
             app.run_worker_async(
                 **options,
                 concurrency=concurrency,
-                wait=not drain,
+                wait=True,
                 install_signal_handlers=True,
                 stalled_worker_timeout=STALLED_AFTER_S,
             )
         )
         sweeper = asyncio.create_task(_sweep_every(settings, app))
         watchdog = asyncio.create_task(_watch_database(app, working, lost))
+        drainer = asyncio.create_task(_stop_when_drained(app, working, queues)) if drain else None
         try:
             await working
+        except asyncio.CancelledError:
+            # The drainer stops the worker by cancelling it: its runs finished first.
+            if drainer is None or not drainer.done() or lost.is_set():
+                raise
         finally:
             sweeper.cancel()
             watchdog.cancel()
+            if drainer is not None:
+                drainer.cancel()
+
+
+async def _stop_when_drained(
+    app: App, working: asyncio.Task[None], queues: list[str] | None
+) -> None:
+    """Stop the worker (gracefully: its runs finish) once no queued job it could start is
+    left, seen twice in a row (a job just taken is not yet known as this worker's)."""
+    seen = 0
+    while not working.done():
+        await asyncio.sleep(DRAIN_POLL_S)
+        seen = seen + 1 if await _drained(app, queues) else 0
+        if seen >= 2:
+            working.cancel()
+            return
+
+
+async def _drained(app: App, queues: list[str] | None) -> bool:
+    """Return whether no queued job of QUEUES could start on this worker, now or once its
+    own runs end: each job due now (if any) is held back by a run of another worker."""
+    now = datetime.now(UTC)
+    waiting = await app.job_manager.list_jobs_async(status=Status.TODO.value)
+    running = await app.job_manager.list_jobs_async(status=Status.DOING.value)
+    with _CARRYING_LOCK:
+        ours = set(_CARRYING)
+    held_elsewhere = {job.lock for job in running if job.id not in ours and job.lock}
+    return all(
+        job.lock is not None and job.lock in held_elsewhere
+        for job in waiting
+        if (queues is None or job.queue in queues)
+        and (job.scheduled_at is None or job.scheduled_at <= now)
+    )
 
 
 async def _watch_database(app: App, working: asyncio.Task[None], lost: threading.Event) -> None:
