@@ -7,14 +7,16 @@ process's start time, so that a reused PID is not mistaken for it) in
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 from webmg_ops.errors import BadInput
-from webmg_ops.ledger import Entry, Ledger, open_ledger
+from webmg_ops.ledger import Checkpoint, Entry, Ledger, open_ledger
 from webmg_ops.process import process_alive
 from webmg_ops.runs.records import (
     RUN_FINISHED,
@@ -40,15 +42,75 @@ def process_start_time(pid: int) -> int:
     return int(fields[19])
 
 
-def _open_runs(ledger: Ledger, client: str | None = None) -> list[Entry]:
+def _open_runs(ledger: Ledger, after_seq: int | None = None) -> list[Entry]:
+    """Given a ledger and the seq before which every run has finished (None: read all),
+    return the run-started entries after it that no run-finished entry closes."""
     started: dict[str, Entry] = {}
-    for entry in ledger.entries(client=client, kinds=(RUN_STARTED, RUN_FINISHED)):
+    for entry in ledger.entries(kinds=(RUN_STARTED, RUN_FINISHED), after_seq=after_seq):
         run_id = str(entry.payload.get("run_id"))
         if entry.kind == RUN_STARTED:
             started[run_id] = entry
         else:
             started.pop(run_id, None)
     return list(started.values())
+
+
+#: Where, under the var folder, the controller keeps the seq up to which every run had
+#: finished at its last look (with that entry's hash, and which ledger): the ledger is
+#: append-only, so the next look reads only the runs since. Without it every command
+#: would read every run ever recorded (a year of a large fleet: tens of gigabytes).
+OPEN_RUNS_MARK = Path("cache") / "finished-runs.json"
+
+
+def _ledger_key(url: str) -> str:
+    # The URL may hold a password: only its digest is kept.
+    return hashlib.sha256(url.encode()).hexdigest()
+
+
+def _read_mark(settings: Settings, ledger: Ledger) -> int | None:
+    """Return the seq up to which every run of this ledger had finished, or None (read
+    every run) when the mark is missing, unreadable, of another ledger, or its entry no
+    longer holds the hash it was taken at (a ledger replaced or restored)."""
+    try:
+        mark = json.loads((settings.var_dir / OPEN_RUNS_MARK).read_text())
+        seq, digest, ledger_key = mark["seq"], mark["hash"], mark["ledger"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if type(seq) is not int or seq < 1 or ledger_key != _ledger_key(settings.ledger_url):
+        return None
+    entry = ledger.get(seq)
+    return seq if entry is not None and entry.hash == digest else None
+
+
+def _write_mark(settings: Settings, seq: int, digest: str) -> None:
+    """Keep SEQ (whose entry has DIGEST) as the seq up to which every run had finished;
+    written atomically. A var folder that cannot take it only costs a longer read."""
+    file = settings.var_dir / OPEN_RUNS_MARK
+    document = {"ledger": _ledger_key(settings.ledger_url), "seq": seq, "hash": digest}
+    if not settings.var_dir.is_dir():
+        return  # a command never makes the var folder for a hint
+    try:
+        file.parent.mkdir(exist_ok=True)
+        partial = file.with_name(f".{file.name}.{os.getpid()}")
+        partial.write_text(json.dumps(document))
+        partial.replace(file)
+    except OSError:
+        return
+
+
+def _open_runs_since_mark(settings: Settings, ledger: Ledger, head: Checkpoint) -> list[Entry]:
+    """Given the settings, the ledger and its head read before, return the open runs,
+    reading only the runs after the controller's mark, and move the mark on: to just
+    before the oldest run still open, or to HEAD when none is."""
+    open_runs = _open_runs(ledger, _read_mark(settings, ledger))
+    oldest = min((entry.seq for entry in open_runs), default=None)
+    if oldest is None or oldest > head.seq:
+        _write_mark(settings, head.seq, head.hash)
+    elif oldest > 1:
+        before = ledger.get(oldest - 1)
+        if before is not None:
+            _write_mark(settings, before.seq, before.hash)
+    return open_runs
 
 
 def run_dir(settings: Settings, run_id: str) -> Path:
@@ -65,10 +127,11 @@ def reconcile_runs(settings: Settings) -> list[str]:
     """
     closed: list[str] = []
     with open_ledger(settings.ledger_url, create=False, missing_ok=True) as probe:
-        if probe.head() is None:
+        head = probe.head()
+        if head is None:
             return closed
     with open_ledger(settings.ledger_url) as ledger:
-        for entry in _open_runs(ledger):
+        for entry in _open_runs_since_mark(settings, ledger, head):
             payload = entry.payload
             if payload.get("controller") != socket.gethostname():
                 continue
