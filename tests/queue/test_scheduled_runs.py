@@ -148,6 +148,34 @@ async def _take_one(settings: Settings) -> int:
     return job.id
 
 
+def _periodic_worker(
+    inventories: Path, ledger_url: str, *options: str, until: Callable[[], bool]
+) -> None:
+    """Run ``webmg-ops worker OPTIONS`` on the periodic queue alone until UNTIL holds (90 s
+    at most), then stop it with SIGTERM: it must end with status 0."""
+    env = dict(os.environ, WEBMG_INVENTORIES=str(inventories), WEBMG_LEDGER_URL=ledger_url)
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("webmg-ops")),
+            "worker",
+            *options,
+            "--queues",
+            "periodic",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        done = wait_until(until, timeout_s=90, every_s=0.5)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _out, err = worker.communicate(timeout=60)
+    assert done, err
+    assert worker.returncode == 0, err
+
+
 def _periodic_jobs(settings: Settings) -> dict[str, str]:
     """Return the status of each periodic job (schedule, tick) by task name."""
     from webmg_ops.queue.app import open_queue
@@ -163,32 +191,13 @@ def test_a_scheduling_worker_queues_the_due_runs_and_ticks_every_minute(
     cli: Cli, ledger_url: str, inventories: Path
 ) -> None:
     settings = Settings(inventories, ledger_url, Path(os.environ["WEBMG_VAR"]))
-    env = dict(os.environ, WEBMG_INVENTORIES=str(inventories), WEBMG_LEDGER_URL=ledger_url)
     # Periodic jobs only: the runs it queues stay queued (no host is reached here).
-    worker = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("webmg-ops")),
-            "worker",
-            "--schedule",
-            "--queues",
-            "periodic",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    _periodic_worker(
+        inventories,
+        ledger_url,
+        "--schedule",
+        until=lambda: _periodic_jobs(settings) == {"schedule": "succeeded", "tick": "succeeded"},
     )
-    try:
-        done = wait_until(
-            lambda: _periodic_jobs(settings) == {"schedule": "succeeded", "tick": "succeeded"},
-            timeout_s=90,
-            every_s=0.5,
-        )
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        _out, err = worker.communicate(timeout=60)
-    assert done, err
-    assert worker.returncode == 0, err
     queued = json.loads(cli("queue", "--json").out)
     due_now = {_key(item) for item in _scheduled(cli, "--dry-run", at=None)}
     assert {(job["client"], job["action"], job["check"]) for job in queued} == due_now
@@ -215,7 +224,6 @@ def test_a_monitoring_worker_probes_every_check_once_a_minute_and_records_the_sa
     whose policy monitors availability (``policy`` shows an interval), up or down (a
     service down is data: the round succeeds); later rounds probe only what is due."""
     settings = Settings(inventories, ledger_url, Path(os.environ["WEBMG_VAR"]))
-    env = dict(os.environ, WEBMG_INVENTORIES=str(inventories), WEBMG_LEDGER_URL=ledger_url)
     with serve({"/health": Route()}) as up, serve({"/health": Route(status=502)}) as down:
         expected: set[tuple[str, str, bool]] = set()
         unmonitored: set[str] = set()
@@ -236,28 +244,12 @@ def test_a_monitoring_worker_probes_every_check_once_a_minute_and_records_the_sa
                     unmonitored.add(data["name"])
         # The demo has both: clients monitored, and one whose level monitors nothing.
         assert len({client for client, _check, _up in expected}) > 1 and unmonitored
-        worker = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("webmg-ops")),
-                "worker",
-                "--monitor",
-                "--queues",
-                "periodic",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        _periodic_worker(
+            inventories,
+            ledger_url,
+            "--monitor",
+            until=lambda: "succeeded" in _monitor_jobs(settings),
         )
-        try:
-            done = wait_until(
-                lambda: "succeeded" in _monitor_jobs(settings), timeout_s=90, every_s=0.5
-            )
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            _out, err = worker.communicate(timeout=60)
-    assert done, err
-    assert worker.returncode == 0, err
     rounds = _monitor_jobs(settings)
     assert set(rounds) == {"succeeded"}, rounds
     # Only the probes: neither the schedule nor the tick was asked for.
