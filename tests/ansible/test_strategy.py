@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from webmg_ops.ansible.runner import ANSIBLE_CFG, Job, _environment
+from webmg_ops.ansible.runner import (
+    ANSIBLE_CFG,
+    Job,
+    _environment,
+    create_control_dir,
+    remove_control_dir,
+)
 from webmg_ops.ansible.strategy import (
     STRATEGY_VARIABLE,
     mitogen_strategy_folder,
@@ -58,8 +64,6 @@ def _parents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str | No
     )
     play = tmp_path / "play.yml"
     play.write_text(PLAY)
-    control = tmp_path / "control"
-    control.mkdir(mode=0o700)
     job = Job(
         run_id="strategy",
         playbook=play,
@@ -67,20 +71,27 @@ def _parents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str | No
         private_dir=tmp_path / "private",
         environment={"ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp")},
     )
+    # As a run makes it: Mitogen's socket lives there, and a socket's path must stay under
+    # 108 bytes (a test's own folder, under a parallel worker's, is longer).
+    job.private_dir.mkdir()
+    control = create_control_dir(job.private_dir)
     if strategy is None:
         monkeypatch.delenv(STRATEGY_VARIABLE, raising=False)
     else:
         monkeypatch.setenv(STRATEGY_VARIABLE, strategy)
     environment = _environment(job, control)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    done = subprocess.run(
-        [str(TOOLS / "ansible-playbook"), "-i", str(inventory), str(play)],
-        env={**clean, **environment},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [str(TOOLS / "ansible-playbook"), "-i", str(inventory), str(play)],
+            env={**clean, **environment},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        remove_control_dir(job.private_dir)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if "parents parent=" in line)
     return [word.removeprefix("parent=").strip('"') for word in line.split() if "parent=" in word]
