@@ -247,6 +247,18 @@ def test_overlapping_secrets_are_masked_as_one_span() -> None:
     assert SecretSet.of(["ghijklmnop", "abcdefghij"]).mask_text("abcdefghijklmnop") == MASK
 
 
+def test_a_secret_beginning_one_character_into_another_is_masked_with_it() -> None:
+    # The search starts again one character after each match: a secret starting at
+    # the very next character and ending after the first must be found.
+    secrets = SecretSet.of(["abcdefgh", "bcdefghij"])
+    assert secrets.mask_text("x=abcdefghij;") == f"x={MASK};"
+
+
+def test_two_secrets_side_by_side_are_masked_as_one_span() -> None:
+    secrets = SecretSet.of(["abcdefgh", "ijklmnop"])
+    assert secrets.mask_text("x=abcdefghijklmnop;") == f"x={MASK};"
+
+
 def test_short_values_are_not_masked() -> None:
     # Masking a 5-character value would blank every "admin" or "12345" in unrelated
     # log text while protecting nothing: a value that short is guessed, not leaked.
