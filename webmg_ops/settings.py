@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,9 @@ and 0700 (folders), whatever the caller's own umask.
 
 VAR_DIR_MODE = 0o700
 """The mode of the var folder: nobody else may even look inside it."""
+
+CACHE_DIR = Path("cache")
+"""Where, under the var folder, commands keep what they may always work out again."""
 
 
 @dataclass(frozen=True)
@@ -87,3 +91,27 @@ def secure_var_dir(var_dir: Path) -> int | None:
         return None
     var_dir.chmod(VAR_DIR_MODE)
     return mode
+
+
+def write_cache_file(var_dir: Path, name: str, text: str) -> None:
+    """Given the var folder, a file name and its text, write ``var/cache/NAME`` atomically
+    (a temporary file renamed over it: a reader sees the old text or the new).
+
+    A cache only saves work: a var folder that does not exist is not made (a command
+    on a fresh checkout creates nothing), and a file that cannot be written is left
+    as it was, without an error.
+    """
+    if not var_dir.is_dir():
+        return
+    folder = var_dir / CACHE_DIR
+    try:
+        folder.mkdir(exist_ok=True, mode=VAR_DIR_MODE)
+        descriptor, partial = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".partial")
+    except OSError:
+        return
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(partial).replace(folder / name)
+    except OSError:
+        Path(partial).unlink(missing_ok=True)

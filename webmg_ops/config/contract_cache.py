@@ -27,14 +27,14 @@ import contextlib
 import hashlib
 import json
 import math
-import os
-import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from webmg_ops.settings import CACHE_DIR, write_cache_file
+
 #: Where, under the var folder, the cache is kept.
-CACHE_FILE = Path("cache") / "contracts.json"
+CACHE_FILE = CACHE_DIR / "contracts.json"
 #: The format of the file: another (an older or newer version's) is ignored.
 FORMAT = 1
 #: A key marking a date or time: data whose keys hold a NUL is not cached, so no
@@ -163,22 +163,10 @@ class ContractCache:
             with contextlib.suppress(_Uncacheable):
                 contracts[name] = {"sha256": entry["sha256"], "data": _encode(entry["data"])}
         document = {"format": FORMAT, "contracts": contracts}
-        try:
-            self.file.parent.mkdir(exist_ok=True, mode=0o700)
-            descriptor, partial = tempfile.mkstemp(
-                dir=self.file.parent, prefix=self.file.name + ".", suffix=".partial"
-            )
-        except OSError:
-            return
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(document, handle, separators=(",", ":"))
-            Path(partial).replace(self.file)
-        except OSError:
-            with contextlib.suppress(OSError):
-                Path(partial).unlink()
-            return
-        self._changed = False
+        # The cache's file is var/cache/<name>: written there as every cache file is.
+        write_cache_file(
+            self.file.parent.parent, self.file.name, json.dumps(document, separators=(",", ":"))
+        )
 
 
 __all__ = ["CACHE_FILE", "ContractCache", "contract_cache_file", "digest"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import socket
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from webmg_ops.runs.records import (
     RunFinished,
     to_payload,
 )
-from webmg_ops.settings import Settings
+from webmg_ops.settings import CACHE_DIR, Settings, write_cache_file
 
 
 def process_start_time(pid: int) -> int:
@@ -59,7 +58,7 @@ def _open_runs(ledger: Ledger, after_seq: int | None = None) -> list[Entry]:
 #: finished at its last look (with that entry's hash, and which ledger): the ledger is
 #: append-only, so the next look reads only the runs since. Without it every command
 #: would read every run ever recorded (a year of a large fleet: tens of gigabytes).
-OPEN_RUNS_MARK = Path("cache") / "finished-runs.json"
+OPEN_RUNS_MARK = CACHE_DIR / "finished-runs.json"
 
 
 def _ledger_key(url: str) -> str:
@@ -83,19 +82,10 @@ def _read_mark(settings: Settings, ledger: Ledger) -> int | None:
 
 
 def _write_mark(settings: Settings, seq: int, digest: str) -> None:
-    """Keep SEQ (whose entry has DIGEST) as the seq up to which every run had finished;
-    written atomically. A var folder that cannot take it only costs a longer read."""
-    file = settings.var_dir / OPEN_RUNS_MARK
+    """Keep SEQ (whose entry has DIGEST) as the seq up to which every run had finished.
+    A var folder that cannot take it only costs a longer read next time."""
     document = {"ledger": _ledger_key(settings.ledger_url), "seq": seq, "hash": digest}
-    if not settings.var_dir.is_dir():
-        return  # a command never makes the var folder for a hint
-    try:
-        file.parent.mkdir(exist_ok=True)
-        partial = file.with_name(f".{file.name}.{os.getpid()}")
-        partial.write_text(json.dumps(document))
-        partial.replace(file)
-    except OSError:
-        return
+    write_cache_file(settings.var_dir, OPEN_RUNS_MARK.name, json.dumps(document))
 
 
 def _open_runs_since_mark(settings: Settings, ledger: Ledger, head: Checkpoint) -> list[Entry]:
