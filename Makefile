@@ -82,9 +82,11 @@ test: setup lint
 	@# per core. The lab's tests then run one at a time on the one lab. Both phases run
 	@# even when the first fails, and the target fails if either did. The slowest tests of
 	@# each phase are listed at its end: where the suite's time goes.
-	@status=0; \
-	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not lab" --durations=10 || status=$$?; \
-	$(BIN)/pytest -q -m lab --durations=15 || status=$$?; \
+	@# Each phase leaves its JUnit file in build/tests: `make bench` reports the times.
+	@rm -f build/tests/not-lab.xml build/tests/lab.xml; status=0; \
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not lab" --durations=10 \
+		--junitxml=build/tests/not-lab.xml || status=$$?; \
+	$(BIN)/pytest -q -m lab --durations=15 --junitxml=build/tests/lab.xml || status=$$?; \
 	exit $$status
 
 ## test-fast      the inner loop: every test but those of the lab and of outside tools (under a minute)
@@ -125,6 +127,7 @@ demo: setup
 
 ## bench          benchmarks (ratios measured side by side; not part of the tests; root for the lab)
 bench: setup
+	$(BIN)/python bench/suite.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/ledger.py
