@@ -104,7 +104,7 @@ mutants: setup
 lint: setup
 	$(BIN)/ruff check webmg_ops tests bench
 	$(BIN)/ruff format --check webmg_ops tests bench
-	$(BIN)/mypy webmg_ops
+	$(BIN)/mypy webmg_ops bench
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s inventories playbooks roles .github ci
 	$(BIN)/ansible-lint -q playbooks roles

@@ -132,8 +132,8 @@ def main() -> None:
                 for label, seconds in zip(LABELS, elapsed, strict=True):
                     times[label].append(seconds)
         print(f"Restore drill of {total_mb:.0f} MB, {options.rounds} rounds (target ratio <= 1.05)")
-        for label, seconds in times.items():
-            median = statistics.median(seconds)
+        for label, spent in times.items():
+            median = statistics.median(spent)
             print(f"  {label:<40} median {median:6.2f} s  {total_mb / median:7.1f} MB/s")
         ours = times[LABELS[0]]
         for label in LABELS[1:]:

@@ -89,7 +89,7 @@ class HandlerClock:
                     clock.seconds += elapsed
                     clock.events += 1
 
-        runner.EventCollector.handle = timed  # type: ignore[method-assign]
+        runner.EventCollector.handle = timed  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:

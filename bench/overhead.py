@@ -6,7 +6,10 @@ alternating rounds:
 
 1. ``webmg-ops run CLIENT check`` against plain ``ansible-playbook`` with the
    project's ansible.cfg on the same playbook and hosts: the orchestrator's
-   overhead (preflight, ledger, run log), as a wall-time ratio;
+   overhead (preflight, ledger, run log), as a wall-time ratio; then the same
+   on a client the benchmark writes for itself, holding every client host of
+   the lab (10: the backup target may not be in a client's inventory), where
+   the fixed cost is spread over a longer play;
 2. the same small-task playbook with Ansible's defaults against the
    project's tuned ansible.cfg, as a speed-up;
 3. the same with the tuned ansible.cfg and Mitogen's strategy (the engine's
@@ -29,6 +32,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from webmg_ops.ansible.connection import ansible_trust_environment
 from webmg_ops.ansible.strategy import MITOGEN_STRATEGY, STRATEGY_VARIABLE, mitogen_strategy_folder
@@ -96,7 +102,9 @@ def report(title: str, label_a: str, a: list[float], label_b: str, b: list[float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="Counted rounds per pair.")
-    parser.add_argument("--client", default="atelier-nord", help="A lab-only client.")
+    parser.add_argument(
+        "--client", default="terre-solidaire", help="A lab-only client (3 hosts by default)."
+    )
     options = parser.parse_args()
     subprocess.run([str(BIN / "webmg-ops"), "lab", "up"], check=True, cwd=ROOT, capture_output=True)
     inventory = ROOT / "inventories" / options.client / "hosts.yml"
@@ -104,22 +112,40 @@ def main() -> None:
     control = Path(tempfile.mkdtemp(prefix="webmg-cp-"))
     try:
         measure(options.rounds, inventory, work, control)
+        whole = lab_wide_client(ROOT / "inventories", work / "inventories")
+        measure_run(
+            options.rounds,
+            whole / "hosts.yml",
+            work,
+            control,
+            f"Orchestrator overhead (check playbook, all {len(hosts_of(whole))} client hosts "
+            "of the lab, target <= 1.03)",
+        )
     finally:
         # The benchmark's ledger, facts and control sockets are its own: nothing is left behind.
+        end_ssh_masters(control)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(control, ignore_errors=True)
 
 
-def measure(rounds: int, inventory: Path, work: Path, control: Path) -> None:
-    """Given the rounds, a client's inventory, a work folder and an SSH control folder,
-    time the orchestrator against plain Ansible and tuned against default settings,
-    and print both ratios."""
+def base_environment() -> dict[str, str]:
+    """Return this environment with the virtual environment's tools first on PATH."""
     base_env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
     # The lab clients' group_vars hold vault-encrypted values: plain Ansible needs
     # the same password file the engine reads.
     vault_password = os.environ.get("WEBMG_VAULT_PASSWORD_FILE")
     if vault_password:
         base_env["ANSIBLE_VAULT_PASSWORD_FILE"] = vault_password
+    return base_env
+
+
+def environments(
+    inventory: Path, work: Path, control: Path
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Given a client's inventory, a work folder and an SSH control folder, return the
+    environments of plain Ansible with the project's tuned ansible.cfg, of the engine, and
+    the trust settings the engine gives every Ansible process for that client."""
+    base_env = base_environment()
     # The client's host keys and key, as the engine hands them to every Ansible process.
     trust = ansible_trust_environment(inventory.parent, ROOT / "ansible.cfg")
     tuned = {
@@ -132,32 +158,97 @@ def measure(rounds: int, inventory: Path, work: Path, control: Path) -> None:
     }
     engine_env = {
         **base_env,
+        "WEBMG_INVENTORIES": str(inventory.parent.parent),
         "WEBMG_VAR": str(work / "var"),
         "WEBMG_LEDGER_URL": f"sqlite:///{work / 'ledger.db'}",
     }
-    plain = [
-        str(BIN / "ansible-playbook"),
-        "-i",
-        str(inventory),
-        str(ROOT / "playbooks" / "check.yml"),
-    ]
-    engine = [
-        str(BIN / "webmg-ops"),
-        "run",
-        inventory.parent.name,
-        "check",
-        "--json",
-        "--reason",
-        "benchmark",
-    ]
+    return tuned, engine_env, trust
+
+
+def check_commands(inventory: Path) -> tuple[list[str], list[str]]:
+    """Given a client's inventory, return the engine's check run and plain Ansible's."""
+    plain = [str(BIN / "ansible-playbook"), "-i", str(inventory)]
+    plain.append(str(ROOT / "playbooks" / "check.yml"))
+    engine = [str(BIN / "webmg-ops"), "run", inventory.parent.name, "check"]
+    engine += ["--json", "--reason", "benchmark"]
+    return engine, plain
+
+
+def measure_run(
+    rounds: int, inventory: Path, work: Path, control: Path, title: str, strategy: str = ""
+) -> None:
+    """Given the rounds, a client's inventory, a work folder, an SSH control folder, a title
+    and a strategy for the engine (empty: Ansible's own), time ``webmg-ops run CLIENT check``
+    against plain ``ansible-playbook`` with the tuned ansible.cfg, and print the ratio."""
+    tuned, engine_env, _trust = environments(inventory, work, control)
+    if strategy:
+        engine_env[STRATEGY_VARIABLE] = strategy
+    engine, plain = check_commands(inventory)
     a, b = alternate(engine, plain, (engine_env, tuned), rounds)
-    report(
-        "Orchestrator overhead (check playbook, target <= 1.10 on 3 hosts)",
-        "webmg-ops run",
-        a,
-        "ansible-playbook (tuned cfg)",
-        b,
+    label = "webmg-ops run" + (" (Mitogen)" if strategy else "")
+    report(title, label, a, "ansible-playbook (tuned cfg)", b)
+
+
+def hosts_of(client_dir: Path) -> dict[str, str]:
+    """Given a client folder, return its hosts and their addresses, read from ``hosts.yml``."""
+    found: dict[str, str] = {}
+
+    def walk(group: dict[str, Any]) -> None:
+        for name, variables in (group.get("hosts") or {}).items():
+            found[name] = str((variables or {}).get("ansible_host", name))
+        for child in (group.get("children") or {}).values():
+            walk(child or {})
+
+    walk((yaml.safe_load((client_dir / "hosts.yml").read_text()) or {}).get("all") or {})
+    return found
+
+
+def lab_wide_client(inventories: Path, target: Path, name: str = "lab-wide") -> Path:
+    """Given the lab's inventories and a folder, write there a client holding every client
+    host of the lab and return its folder.
+
+    It is the demo client's folder (its level, always-open window and connection
+    settings; the lab gives every client the same key) with every other client's hosts
+    and enrolled host keys added. The agency's backup target stays out: no client's
+    inventory may name it.
+    """
+    source = inventories / "atelier-nord"
+    folder = target / name
+    shutil.copytree(source, folder)
+    contract = (source / "client.yml").read_text()
+    contract = contract.replace("name: atelier-nord", f"name: {name}", 1)
+    contract = contract.replace("display_name: Atelier Nord", "display_name: The whole lab", 1)
+    (folder / "client.yml").write_text(contract)
+    hosts: dict[str, str] = {}
+    known: list[str] = []
+    for client in sorted(path for path in inventories.iterdir() if (path / "client.yml").is_file()):
+        if client.name == "agency":
+            continue
+        hosts |= hosts_of(client)
+        known.append((client / "known_hosts").read_text())
+    document = {
+        "all": {"hosts": {host: {"ansible_host": address} for host, address in hosts.items()}}
+    }
+    (folder / "hosts.yml").write_text(yaml.safe_dump(document))
+    (folder / "known_hosts").write_text("".join(known))
+    return folder
+
+
+def measure(rounds: int, inventory: Path, work: Path, control: Path) -> None:
+    """Given the rounds, a client's inventory, a work folder and an SSH control folder,
+    time the orchestrator against plain Ansible and tuned against default settings,
+    and print both ratios."""
+    hosts = len(hosts_of(inventory.parent))
+    measure_run(
+        rounds,
+        inventory,
+        work,
+        control,
+        f"Orchestrator overhead (check playbook, {inventory.parent.name}'s {hosts} hosts, "
+        "target <= 1.10)",
     )
+    tuned, _engine_env, trust = environments(inventory, work, control)
+    base_env = base_environment()
 
     empty_cfg = work / "defaults.cfg"
     empty_cfg.write_text("[defaults]\n")
@@ -206,21 +297,14 @@ def measure(rounds: int, inventory: Path, work: Path, control: Path) -> None:
         "tuned + Mitogen",
         b,
     )
-    engine_mitogen = {**engine_env, STRATEGY_VARIABLE: MITOGEN_STRATEGY}
-    a, b = alternate(engine, plain, (engine_mitogen, tuned), rounds)
-    report(
+    measure_run(
+        rounds,
+        inventory,
+        work,
+        control,
         "Orchestrator with Mitogen against plain Ansible (check playbook, target <= 1.10)",
-        "webmg-ops run (Mitogen)",
-        a,
-        "ansible-playbook (tuned cfg)",
-        b,
+        MITOGEN_STRATEGY,
     )
-    for socket in control.iterdir():
-        subprocess.run(
-            ["ssh", "-O", "exit", "-o", f"ControlPath={socket}", "bench"],
-            capture_output=True,
-            check=False,
-        )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import xml.etree.ElementTree as ElementTree
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,7 @@ class Phase:
     tests: int
     failed: int
     skipped: int
-    test_s_by_module: Counter[str]
+    test_s_by_module: dict[str, float]
 
 
 def read_phase(path: Path) -> Phase:
@@ -45,7 +45,7 @@ def read_phase(path: Path) -> Phase:
     suite = ElementTree.parse(path).getroot()
     if suite.tag == "testsuites":
         suite = suite[0]
-    by_module: Counter[str] = Counter()
+    by_module: defaultdict[str, float] = defaultdict(float)
     for case in suite.iter("testcase"):
         by_module[case.get("classname", "?").split("::")[0]] += float(case.get("time", 0))
     return Phase(
@@ -54,7 +54,7 @@ def read_phase(path: Path) -> Phase:
         tests=int(suite.get("tests", 0)),
         failed=int(suite.get("failures", 0)) + int(suite.get("errors", 0)),
         skipped=int(suite.get("skipped", 0)),
-        test_s_by_module=by_module,
+        test_s_by_module=dict(by_module),
     )
 
 
@@ -80,11 +80,13 @@ def main() -> None:
     total_min = sum(phase.wall_s for phase in phases) / 60
     verdict = "met" if total_min <= TARGET_MINUTES else "not met"
     print(f"  whole    {total_min:6.1f} min  target <= {TARGET_MINUTES:.0f} min: {verdict}")
-    modules: Counter[str] = Counter()
+    modules: defaultdict[str, float] = defaultdict(float)
     for phase in phases:
-        modules.update(phase.test_s_by_module)
+        for module, seconds in phase.test_s_by_module.items():
+            modules[module] += seconds
     print("  slowest modules (test time):")
-    for module, seconds in modules.most_common(args.modules):
+    slowest = sorted(modules.items(), key=lambda item: item[1], reverse=True)[: args.modules]
+    for module, seconds in slowest:
         print(f"    {seconds / 60:6.1f} min  {module}")
 
 
