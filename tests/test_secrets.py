@@ -154,6 +154,14 @@ def test_numbers_equal_to_a_secret_are_masked() -> None:
     assert secrets.mask_text("pin=31415926535") == f"pin={MASK}"
 
 
+def test_only_text_and_numbers_are_candidate_secrets() -> None:
+    # A list, a mapping or None is not a secret value: masking its printed form would
+    # mask brackets and quotes, and a structure holding a secret gives its items itself.
+    structures = [["long-enough-item"], {"key": "long-enough-value"}, None, ("tuple-item!",)]
+    assert len(SecretSet.of(structures)) == 0
+    assert len(SecretSet.of([*structures, True, 1234567, 12.5])) == 1
+
+
 @given(canary=canaries)
 def test_base64_blob_of_only_the_secret_inside_larger_text(canary: str) -> None:
     blob = base64.b64encode(canary.encode()).decode()
