@@ -948,3 +948,37 @@ def test_the_timeline_shows_each_change_with_its_reason(
             "reason": "calm",
         },
     ]
+
+
+def test_a_runs_entries_join_the_timeline_of_the_incident_it_names(
+    rules: Callable[[str], IncidentRules],
+) -> None:
+    story = open_story(rules("alpenhof"))
+    ledger, named = story.ledger, f"inc-{story.seq}"  # any case, as typed
+
+    def run_entry(kind: str, payload: dict[str, Any], client: str = "alpenhof") -> Entry:
+        return ledger.add(NewEntry(kind, client, payload, actor="ana"), MONDAY_9 + HOUR)
+
+    started = run_entry("run-started", {"run_id": "r1", "incident": named})
+    finished = run_entry("run-finished", {"run_id": "r1", "started_seq": started.seq})
+    refused = run_entry("run-refused", {"action": "update", "incident": named})
+    # None of these is the incident's: another client's run naming it, a run naming no
+    # incident or a malformed id, the end of a run that named none, an unknown start.
+    other = run_entry("run-started", {"run_id": "r2", "incident": named}, client="riverton")
+    run_entry("run-finished", {"run_id": "r2", "started_seq": other.seq}, client="riverton")
+    plain = run_entry("run-started", {"run_id": "r3"})
+    run_entry("run-finished", {"run_id": "r3", "started_seq": plain.seq})
+    run_entry("run-started", {"run_id": "r4", "incident": "INC-x"})
+    run_entry("run-started", {"run_id": "r5", "incident": story.seq})
+    run_entry("run-finished", {"run_id": "r6", "started_seq": str(started.seq)})
+    run_entry("run-finished", {"run_id": "r7", "started_seq": started.seq + 1000})
+
+    incident = story.incident
+    assert [event.seq for event in incident.timeline] == [
+        story.seq,
+        started.seq,
+        finished.seq,
+        refused.seq,
+    ]
+    # A run works on the incident; it moves none of its steps.
+    assert incident.state == "triage" and incident.stopped == {}

@@ -305,6 +305,9 @@ def fold_incidents(entries: Iterable[Entry]) -> dict[int, Incident]:
                     incidents[linked], timeline=(*incidents[linked].timeline, _event(entry))
                 )
             continue
+        if entry.kind in RUN_KINDS:
+            # A run joins an incident only through the id it names, never as a step.
+            continue
         if entry.kind == OPENED:
             incidents[entry.seq] = Incident(
                 seq=entry.seq,
