@@ -100,6 +100,7 @@ def report(title: str, label_a: str, a: list[float], label_b: str, b: list[float
 
 
 def main() -> None:
+    """Start the lab if needed, measure every pair side by side and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="Counted rounds per pair.")
     parser.add_argument(
