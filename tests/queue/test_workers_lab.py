@@ -60,6 +60,8 @@ class Fleet:
         self.logs: dict[int, list[str]] = {}
         self.env = {
             **lab.env,
+            # Runs record into the test's ledger, so they publish its checkpoints apart.
+            "WEBMG_INVENTORIES": str(lab.inventories_apart(holding.parent)),
             "WEBMG_LEDGER_URL": ledger_url,
             "WEBMG_OPERATOR": "Ana Lima",
             "WEBMG_TEST_HOLDING_DIR": str(holding),

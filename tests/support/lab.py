@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -81,6 +82,24 @@ class Lab:
             ledger_url=f"sqlite:///{var_dir / 'ledger.db'}",
             var_dir=var_dir,
         )
+
+    def inventories_apart(self, folder: Path) -> Path:
+        """Copy the lab's inventories into FOLDER and return the copy, each offsite target
+        under a key prefix named for FOLDER.
+
+        A test whose runs record into a ledger of its own uses the copy: its checkpoints
+        are then published apart from the lab ledger's, which ``ledger verify
+        --against-published`` would otherwise take for a rewritten history.
+        """
+        copy = folder / "inventories"
+        shutil.copytree(self.inventories, copy)
+        for contract in copy.glob("*/client.yml"):
+            document = yaml.safe_load(contract.read_text())
+            offsite = (document.get("backup") or {}).get("offsite")
+            if offsite is not None:
+                offsite["prefix"] = f"{offsite.get('prefix', '')}apart-{folder.name}/"
+                contract.write_text(yaml.safe_dump(document, sort_keys=False))
+        return copy
 
     def entries(self, kind: str | None = None, client: str | None = None) -> list[Entry]:
         """Return the ledger entries of the lab's ledger (optionally of one kind and client)."""
