@@ -11,6 +11,10 @@ version, for approved mode), ``services`` (units that must be active),
   rollback installs again);
 - ``services``: running services and their systemd invocation ids (a new id
   means the service was restarted);
+- ``lasting_services``: those of ``services`` meant to keep running (what
+  ``expect_running`` is read from): enabled, or pulled in by another unit.
+  A service started on demand (a D-Bus call starts systemd-timedated, which
+  exits when idle) may be gone a minute later for no fault of the update;
 - ``required_services``: the state (``systemctl is-active``) of ``services``;
 - ``services_stopped``: units of ``expect_running`` that no longer run;
 - ``reboot_required`` and ``reboot_packages`` (``/run/reboot-required``);
@@ -90,26 +94,34 @@ def target_of(package, installed, mode, approved, policy):
 
 
 def running_services():
-    """Return the running services and their invocation ids."""
+    """Return the running services: their invocation ids, and which of them are lasting.
+
+    A service lasts when it is enabled or another unit wants or requires it;
+    one that is neither was started on demand or by hand, and may end by itself.
+    """
     listed = subprocess.run(
         ["systemctl", "list-units", "--type=service", "--state=running", "--no-legend", "--plain"],
         capture_output=True, text=True, check=False,
     ).stdout
     units = sorted(line.split()[0] for line in listed.splitlines() if line.strip())
     if not units:
-        return {}
+        return {}, []
     shown = subprocess.run(
-        ["systemctl", "show", "--property=Id", "--property=InvocationID", *units],
+        ["systemctl", "show", "--property=Id,InvocationID,UnitFileState,WantedBy,RequiredBy", *units],
         capture_output=True, text=True, check=False,
     ).stdout
-    services, unit = {}, None
-    for line in shown.splitlines():
-        key, _, value = line.partition("=")
-        if key == "Id":
-            unit = value
-        elif key == "InvocationID" and unit:
-            services[unit] = value
-    return services
+    services, lasting = {}, []
+    # systemctl show prints one block of KEY=value lines per unit, blocks apart by a blank line.
+    for block in shown.split("\n\n"):
+        properties = dict(line.partition("=")[::2] for line in block.splitlines() if "=" in line)
+        unit = properties.get("Id")
+        if not unit:
+            continue
+        services[unit] = properties.get("InvocationID", "")
+        pulled_in = properties.get("WantedBy") or properties.get("RequiredBy")
+        if pulled_in or properties.get("UnitFileState", "").startswith("enabled"):
+            lasting.append(unit)
+    return services, lasting
 
 
 def service_states(names):
@@ -122,7 +134,8 @@ def service_states(names):
 
 
 def wait_for_services(request):
-    """Given the request, return (running services, expected ones stopped, required states).
+    """Given the request, return (running services, lasting ones, expected ones stopped,
+    required states).
 
     Services restarted by an update may take a moment to run again: they are
     read again, up to ``attempts`` times, while one is missing.
@@ -131,13 +144,13 @@ def wait_for_services(request):
     names = request.get("services") or []
     attempts = max(1, int(request.get("attempts", 1)))
     for attempt in range(1, attempts + 1):
-        services = running_services()
+        services, lasting = running_services()
         stopped = sorted(expected - set(services))
         required = service_states(names)
         if (not stopped and all(state == "active" for state in required.values())) or attempt == attempts:
-            return services, stopped, required
+            return services, lasting, stopped, required
         time.sleep(float(request.get("interval_s", 1)))
-    return {}, sorted(expected), {}
+    return {}, [], sorted(expected), {}
 
 
 def main():
@@ -179,7 +192,7 @@ def main():
     for name, version in sorted(approved.items()) if mode == "approved" else ():
         if name not in installed_names:
             not_applicable.append({"name": name, "version": version, "reason": "not installed on this host"})
-    services, stopped, required = wait_for_services(request)
+    services, lasting, stopped, required = wait_for_services(request)
     reboot_packages = []
     if os.path.exists(REBOOT_REQUIRED + ".pkgs"):
         with open(REBOOT_REQUIRED + ".pkgs", encoding="utf-8") as listing:
@@ -187,6 +200,7 @@ def main():
     print(json.dumps({
         "packages": packages,
         "services": services,
+        "lasting_services": lasting,
         "services_stopped": stopped,
         "required_services": required,
         "reboot_required": os.path.exists(REBOOT_REQUIRED),
