@@ -261,6 +261,31 @@ def test_post_mortem_actions_are_items_until_done_and_a_later_post_mortem_replac
     assert ids(backlog_of(ledger.entries, alpenhof)) == [f"ACT-{second}.1"]
 
 
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [
+        ("backlog-started", {"by": "ana"}),
+        ("backlog-deprioritised", {"by": "Anna", "was_in_progress": False}),
+        ("backlog-reprioritised", {"by": "Anna"}),
+    ],
+)
+def test_an_action_marked_done_stays_done_whatever_backlog_entry_follows(
+    alpenhof: Policy, kind: str, payload: dict[str, Any]
+) -> None:
+    """An item's backlog entries add up in ledger order: once an action is marked done it
+    has left the backlog, and a later entry naming it (the commands write none, since it
+    is no longer an item) neither brings it back nor clears the done mark."""
+    ledger = Ledger()
+    postmortem = ledger.postmortem(
+        ledger.incident("P1", "availability", "critical", "resolved"), ["one", "two"]
+    )
+    done, other = f"ACT-{postmortem}.1", f"ACT-{postmortem}.2"
+    ledger.record(backlog.draft_done(ledger.entries, alpenhof, done, by="ana", note="", now=T0))
+    ledger.add(kind, {"item": done, **payload})
+    # Only the action not marked done is left.
+    assert ids(backlog_of(ledger.entries, alpenhof)) == [other]
+
+
 def test_the_wip_cap_allows_exactly_the_cap_and_refuses_one_more(alpenhof: Policy) -> None:
     """alpenhof's WIP cap is 2: the second start reaches it, the third is refused naming
     the cap and what is in progress; finishing one makes room."""
@@ -320,6 +345,31 @@ def test_deprioritising_an_item_in_progress_frees_its_place(alpenhof: Policy) ->
     parked = backlog.find_item(backlog_of(ledger.entries, alpenhof), first)
     assert (parked.in_progress, parked.started_by, parked.started_at) == (False, None, None)
     assert parked.deprioritised_by == f"DEC-{decision.seq}"
+
+
+def test_a_deprioritisation_without_the_clients_decision_is_by_an_unknown_decision(
+    alpenhof: Policy,
+) -> None:
+    """A backlog-deprioritised entry with no decision on its item before it (a ledger the
+    commands did not write: they record both together) still deprioritises the item, by
+    "unknown": it goes last, counts towards neither cap, and is not started."""
+    ledger = Ledger()
+    parked = ledger.change("requested")
+    other = ledger.change("requested")
+    # A decision on the other change is not the parked one's.
+    ledger.add(
+        "decision-recorded",
+        {"title": "t", "by": "Anna", "party": "client", "note": "n", "subject": other},
+    )
+    ledger.add("backlog-deprioritised", {"item": parked, "by": "Anna", "was_in_progress": False})
+    items = backlog_of(ledger.entries, alpenhof)
+    assert ids(items) == [other, parked]
+    assert [(item.deprioritised_by, item.counts) for item in items] == [
+        (None, True),
+        ("unknown", False),
+    ]
+    with pytest.raises(BadInput, match=r"was deprioritised by the client \(unknown\)"):
+        backlog.draft_start(ledger.entries, alpenhof, parked, by="ana", now=T0)
 
 
 def test_the_open_items_cap_allows_exactly_the_cap(alpenhof: Policy) -> None:
@@ -658,6 +708,25 @@ def test_items_of_the_same_instant_are_ordered_by_seq(alpenhof: Policy) -> None:
         f"CHG-{ninth.seq}",
         f"CHG-{tenth.seq}",
     ]
+
+
+def test_a_post_mortem_action_is_as_old_as_its_post_mortem_to_the_seq(alpenhof: Policy) -> None:
+    """A post-mortem action's age is its post-mortem entry's, seq included: of two
+    post-mortems recorded at one instant, the one recorded first (seq 9) has its action
+    first, although its incident was opened later and "ACT-10.1" sorts before "ACT-9.1"
+    as text."""
+    ledger = Ledger()
+    older = ledger.incident("P1", "availability", "critical", "resolved")  # seqs 1 to 4
+    newer = ledger.incident("P1", "availability", "critical", "resolved")  # seqs 5 to 8
+    same = T0 + timedelta(hours=1)
+    for incident in (newer, older):
+        ledger.add(
+            "incident-postmortem",
+            {"incident": incident, "file": "pm.md", "sections": {}, "actions": ["Rotate logs"]},
+            same,
+        )
+    # The newer incident's post-mortem is seq 9, the older one's seq 10.
+    assert ids(backlog_of(ledger.entries, alpenhof)) == ["ACT-9.1", "ACT-10.1"]
 
 
 def test_an_item_id_names_its_prefix_and_creating_seq() -> None:

@@ -249,3 +249,12 @@ def test_a_malformed_id_is_bad_input(text: str, prefix: str, indexed: bool, mess
     with pytest.raises(BadInput) as raised:
         parse_id(text, prefix, indexed=indexed)
     assert message in raised.value.message
+
+
+def test_an_id_takes_no_place_unless_asked_to() -> None:
+    """Without ``indexed`` an id is ``<PREFIX>-<seq>`` alone: a place after the seq is bad
+    input, and the message gives only the plain form as the example."""
+    with pytest.raises(BadInput) as raised:
+        parse_id("CHG-43.1", "CHG")
+    assert raised.value.message == "'CHG-43.1' is not a change id (expected CHG-42)"
+    assert parse_id("CHG-43", "CHG") == ItemId("CHG", 43)
