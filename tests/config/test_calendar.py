@@ -327,3 +327,109 @@ def test_window_openings_are_those_overlapping_the_half_open_span() -> None:
     assert [o.interval.start for o in window_openings(w, start, end + timedelta(seconds=1))] == [
         end
     ]
+
+
+def test_the_window_under_way_follows_the_clients_date_not_the_controllers() -> None:
+    """Honolulu (UTC-10, no daylight saving): a Saturday 20:00 window of 20 hours is still
+    open on Sunday 29 November 2026 at 15:00, when the date is already Monday in UTC and
+    on Kiritimati. Which opening is under way depends on the client's date, not the
+    controller's."""
+    honolulu = ZoneInfo("Pacific/Honolulu")
+    w = window(["sat"], "20:00", "20h", "Pacific/Honolulu")
+    state = calendar_state([w], [], datetime(2026, 11, 29, 15, 0, tzinfo=honolulu))
+    assert state.window is not None
+    # Saturday 28 November 20:00 HST to Sunday 29 November 16:00 HST.
+    assert state.window.interval.start == datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    assert state.window.interval.end == datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    assert state.changes_allowed
+
+
+def test_a_yearly_new_year_freeze_is_in_force_early_on_new_years_day() -> None:
+    """Tokyo (UTC+9): at 03:00 on 1 January 2027 the New Year freeze of 2027 applies,
+    though it is still 2026 in UTC and on Adak. The freeze's year is the client's."""
+    tokyo = ZoneInfo("Asia/Tokyo")
+    new_year = freeze(date(2000, 1, 1), date(2000, 1, 3), yearly=True)
+    at = datetime(2027, 1, 1, 3, 0, tzinfo=tokyo)
+    (period,) = freeze_periods([new_year], "Asia/Tokyo", at, at + timedelta(seconds=1))
+    assert period.interval.start == datetime(2027, 1, 1, 0, 0, tzinfo=tokyo)
+    assert period.interval.end == datetime(2027, 1, 4, 0, 0, tzinfo=tokyo)
+
+
+def test_last_years_yearly_freeze_is_in_force_on_its_last_day() -> None:
+    """Pago Pago (UTC-11, no daylight saving): a yearly freeze from 31 December to
+    30 December covers the whole year. At 23:30 on 30 December 2026 the period begun on
+    31 December 2025 still applies and the next one is half an hour away, though on
+    Kiritimati (UTC+14) it is already 1 January 2027. The years looked at are the
+    client's."""
+    pago_pago = ZoneInfo("Pacific/Pago_Pago")
+    all_year = freeze(date(2000, 12, 31), date(2001, 12, 30), yearly=True)
+    at = datetime(2026, 12, 30, 23, 30, tzinfo=pago_pago)
+    periods = freeze_periods([all_year], "Pacific/Pago_Pago", at, at + timedelta(hours=1))
+    assert [(p.interval.start, p.interval.end) for p in periods] == [
+        (
+            datetime(2025, 12, 31, 0, 0, tzinfo=pago_pago),
+            datetime(2026, 12, 31, 0, 0, tzinfo=pago_pago),
+        ),
+        (
+            datetime(2026, 12, 31, 0, 0, tzinfo=pago_pago),
+            datetime(2027, 12, 31, 0, 0, tzinfo=pago_pago),
+        ),
+    ]
+
+
+def test_a_freeze_on_a_day_the_clients_zone_skipped_freezes_nothing() -> None:
+    """Samoa moved across the date line at the end of Thursday 29 December 2011 (UTC-10 to
+    UTC+14): Friday 30 December never happened in Pacific/Apia. A freeze of that day alone
+    covers no instant, so the Saturday 00:00 window right after it stays whole."""
+    apia = ZoneInfo("Pacific/Apia")
+    w = window(["sat"], "00:00", "2h", "Pacific/Apia")
+    skipped = freeze(date(2011, 12, 30), date(2011, 12, 30))
+    state = calendar_state([w], [skipped], datetime(2011, 12, 29, 12, 0, tzinfo=apia))
+    assert state.freeze is None
+    assert state.next_opening is not None
+    # Saturday 31 December 2011 00:00 in Apia is 10:00 UTC the day before.
+    assert state.next_opening.start == datetime(2011, 12, 30, 10, 0, tzinfo=UTC)
+    assert state.next_opening.end == datetime(2011, 12, 30, 12, 0, tzinfo=UTC)
+
+
+def test_an_ambiguous_opening_time_is_its_first_occurrence_whatever_its_fold() -> None:
+    """25 October 2026: 02:00-03:00 happens twice in Paris. An opening time given as the
+    second pass (fold=1) still opens at the first, as every ambiguous opening time does:
+    02:30 CEST, 00:30 UTC."""
+    w = Window.model_validate(
+        {
+            "weekdays": ["sun"],
+            "start": time(2, 30, fold=1),
+            "duration": "1h",
+            "timezone": "Europe/Paris",
+        }
+    )
+    ((start, end),) = openings(w, datetime(2026, 10, 24, tzinfo=UTC), 2)
+    assert start == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert end == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+
+
+def test_a_window_open_across_the_spring_jump_is_under_way_on_its_last_morning() -> None:
+    """Paris: a Saturday 23:30 window of 23 h 59 min opens on 28 March 2026 and, the clocks
+    going forward that night, closes on Monday 30 March at 00:29 CEST, two dates later.
+    At 00:15 that Monday it is still under way."""
+    paris = ZoneInfo("Europe/Paris")
+    w = window(["sat"], "23:30", "1439m", "Europe/Paris")
+    state = calendar_state([w], [], datetime(2026, 3, 30, 0, 15, tzinfo=paris))
+    assert state.window is not None
+    # Saturday 23:30 CET is 22:30 UTC; 23 h 59 min later is Sunday 22:29 UTC.
+    assert state.window.interval.start == datetime(2026, 3, 28, 22, 30, tzinfo=UTC)
+    assert state.window.interval.end == datetime(2026, 3, 29, 22, 29, tzinfo=UTC)
+    assert state.changes_allowed
+
+
+def test_a_window_open_across_a_skipped_day_is_under_way_after_it() -> None:
+    """Apia skipped 30 December 2011 (from UTC-10 to UTC+14): a Thursday 22:00 window of
+    four hours opens on 29 December and closes at 02:00 on 31 December, two dates later."""
+    apia = ZoneInfo("Pacific/Apia")
+    w = window(["thu"], "22:00", "4h", "Pacific/Apia")
+    state = calendar_state([w], [], datetime(2011, 12, 31, 1, 0, tzinfo=apia))
+    assert state.window is not None
+    # 29 December 22:00 at UTC-10 is 30 December 08:00 UTC.
+    assert state.window.interval.start == datetime(2011, 12, 30, 8, 0, tzinfo=UTC)
+    assert state.window.interval.end == datetime(2011, 12, 30, 12, 0, tzinfo=UTC)

@@ -86,7 +86,10 @@ def window_openings(window: Window, start: datetime, end: datetime) -> Iterator[
     assert window.start is not None and window.duration is not None
     zone = time_zone(window.timezone)
     weekdays = {day.number for day in window.weekdays}
-    first_day = start.astimezone(zone).date() - timedelta(days=window.duration.days + 1)
+    # An opening lasts its duration in elapsed time, so the wall clock can end it on a later
+    # date than its length in days says: a day more covers a jump forward of up to a day
+    # (an hour in spring, the whole 30 December 2011 in Samoa).
+    first_day = start.astimezone(zone).date() - timedelta(days=window.duration.days + 2)
     last_day = end.astimezone(zone).date()
     day = first_day
     while day <= last_day:
