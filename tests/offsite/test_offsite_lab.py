@@ -152,3 +152,20 @@ def test_a_failed_copy_leaves_the_run_recorded_and_the_copy_pending_until_publis
     assert sorted(item["pending_id"] for item in republished) == pending_ids
     [checkpoint] = of_run(lab, "offsite-published", report["run_id"], "checkpoint")
     assert checkpoint["pending_id"] == report["checkpoint"]["pending_id"]
+
+
+def test_a_backup_of_one_host_copies_that_hosts_repository_alone(
+    lab: Lab, nothing_pending: None
+) -> None:
+    # The other host's repository may not exist yet (on a new lab it does not): a copy of
+    # it would wait in pending for a backup this run never took.
+    host = "atelier-web1"
+    done = lab.cli("run", CLIENT, "backup", "--reason", "offsite", "--limit", host, "--json")
+    assert done.returncode == ExitCode.OK, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert [item["host"] for item in report["hosts"]] == [host]
+    assert report["offsite"]["published"] is True, report["offsite"]
+    published = of_run(lab, "offsite-published", report["run_id"], "restic-copy")
+    assert [item["host"] for item in published] == [host]
+    assert of_run(lab, "offsite-unpublished", report["run_id"], "restic-copy") == []
+    assert json.loads(lab.cli("offsite", "pending", "--json").stdout) == []

@@ -224,7 +224,11 @@ def _run_locked(
     if played.stopped_by is not None:
         raise played.stopped_by
     outcome = Outcome(finished.payload["outcome"])
-    offsite = _offsite(run) if outcome is Outcome.SUCCEEDED and not context.request.check else None
+    offsite = (
+        _offsite(run, played.hosts)
+        if outcome is Outcome.SUCCEEDED and not context.request.check
+        else None
+    )
     # Failed runs too: a rewrite of any recorded run must show against what was published.
     checkpoint = None if context.request.check else _checkpoint(run)
     return RunReport(
@@ -339,8 +343,9 @@ def _settle_hosts(
     write_progress(context.folder, played.hosts)
 
 
-def _offsite(run: _Run) -> OffsiteStep | None:
-    """Do the offsite copy the policy asks for; a failure is recorded, never raised."""
+def _offsite(run: _Run, hosts: tuple[HostResult, ...]) -> OffsiteStep | None:
+    """Do the offsite copy the policy asks for, of the hosts the run carried out (HOSTS:
+    the run's results); a failure is recorded, never raised."""
     context = run.context
     try:
         return offsite_after_run(
@@ -351,6 +356,11 @@ def _offsite(run: _Run) -> OffsiteStep | None:
             context.folder,
             context.vault,
             record=run.ledger.append_many,
+            hosts=tuple(
+                result.host
+                for result in hosts
+                if result.status in (HostStatus.OK, HostStatus.CHANGED)
+            ),
         )
     except WebmgError as error:
         # Not even a pending item could be made (the repository cannot be opened):

@@ -117,10 +117,11 @@ def _copy(
     run_id: str,
     vault: Vault,
     record: Recorder,
+    hosts: tuple[str, ...] | None,
 ) -> OffsiteStep:
     done = {
         host: _copy_host(settings, client, target, run_id, vault, host, source, record)
-        for host, source in sorted(_sources(settings, client, vault).items())
+        for host, source in sorted(_sources(settings, client, vault, hosts).items())
     }
     failed = {host: pair for host, pair in done.items() if not pair[0].ok}
     if not failed:
@@ -178,10 +179,14 @@ def offsite_after_run(
     vault: Vault,
     *,
     record: Recorder,
+    hosts: tuple[str, ...] | None = None,
 ) -> OffsiteStep | None:
     """Given a successful real run, do the offsite copy its client's policy asks for;
     ``record`` writes what was done to the ledger (the engine's).
 
+    ``hosts`` are the hosts the run backed up: a backup copies their repositories
+    alone (None: every host's), since another host's may not exist yet, and a copy
+    of it would wait in pending for a backup this run never took.
     Return what was done (None when nothing is asked for this action).
     Failures are recorded and returned, not raised; BadInput is raised only
     when the client's repository cannot be opened at all (no vault password).
@@ -192,7 +197,7 @@ def offsite_after_run(
     if target.kind == "restic-copy":
         if action != "backup":
             return None
-        return _copy(settings, client, target, run_id, vault, record)
+        return _copy(settings, client, target, run_id, vault, record, hosts)
     return _reports(settings, client, target, run_id, run_folder, vault, record)
 
 
