@@ -364,7 +364,7 @@ def _offsite(run: _Run, hosts: tuple[HostResult, ...]) -> OffsiteStep | None:
         )
     except WebmgError as error:
         # Not even a pending item could be made (the repository cannot be opened):
-        # the next successful run copies everything again.
+        # the next successful backup of these hosts copies them again.
         message = run.secrets.mask_text(error.message)
         run.ledger.append(
             UNPUBLISHED,
