@@ -154,7 +154,7 @@ class PlaybookResult:
         return (
             self.rc == 0
             and not self.canceled
-            and all(host.status in (HostStatus.OK, HostStatus.CHANGED) for host in self.hosts)
+            and all(host.status.carried_out for host in self.hosts)
         )
 
 

@@ -356,11 +356,7 @@ def _offsite(run: _Run, hosts: tuple[HostResult, ...]) -> OffsiteStep | None:
             context.folder,
             context.vault,
             record=run.ledger.append_many,
-            hosts=tuple(
-                result.host
-                for result in hosts
-                if result.status in (HostStatus.OK, HostStatus.CHANGED)
-            ),
+            hosts=tuple(result.host for result in hosts if result.status.carried_out),
         )
     except WebmgError as error:
         # Not even a pending item could be made (the repository cannot be opened):

@@ -97,7 +97,7 @@ def outcome_of(
         return Outcome.CANCELED
     if not controller_ok and (result is None or not result.ok):
         return Outcome.FAILED
-    if any(host.status not in (HostStatus.OK, HostStatus.CHANGED) for host in hosts):
+    if not all(host.status.carried_out for host in hosts):
         return Outcome.FAILED
     return Outcome.SUCCEEDED
 

@@ -68,6 +68,11 @@ class HostStatus(StrEnum):
     EXCLUDED = "excluded"
     UNKNOWN = "unknown"
 
+    @property
+    def carried_out(self) -> bool:
+        """Return whether the run did its work on the host (ok or changed)."""
+        return self in (HostStatus.OK, HostStatus.CHANGED)
+
 
 class Refusal(StrEnum):
     """Why policy refused a run."""
