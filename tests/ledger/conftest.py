@@ -10,6 +10,7 @@ from support.ledger import Run, Runner
 from support.postgres_server import session_postgres
 
 from webmg_ops.cli.main import main
+from webmg_ops.ledger import ranges
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,3 +34,16 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         return Run(int(done.value.code or 0), captured.out, captured.err)
 
     return run_command
+
+
+@pytest.fixture(params=["in-one-pass", "in-ranges"])
+def both_ways_of_verifying(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verify every ledger of the test in one pass, then again in three ranges at once.
+
+    Ledgers here are short, far below the length that is split by itself: the
+    split is forced, so that each forgery is also met by the ranges' check.
+    """
+    count = 1 if request.param == "in-one-pass" else 3
+    monkeypatch.setattr(ranges, "ranges_worth_forking", lambda _entries: count)
+    # Idle servers earlier tests of this process left behind do not keep it to one pass.
+    monkeypatch.setattr(ranges, "other_threads_running", lambda: False)

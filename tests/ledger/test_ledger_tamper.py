@@ -23,6 +23,8 @@ from webmg_ops.ledger import (
     verify_ledger,
 )
 
+pytestmark = pytest.mark.usefixtures("both_ways_of_verifying")
+
 COUNT = 8
 
 

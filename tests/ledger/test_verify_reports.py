@@ -18,6 +18,8 @@ from support.ledger import read_row, sqlite_url, tamper
 from webmg_ops.ledger import Checkpoint, NewEntry, VerifyReport, open_ledger, verify_ledger
 from webmg_ops.ledger.verify import PublishedCheckpoint
 
+pytestmark = pytest.mark.usefixtures("both_ways_of_verifying")
+
 COUNT = 6
 OTHER_HASH = "ab" * 32
 """A well-formed hash that no entry of these ledgers has."""

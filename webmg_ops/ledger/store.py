@@ -184,6 +184,23 @@ class Ledger:
             self._engine.dispose()
 
     @property
+    def readable_by_other_processes(self) -> bool:
+        """Whether another process can open the same ledger: a file or a server, not memory."""
+        if self._engine is None:
+            return False
+        return self.url.get_backend_name() != "sqlite" or find_sqlite_file(self.url) is not None
+
+    def reopened(self) -> Ledger:
+        """Return the same ledger, read-only, on connections of its own: for a forked child.
+
+        The child must leave the connections it inherited alone, unused and
+        referenced: closing them, even by dropping them, could end them for
+        the parent too, as they share its sockets. Raise EnvironmentProblem
+        if no driver loads.
+        """
+        return Ledger(self.url, make_engine(self.url, writable=False), writable=False)
+
+    @property
     def description(self) -> str:
         """The ledger's URL with any password masked, for messages."""
         return mask_url(self.url)
@@ -408,6 +425,7 @@ class Ledger:
         kinds: Sequence[str] | None = None,
         since: datetime | None = None,
         after_seq: int | None = None,
+        through_seq: int | None = None,
         limit: int | None = None,
         clients: Sequence[str] | None = None,
     ) -> Iterator[StoredRow]:
@@ -416,10 +434,11 @@ class Ledger:
         Rows are streamed as :data:`StoredRow` tuples, exactly as stored: this
         is what verification hashes. Filters combine: entries of ``client``,
         of one of ``kinds``, at or after ``since``, after seq ``after_seq``,
-        at most ``limit``, of one of ``clients`` (one query for many clients: a
-        query each costs more than reading their entries; each name is a bound
-        parameter, so callers pass a few hundred at a time). Raise BadInput if
-        ``since`` is naive, EnvironmentProblem if the database fails.
+        up to seq ``through_seq`` included, at most ``limit``, of one of
+        ``clients`` (one query for many clients: a query each costs more than
+        reading their entries; each name is a bound parameter, so callers pass
+        a few hundred at a time). Raise BadInput if ``since`` is naive,
+        EnvironmentProblem if the database fails.
         """
         query = select(*_ROW_COLUMNS)
         if client is not None:
@@ -432,6 +451,8 @@ class Ledger:
             query = query.where(_COLUMNS.at >= format_utc(since))
         if after_seq is not None:
             query = query.where(_COLUMNS.seq > after_seq)
+        if through_seq is not None:
+            query = query.where(_COLUMNS.seq <= through_seq)
         query = query.order_by(_COLUMNS.seq)
         if limit is not None:
             query = query.limit(limit)
