@@ -8,15 +8,13 @@ at those seams. The expected hashes are read from the stored rows.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from support.ledger import BACKENDS, backend_url, read_row, sqlite_url
+from support.ledger import BACKENDS, backend_url, forge, read_row, sqlite_url
 
 from webmg_ops.ledger import Checkpoint, NewEntry, open_ledger, verify_ledger
 from webmg_ops.ledger import ranges as ranges_module
@@ -66,16 +64,6 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(os, "fork", counting_fork)
     return forked
-
-
-def forge(db_file: Path, *statements: tuple[str, tuple[object, ...]]) -> None:
-    """Given a ledger file and statements, run them with its triggers and checks off."""
-    with closing(sqlite3.connect(db_file)) as connection, connection:
-        connection.execute("PRAGMA ignore_check_constraints = ON")
-        connection.execute("DROP TRIGGER IF EXISTS ledger_entries_no_update")
-        connection.execute("DROP TRIGGER IF EXISTS ledger_entries_no_delete")
-        for sql, parameters in statements:
-            connection.execute(sql, parameters)
 
 
 def rehash(db_file: Path, first_seq: int, prev_hash: str) -> None:

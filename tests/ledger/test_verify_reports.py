@@ -7,13 +7,11 @@ code under test.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
-from support.ledger import read_row, sqlite_url, tamper
+from support.ledger import forge, read_row, sqlite_url, tamper
 
 from webmg_ops.ledger import Checkpoint, NewEntry, VerifyReport, open_ledger, verify_ledger
 from webmg_ops.ledger.verify import PublishedCheckpoint
@@ -53,11 +51,7 @@ def verify(
 
 def raw_sql(db_file: Path, sql: str, parameters: tuple[object, ...] = ()) -> None:
     """Given a ledger file, run one statement with its triggers and checks off, as a forger can."""
-    with closing(sqlite3.connect(db_file)) as connection, connection:
-        connection.execute("PRAGMA ignore_check_constraints = ON")
-        connection.execute("DROP TRIGGER ledger_entries_no_update")
-        connection.execute("DROP TRIGGER ledger_entries_no_delete")
-        connection.execute(sql, parameters)
+    forge(db_file, (sql, parameters))
 
 
 # --- an intact ledger ---------------------------------------------------------------

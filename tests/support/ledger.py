@@ -90,6 +90,20 @@ def tamper(db_file: Path, *statements: tuple[str, tuple[Any, ...]]) -> None:
             connection.execute(sql)
 
 
+def forge(db_file: Path, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    """Given a SQLite ledger file and SQL statements, run them with its triggers and checks off.
+
+    Unlike :func:`tamper`, the guard triggers stay dropped and the table's
+    checks are ignored: a forger can store what the schema would refuse.
+    """
+    with closing(sqlite3.connect(db_file)) as connection, connection:
+        connection.execute("PRAGMA ignore_check_constraints = ON")
+        connection.execute("DROP TRIGGER IF EXISTS ledger_entries_no_update")
+        connection.execute("DROP TRIGGER IF EXISTS ledger_entries_no_delete")
+        for sql, parameters in statements:
+            connection.execute(sql, parameters)
+
+
 def read_row(db_file: Path, seq: int) -> dict[str, Any]:
     """Given a SQLite ledger file and a seq, return that stored row as a dict."""
     with closing(sqlite3.connect(db_file)) as connection:
